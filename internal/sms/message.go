@@ -1,0 +1,78 @@
+package sms
+
+import "time"
+
+// Channel is the only channel this service speaks.
+const Channel = "sms"
+
+// Status is the state of a message as reported to callers.
+type Status string
+
+// The statuses a Result can carry.
+const (
+	StatusSent   Status = "sent"
+	StatusQueued Status = "queued"
+	StatusFailed Status = "failed"
+)
+
+// Encoding is the character set an SMS is sent in.
+type Encoding string
+
+// The two encodings an SMS body can need.
+const (
+	GSM7 Encoding = "GSM-7"
+	UCS2 Encoding = "UCS-2"
+)
+
+// Message is one text message to deliver. To is E.164; From is the sender
+// that will be used (an E.164 number, an alphanumeric sender ID or, for
+// Twilio, a Messaging Service SID); an empty From means the default sender.
+type Message struct {
+	// ID is the id this service assigned (queued messages) or the producer's
+	// dedupe id; empty for a direct send that has not been assigned one.
+	ID   string
+	To   string
+	Body string
+	From string
+}
+
+// Receipt is what a provider answers when it accepts a message.
+type Receipt struct {
+	// ID is the provider's message id (for a multipart Vonage send, the
+	// first part's id).
+	ID string
+	// Parts is how many parts the provider reported (0 when unknown).
+	Parts int
+}
+
+// Result is the outcome of a request as the API reports it.
+type Result struct {
+	MessageID string   `json:"messageId"`
+	Status    Status   `json:"status"`
+	Channel   string   `json:"channel"`
+	To        string   `json:"to"`
+	Segments  int      `json:"segments,omitempty"`
+	Encoding  Encoding `json:"encoding,omitempty"`
+	// Error describes a failed send (status "failed").
+	Error *ErrorBody `json:"error,omitempty"`
+}
+
+// ErrorBody is the JSON shape of an error as clients see it.
+type ErrorBody struct {
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	ProviderCode string `json:"providerCode,omitempty"`
+}
+
+// QueuedMessage is a message as it travels through the queue: the message
+// itself plus the metadata the drain needs.
+type QueuedMessage struct {
+	Message
+	// Attempt counts how many times the message has been enqueued (1 for
+	// the first time).
+	Attempt int
+	// EnqueuedAt is when the message first entered the queue.
+	EnqueuedAt time.Time
+	// IdempotencyKey is the caller's Idempotency-Key, if any (scoped key).
+	IdempotencyKey string
+}

@@ -1,0 +1,67 @@
+package sms
+
+import (
+	"context"
+	"time"
+)
+
+// Provider sends one message through an SMS provider. Implementations
+// classify every failure as an *Error of kind KindTransient, KindAmbiguous,
+// KindRejected, KindProviderAccount or KindPartial.
+type Provider interface {
+	Send(ctx context.Context, m Message) (Receipt, error)
+}
+
+// Limiter hands out provider send slots shared by the whole deployment.
+type Limiter interface {
+	// Reserve takes the next free slot if it starts no later than
+	// now+maxWait and reports when it starts; the caller must not call the
+	// provider before then. When the next free slot is further away, Reserve
+	// takes nothing and returns ok == false.
+	Reserve(ctx context.Context, maxWait time.Duration) (at time.Time, ok bool, err error)
+}
+
+// Queue hands messages to the asynchronous path (SQS in AWS).
+type Queue interface {
+	Enqueue(ctx context.Context, m QueuedMessage) error
+}
+
+// ClaimState is what Ledger.Claim found.
+type ClaimState int
+
+// The outcomes of Ledger.Claim.
+const (
+	// Claimed: the caller now holds the key until the lease lapses or it
+	// calls Complete or Release.
+	Claimed ClaimState = iota + 1
+	// Held: another caller holds the key and its lease has not lapsed.
+	Held
+	// Done: the key was completed; Claim.Outcome holds what was stored.
+	Done
+	// Mismatch: the key exists with a different fingerprint.
+	Mismatch
+)
+
+// Claim is the answer of Ledger.Claim.
+type Claim struct {
+	State ClaimState
+	// Outcome is what Complete stored (State == Done).
+	Outcome []byte
+}
+
+// Ledger records who is working on a key (an idempotency key, a queued
+// message id) and what came of it. Keys are opaque and already scoped by
+// the caller. Records expire after the keep duration given to Complete (or
+// the claim's lease while pending); implementations check expiry themselves
+// and never rely on storage TTL for correctness.
+type Ledger interface {
+	// Claim takes key for the caller for lease, unless it is held by a
+	// live lease or already done. fingerprint identifies the request; a
+	// different fingerprint on an existing record gives Mismatch.
+	Claim(ctx context.Context, key, fingerprint string, lease time.Duration) (Claim, error)
+	// Complete marks key done with outcome, kept for keep.
+	Complete(ctx context.Context, key, fingerprint string, outcome []byte, keep time.Duration) error
+	// Release gives up a pending claim so that a retry can take the key at
+	// once. It never removes a completed record.
+	Release(ctx context.Context, key string) error
+}
