@@ -3,6 +3,7 @@ package sms
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error so that the boundary (HTTP handler, drain) can
@@ -86,6 +87,9 @@ type Error struct {
 	// MessageID is the provider's id when part of the message was accepted
 	// (a partial multipart send).
 	MessageID string
+	// RetryAfter is how long a client should wait before retrying
+	// (rate-limited and unavailable answers).
+	RetryAfter time.Duration
 	// Err is the underlying cause.
 	Err error
 }
