@@ -1,0 +1,333 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+const testTo = "+14155552671"
+
+type senderFixture struct {
+	clock    *fakeClock
+	provider *fakeProvider
+	limiter  *fakeLimiter
+	queue    *fakeQueue
+	ledger   *fakeLedger
+	refresh  *fakeRefresher
+	sender   *Sender
+}
+
+func newSenderFixture(t *testing.T, queueEnabled bool) *senderFixture {
+	t.Helper()
+	f := &senderFixture{clock: newFakeClock(), provider: &fakeProvider{}, queue: &fakeQueue{}, ledger: &fakeLedger{}, refresh: &fakeRefresher{}}
+	f.limiter = &fakeLimiter{clock: f.clock}
+	d := &Dispatcher{Provider: f.provider, Limiter: f.limiter, Refresher: f.refresh, Clock: f.clock, Log: discardLog()}
+	n := 0
+	f.sender = NewSender(d, f.queue, f.ledger, SenderConfig{
+		DefaultFrom: "FluxKit", AllowedSenders: []string{"FluxKit", "Alerts"}, QueueEnabled: queueEnabled,
+		MaxWait: 250 * time.Millisecond,
+		NewID:   func() string { n++; return "id-" + string(rune('0'+n)) },
+	})
+	return f
+}
+
+func TestSenderOutcomes(t *testing.T) {
+	rejected := &Error{Kind: KindRejected, ProviderCode: "21614", Message: "not a mobile number"}
+	account := &Error{Kind: KindProviderAccount, ProviderCode: "20003", Message: "authentication failed"}
+	transient := &Error{Kind: KindTransient, ProviderCode: "503"}
+	ambiguous := &Error{Kind: KindAmbiguous}
+	partial := &Error{Kind: KindPartial, MessageID: "part-1", ProviderCode: "1"}
+	tests := []struct {
+		name         string
+		queueEnabled bool
+		req          SendRequest
+		setup        func(f *senderFixture)
+		wantStatus   Status
+		wantKind     Kind
+		wantCode     string
+		wantQueued   int
+		wantSent     int
+	}{
+		{name: "sent with default sender", queueEnabled: true, req: SendRequest{To: testTo, Body: "code 1"}, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
+		{name: "near slot waits then sends", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.delay = 200 * time.Millisecond }, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
+		{name: "no slot queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.refuse = true }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
+		{name: "no slot queue off is 429", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.refuse = true }, wantKind: KindRateLimited, wantCode: CodeRateLimited},
+		{name: "limiter down queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.err = errBoom }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
+		{name: "limiter down queue off is 503", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.err = errBoom }, wantKind: KindUnavailable, wantCode: CodeUnavailable},
+		{name: "queue down is 503", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.refuse = true; f.queue.err = errBoom }, wantKind: KindUnavailable, wantCode: CodeUnavailable},
+		{name: "transient provider queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{transient} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
+		{name: "ambiguous provider queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
+		{name: "transient provider queue off is 503", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{transient} }, wantKind: KindUnavailable, wantCode: CodeUnavailable},
+		{name: "rejected", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{rejected} }, wantStatus: StatusFailed, wantKind: KindRejected, wantCode: CodeProviderRejected},
+		{name: "partial multipart", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{partial} }, wantStatus: StatusFailed, wantKind: KindPartial, wantCode: CodeProviderError},
+		{name: "account error without rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account} }, wantStatus: StatusFailed, wantKind: KindProviderAccount, wantCode: CodeProviderError},
+		{name: "account error fixed by rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account}; f.refresh.changed = true }, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
+		{name: "unclassified provider error is ambiguous and queued", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{errBoom} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
+		{name: "invalid to", queueEnabled: true, req: SendRequest{To: "4155552671", Body: "x"}, wantKind: KindInvalid, wantCode: CodeInvalidTo},
+		{name: "empty body", queueEnabled: true, req: SendRequest{To: testTo, Body: ""}, wantKind: KindInvalid, wantCode: CodeInvalidBody},
+		{name: "sender not allowed", queueEnabled: true, req: SendRequest{To: testTo, Body: "x", From: "Other"}, wantKind: KindForbidden, wantCode: CodeForbidden},
+		{name: "allowed sender override", queueEnabled: true, req: SendRequest{To: testTo, Body: "x", From: "Alerts"}, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSenderFixture(t, tt.queueEnabled)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			res, err := f.sender.Send(context.Background(), tt.req)
+			if got := KindOf(err); got != tt.wantKind {
+				t.Fatalf("kind = %v (err %v), want %v", got, err, tt.wantKind)
+			}
+			if err != nil {
+				if got := AsError(err).ErrorCode(); got != tt.wantCode {
+					t.Errorf("code = %q, want %q", got, tt.wantCode)
+				}
+			}
+			if res.Status != tt.wantStatus {
+				t.Errorf("status = %q, want %q", res.Status, tt.wantStatus)
+			}
+			if got := len(f.queue.msgs); got != tt.wantQueued {
+				t.Errorf("queued = %d, want %d", got, tt.wantQueued)
+			}
+			if got := len(f.provider.sent); got != tt.wantSent {
+				t.Errorf("sent = %d, want %d", got, tt.wantSent)
+			}
+			if res.Status != "" && (res.Channel != Channel || res.To != tt.req.To) {
+				t.Errorf("result = %+v, want channel sms and to %s", res, tt.req.To)
+			}
+			if res.Status == StatusQueued && res.MessageID != f.queue.msgs[0].ID {
+				t.Errorf("messageId = %q, want the queued id %q", res.MessageID, f.queue.msgs[0].ID)
+			}
+		})
+	}
+}
+
+func TestSenderWaitsForItsSlot(t *testing.T) {
+	f := newSenderFixture(t, true)
+	f.limiter.delay = 180 * time.Millisecond
+	if _, err := f.sender.Send(context.Background(), SendRequest{To: testTo, Body: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.clock.slept, []time.Duration{180 * time.Millisecond}; len(got) != 1 || got[0] != want[0] {
+		t.Errorf("slept %v, want %v", got, want)
+	}
+	if got, want := f.limiter.maxWait[0], 250*time.Millisecond; got != want {
+		t.Errorf("maxWait = %v, want %v", got, want)
+	}
+}
+
+func TestSenderUsesDefaultAndOverrideSender(t *testing.T) {
+	f := newSenderFixture(t, true)
+	ctx := context.Background()
+	if _, err := f.sender.Send(ctx, SendRequest{To: testTo, Body: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sender.Send(ctx, SendRequest{To: testTo, Body: "b", From: "Alerts"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.provider.sent[0].From, "FluxKit"; got != want {
+		t.Errorf("default from = %q, want %q", got, want)
+	}
+	if got, want := f.provider.sent[1].From, "Alerts"; got != want {
+		t.Errorf("override from = %q, want %q", got, want)
+	}
+}
+
+func TestSenderIdempotency(t *testing.T) {
+	ctx := context.Background()
+	req := SendRequest{To: testTo, Body: "code 42", IdempotencyKey: "k1", Caller: "alice"}
+
+	t.Run("repeat returns first result and sends once", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		first, err := f.sender.Send(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := f.sender.Send(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second != first {
+			t.Errorf("second = %+v, want %+v", second, first)
+		}
+		if got := f.provider.calls; got != 1 {
+			t.Errorf("provider calls = %d, want 1", got)
+		}
+	})
+	t.Run("keys are scoped to the caller", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		if _, err := f.sender.Send(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		other := req
+		other.Caller = "bob"
+		if _, err := f.sender.Send(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.provider.calls; got != 2 {
+			t.Errorf("provider calls = %d, want 2", got)
+		}
+	})
+	t.Run("different request is a mismatch", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		if _, err := f.sender.Send(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		other := req
+		other.Body = "code 43"
+		_, err := f.sender.Send(ctx, other)
+		if got := AsError(err).ErrorCode(); got != CodeIdempotencyMismatch {
+			t.Errorf("code = %q, want %q", got, CodeIdempotencyMismatch)
+		}
+	})
+	t.Run("in progress is a conflict", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		if _, err := f.ledger.Claim(ctx, IdempotencyRecordKey(req.Caller, req.IdempotencyKey), fingerprint(req.To, req.Body, req.From), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.sender.Send(ctx, req)
+		if got := KindOf(err); got != KindConflict {
+			t.Errorf("kind = %v, want %v", got, KindConflict)
+		}
+	})
+	t.Run("rejection is replayed", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		f.provider.errs = []error{&Error{Kind: KindRejected, ProviderCode: "21610", Message: "opted out"}}
+		r1, err1 := f.sender.Send(ctx, req)
+		r2, err2 := f.sender.Send(ctx, req)
+		if KindOf(err1) != KindRejected || KindOf(err2) != KindRejected {
+			t.Fatalf("kinds = %v, %v, want rejected twice", KindOf(err1), KindOf(err2))
+		}
+		if r2.Error == nil || r2.Error.ProviderCode != "21610" || r2.Status != StatusFailed {
+			t.Errorf("replayed result = %+v, want failed with provider code 21610", r2)
+		}
+		if r1.Status != r2.Status || f.provider.calls != 1 {
+			t.Errorf("provider calls = %d, want 1", f.provider.calls)
+		}
+	})
+	t.Run("unavailable outcome releases the key", func(t *testing.T) {
+		f := newSenderFixture(t, false)
+		f.limiter.refuse = true
+		if _, err := f.sender.Send(ctx, req); KindOf(err) != KindRateLimited {
+			t.Fatalf("kind = %v, want rate limited", KindOf(err))
+		}
+		f.limiter.refuse = false
+		if _, err := f.sender.Send(ctx, req); err != nil {
+			t.Fatalf("retry after 429: %v", err)
+		}
+		if got := f.provider.calls; got != 1 {
+			t.Errorf("provider calls = %d, want 1", got)
+		}
+	})
+	t.Run("ledger down queues", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		f.ledger.err = errBoom
+		res, err := f.sender.Send(ctx, req)
+		if err != nil || res.Status != StatusQueued {
+			t.Fatalf("got %+v, %v; want queued", res, err)
+		}
+		if got := f.queue.msgs[0].IdempotencyKey; got != "k1" {
+			t.Errorf("queued idempotency key = %q, want k1", got)
+		}
+	})
+}
+
+func TestDeliverer(t *testing.T) {
+	ctx := context.Background()
+	qm := QueuedMessage{Message: Message{ID: "m1", To: testTo, Body: "hello", From: "FluxKit"}, Attempt: 1}
+	newD := func(f *senderFixture) *Deliverer {
+		return NewDeliverer(&Dispatcher{Provider: f.provider, Limiter: f.limiter, Refresher: f.refresh, Clock: f.clock, Log: discardLog()}, f.ledger)
+	}
+	tests := []struct {
+		name     string
+		setup    func(f *senderFixture)
+		want     Disposition
+		wantSent int
+	}{
+		{name: "delivered", want: Delivered, wantSent: 1},
+		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Deferred},
+		{name: "transient retries", setup: func(f *senderFixture) { f.provider.errs = []error{&Error{Kind: KindTransient}} }, want: Retry},
+		{name: "ambiguous retries", setup: func(f *senderFixture) { f.provider.errs = []error{&Error{Kind: KindAmbiguous}} }, want: Retry},
+		{name: "account error retries", setup: func(f *senderFixture) { f.provider.errs = []error{&Error{Kind: KindProviderAccount}} }, want: Retry},
+		{name: "rejected is dropped", setup: func(f *senderFixture) { f.provider.errs = []error{&Error{Kind: KindRejected}} }, want: Dropped},
+		{name: "ledger down retries", setup: func(f *senderFixture) { f.ledger.err = errBoom }, want: Retry},
+		{name: "limiter down retries", setup: func(f *senderFixture) { f.limiter.err = errBoom }, want: Retry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSenderFixture(t, true)
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			got, _ := newD(f).Deliver(ctx, qm, time.Second, time.Minute)
+			if got != tt.want {
+				t.Errorf("disposition = %v, want %v", got, tt.want)
+			}
+			if n := len(f.provider.sent); n != tt.wantSent {
+				t.Errorf("sent = %d, want %d", n, tt.wantSent)
+			}
+		})
+	}
+
+	t.Run("redelivery after send is a duplicate", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		d := newD(f)
+		if got, _ := d.Deliver(ctx, qm, time.Second, time.Minute); got != Delivered {
+			t.Fatalf("first = %v, want delivered", got)
+		}
+		if got, _ := d.Deliver(ctx, qm, time.Second, time.Minute); got != Duplicate {
+			t.Errorf("second = %v, want duplicate", got)
+		}
+		if got := f.provider.calls; got != 1 {
+			t.Errorf("provider calls = %d, want 1", got)
+		}
+	})
+	t.Run("retry after transient sends once", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		f.provider.errs = []error{&Error{Kind: KindTransient}}
+		d := newD(f)
+		if got, _ := d.Deliver(ctx, qm, time.Second, time.Minute); got != Retry {
+			t.Fatalf("first = %v, want retry", got)
+		}
+		if got, _ := d.Deliver(ctx, qm, time.Second, time.Minute); got != Delivered {
+			t.Fatalf("second = %v, want delivered", got)
+		}
+		if got := len(f.provider.sent); got != 1 {
+			t.Errorf("sent = %d, want 1", got)
+		}
+	})
+	t.Run("same id different message is poison", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		d := newD(f)
+		d.Deliver(ctx, qm, time.Second, time.Minute)
+		other := qm
+		other.Body = "different"
+		got, err := d.Deliver(ctx, other, time.Second, time.Minute)
+		if got != Poison || err == nil {
+			t.Errorf("disposition = %v (%v), want poison", got, err)
+		}
+	})
+	t.Run("held by another worker retries", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		f.ledger.Claim(ctx, "msg#m1", fingerprint(qm.To, qm.Body, qm.From), time.Minute)
+		if got, _ := newD(f).Deliver(ctx, qm, time.Second, time.Minute); got != Retry {
+			t.Errorf("disposition = %v, want retry", got)
+		}
+	})
+}
+
+func TestNewIDIsUUIDv4(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		id := NewID()
+		if len(id) != 36 || id[14] != '4' || id[8] != '-' || !errors.Is(nil, nil) {
+			t.Fatalf("id %q is not a UUIDv4", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+	}
+}
