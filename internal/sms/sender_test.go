@@ -2,7 +2,6 @@ package sms
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 )
@@ -322,7 +321,7 @@ func TestNewIDIsUUIDv4(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 100; i++ {
 		id := NewID()
-		if len(id) != 36 || id[14] != '4' || id[8] != '-' || !errors.Is(nil, nil) {
+		if len(id) != 36 || id[14] != '4' || id[8] != '-' || id[19] < '8' || id[19] > 'b' {
 			t.Fatalf("id %q is not a UUIDv4", id)
 		}
 		if seen[id] {

@@ -1,0 +1,215 @@
+package apigw
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+type fakeAuth struct{}
+
+func (fakeAuth) Authenticate(_ context.Context, h string) (string, error) {
+	switch h {
+	case "Bearer good":
+		return "user-1", nil
+	case "Bearer noscope":
+		return "", &sms.Error{Kind: sms.KindForbidden, Code: sms.CodeForbidden, Message: "token lacks the required scope"}
+	}
+	return "", &sms.Error{Kind: sms.KindUnauthorized, Code: sms.CodeUnauthorized, Message: "invalid token"}
+}
+
+type fakeSender struct {
+	res  sms.Result
+	err  error
+	got  []sms.SendRequest
+	hook func()
+}
+
+func (f *fakeSender) Send(_ context.Context, r sms.SendRequest) (sms.Result, error) {
+	if f.hook != nil {
+		f.hook()
+	}
+	f.got = append(f.got, r)
+	return f.res, f.err
+}
+
+func newTestHandler(s *fakeSender) *Handler {
+	return NewHandler(fakeAuth{}, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func req(body string, hdr ...string) Request {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer good")
+	h.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			h.Del(hdr[i])
+			continue
+		}
+		h.Set(hdr[i], hdr[i+1])
+	}
+	return Request{Method: http.MethodPost, Path: "/messaging/sms", Headers: h, Body: []byte(body)}
+}
+
+const okBody = `{"to":"+14155552671","body":"Your code is 482901"}`
+
+func errorCode(t *testing.T, b []byte) string {
+	t.Helper()
+	var eb struct {
+		Error sms.ErrorBody `json:"error"`
+	}
+	if err := json.Unmarshal(b, &eb); err != nil {
+		t.Fatalf("body %s is not JSON: %v", b, err)
+	}
+	return eb.Error.Code
+}
+
+func TestServeRequestErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		req        Request
+		wantStatus int
+		wantCode   string
+		wantHeader string
+	}{
+		{"missing auth", req(okBody, "Authorization", ""), 401, "unauthorized", "WWW-Authenticate"},
+		{"bad token", req(okBody, "Authorization", "Bearer nope"), 401, "unauthorized", "WWW-Authenticate"},
+		{"missing scope", req(okBody, "Authorization", "Bearer noscope"), 403, "forbidden", ""},
+		{"no content type", req(okBody, "Content-Type", ""), 415, "unsupported_media_type", ""},
+		{"text/plain", req(okBody, "Content-Type", "text/plain"), 415, "unsupported_media_type", ""},
+		{"json with charset ok but malformed", req(`{"to":`, "Content-Type", "application/json; charset=utf-8"), 400, "invalid_request", ""},
+		{"too large", req(`{"to":"+14155552671","body":"` + strings.Repeat("a", MaxBodyBytes) + `"}`), 413, "payload_too_large", ""},
+		{"empty body", req(""), 400, "invalid_request", ""},
+		{"array", req(`[]`), 400, "invalid_request", ""},
+		{"unknown field", req(`{"to":"+14155552671","body":"x","extra":1}`), 400, "invalid_request", ""},
+		{"wrong type", req(`{"to":14155552671,"body":"x"}`), 400, "invalid_request", ""},
+		{"trailing data", req(okBody + `{}`), 400, "invalid_request", ""},
+		{"missing to", req(`{"body":"x"}`), 400, "invalid_to", ""},
+		{"missing body", req(`{"to":"+14155552671"}`), 400, "invalid_body", ""},
+		{"empty from", req(`{"to":"+14155552671","body":"x","from":""}`), 400, "invalid_from", ""},
+		{"bad idempotency key", req(okBody, "Idempotency-Key", "bad\x01key"), 400, "invalid_request", ""},
+		{"long idempotency key", req(okBody, "Idempotency-Key", strings.Repeat("k", 256)), 400, "invalid_request", ""},
+		{"GET", Request{Method: http.MethodGet, Headers: http.Header{}}, 405, "invalid_request", "Allow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &fakeSender{}
+			resp := newTestHandler(s).Serve(context.Background(), tt.req)
+			if resp.Status != tt.wantStatus {
+				t.Fatalf("status = %d (%s), want %d", resp.Status, resp.Body, tt.wantStatus)
+			}
+			if got := errorCode(t, resp.Body); got != tt.wantCode {
+				t.Errorf("code = %q, want %q", got, tt.wantCode)
+			}
+			if tt.wantHeader != "" && resp.Headers[tt.wantHeader] == "" {
+				t.Errorf("header %s missing in %v", tt.wantHeader, resp.Headers)
+			}
+			if got := resp.Headers["Content-Type"]; got != "application/json" {
+				t.Errorf("Content-Type = %q, want application/json", got)
+			}
+			if len(s.got) != 0 {
+				t.Errorf("sender called %d times, want 0", len(s.got))
+			}
+		})
+	}
+}
+
+func TestServeMapsResults(t *testing.T) {
+	sent := sms.Result{MessageID: "SM1", Status: sms.StatusSent, Channel: "sms", To: "+14155552671", Segments: 1, Encoding: sms.GSM7}
+	failed := sms.Result{Status: sms.StatusFailed, Channel: "sms", To: "+14155552671", Error: &sms.ErrorBody{Code: "provider_rejected", Message: "not a mobile number", ProviderCode: "21614"}}
+	tests := []struct {
+		name       string
+		res        sms.Result
+		err        error
+		wantStatus int
+		wantRetry  string
+	}{
+		{"sent", sent, nil, 200, ""},
+		{"queued", sms.Result{MessageID: "q1", Status: sms.StatusQueued, Channel: "sms", To: "+14155552671"}, nil, 202, ""},
+		{"rejected", failed, &sms.Error{Kind: sms.KindRejected}, 422, ""},
+		{"account", sms.Result{Status: sms.StatusFailed, Channel: "sms"}, &sms.Error{Kind: sms.KindProviderAccount}, 502, ""},
+		{"partial", sms.Result{Status: sms.StatusFailed, Channel: "sms"}, &sms.Error{Kind: sms.KindPartial}, 502, ""},
+		{"rate limited", sms.Result{}, &sms.Error{Kind: sms.KindRateLimited, Code: sms.CodeRateLimited, RetryAfter: 1500 * 1e6}, 429, "2"},
+		{"unavailable", sms.Result{}, &sms.Error{Kind: sms.KindUnavailable, Code: sms.CodeUnavailable, RetryAfter: 5e9}, 503, "5"},
+		{"conflict", sms.Result{}, &sms.Error{Kind: sms.KindConflict, Code: sms.CodeConflict}, 409, "1"},
+		{"mismatch", sms.Result{}, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeIdempotencyMismatch}, 422, ""},
+		{"invalid to", sms.Result{}, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidTo}, 400, ""},
+		{"internal", sms.Result{}, io.ErrUnexpectedEOF, 500, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := newTestHandler(&fakeSender{res: tt.res, err: tt.err}).Serve(context.Background(), req(okBody))
+			if resp.Status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d", resp.Status, tt.wantStatus)
+			}
+			if got := resp.Headers["Retry-After"]; got != tt.wantRetry {
+				t.Errorf("Retry-After = %q, want %q", got, tt.wantRetry)
+			}
+			if tt.wantStatus == 500 && strings.Contains(string(resp.Body), "unexpected EOF") {
+				t.Errorf("internal error text leaked: %s", resp.Body)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(resp.Body, &m); err != nil {
+				t.Fatalf("body is not JSON: %v", err)
+			}
+		})
+	}
+}
+
+func TestServePassesRequest(t *testing.T) {
+	s := &fakeSender{res: sms.Result{Status: sms.StatusSent}}
+	r := req(`{"to":"+14155552671","body":"hi","from":"Alerts"}`, "Idempotency-Key", "order-7")
+	newTestHandler(s).Serve(context.Background(), r)
+	want := sms.SendRequest{To: "+14155552671", Body: "hi", From: "Alerts", IdempotencyKey: "order-7", Caller: "user-1"}
+	if len(s.got) != 1 || s.got[0] != want {
+		t.Errorf("sender got %+v, want %+v", s.got, want)
+	}
+}
+
+func TestServeRecoversPanic(t *testing.T) {
+	s := &fakeSender{hook: func() { panic("boom") }}
+	resp := newTestHandler(s).Serve(context.Background(), req(okBody))
+	if resp.Status != 500 || errorCode(t, resp.Body) != "internal" {
+		t.Errorf("got %d %s, want 500 internal", resp.Status, resp.Body)
+	}
+}
+
+func TestInvokeBothPayloadFormats(t *testing.T) {
+	s := &fakeSender{res: sms.Result{MessageID: "SM1", Status: sms.StatusSent, Channel: "sms", To: "+14155552671"}}
+	h := newTestHandler(s)
+	v2 := events.APIGatewayV2HTTPRequest{Version: "2.0", RawPath: "/messaging/sms",
+		Headers:         map[string]string{"authorization": "Bearer good", "content-type": "application/json"},
+		Body:            base64.StdEncoding.EncodeToString([]byte(okBody)),
+		IsBase64Encoded: true}
+	v2.RequestContext.HTTP.Method = "POST"
+	v1 := events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/messaging/sms",
+		Headers: map[string]string{"Authorization": "Bearer good", "Content-Type": "application/json"}, Body: okBody}
+	for name, ev := range map[string]any{"v2": v2, "v1": v1} {
+		t.Run(name, func(t *testing.T) {
+			raw, _ := json.Marshal(ev)
+			out, err := h.Invoke(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp struct {
+				StatusCode int    `json:"statusCode"`
+				Body       string `json:"body"`
+			}
+			if err := json.Unmarshal(out, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"sent"`) {
+				t.Errorf("got %d %s, want 200 sent", resp.StatusCode, resp.Body)
+			}
+		})
+	}
+}
