@@ -1,0 +1,200 @@
+package sms
+
+import (
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Limits of the request fields (DESIGN §3).
+const (
+	// MaxBodyChars is the longest body accepted, in Unicode code points.
+	MaxBodyChars = 1600
+	// MaxSenderIDLen is the longest alphanumeric sender ID.
+	MaxSenderIDLen = 11
+	// minE164Digits and maxE164Digits bound the digits after the "+".
+	minE164Digits = 8
+	maxE164Digits = 15
+	// messagingServiceSIDLen is the length of a Twilio Messaging Service
+	// SID: "MG" followed by 32 hexadecimal digits.
+	messagingServiceSIDLen = 34
+)
+
+// Validate checks m.To, m.Body and, when it is set, m.From, in that order,
+// and returns the first failure as a KindInvalid *Error naming the field.
+// An empty From means the default sender and is not checked here.
+func (m Message) Validate() error {
+	if err := ValidateTo(m.To); err != nil {
+		return err
+	}
+	if err := ValidateBody(m.Body); err != nil {
+		return err
+	}
+	if m.From != "" {
+		if err := ValidateFrom(m.From); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateTo checks that to is a recipient number in canonical E.164 form:
+// "+" followed by 8 to 15 digits, the first of which is not 0, that
+// libphonenumber considers a valid number and that is written exactly as
+// libphonenumber formats it in E.164 (so "+4402079460000", whose national
+// prefix 0 libphonenumber would silently drop, is refused rather than
+// rewritten). Failures are KindInvalid *Error values with code
+// CodeInvalidTo and field "to"; their messages never repeat the input.
+func ValidateTo(to string) error {
+	if to == "" {
+		return invalidTo("is required")
+	}
+	if reason := e164ShapeProblem(to); reason != "" {
+		return invalidTo(reason)
+	}
+	num, err := phonenumbers.Parse(to, "")
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return invalidTo("is not a valid phone number for its country code")
+	}
+	if phonenumbers.Format(num, phonenumbers.E164) != to {
+		return invalidTo("is not in canonical E.164 form (remove the national prefix after the country code)")
+	}
+	return nil
+}
+
+// ValidateBody checks that body is valid UTF-8 and holds 1 to MaxBodyChars
+// Unicode code points. Following DESIGN §3, no character is forbidden:
+// control characters, including NUL, are accepted (they force UCS-2, see
+// CountSegments) and left to the provider to judge. Failures are KindInvalid
+// *Error values with code CodeInvalidBody and field "body".
+func ValidateBody(body string) error {
+	if body == "" {
+		return invalidBody("is required and must not be empty")
+	}
+	if !utf8.ValidString(body) {
+		return invalidBody("must be valid UTF-8")
+	}
+	// Each code point takes at least one byte, so a short string needs no
+	// counting.
+	if len(body) > MaxBodyChars && utf8.RuneCountInString(body) > MaxBodyChars {
+		return invalidBody("must be at most 1600 characters")
+	}
+	return nil
+}
+
+// ValidateFrom checks a sender chosen by the caller: either an E.164 number
+// ("+" followed by 8 to 15 digits, the first not 0) or an alphanumeric sender
+// ID of 1 to MaxSenderIDLen characters from A-Z, a-z, 0-9 and space with at
+// least one letter. A sender number is checked for its E.164 shape only, not
+// against libphonenumber's ranges: it is one of the deployment's own numbers
+// (SMS_ALLOWED_SENDERS restricts which), newly allocated ranges may be
+// missing from the library's metadata, and the provider itself refuses a
+// sender the account does not own. A Messaging Service SID is not accepted
+// here; only the configured default sender may be one (see
+// ValidateDefaultSender). Failures are KindInvalid *Error values with code
+// CodeInvalidFrom and field "from".
+func ValidateFrom(from string) error {
+	if from == "" {
+		return invalidFrom("must not be empty when given")
+	}
+	if from[0] == '+' {
+		if reason := e164ShapeProblem(from); reason != "" {
+			return invalidFrom(reason)
+		}
+		return nil
+	}
+	if reason := senderIDProblem(from); reason != "" {
+		return invalidFrom(reason)
+	}
+	return nil
+}
+
+// ValidateDefaultSender checks the configured default sender (SMS_FROM): what
+// ValidateFrom accepts, or a Twilio Messaging Service SID ("MG" followed by
+// 32 hexadecimal digits). Whether a Messaging Service SID suits the chosen
+// provider is the configuration's concern. Failures are KindInvalid *Error
+// values with code CodeInvalidFrom and field "from"; the configuration
+// loader reports them under the variable's name.
+func ValidateDefaultSender(from string) error {
+	if isMessagingServiceSID(from) {
+		return nil
+	}
+	if err := ValidateFrom(from); err != nil {
+		if len(from) == messagingServiceSIDLen && from[:2] == "MG" {
+			return invalidFrom("is neither a sender nor a Messaging Service SID (MG followed by 32 hexadecimal digits)")
+		}
+		return err
+	}
+	return nil
+}
+
+// e164ShapeProblem returns why s is not "+" followed by 8 to 15 digits with
+// a non-zero first digit, or "" when it is.
+func e164ShapeProblem(s string) string {
+	if s[0] != '+' {
+		return "must be in E.164 format: + followed by the country code and number, without spaces or punctuation"
+	}
+	digits := s[1:]
+	for i := 0; i < len(digits); i++ {
+		if c := digits[i]; c < '0' || c > '9' {
+			return "must contain only digits after the +, without spaces or punctuation"
+		}
+	}
+	switch {
+	case len(digits) < minE164Digits:
+		return "is too short: E.164 needs at least 8 digits after the +"
+	case len(digits) > maxE164Digits:
+		return "is too long: E.164 allows at most 15 digits after the +"
+	case digits[0] == '0':
+		return "must not start with 0 after the + (country codes never start with 0)"
+	}
+	return ""
+}
+
+// senderIDProblem returns why s is not an alphanumeric sender ID, or "".
+func senderIDProblem(s string) string {
+	letter := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+			letter = true
+		case c >= '0' && c <= '9', c == ' ':
+		default:
+			return "must be an E.164 number (+ and digits) or an alphanumeric sender ID of A-Z, a-z, 0-9 and space"
+		}
+	}
+	switch {
+	case len(s) > MaxSenderIDLen:
+		return "is longer than 11 characters, the limit for an alphanumeric sender ID"
+	case !letter:
+		return "must contain at least one letter to be an alphanumeric sender ID (a phone number must start with +)"
+	}
+	return ""
+}
+
+// isMessagingServiceSID reports whether s is "MG" followed by 32 hex digits.
+func isMessagingServiceSID(s string) bool {
+	if len(s) != messagingServiceSIDLen || s[:2] != "MG" {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func invalidTo(reason string) error {
+	return &Error{Kind: KindInvalid, Code: CodeInvalidTo, Field: "to", Message: "to " + reason}
+}
+
+func invalidBody(reason string) error {
+	return &Error{Kind: KindInvalid, Code: CodeInvalidBody, Field: "body", Message: "body " + reason}
+}
+
+func invalidFrom(reason string) error {
+	return &Error{Kind: KindInvalid, Code: CodeInvalidFrom, Field: "from", Message: "from " + reason}
+}
