@@ -1,0 +1,195 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+type fakeDeliverer struct {
+	mu      sync.Mutex
+	byBody  map[string]sms.Disposition
+	got     []sms.QueuedMessage
+	maxWait []time.Duration
+}
+
+func (f *fakeDeliverer) Deliver(_ context.Context, m sms.QueuedMessage, maxWait, _ time.Duration) (sms.Disposition, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, m)
+	f.maxWait = append(f.maxWait, maxWait)
+	d := f.byBody[m.Body]
+	if d == 0 {
+		d = sms.Delivered
+	}
+	if d == sms.Retry {
+		return d, &sms.Error{Kind: sms.KindTransient}
+	}
+	return d, nil
+}
+
+type fakeQueue struct {
+	mu         sync.Mutex
+	requeued   []sms.QueuedMessage
+	visibility map[string]time.Duration
+	requeueErr error
+}
+
+func (q *fakeQueue) Requeue(_ context.Context, m sms.QueuedMessage, _ time.Duration) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.requeueErr != nil {
+		return q.requeueErr
+	}
+	q.requeued = append(q.requeued, m)
+	return nil
+}
+
+func (q *fakeQueue) ChangeVisibility(_ context.Context, h string, d time.Duration) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.visibility == nil {
+		q.visibility = map[string]time.Duration{}
+	}
+	q.visibility[h] = d
+	return nil
+}
+
+type fakeDLQ struct {
+	mu      sync.Mutex
+	reasons map[string]string
+	err     error
+}
+
+func (d *fakeDLQ) DeadLetter(_ context.Context, raw, reason string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return d.err
+	}
+	if d.reasons == nil {
+		d.reasons = map[string]string{}
+	}
+	d.reasons[raw] = reason
+	return nil
+}
+
+func record(id, body, receives string) events.SQSMessage {
+	return events.SQSMessage{MessageId: id, ReceiptHandle: "rh-" + id, Body: body,
+		Attributes: map[string]string{"ApproximateReceiveCount": receives}, EventSource: "aws:sqs"}
+}
+
+func msg(body string) string { return `{"to":"+14155552671","body":"` + body + `"}` }
+
+func TestHandleDispositions(t *testing.T) {
+	d := &fakeDeliverer{byBody: map[string]sms.Disposition{
+		"dup": sms.Duplicate, "drop": sms.Dropped, "retry": sms.Retry, "defer": sms.Deferred, "poison": sms.Poison}}
+	q := &fakeQueue{}
+	dlq := &fakeDLQ{}
+	h := NewHandler(d, q, dlq, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		record("1", msg("ok"), "1"),
+		record("2", msg("dup"), "1"),
+		record("3", msg("drop"), "1"),
+		record("4", msg("retry"), "3"),
+		record("5", msg("defer"), "1"),
+		record("6", msg("poison"), "1"),
+		record("7", `not json`, "1"),
+		record("8", `{"to":"+1415","body":"x"}`, "1"),
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := h.Handle(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.BatchItemFailures; len(got) != 1 || got[0].ItemIdentifier != "4" {
+		t.Errorf("failures = %+v, want only record 4", got)
+	}
+	if got, want := q.visibility["rh-4"], 20*time.Second; got != want {
+		t.Errorf("backoff of record 4 = %v, want %v", got, want)
+	}
+	if len(q.requeued) != 1 || q.requeued[0].Body != "defer" {
+		t.Errorf("requeued = %+v, want the deferred record", q.requeued)
+	}
+	wantDLQ := map[string]string{msg("poison"): "duplicate_id", `not json`: "invalid_json", `{"to":"+1415","body":"x"}`: "invalid_to"}
+	for body, reason := range wantDLQ {
+		if got := dlq.reasons[body]; got != reason {
+			t.Errorf("DLQ reason for %s = %q, want %q", body, got, reason)
+		}
+	}
+	if got := len(d.got); got != 6 {
+		t.Errorf("deliveries = %d, want 6 (decodable records only)", got)
+	}
+}
+
+func TestHandleFailsRecordWhenDLQUnreachable(t *testing.T) {
+	h := NewHandler(&fakeDeliverer{}, &fakeQueue{}, &fakeDLQ{err: errors.New("down")}, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("p", "{", "1")}})
+	if got := len(resp.BatchItemFailures); got != 1 {
+		t.Errorf("failures = %d, want 1 (poison kept until the DLQ takes it)", got)
+	}
+}
+
+func TestHandleRequeueFailureFailsRecord(t *testing.T) {
+	d := &fakeDeliverer{byBody: map[string]sms.Disposition{"defer": sms.Deferred}}
+	h := NewHandler(d, &fakeQueue{requeueErr: errors.New("down")}, &fakeDLQ{}, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("d", msg("defer"), "1")}})
+	if got := len(resp.BatchItemFailures); got != 1 {
+		t.Errorf("failures = %d, want 1", got)
+	}
+}
+
+func TestHandleBudgetFromDeadline(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := &fakeDeliverer{}
+	q := &fakeQueue{}
+	h := NewHandler(d, q, &fakeDLQ{}, Config{SendBudget: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+	tests := []struct {
+		name        string
+		left        time.Duration
+		wantWait    time.Duration
+		wantRequeue int
+	}{
+		{"plenty of time", 30 * time.Second, 25 * time.Second, 0},
+		{"too little time: requeue without delivering", 3 * time.Second, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d.got, d.maxWait, q.requeued = nil, nil, nil
+			ctx, cancel := context.WithDeadline(context.Background(), now.Add(tt.left))
+			defer cancel()
+			resp, _ := h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{record("1", msg("a"), "1")}})
+			if len(resp.BatchItemFailures) != 0 {
+				t.Errorf("failures = %v, want none", resp.BatchItemFailures)
+			}
+			if got := len(q.requeued); got != tt.wantRequeue {
+				t.Errorf("requeued = %d, want %d", got, tt.wantRequeue)
+			}
+			if tt.wantRequeue == 0 && (len(d.maxWait) != 1 || d.maxWait[0] != tt.wantWait) {
+				t.Errorf("maxWait = %v, want %v", d.maxWait, tt.wantWait)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	h := NewHandler(nil, nil, nil, Config{}, nil, nil)
+	tests := []struct {
+		receives int
+		want     time.Duration
+	}{{0, 5 * time.Second}, {1, 5 * time.Second}, {2, 10 * time.Second}, {5, 80 * time.Second}, {9, 15 * time.Minute}, {50, 15 * time.Minute}}
+	for _, tt := range tests {
+		if got := h.backoff(tt.receives); got != tt.want {
+			t.Errorf("backoff(%d) = %v, want %v", tt.receives, got, tt.want)
+		}
+	}
+}
