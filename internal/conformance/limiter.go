@@ -1,0 +1,212 @@
+package conformance
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// NewLimiterFunc builds a fresh limiter (no slot taken) granting rate slots
+// per second with the given margin, reading time from now.
+type NewLimiterFunc func(t *testing.T, rate, margin float64, now func() time.Time) sms.Limiter
+
+// Interval is the slot spacing every limiter must use: (1/rate)·(1+margin),
+// rounded to the nanosecond.
+func Interval(rate, margin float64) time.Duration {
+	return time.Duration(math.Round(float64(time.Second) * (1 + margin) / rate))
+}
+
+// Limiter runs the limiter conformance suite against the limiters that
+// newLimiter builds.
+func Limiter(t *testing.T, newLimiter NewLimiterFunc) {
+	t.Run("FirstGrantIsImmediate", func(t *testing.T) { limiterFirstGrant(t, newLimiter) })
+	t.Run("GrantsAreSpacedByInterval", func(t *testing.T) { limiterSpacing(t, newLimiter) })
+	t.Run("MaxWaitBoundTakesNothing", func(t *testing.T) { limiterMaxWait(t, newLimiter) })
+	t.Run("NoBurstCreditAfterIdle", func(t *testing.T) { limiterIdle(t, newLimiter) })
+	t.Run("ClockBetweenSlots", func(t *testing.T) { limiterClockBetweenSlots(t, newLimiter) })
+	t.Run("ConcurrentGrantsAreDistinct", func(t *testing.T) { limiterConcurrent(t, newLimiter) })
+}
+
+// reserve calls l.Reserve and fails the test on an error.
+func reserve(t *testing.T, l sms.Limiter, maxWait time.Duration) (time.Time, bool) {
+	t.Helper()
+	at, ok, err := l.Reserve(context.Background(), maxWait)
+	if err != nil {
+		t.Fatalf("Reserve(%v) error = %v", maxWait, err)
+	}
+	return at, ok
+}
+
+// wantGrant checks that Reserve(maxWait) grants a slot at want.
+func wantGrant(t *testing.T, l sms.Limiter, maxWait time.Duration, want time.Time) {
+	t.Helper()
+	at, ok := reserve(t, l, maxWait)
+	if !ok {
+		t.Fatalf("Reserve(%v) ok = false, want a slot at %v", maxWait, want.Format(time.RFC3339Nano))
+	}
+	if !at.Equal(want) {
+		t.Fatalf("Reserve(%v) = %v, want %v", maxWait, at.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+}
+
+// wantNoGrant checks that Reserve(maxWait) takes nothing.
+func wantNoGrant(t *testing.T, l sms.Limiter, maxWait time.Duration) {
+	t.Helper()
+	at, ok := reserve(t, l, maxWait)
+	if ok {
+		t.Fatalf("Reserve(%v) = %v, ok = true; want ok = false", maxWait, at.Format(time.RFC3339Nano))
+	}
+}
+
+func limiterFirstGrant(t *testing.T, newLimiter NewLimiterFunc) {
+	for _, maxWait := range []time.Duration{0, -time.Second, time.Second} {
+		clock := NewClock(epoch)
+		l := newLimiter(t, 10, 0.05, clock.Now)
+		wantGrant(t, l, maxWait, epoch)
+	}
+}
+
+func limiterSpacing(t *testing.T, newLimiter NewLimiterFunc) {
+	tests := []struct {
+		rate, margin float64
+		interval     time.Duration
+	}{
+		{rate: 10, margin: 0.05, interval: 105 * time.Millisecond},
+		{rate: 5, margin: 0.05, interval: 210 * time.Millisecond},
+		{rate: 3, margin: 0.1, interval: 366666667 * time.Nanosecond},
+		{rate: 1000, margin: 0.05, interval: 1050 * time.Microsecond},
+		{rate: 0.5, margin: 0.05, interval: 2100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := Interval(tt.rate, tt.margin); got != tt.interval {
+			t.Fatalf("Interval(%v, %v) = %v, want %v", tt.rate, tt.margin, got, tt.interval)
+		}
+		clock := NewClock(epoch)
+		l := newLimiter(t, tt.rate, tt.margin, clock.Now)
+		const slots = 10
+		maxWait := slots * tt.interval
+		for k := range slots + 1 {
+			wantGrant(t, l, maxWait, epoch.Add(time.Duration(k)*tt.interval))
+		}
+		wantNoGrant(t, l, maxWait)
+		// The refusal took nothing: slot 11 is still the next one.
+		wantGrant(t, l, maxWait+tt.interval, epoch.Add((slots+1)*tt.interval))
+	}
+}
+
+func limiterMaxWait(t *testing.T, newLimiter NewLimiterFunc) {
+	const rate, margin = 10, 0.05
+	interval := Interval(rate, margin)
+	tests := []struct {
+		name    string
+		maxWait time.Duration
+		grant   bool
+	}{
+		{name: "zero", maxWait: 0},
+		{name: "negative", maxWait: -time.Hour},
+		{name: "one nanosecond short", maxWait: interval - time.Nanosecond},
+		{name: "exactly to the slot", maxWait: interval, grant: true},
+		{name: "beyond the slot", maxWait: time.Second, grant: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := NewClock(epoch)
+			l := newLimiter(t, rate, margin, clock.Now)
+			wantGrant(t, l, 0, epoch)
+			if !tt.grant {
+				for range 3 {
+					wantNoGrant(t, l, tt.maxWait)
+				}
+				// Nothing was written: the next slot is still epoch+interval.
+				wantGrant(t, l, interval, epoch.Add(interval))
+				return
+			}
+			wantGrant(t, l, tt.maxWait, epoch.Add(interval))
+			wantGrant(t, l, tt.maxWait+interval, epoch.Add(2*interval))
+		})
+	}
+}
+
+func limiterIdle(t *testing.T, newLimiter NewLimiterFunc) {
+	const rate, margin = 10, 0.05
+	interval := Interval(rate, margin)
+	for _, idle := range []time.Duration{interval + time.Nanosecond, time.Second, time.Hour} {
+		clock := NewClock(epoch)
+		l := newLimiter(t, rate, margin, clock.Now)
+		for k := range 5 {
+			wantGrant(t, l, time.Second, epoch.Add(time.Duration(k)*interval))
+		}
+		// The last slot was at epoch+4i; the next free one at epoch+5i.
+		// Idle past it: the first grant is now, and only one is free now.
+		clock.Set(epoch.Add(5*interval + idle))
+		now := clock.Now()
+		wantGrant(t, l, 0, now)
+		wantNoGrant(t, l, 0)
+		wantNoGrant(t, l, interval-time.Nanosecond)
+		wantGrant(t, l, interval, now.Add(interval))
+	}
+}
+
+func limiterClockBetweenSlots(t *testing.T, newLimiter NewLimiterFunc) {
+	const rate, margin = 10, 0.05
+	interval := Interval(rate, margin)
+	clock := NewClock(epoch)
+	l := newLimiter(t, rate, margin, clock.Now)
+	for k := range 4 {
+		wantGrant(t, l, time.Second, epoch.Add(time.Duration(k)*interval))
+	}
+	// Next free slot: epoch+4i. Half a slot later, slots still queue behind it.
+	clock.Set(epoch.Add(interval / 2))
+	wantGrant(t, l, 4*interval, epoch.Add(4*interval))
+	// Exactly at the next free slot: granted at once.
+	clock.Set(epoch.Add(5 * interval))
+	wantGrant(t, l, 0, epoch.Add(5*interval))
+	wantNoGrant(t, l, 0)
+	// Just past the next free slot: the grant is now, not the stale slot.
+	clock.Set(epoch.Add(6*interval + time.Millisecond))
+	now := clock.Now()
+	wantGrant(t, l, 0, now)
+	wantGrant(t, l, interval, now.Add(interval))
+}
+
+func limiterConcurrent(t *testing.T, newLimiter NewLimiterFunc) {
+	const rate, margin = 50, 0.05
+	const workers, each = 8, 4
+	interval := Interval(rate, margin)
+	clock := NewClock(epoch)
+	l := newLimiter(t, rate, margin, clock.Now)
+	var (
+		mu     sync.Mutex
+		grants []time.Time
+		wg     sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				at, ok, err := l.Reserve(context.Background(), time.Hour)
+				if err != nil || !ok {
+					t.Errorf("Reserve = %v, %v, %v; want a slot", at, ok, err)
+					return
+				}
+				mu.Lock()
+				grants = append(grants, at)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(grants, time.Time.Compare)
+	if got, want := len(grants), workers*each; got != want {
+		t.Fatalf("grants = %d, want %d", got, want)
+	}
+	for k, at := range grants {
+		if want := epoch.Add(time.Duration(k) * interval); !at.Equal(want) {
+			t.Errorf("grant %d = %v, want %v", k, at.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+		}
+	}
+}
