@@ -1,5 +1,7 @@
 package sms
 
+import "unicode/utf8"
+
 // Single-part and per-part capacities (provider-wire-spec §3.1). A part of a
 // concatenated message loses 6 octets to the User Data Header.
 const (
@@ -42,7 +44,7 @@ var gsmCost = func() (t [256]uint8) {
 // gsmRuneCost returns the GSM-7 cost of r in septets, or 0 when r is in
 // neither GSM-7 table.
 func gsmRuneCost(r rune) int {
-	if r < 256 {
+	if uint32(r) < uint32(len(gsmCost)) {
 		return int(gsmCost[r])
 	}
 	switch r {
@@ -67,10 +69,18 @@ func ucsRuneCost(r rune) int {
 // basic and extension tables, so that the whole message must be sent as
 // UCS-2 (Vonage: type=unicode).
 func NeedsUCS2(body string) bool {
-	for _, r := range body {
+	for i := 0; i < len(body); i++ {
+		if b := body[i]; b < utf8.RuneSelf {
+			if gsmCost[b] == 0 {
+				return true
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(body[i:])
 		if gsmRuneCost(r) == 0 {
 			return true
 		}
+		i += size - 1
 	}
 	return false
 }
@@ -80,62 +90,57 @@ func NeedsUCS2(body string) bool {
 // septets (GSM-7) or 70 code units (UCS-2); beyond that, parts of 153 or 67
 // filled greedily, where a 2-unit character (a GSM-7 escape pair or a UTF-16
 // surrogate pair) that does not fit in the current part moves whole to the
-// next. An empty body has Count 0. CountSegments does not allocate.
+// next. An empty body has Count 0. Invalid UTF-8 bytes count as U+FFFD,
+// which forces UCS-2. CountSegments does not allocate.
 func CountSegments(body string) Segments {
+	// One pass fills multipart-sized parts greedily in both encodings; the
+	// GSM-7 tally stops at the first character outside its tables.
 	gsm := true
-	var septets, codeUnits int
-	wide := false // whether a 2-unit character occurs in the chosen encoding
-	wideUCS := false
-	for _, r := range body {
+	var gsmFill, ucsFill fill
+	for i := 0; i < len(body); {
+		var r rune
+		if b := body[i]; b < utf8.RuneSelf {
+			r = rune(b)
+			i++
+		} else {
+			var size int
+			r, size = utf8.DecodeRuneInString(body[i:])
+			i += size
+		}
 		if gsm {
-			c := gsmRuneCost(r)
-			if c == 0 {
+			if c := gsmRuneCost(r); c != 0 {
+				gsmFill.add(c, gsmPart)
+			} else {
 				gsm = false
 			}
-			septets += c
-			wide = wide || c == 2
 		}
-		c := ucsRuneCost(r)
-		codeUnits += c
-		wideUCS = wideUCS || c == 2
+		ucsFill.add(ucsRuneCost(r), ucsPart)
 	}
-	s := Segments{Encoding: GSM7, Units: septets}
-	single, part := gsmSingle, gsmPart
+	f, single, enc := gsmFill, gsmSingle, GSM7
 	if !gsm {
-		s.Encoding, s.Units = UCS2, codeUnits
-		single, part = ucsSingle, ucsPart
-		wide = wideUCS
+		f, single, enc = ucsFill, ucsSingle, UCS2
 	}
-	switch {
-	case s.Units == 0:
-		s.Count = 0
-	case s.Units <= single:
+	s := Segments{Count: f.parts, Encoding: enc, Units: f.units}
+	if f.units > 0 && f.units <= single {
 		s.Count = 1
-	case !wide:
-		s.Count = (s.Units + part - 1) / part
-	default:
-		s.Count = greedyParts(body, gsm, part)
 	}
 	return s
 }
 
-// greedyParts fills parts of size part with the characters of body, costed
-// in GSM-7 septets when gsm is set and in UTF-16 code units otherwise,
-// never splitting a character, and returns the number of parts used.
-func greedyParts(body string, gsm bool, part int) int {
-	parts, used := 1, 0
-	for _, r := range body {
-		var c int
-		if gsm {
-			c = gsmRuneCost(r)
-		} else {
-			c = ucsRuneCost(r)
-		}
-		if used+c > part {
-			parts++
-			used = 0
-		}
-		used += c
+// fill tracks a greedy fill of fixed-size parts.
+type fill struct {
+	units int // total units added
+	parts int // parts started
+	used  int // units in the last part
+}
+
+// add puts a character of cost units into the last part, or into a new part
+// when it does not fit whole.
+func (f *fill) add(cost, part int) {
+	if f.parts == 0 || f.used+cost > part {
+		f.parts++
+		f.used = 0
 	}
-	return parts
+	f.used += cost
+	f.units += cost
 }

@@ -1,0 +1,66 @@
+package sms
+
+import (
+	"strings"
+	"testing"
+)
+
+// BenchmarkValidateAndSegments measures what the send path does with every
+// request before it reaches the limiter: validate the message (libphonenumber
+// included) and count its segments.
+func BenchmarkValidateAndSegments(b *testing.B) {
+	cases := []struct {
+		name string
+		msg  Message
+	}{
+		{"typical OTP", Message{To: "+14155551234", Body: "Your FluxKit code is 482901.  ", From: "FluxKit"}},
+		{"1600 GSM-7", Message{To: "+447911123456", Body: strings.Repeat("Hello {world} ", 114) + "1234"}},
+		{"UCS-2 emoji", Message{To: "+4915112345678", Body: "Dein Code: 482901 😀👍🏽 Привет"}},
+		{"1600 emoji", Message{To: "+8613812345678", Body: strings.Repeat("😀", 1600)}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			if err := c.msg.Validate(); err != nil {
+				b.Fatalf("Validate() = %v, want nil", err)
+			}
+			b.ReportAllocs()
+			var s Segments
+			for b.Loop() {
+				if err := c.msg.Validate(); err != nil {
+					b.Fatal(err)
+				}
+				s = CountSegments(c.msg.Body)
+			}
+			if s.Count == 0 {
+				b.Fatalf("CountSegments().Count = 0, want > 0")
+			}
+		})
+	}
+}
+
+// BenchmarkCountSegments measures segment counting alone.
+func BenchmarkCountSegments(b *testing.B) {
+	bodies := map[string]string{
+		"30 GSM-7":   "Your FluxKit code is 482901.  ",
+		"1600 GSM-7": strings.Repeat("Hello {world} ", 114) + "1234",
+		"1600 emoji": strings.Repeat("😀", 1600),
+	}
+	for name, body := range bodies {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				_ = CountSegments(body)
+			}
+		})
+	}
+}
+
+// BenchmarkMaskDigits measures masking a typical provider error text.
+func BenchmarkMaskDigits(b *testing.B) {
+	const text = "The 'To' number +14155551234 is not a valid phone number."
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = MaskDigits(text)
+	}
+}
