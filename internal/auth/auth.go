@@ -1,0 +1,308 @@
+// Package auth verifies the bearer JWTs that callers present to the send API.
+//
+// Two modes exist, chosen by configuration. Without a JWKS URL tokens are
+// HS256, signed with a shared secret (the current one, plus the previous one
+// while a rotation is under way). With a JWKS URL tokens are RS256 or ES256,
+// signed by a key published in that JWKS. Each key verifies exactly one
+// algorithm (HMAC secret: HS256, RSA key: RS256, P-256 key: ES256), so "alg":
+// "none", HS256 tokens signed with a public key, and similar algorithm
+// confusions fail.
+//
+// Every token failure is an *sms.Error of kind KindUnauthorized with a short
+// client-safe message; a valid token without the required scope is
+// KindForbidden. Messages never contain the token.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// Limits and defaults of the verifier.
+const (
+	// MaxTokenSize is the largest token accepted, in bytes; longer tokens are
+	// refused before any parsing.
+	MaxTokenSize = 8 << 10
+	// MaxLeeway is the largest clock skew tolerated on exp, nbf and iat.
+	MaxLeeway = 60 * time.Second
+	// DefaultLeeway applies when Config.Leeway is zero.
+	DefaultLeeway = MaxLeeway
+	// MinSecretSize is the shortest HS256 secret accepted, in bytes (RFC 7518
+	// §3.2: a key at least as long as the hash output).
+	MinSecretSize = 32
+	// MaxSubjectSize bounds the sub claim, which becomes part of storage keys.
+	MaxSubjectSize = 256
+)
+
+// Client-safe failure messages. They are the Message of the *sms.Error that
+// Verify returns.
+const (
+	msgMissing        = "missing bearer token"
+	msgScheme         = "authorization scheme must be Bearer"
+	msgTooLarge       = "token too large"
+	msgMalformed      = "malformed token"
+	msgAlgorithm      = "token signing algorithm not accepted"
+	msgSignature      = "token signature invalid"
+	msgUnknownKey     = "token signing key unknown"
+	msgNoKeyID        = "token has no key id"
+	msgCrit           = "token has unsupported critical headers"
+	msgNoExpiry       = "token has no expiry"
+	msgExpired        = "token expired"
+	msgNotYetValid    = "token not valid yet"
+	msgIssuedFuture   = "token issued in the future"
+	msgIssuer         = "token issuer not accepted"
+	msgAudience       = "token audience not accepted"
+	msgNoSubject      = "token has no subject"
+	msgSubjectTooLong = "token subject too long"
+	msgScope          = "token lacks the required scope"
+	msgKeysDown       = "token signing keys unavailable"
+)
+
+// Config configures a Verifier.
+type Config struct {
+	// Secrets are the HS256 secrets, current first, then the previous one
+	// while a rotation is under way. Used only when JWKSURL is empty. Each
+	// must be at least MinSecretSize bytes.
+	Secrets [][]byte
+	// JWKSURL, when set, selects RS256/ES256 verification with the keys
+	// published there. It must be https, or http on a loopback host.
+	JWKSURL string
+	// Issuer, when set, is the required iss claim.
+	Issuer string
+	// Audience, when set, must be one of the token's aud values.
+	Audience string
+	// RequiredScope, when set, must be among the token's scopes.
+	RequiredScope string
+	// Leeway is the tolerated clock skew on exp, nbf and iat: zero means
+	// DefaultLeeway; at most MaxLeeway.
+	Leeway time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// HTTPClient fetches the JWKS; nil means a client with a 10 s timeout.
+	HTTPClient *http.Client
+}
+
+// Claims are the verified facts a token carries.
+type Claims struct {
+	// Subject is the caller's identity (sub), never empty.
+	Subject string
+	// Scopes are the union of the scope and scp claims.
+	Scopes []string
+	// Issuer is the iss claim, possibly empty.
+	Issuer string
+	// Audience is the aud claim as a list, possibly empty.
+	Audience []string
+	// ID is the jti claim, possibly empty.
+	ID string
+	// ExpiresAt is the exp claim.
+	ExpiresAt time.Time
+	// IssuedAt and NotBefore are the iat and nbf claims; zero when absent.
+	IssuedAt, NotBefore time.Time
+}
+
+// HasScope reports whether c carries scope.
+func (c Claims) HasScope(scope string) bool { return slices.Contains(c.Scopes, scope) }
+
+// Verifier checks bearer tokens. It is safe for concurrent use.
+type Verifier struct {
+	parser   *jwt.Parser
+	keyfunc  jwt.Keyfunc // HS256 mode
+	jwks     *jwksCache  // JWKS mode
+	issuer   string
+	audience string
+	scope    string
+	leeway   time.Duration
+	now      func() time.Time
+}
+
+// NewVerifier checks cfg and returns a Verifier. In JWKS mode the key set is
+// fetched lazily, on the first token that needs it, so that a cold start does
+// not depend on the JWKS endpoint.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	v := &Verifier{
+		issuer:   cfg.Issuer,
+		audience: cfg.Audience,
+		scope:    cfg.RequiredScope,
+		leeway:   cfg.Leeway,
+		now:      cfg.Now,
+	}
+	switch {
+	case v.leeway == 0:
+		v.leeway = DefaultLeeway
+	case v.leeway < 0 || v.leeway > MaxLeeway:
+		return nil, fmt.Errorf("auth: leeway %v outside (0, %v]", cfg.Leeway, MaxLeeway)
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if cfg.JWKSURL != "" {
+		u, err := url.Parse(cfg.JWKSURL)
+		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+			return nil, errors.New("auth: JWKS URL must be an absolute https URL (http only on a loopback host)")
+		}
+		v.jwks = newJWKSCache(u.String(), cfg.HTTPClient, v.now)
+	} else {
+		if len(cfg.Secrets) == 0 {
+			return nil, errors.New("auth: no HS256 secret and no JWKS URL")
+		}
+		set := jwt.VerificationKeySet{}
+		for i, s := range cfg.Secrets {
+			if len(s) < MinSecretSize {
+				return nil, fmt.Errorf("auth: HS256 secret %d is %d bytes, need at least %d", i, len(s), MinSecretSize)
+			}
+			set.Keys = append(set.Keys, slices.Clone(s))
+		}
+		v.keyfunc = func(t *jwt.Token) (any, error) {
+			// The algorithm is pinned to the key type: secrets only verify HS256.
+			if t.Method != jwt.SigningMethodHS256 {
+				return nil, unauthorized(msgAlgorithm, nil)
+			}
+			return set, nil
+		}
+	}
+	v.parser = jwt.NewParser(
+		jwt.WithoutClaimsValidation(), // done by check, with precise messages
+		jwt.WithStrictDecoding(),
+	)
+	return v, nil
+}
+
+// tokenClaims is the JSON shape of the claims Verify reads.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Scope scopeList `json:"scope"`
+	Scp   scopeList `json:"scp"`
+}
+
+// Verify checks the raw Authorization header value ("Bearer <jwt>", scheme
+// case-insensitive) and returns the token's claims. Token failures are
+// KindUnauthorized, a missing required scope KindForbidden, and an
+// unreachable JWKS endpoint (with no usable cached key) KindUnavailable.
+func (v *Verifier) Verify(ctx context.Context, authorization string) (Claims, error) {
+	raw, err := bearer(authorization)
+	if err != nil {
+		return Claims{}, err
+	}
+	var tc tokenClaims
+	keyfunc := v.keyfunc
+	if v.jwks != nil {
+		keyfunc = func(t *jwt.Token) (any, error) { return v.jwks.key(ctx, t) }
+	}
+	tok, err := v.parser.ParseWithClaims(raw, &tc, keyfunc)
+	if err != nil {
+		return Claims{}, classify(err)
+	}
+	if _, ok := tok.Header["crit"]; ok {
+		return Claims{}, unauthorized(msgCrit, nil)
+	}
+	return v.check(&tc)
+}
+
+// check validates the registered claims and the scope.
+func (v *Verifier) check(tc *tokenClaims) (Claims, error) {
+	now := v.now()
+	if tc.ExpiresAt == nil {
+		return Claims{}, unauthorized(msgNoExpiry, nil)
+	}
+	if !now.Before(tc.ExpiresAt.Add(v.leeway)) {
+		return Claims{}, unauthorized(msgExpired, nil)
+	}
+	if tc.NotBefore != nil && now.Before(tc.NotBefore.Add(-v.leeway)) {
+		return Claims{}, unauthorized(msgNotYetValid, nil)
+	}
+	if tc.IssuedAt != nil && now.Before(tc.IssuedAt.Add(-v.leeway)) {
+		return Claims{}, unauthorized(msgIssuedFuture, nil)
+	}
+	if v.issuer != "" && tc.Issuer != v.issuer {
+		return Claims{}, unauthorized(msgIssuer, nil)
+	}
+	if v.audience != "" && !slices.Contains([]string(tc.Audience), v.audience) {
+		return Claims{}, unauthorized(msgAudience, nil)
+	}
+	switch {
+	case strings.TrimSpace(tc.Subject) == "":
+		return Claims{}, unauthorized(msgNoSubject, nil)
+	case len(tc.Subject) > MaxSubjectSize:
+		return Claims{}, unauthorized(msgSubjectTooLong, nil)
+	}
+	c := Claims{
+		Subject:   tc.Subject,
+		Scopes:    mergeScopes(tc.Scope, tc.Scp),
+		Issuer:    tc.Issuer,
+		Audience:  []string(tc.Audience),
+		ID:        tc.ID,
+		ExpiresAt: tc.ExpiresAt.Time,
+	}
+	if tc.IssuedAt != nil {
+		c.IssuedAt = tc.IssuedAt.Time
+	}
+	if tc.NotBefore != nil {
+		c.NotBefore = tc.NotBefore.Time
+	}
+	if v.scope != "" && !c.HasScope(v.scope) {
+		return Claims{}, &sms.Error{Kind: sms.KindForbidden, Code: sms.CodeForbidden, Message: msgScope}
+	}
+	return c, nil
+}
+
+// bearer extracts the token from an Authorization header value.
+func bearer(h string) (string, error) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return "", unauthorized(msgMissing, nil)
+	}
+	if strings.EqualFold(h, "Bearer") {
+		return "", unauthorized(msgMissing, nil)
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", unauthorized(msgScheme, nil)
+	}
+	tok = strings.TrimLeft(tok, " ")
+	switch {
+	case tok == "":
+		return "", unauthorized(msgMissing, nil)
+	case len(tok) > MaxTokenSize:
+		return "", unauthorized(msgTooLarge, nil)
+	case strings.ContainsAny(tok, " \t"):
+		return "", unauthorized(msgMalformed, nil)
+	}
+	return tok, nil
+}
+
+// classify turns a parse or signature error into the client-facing error.
+func classify(err error) error {
+	var own *sms.Error
+	if errors.As(err, &own) {
+		return own // from the keyfunc: already classified
+	}
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return unauthorized(msgMalformed, err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return unauthorized(msgSignature, err)
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return unauthorized(msgAlgorithm, err)
+	}
+	return unauthorized(msgMalformed, err)
+}
+
+// unauthorized builds the 401 error with a client-safe message.
+func unauthorized(msg string, cause error) *sms.Error {
+	return &sms.Error{Kind: sms.KindUnauthorized, Code: sms.CodeUnauthorized, Message: msg, Err: cause}
+}
+
+// isLoopback reports whether host names the local machine.
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
