@@ -1,0 +1,448 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// Version is the envelope version Encode writes and Decode understands.
+const Version = 1
+
+// MaxBodyBytes is the largest message body Decode reads and Encode writes:
+// the SQS limit of 256 KiB. Real messages are a few hundred bytes.
+const MaxBodyBytes = 256 * 1024
+
+// MaxIDLen is the longest id accepted, in bytes. An id is 1 to MaxIDLen
+// printable ASCII characters without spaces (a UUID is 36).
+const MaxIDLen = 128
+
+// Prefixes of the ids Decode derives for messages that carry no id of
+// their own. Producers must not use ids that start with them.
+const (
+	SQSIDPrefix = "sqs:"
+	SNSIDPrefix = "sns:"
+)
+
+// Poison reasons: the value of PoisonError.Reason and of the
+// fluxkit-poison-reason attribute on a dead-lettered message. Field-specific
+// reasons are built as "wrong_type:<field>", "missing_field:<field>" and
+// "invalid_<field>", with the field named as in the JSON ("invalid_to",
+// "wrong_type:attempt", "invalid_enqueuedAt").
+const (
+	ReasonTooLarge           = "too_large"
+	ReasonInvalidJSON        = "invalid_json"
+	ReasonNotObject          = "not_object"
+	ReasonUnknownVersion     = "unknown_version"
+	ReasonInvalidSNSEnvelope = "invalid_sns_envelope"
+	ReasonSNSControlMessage  = "sns_control_message"
+	ReasonInvalidMessage     = "invalid_message"
+)
+
+// Field names of the queue message, as they appear in the JSON.
+const (
+	fieldVersion        = "version"
+	fieldID             = "id"
+	fieldTo             = "to"
+	fieldBody           = "body"
+	fieldFrom           = "from"
+	fieldAttempt        = "attempt"
+	fieldEnqueuedAt     = "enqueuedAt"
+	fieldIdempotencyKey = "idempotencyKey"
+)
+
+// PoisonError reports a queue message that can never be delivered: it is
+// not JSON, is not the queue message of the contract, or fails validation.
+// Such a message goes to the dead-letter queue at once and is not retried.
+// Neither Reason nor Detail ever contains the body or a phone number, so
+// both are safe to log and to attach to the dead-lettered message.
+type PoisonError struct {
+	// Reason is short and machine-friendly, e.g. "invalid_json",
+	// "wrong_type:to", "missing_field:body", "invalid_to",
+	// "unknown_version".
+	Reason string
+	// Detail is a human-readable explanation written by this package.
+	Detail string
+}
+
+// Error implements error.
+func (e *PoisonError) Error() string {
+	if e.Detail == "" {
+		return "queue: poison message: " + e.Reason
+	}
+	return "queue: poison message: " + e.Reason + ": " + e.Detail
+}
+
+// PoisonReason reports the reason of the first *PoisonError in err's chain.
+func PoisonReason(err error) (reason string, ok bool) {
+	var p *PoisonError
+	if errors.As(err, &p) {
+		return p.Reason, true
+	}
+	return "", false
+}
+
+func poison(reason, detail string) *PoisonError {
+	return &PoisonError{Reason: reason, Detail: detail}
+}
+
+// envelope is the v1 queue message as Encode writes it. Field order is the
+// order of the JSON object.
+type envelope struct {
+	Version        int    `json:"version"`
+	ID             string `json:"id,omitempty"`
+	To             string `json:"to"`
+	Body           string `json:"body"`
+	From           string `json:"from,omitempty"`
+	Attempt        int    `json:"attempt,omitempty"`
+	EnqueuedAt     string `json:"enqueuedAt,omitempty"`
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+}
+
+// Encode writes m as a v1 queue message:
+//
+//	{"version":1,"id":"…","to":"+1…","body":"…","from":"…","attempt":1,
+//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z","idempotencyKey":"…"}
+//
+// Empty optional fields (id, from, idempotencyKey), a zero Attempt and a
+// zero EnqueuedAt are left out; Decode reads a missing attempt as 1.
+// EnqueuedAt is written in UTC. Encode checks only what Decode would refuse
+// for reasons of shape (empty to or body, a malformed id, a negative
+// attempt, an oversized result); it does not validate the number or the
+// sender, which the caller has done. Failures are KindInvalid *sms.Error
+// values.
+func Encode(m sms.QueuedMessage) ([]byte, error) {
+	if err := checkEncodable(m); err != nil {
+		return nil, err
+	}
+	env := envelope{
+		Version:        Version,
+		ID:             m.ID,
+		To:             m.To,
+		Body:           m.Body,
+		From:           m.From,
+		Attempt:        m.Attempt,
+		IdempotencyKey: m.IdempotencyKey,
+	}
+	if !m.EnqueuedAt.IsZero() {
+		env.EnqueuedAt = m.EnqueuedAt.UTC().Format(time.RFC3339Nano)
+	}
+	var buf bytes.Buffer
+	buf.Grow(128 + len(m.Body) + len(m.IdempotencyKey))
+	enc := json.NewEncoder(&buf)
+	// "<#> Your code" and "A & B" stay readable in the console and DLQ.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil {
+		return nil, &sms.Error{Kind: sms.KindInternal, Message: "cannot encode the queue message", Err: err}
+	}
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(out) > MaxBodyBytes {
+		return nil, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodePayloadTooLarge,
+			Message: "the queue message is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
+	}
+	return out, nil
+}
+
+func checkEncodable(m sms.QueuedMessage) error {
+	switch {
+	case m.To == "":
+		return &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidTo, Field: fieldTo, Message: "to is required"}
+	case m.Body == "":
+		return &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidBody, Field: fieldBody, Message: "body is required"}
+	case m.ID != "" && !validID(m.ID):
+		return &sms.Error{Kind: sms.KindInvalid, Field: fieldID, Message: "id must be 1 to 128 printable ASCII characters without spaces"}
+	case m.Attempt < 0 || m.Attempt > math.MaxInt32:
+		return &sms.Error{Kind: sms.KindInvalid, Field: fieldAttempt, Message: "attempt must be between 1 and 2147483647"}
+	}
+	return nil
+}
+
+// Decode reads one queue message body. It accepts the producer form
+// {"to","body","from"?,"id"?}, the v1 envelope that Encode writes, and
+// either of them wrapped in an SNS notification (an SNS subscription
+// without raw message delivery). Field names match exactly; unknown fields
+// are ignored; null counts as the wrong type.
+//
+// The returned message has Attempt 1 when the body carries none, and a zero
+// EnqueuedAt when it carries no enqueuedAt. Its ID is the body's id when
+// given; otherwise it is derived for deduplication: "sns:" + the SNS
+// MessageId for an SNS notification (SNS keeps that id when it retries a
+// delivery, which gives the copy a new SQS message id), else "sqs:" +
+// sqsMessageID, which must then be non-empty.
+//
+// A body that can never be delivered gives a *PoisonError; the only other
+// error is a missing sqsMessageID when one is needed (a caller bug,
+// KindInternal).
+func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
+	if len(body) > MaxBodyBytes {
+		return sms.QueuedMessage{}, poison(ReasonTooLarge, "the body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
+	}
+	fields, perr := object(body)
+	if perr != nil {
+		return sms.QueuedMessage{}, perr
+	}
+	derivedID := ""
+	if sqsMessageID != "" {
+		derivedID = SQSIDPrefix + sqsMessageID
+	}
+	if isSNS(fields) {
+		inner, snsID, perr := unwrapSNS(fields)
+		if perr != nil {
+			return sms.QueuedMessage{}, perr
+		}
+		if len(inner) > MaxBodyBytes {
+			return sms.QueuedMessage{}, poison(ReasonTooLarge, "the SNS message is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
+		}
+		if fields, perr = object(inner); perr != nil {
+			return sms.QueuedMessage{}, perr
+		}
+		if snsID != "" {
+			derivedID = SNSIDPrefix + snsID
+		}
+	}
+	m, perr := message(fields)
+	if perr != nil {
+		return sms.QueuedMessage{}, perr
+	}
+	if m.ID == "" {
+		if derivedID == "" {
+			return sms.QueuedMessage{}, &sms.Error{Kind: sms.KindInternal, Message: "queue: decode: a message without an id needs the SQS message id"}
+		}
+		m.ID = derivedID
+	}
+	return m, nil
+}
+
+// object parses body as one JSON object, keeping each member's raw value.
+func object(body []byte) (map[string]json.RawMessage, *PoisonError) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return nil, poison(ReasonNotObject, "the body is a JSON "+typeErr.Value+", not an object")
+		}
+		var syntaxErr *json.SyntaxError
+		if errors.As(err, &syntaxErr) {
+			return nil, poison(ReasonInvalidJSON, "syntax error at byte offset "+strconv.FormatInt(syntaxErr.Offset, 10))
+		}
+		return nil, poison(ReasonInvalidJSON, "the body is not JSON")
+	}
+	if fields == nil {
+		return nil, poison(ReasonNotObject, "the body is JSON null, not an object")
+	}
+	return fields, nil
+}
+
+// isSNS reports whether fields look like an SNS message delivered to SQS
+// without raw message delivery: a "Type" and a "TopicArn", and no "to".
+func isSNS(fields map[string]json.RawMessage) bool {
+	if _, ok := fields[fieldTo]; ok {
+		return false
+	}
+	_, hasType := fields["Type"]
+	_, hasTopic := fields["TopicArn"]
+	return hasType && hasTopic
+}
+
+// unwrapSNS returns the notification's Message and MessageId.
+func unwrapSNS(fields map[string]json.RawMessage) (inner []byte, messageID string, perr *PoisonError) {
+	typ, ok := rawString(fields["Type"])
+	if !ok {
+		return nil, "", poison(ReasonInvalidSNSEnvelope, "Type is not a string")
+	}
+	if typ != "Notification" {
+		// SubscriptionConfirmation and UnsubscribeConfirmation carry a
+		// SubscribeURL for an operator, not a message to send.
+		return nil, "", poison(ReasonSNSControlMessage, "an SNS "+snsTypeName(typ)+", not a Notification")
+	}
+	msg, ok := rawString(fields["Message"])
+	if !ok {
+		return nil, "", poison(ReasonInvalidSNSEnvelope, "Message is missing or not a string")
+	}
+	if raw, present := fields["MessageId"]; present {
+		if messageID, ok = rawString(raw); !ok || !validID(SNSIDPrefix+messageID) {
+			return nil, "", poison(ReasonInvalidSNSEnvelope, "MessageId is not a valid id")
+		}
+	}
+	return []byte(msg), messageID, nil
+}
+
+// snsTypeName returns typ when it is one of the SNS message types, so that
+// nothing else from the body reaches a log line.
+func snsTypeName(typ string) string {
+	switch typ {
+	case "SubscriptionConfirmation", "UnsubscribeConfirmation":
+		return typ
+	}
+	return "message of another type"
+}
+
+// message reads the fields of the queue message, checks their types and
+// shapes, and validates to, body and from.
+func message(fields map[string]json.RawMessage) (sms.QueuedMessage, *PoisonError) {
+	var m sms.QueuedMessage
+	if raw, ok := fields[fieldVersion]; ok {
+		v, isInt := rawInt(raw)
+		switch {
+		case !isInt && !isNumber(raw):
+			return m, wrongType(fieldVersion, "a number")
+		case !isInt || v != Version:
+			return m, poison(ReasonUnknownVersion, "only version 1 is understood")
+		}
+	}
+	var perr *PoisonError
+	if m.To, perr = requiredString(fields, fieldTo); perr != nil {
+		return m, perr
+	}
+	if m.Body, perr = requiredString(fields, fieldBody); perr != nil {
+		return m, perr
+	}
+	if m.From, perr = optionalString(fields, fieldFrom); perr != nil {
+		return m, perr
+	}
+	if m.ID, perr = optionalString(fields, fieldID); perr != nil {
+		return m, perr
+	}
+	if m.ID != "" && !validID(m.ID) {
+		return m, invalid(fieldID, "id must be 1 to 128 printable ASCII characters without spaces")
+	}
+	m.Attempt = 1
+	if raw, ok := fields[fieldAttempt]; ok {
+		n, isInt := rawInt(raw)
+		switch {
+		case !isInt && !isNumber(raw):
+			return m, wrongType(fieldAttempt, "an integer")
+		case !isInt || n < 1 || n > math.MaxInt32:
+			return m, invalid(fieldAttempt, "attempt must be an integer from 1 to 2147483647")
+		}
+		m.Attempt = int(n)
+	}
+	at, perr := optionalString(fields, fieldEnqueuedAt)
+	if perr != nil {
+		return m, perr
+	}
+	if at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return m, invalid(fieldEnqueuedAt, "enqueuedAt must be an RFC 3339 date-time")
+		}
+		m.EnqueuedAt = t
+	}
+	if m.IdempotencyKey, perr = optionalString(fields, fieldIdempotencyKey); perr != nil {
+		return m, perr
+	}
+	if err := m.Validate(); err != nil {
+		return m, validationPoison(err)
+	}
+	return m, nil
+}
+
+// validationPoison turns a validation error of package sms into a poison
+// reason: its API code (invalid_to, invalid_body, invalid_from). The
+// detail is the error's client message, which never repeats the input.
+func validationPoison(err error) *PoisonError {
+	var e *sms.Error
+	if errors.As(err, &e) && e.Kind == sms.KindInvalid {
+		return poison(e.ErrorCode(), e.Message)
+	}
+	return poison(ReasonInvalidMessage, "the message failed validation")
+}
+
+func wrongType(field, want string) *PoisonError {
+	return poison("wrong_type:"+field, field+" must be "+want)
+}
+
+func invalid(field, detail string) *PoisonError {
+	return poison("invalid_"+field, detail)
+}
+
+// requiredString reads a string field that must be present. An empty
+// string is left to validation.
+func requiredString(fields map[string]json.RawMessage, name string) (string, *PoisonError) {
+	raw, ok := fields[name]
+	if !ok {
+		return "", poison("missing_field:"+name, name+" is required")
+	}
+	s, ok := rawString(raw)
+	if !ok {
+		return "", wrongType(name, "a string")
+	}
+	return s, nil
+}
+
+// optionalString reads a string field that may be absent; when present it
+// must be a non-empty string ("omit it rather than send it empty").
+func optionalString(fields map[string]json.RawMessage, name string) (string, *PoisonError) {
+	raw, ok := fields[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := rawString(raw)
+	if !ok {
+		return "", wrongType(name, "a string")
+	}
+	if s == "" {
+		return "", invalid(name, name+" must not be empty when given: leave it out instead")
+	}
+	return s, nil
+}
+
+// rawString decodes a JSON string value. It reports false for any other
+// JSON type, null included.
+func rawString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	// Fast path: no escapes and valid UTF-8 means the bytes between the
+	// quotes are the string (the JSON was validated when it was parsed).
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// isNumber reports whether raw is a JSON number.
+func isNumber(raw json.RawMessage) bool {
+	return len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9')
+}
+
+// rawInt decodes a JSON number with no fractional part ("1", "1.0",
+// "1e0"), as JSON Schema's "integer" does.
+func rawInt(raw json.RawMessage) (int64, bool) {
+	if !isNumber(raw) {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// validID reports whether id is 1 to MaxIDLen printable ASCII characters
+// without spaces.
+func validID(id string) bool {
+	if id == "" || len(id) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '!' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,164 @@
+package queue
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// fixture is what one file under testdata/ must give.
+type fixture struct {
+	// reason is the poison reason Decode must report; empty for a valid
+	// message.
+	reason string
+	// want is what Decode must return for a valid message, decoded with
+	// fixtureSQSID as the SQS message id.
+	want sms.QueuedMessage
+	// schemaValid is the verdict of docs/queue-message.schema.json on the
+	// message (for an SNS notification with a string Message, on that
+	// Message). Some poison passes the schema: rules a JSON Schema cannot
+	// express, such as libphonenumber validity.
+	schemaValid bool
+}
+
+const fixtureSQSID = "9b2f4a1e-0c3d-4e5f-8a7b-6c5d4e3f2a1b"
+
+// fixtures covers every file in testdata/; TestFixturesListed keeps the two
+// in step.
+var fixtures = map[string]fixture{
+	"valid_producer_minimal.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Your code is 482901"},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+	"valid_producer_full.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "0b6f7c4e-3a51-4c1e-9d2a-5f8e1b7a9c33", To: "+447911123456",
+				Body: "Your parcel arrives today between 10:00 and 12:00.", From: "MyApp"},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+	"valid_producer_extra_fields.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Reminder: appointment tomorrow at 9"},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+	"valid_from_number.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Ping", From: "+14155550100"},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+	"valid_unicode_body.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+33612345678",
+				Body: "Café <#> réservé 🚀 & \"quoted\"\nsecond line"},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+	"valid_envelope_v1.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "5d41402a-bc4b-4a76-b971-9d911017c592", To: "+14155552671",
+				Body: "Your code is 482901", From: "FluxKit"},
+			Attempt:        2,
+			EnqueuedAt:     time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC),
+			IdempotencyKey: "user-42|order-1001",
+		},
+		schemaValid: true,
+	},
+	"valid_envelope_float_attempt.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671",
+				Body: "Integral numbers written with a fraction are integers in JSON Schema"},
+			Attempt: 3,
+		},
+		schemaValid: true,
+	},
+	"valid_sns_notification.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "sns:22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324", To: "+14155552671",
+				Body: "Your code is 482901", From: "MyApp"},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+	"valid_sns_notification_with_id.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "c3a9e0f1-7b2d-4d5e-8f6a-1b2c3d4e5f60", To: "+14155552671", Body: "Hi"},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+
+	"poison_invalid_json.json":                  {reason: "invalid_json"},
+	"poison_not_object.json":                    {reason: "not_object"},
+	"poison_null.json":                          {reason: "not_object"},
+	"poison_wrong_type_to.json":                 {reason: "wrong_type:to"},
+	"poison_wrong_type_body.json":               {reason: "wrong_type:body"},
+	"poison_null_from.json":                     {reason: "wrong_type:from"},
+	"poison_wrong_type_id.json":                 {reason: "wrong_type:id"},
+	"poison_wrong_type_attempt.json":            {reason: "wrong_type:attempt"},
+	"poison_wrong_type_version.json":            {reason: "wrong_type:version"},
+	"poison_unknown_version.json":               {reason: "unknown_version"},
+	"poison_missing_to.json":                    {reason: "missing_field:to"},
+	"poison_missing_body.json":                  {reason: "missing_field:body"},
+	"poison_uppercase_keys.json":                {reason: "missing_field:to"},
+	"poison_empty_body.json":                    {reason: "invalid_body"},
+	"poison_invalid_to_format.json":             {reason: "invalid_to"},
+	"poison_invalid_to_unassigned.json":         {reason: "invalid_to", schemaValid: true},
+	"poison_body_too_long.json":                 {reason: "invalid_body"},
+	"poison_invalid_from.json":                  {reason: "invalid_from"},
+	"poison_empty_from.json":                    {reason: "invalid_from"},
+	"poison_invalid_id.json":                    {reason: "invalid_id"},
+	"poison_invalid_attempt.json":               {reason: "invalid_attempt"},
+	"poison_invalid_enqueued_at.json":           {reason: "invalid_enqueuedAt"},
+	"poison_sns_message_not_string.json":        {reason: "invalid_sns_envelope"},
+	"poison_sns_subscription_confirmation.json": {reason: "sns_control_message"},
+	"poison_sns_inner_invalid_json.json":        {reason: "invalid_json"},
+}
+
+// readFixture returns the bytes of testdata/name.
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("read fixture: %v", err)
+	}
+	return b
+}
+
+func TestFixturesListed(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDisk []string
+	for _, f := range files {
+		name := filepath.Base(f)
+		onDisk = append(onDisk, name)
+		if _, ok := fixtures[name]; !ok {
+			t.Errorf("testdata/%s has no entry in fixtures", name)
+		}
+		valid := strings.HasPrefix(name, "valid_")
+		if got := fixtures[name].reason == ""; got != valid {
+			t.Errorf("%s: valid = %v, want %v (file name prefix)", name, got, valid)
+		}
+	}
+	for name := range fixtures {
+		if !slices.Contains(onDisk, name) {
+			t.Errorf("fixtures lists %s, which is not in testdata/", name)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// PoisonReasonAttribute is the SQS message attribute (type String) that
+// carries the PoisonError reason on a dead-lettered message.
+const PoisonReasonAttribute = "fluxkit-poison-reason"
+
+// Limits SQS puts on delays and visibility timeouts.
+const (
+	MaxDelay             = 15 * time.Minute
+	MaxVisibilityTimeout = 12 * time.Hour
+)
+
+// Sender is the part of the SQS API that puts messages on a queue.
+// *sqs.Client implements it.
+type Sender interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// API is the part of the SQS API that SQS uses. *sqs.Client implements it.
+type API interface {
+	Sender
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// SQS is the message queue of the asynchronous path. It implements
+// sms.Queue.
+type SQS struct {
+	api API
+	url string
+	now func() time.Time
+}
+
+// NewSQS returns the queue at queueURL, reached through api. now gives the
+// enqueue time; nil means time.Now.
+func NewSQS(api API, queueURL string, now func() time.Time) *SQS {
+	if now == nil {
+		now = time.Now
+	}
+	return &SQS{api: api, url: queueURL, now: now}
+}
+
+// Enqueue puts m on the queue as a v1 envelope. A zero Attempt becomes 1
+// and a zero EnqueuedAt becomes now. Failing to reach SQS is a
+// KindUnavailable *sms.Error: the caller answers 503 and claims nothing.
+func (q *SQS) Enqueue(ctx context.Context, m sms.QueuedMessage) error {
+	if m.Attempt == 0 {
+		m.Attempt = 1
+	}
+	if m.EnqueuedAt.IsZero() {
+		m.EnqueuedAt = q.now()
+	}
+	return q.send(ctx, m, 0)
+}
+
+// Requeue puts a fresh copy of a message already taken from the queue
+// back on it, visible after delay (rounded up to whole seconds, at most
+// MaxDelay). The drain uses it when it runs out of time before a slot is
+// free: the copy starts with a new SQS receive count, so the redrive
+// policy does not count this as a failure. The copy keeps the id (a
+// derived "sqs:…" id included, so deduplication still holds), the
+// EnqueuedAt and the idempotency key, and has Attempt incremented: the
+// attempt count is the only thing that survives requeues, so a consumer
+// can bound them. m.ID must be set.
+func (q *SQS) Requeue(ctx context.Context, m sms.QueuedMessage, delay time.Duration) error {
+	if m.ID == "" {
+		return &sms.Error{Kind: sms.KindInternal, Message: "queue: requeue: the message has no id"}
+	}
+	if m.Attempt < 1 {
+		m.Attempt = 1
+	}
+	m.Attempt++
+	if m.EnqueuedAt.IsZero() {
+		m.EnqueuedAt = q.now()
+	}
+	return q.send(ctx, m, delaySeconds(delay))
+}
+
+func (q *SQS) send(ctx context.Context, m sms.QueuedMessage, delay int32) error {
+	body, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	_, err = q.api.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:     aws.String(q.url),
+		MessageBody:  aws.String(string(body)),
+		DelaySeconds: delay,
+	})
+	if err != nil {
+		return unavailable(fmt.Errorf("queue: send message: %w", err))
+	}
+	return nil
+}
+
+// ChangeVisibility hides the received message identified by receiptHandle
+// for timeout (rounded up to whole seconds, at most MaxVisibilityTimeout;
+// 0 makes it visible at once). The drain uses it to back off before SQS
+// redelivers a message that failed transiently. Failures are
+// KindUnavailable *sms.Error values.
+func (q *SQS) ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error {
+	_, err := q.api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(q.url),
+		ReceiptHandle:     aws.String(receiptHandle),
+		VisibilityTimeout: ceilSeconds(timeout, MaxVisibilityTimeout),
+	})
+	if err != nil {
+		return unavailable(fmt.Errorf("queue: change message visibility: %w", err))
+	}
+	return nil
+}
+
+// DLQ is the dead-letter queue that poison messages go to.
+type DLQ struct {
+	api Sender
+	url string
+}
+
+// NewDLQ returns the dead-letter queue at dlqURL, reached through api.
+func NewDLQ(api Sender, dlqURL string) *DLQ {
+	return &DLQ{api: api, url: dlqURL}
+}
+
+// DeadLetter puts rawBody, the poison message's original body unchanged,
+// on the dead-letter queue with the attribute PoisonReasonAttribute set to
+// reason (a PoisonError reason). Failures are KindUnavailable *sms.Error
+// values; the caller then leaves the message on its queue.
+func (d *DLQ) DeadLetter(ctx context.Context, rawBody, reason string) error {
+	if reason == "" {
+		reason = ReasonInvalidMessage
+	}
+	_, err := d.api.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:    aws.String(d.url),
+		MessageBody: aws.String(rawBody),
+		MessageAttributes: map[string]types.MessageAttributeValue{
+			PoisonReasonAttribute: {DataType: aws.String("String"), StringValue: aws.String(reason)},
+		},
+	})
+	if err != nil {
+		return unavailable(fmt.Errorf("queue: dead-letter message: %w", err))
+	}
+	return nil
+}
+
+func unavailable(err error) error {
+	return &sms.Error{Kind: sms.KindUnavailable, Code: sms.CodeUnavailable, Message: "the message queue is unavailable", Err: err}
+}
+
+// delaySeconds converts d to an SQS DelaySeconds value.
+func delaySeconds(d time.Duration) int32 { return ceilSeconds(d, MaxDelay) }
+
+// ceilSeconds rounds d up to whole seconds within [0, limit].
+func ceilSeconds(d, limit time.Duration) int32 {
+	switch {
+	case d <= 0:
+		return 0
+	case d >= limit:
+		return int32(limit / time.Second)
+	}
+	return int32((d + time.Second - 1) / time.Second)
+}
