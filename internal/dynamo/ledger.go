@@ -1,0 +1,208 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// LedgerAPI is the part of the DynamoDB client the ledger uses.
+type LedgerAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+// TTLSlack is how long after a record expires the table's TTL may delete
+// it. Expiry itself is decided by expiresAt; TTL only cleans up.
+const TTLSlack = time.Hour
+
+// Names and values of the ledger item's attributes.
+const (
+	ledgerSK        = "ledger"
+	attrState       = "state"
+	attrFingerprint = "fp"
+	attrLeaseUntil  = "leaseUntil" // unix ms
+	attrExpiresAt   = "expiresAt"  // unix ms
+	attrOutcome     = "outcome"    // binary (a string is accepted too)
+	attrTTL         = "ttl"        // epoch seconds: expiresAt + TTLSlack
+	statePending    = "pending"
+	stateDone       = "done"
+)
+
+// claimCondition lets a Claim overwrite a record only when it is absent,
+// expired, or a pending claim whose lease lapsed.
+const claimCondition = "attribute_not_exists(#pk) OR #exp < :now OR (#st = :pending AND #lease < :now)"
+
+// Ledger is the DynamoDB sms.Ledger. Each key is one item, pk
+// "ledger#<key>", sk "ledger". A pending record expires when its lease
+// lapses (expiresAt = leaseUntil), so an abandoned claim frees itself; a
+// done record expires keep after Complete. Expiry is checked in the
+// condition of every Claim against the caller's clock, never left to the
+// table's TTL. It is safe for concurrent use.
+type Ledger struct {
+	api   LedgerAPI
+	table string
+	now   func() time.Time
+}
+
+// NewLedger returns a ledger keeping its records in table through api,
+// reading time from now (nil means time.Now).
+func NewLedger(api LedgerAPI, table string, now func() time.Time) *Ledger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{api: api, table: table, now: now}
+}
+
+// Claim takes key for lease with one conditional PutItem. When the
+// condition fails, DynamoDB returns the stored record, from which Claim
+// tells Mismatch (another fingerprint), Done (with its outcome) and Held
+// apart without a second request.
+func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.Duration) (sms.Claim, error) {
+	if err := checkLedgerArgs("claim", key, lease); err != nil {
+		return sms.Claim{}, err
+	}
+	// The record can vanish between the failed condition and the answer
+	// only if it was deleted at that moment (a Release); then try again.
+	for range 3 {
+		now := l.now()
+		until := now.Add(lease).UnixMilli()
+		_, err := l.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(l.table),
+			Item: map[string]types.AttributeValue{
+				attrPK:          str("ledger#" + key),
+				attrSK:          str(ledgerSK),
+				attrState:       str(statePending),
+				attrFingerprint: str(fingerprint),
+				attrLeaseUntil:  number(until),
+				attrExpiresAt:   number(until),
+				attrTTL:         number(ttlFor(until)),
+			},
+			ConditionExpression: aws.String(claimCondition),
+			ExpressionAttributeNames: map[string]string{
+				"#pk": attrPK, "#exp": attrExpiresAt, "#st": attrState, "#lease": attrLeaseUntil,
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now":     number(now.UnixMilli()),
+				":pending": str(statePending),
+			},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		if err == nil {
+			return sms.Claim{State: sms.Claimed}, nil
+		}
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			return sms.Claim{}, classify("claim", err)
+		}
+		if len(ccf.Item) == 0 {
+			continue
+		}
+		return decideClaim(ccf.Item, fingerprint)
+	}
+	return sms.Claim{}, &sms.Error{
+		Kind: sms.KindUnavailable, Message: "ledger contended", RetryAfter: retryAfter,
+		Err: errors.New("dynamo: claim: record changed under 3 requests"),
+	}
+}
+
+// decideClaim reads the record that made a claim's condition fail.
+func decideClaim(item map[string]types.AttributeValue, fingerprint string) (sms.Claim, error) {
+	fp, _ := item[attrFingerprint].(*types.AttributeValueMemberS)
+	if fp == nil || fp.Value != fingerprint {
+		return sms.Claim{State: sms.Mismatch}, nil
+	}
+	st, _ := item[attrState].(*types.AttributeValueMemberS)
+	switch {
+	case st != nil && st.Value == stateDone:
+		var outcome []byte
+		switch v := item[attrOutcome].(type) {
+		case *types.AttributeValueMemberB:
+			outcome = v.Value
+		case *types.AttributeValueMemberS:
+			outcome = []byte(v.Value)
+		}
+		if len(outcome) == 0 {
+			outcome = nil
+		}
+		return sms.Claim{State: sms.Done, Outcome: outcome}, nil
+	case st != nil && st.Value == statePending:
+		return sms.Claim{State: sms.Held}, nil
+	}
+	return sms.Claim{}, internalf("dynamo: claim: record has unknown state %v", item[attrState])
+}
+
+// Complete marks key done with outcome, kept for keep from now, with one
+// unconditional PutItem: it succeeds even when the claim's lease lapsed
+// or another caller took the key over (at-least-once; the last outcome
+// wins).
+func (l *Ledger) Complete(ctx context.Context, key, fingerprint string, outcome []byte, keep time.Duration) error {
+	if err := checkLedgerArgs("complete", key, keep); err != nil {
+		return err
+	}
+	now := l.now()
+	expires := now.Add(keep).UnixMilli()
+	item := map[string]types.AttributeValue{
+		attrPK:          str("ledger#" + key),
+		attrSK:          str(ledgerSK),
+		attrState:       str(stateDone),
+		attrFingerprint: str(fingerprint),
+		attrLeaseUntil:  number(now.UnixMilli()),
+		attrExpiresAt:   number(expires),
+		attrTTL:         number(ttlFor(expires)),
+	}
+	if len(outcome) > 0 {
+		item[attrOutcome] = &types.AttributeValueMemberB{Value: outcome}
+	}
+	if _, err := l.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: item}); err != nil {
+		return classify("complete", err)
+	}
+	return nil
+}
+
+// Release deletes key if it is still pending, with one conditional
+// DeleteItem; a done record (or none) is left alone.
+func (l *Ledger) Release(ctx context.Context, key string) error {
+	if err := checkLedgerArgs("release", key, 1); err != nil {
+		return err
+	}
+	_, err := l.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(l.table),
+		Key: map[string]types.AttributeValue{
+			attrPK: str("ledger#" + key),
+			attrSK: str(ledgerSK),
+		},
+		ConditionExpression:       aws.String("#st = :pending"),
+		ExpressionAttributeNames:  map[string]string{"#st": attrState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pending": str(statePending)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return classify("release", err)
+	}
+	return nil
+}
+
+func checkLedgerArgs(op, key string, d time.Duration) error {
+	if key == "" {
+		return internalf("dynamo: %s: empty key", op)
+	}
+	if d <= 0 {
+		return internalf("dynamo: %s: duration %v is not positive", op, d)
+	}
+	return nil
+}
+
+// ttlFor is the TTL attribute (epoch seconds) for a record expiring at
+// expiresMs (unix ms).
+func ttlFor(expiresMs int64) int64 {
+	return expiresMs/1000 + int64(TTLSlack/time.Second)
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

@@ -1,0 +1,458 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/fluxkit/sms/internal/conformance"
+	"github.com/fluxkit/sms/internal/mototest"
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func TestLimiterConformance(t *testing.T) {
+	table := newTable(t)
+	var seq atomic.Int64
+	conformance.Limiter(t, func(t *testing.T, rate, margin float64, now func() time.Time) sms.Limiter {
+		l, err := NewLimiter(newCountingAPI(), table, LimiterConfig{
+			Name: fmt.Sprintf("conformance-%d", seq.Add(1)), Rate: rate, Margin: margin, Shards: 1, Now: now,
+		})
+		if err != nil {
+			t.Fatalf("NewLimiter: %v", err)
+		}
+		return l
+	})
+}
+
+// mustLimiter builds a limiter on table or fails the test.
+func mustLimiter(tb testing.TB, api LimiterAPI, table string, cfg LimiterConfig) *Limiter {
+	tb.Helper()
+	l, err := NewLimiter(api, table, cfg)
+	if err != nil {
+		tb.Fatalf("NewLimiter(%+v): %v", cfg, err)
+	}
+	return l
+}
+
+// mustReserve calls Reserve and fails the test on an error or no slot.
+func mustReserve(tb testing.TB, l *Limiter, maxWait time.Duration) time.Time {
+	tb.Helper()
+	at, ok, err := l.Reserve(context.Background(), maxWait)
+	if err != nil || !ok {
+		tb.Fatalf("Reserve(%v) = %v, %v, %v; want a slot", maxWait, at, ok, err)
+	}
+	return at
+}
+
+func TestLimiterItem(t *testing.T) {
+	table := newTable(t)
+	clock := conformance.NewClock(epoch)
+	l := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Now: clock.Now})
+	interval := 105 * time.Millisecond
+	if got := l.Interval(); got != interval {
+		t.Fatalf("Interval() = %v, want %v", got, interval)
+	}
+	wantNext := func(want time.Time) {
+		t.Helper()
+		item := getItem(t, table, "limiter#provider", "shard#0")
+		got, err := intAttr(item, "next")
+		if err != nil {
+			t.Fatalf("item next: %v (item %v)", err, item)
+		}
+		if got != want.UnixNano() {
+			t.Errorf("stored next = %v, want %v", time.Unix(0, got).UTC(), want)
+		}
+	}
+	mustReserve(t, l, 0)
+	wantNext(epoch.Add(interval))
+	mustReserve(t, l, time.Second)
+	wantNext(epoch.Add(2 * interval))
+	// A refusal writes nothing, whether the limiter knows the answer
+	// already or has to ask.
+	if _, ok, err := l.Reserve(context.Background(), 0); ok || err != nil {
+		t.Fatalf("Reserve(0) = %v, %v; want no slot", ok, err)
+	}
+	fresh := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Now: clock.Now})
+	if _, ok, err := fresh.Reserve(context.Background(), interval); ok || err != nil {
+		t.Fatalf("fresh Reserve(interval) = %v, %v; want no slot", ok, err)
+	}
+	wantNext(epoch.Add(2 * interval))
+}
+
+// TestLimiterRequests counts DynamoDB requests per Reserve with a manual
+// clock, so that every figure is exact.
+func TestLimiterRequests(t *testing.T) {
+	table := newTable(t)
+	const rate = 10
+	interval := 105 * time.Millisecond
+	type call struct {
+		advance  time.Duration // clock move before the call
+		instance int           // which of two limiters sharing the item calls
+		maxWait  time.Duration
+		ok       bool
+		requests int64
+	}
+	tests := []struct {
+		name  string
+		calls []call
+	}{
+		{"queueing behind each other: one request each", []call{
+			{maxWait: time.Second, ok: true, requests: 1},
+			{maxWait: time.Second, ok: true, requests: 1},
+			{maxWait: time.Second, ok: true, requests: 1},
+			{advance: 50 * time.Millisecond, maxWait: time.Second, ok: true, requests: 1},
+		}},
+		{"idle between calls: one request each", []call{
+			{ok: true, requests: 1},
+			{advance: time.Second, ok: true, requests: 1},
+			{advance: 200 * time.Millisecond, ok: true, requests: 1},
+			{advance: interval, ok: true, requests: 1},
+		}},
+		{"refusal known from the last answer: no request", []call{
+			{ok: true, requests: 1},
+			{ok: false, requests: 0},
+			{maxWait: interval - 1, ok: false, requests: 0},
+			{maxWait: interval, ok: true, requests: 1},
+		}},
+		{"cold instance joins a busy item: one extra request once", []call{
+			{instance: 0, maxWait: time.Second, ok: true, requests: 1},
+			{instance: 0, maxWait: time.Second, ok: true, requests: 1},
+			{instance: 1, maxWait: time.Second, ok: true, requests: 2},
+			{instance: 1, maxWait: time.Second, ok: true, requests: 1},
+			{instance: 0, maxWait: time.Second, ok: true, requests: 1},
+		}},
+		{"cold instance refused by a busy item: one request", []call{
+			{instance: 0, maxWait: time.Second, ok: true, requests: 1},
+			{instance: 0, maxWait: time.Second, ok: true, requests: 1},
+			{instance: 1, maxWait: 0, ok: false, requests: 1},
+			{instance: 1, maxWait: 0, ok: false, requests: 0},
+		}},
+		{"stale instance learns the item is busy", []call{
+			{instance: 0, ok: true, requests: 1},
+			// Instance 1 joins cold, is told "busy", and remembers.
+			{instance: 1, maxWait: time.Second, ok: true, requests: 2},
+			// A second later both views are stale; instance 1 guesses "busy",
+			// is told "idle", restarts the item and remembers.
+			{advance: time.Second, instance: 1, ok: true, requests: 2},
+			{instance: 1, maxWait: time.Second, ok: true, requests: 1},
+			// Instance 0 guesses "idle", is told "busy", and remembers.
+			{instance: 0, maxWait: time.Second, ok: true, requests: 2},
+			{advance: time.Second, instance: 1, ok: true, requests: 1},
+			{instance: 0, maxWait: time.Second, ok: true, requests: 1},
+			// Idle again: the guess "busy" costs one request, then it is unlearned.
+			{advance: time.Second, instance: 0, ok: true, requests: 2},
+			{advance: time.Second, instance: 0, ok: true, requests: 1},
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := conformance.NewClock(epoch)
+			cfg := LimiterConfig{Name: fmt.Sprintf("requests-%d", i), Rate: rate, Now: clock.Now}
+			apis := []*countingAPI{newCountingAPI(), newCountingAPI()}
+			ls := []*Limiter{mustLimiter(t, apis[0], table, cfg), mustLimiter(t, apis[1], table, cfg)}
+			for j, c := range tt.calls {
+				clock.Advance(c.advance)
+				api := apis[c.instance]
+				before := api.n.Load()
+				_, ok, err := ls[c.instance].Reserve(context.Background(), c.maxWait)
+				if err != nil {
+					t.Fatalf("call %d: Reserve error = %v", j, err)
+				}
+				if ok != c.ok {
+					t.Errorf("call %d: Reserve ok = %v, want %v", j, ok, c.ok)
+				}
+				if got := api.n.Load() - before; got != c.requests {
+					t.Errorf("call %d: requests = %d, want %d", j, got, c.requests)
+				}
+			}
+		})
+	}
+}
+
+func TestSplitRate(t *testing.T) {
+	tests := []struct {
+		rate   float64
+		shards int
+		want   []float64
+	}{
+		{rate: 10, shards: 1, want: []float64{10}},
+		{rate: 1001, shards: 3, want: []float64{334, 334, 333}},
+		{rate: 10, shards: 4, want: []float64{3, 3, 2, 2}},
+		{rate: 2.5, shards: 2, want: []float64{1.25, 1.25}},
+		{rate: 2, shards: 4, want: []float64{0.5, 0.5, 0.5, 0.5}},
+	}
+	for _, tt := range tests {
+		if got := splitRate(tt.rate, tt.shards); !slices.Equal(got, tt.want) {
+			t.Errorf("splitRate(%v, %d) = %v, want %v", tt.rate, tt.shards, got, tt.want)
+		}
+	}
+}
+
+func TestNewLimiterConfig(t *testing.T) {
+	tests := []struct {
+		rate     float64
+		margin   float64
+		shards   int
+		want     int
+		interval time.Duration
+	}{
+		{rate: 10, want: 1, interval: 105 * time.Millisecond},
+		{rate: 10, margin: 0.1, want: 1, interval: 110 * time.Millisecond},
+		{rate: 500, want: 1, interval: 2100 * time.Microsecond},
+		{rate: 501, want: 2, interval: 4183267 * time.Nanosecond}, // shard 0 has 251/s
+		{rate: 1200, want: 3, interval: 2625 * time.Microsecond},
+		{rate: 1200, shards: 1, want: 1, interval: 875 * time.Microsecond},
+	}
+	for _, tt := range tests {
+		l := mustLimiter(t, moto.DynamoDB(), "t", LimiterConfig{Rate: tt.rate, Margin: tt.margin, Shards: tt.shards})
+		if got := l.Shards(); got != tt.want {
+			t.Errorf("NewLimiter(rate %v, shards %d).Shards() = %d, want %d", tt.rate, tt.shards, got, tt.want)
+		}
+		if got := l.Interval(); got != tt.interval {
+			t.Errorf("NewLimiter(rate %v, shards %d).Interval() = %v, want %v", tt.rate, tt.shards, got, tt.interval)
+		}
+	}
+}
+
+func TestNewLimiterRejectsBadConfig(t *testing.T) {
+	api := moto.DynamoDB()
+	tests := []struct {
+		name  string
+		api   LimiterAPI
+		table string
+		cfg   LimiterConfig
+	}{
+		{"nil client", nil, "t", LimiterConfig{Rate: 10}},
+		{"empty table", api, "", LimiterConfig{Rate: 10}},
+		{"zero rate", api, "t", LimiterConfig{}},
+		{"negative rate", api, "t", LimiterConfig{Rate: -1}},
+		{"negative margin", api, "t", LimiterConfig{Rate: 10, Margin: -0.01}},
+		{"margin of a whole slot", api, "t", LimiterConfig{Rate: 10, Margin: 1}},
+		{"negative shards", api, "t", LimiterConfig{Rate: 10, Shards: -1}},
+	}
+	for _, tt := range tests {
+		if l, err := NewLimiter(tt.api, tt.table, tt.cfg); err == nil {
+			t.Errorf("%s: NewLimiter = %v, nil; want an error", tt.name, l)
+		}
+	}
+}
+
+// TestLimiterShards checks that every shard keeps its own spacing and that
+// picks follow the shares.
+func TestLimiterShards(t *testing.T) {
+	table := newTable(t)
+	clock := conformance.NewClock(epoch)
+	api := newCountingAPI()
+	// 30/s over 3 shards: 10/s each, slots 105 ms apart on each item.
+	l := mustLimiter(t, api, table, LimiterConfig{Name: "sharded", Rate: 30, Shards: 3, Now: clock.Now})
+	const calls = 300
+	grants := make([]time.Time, 0, calls)
+	for range calls {
+		grants = append(grants, mustReserve(t, l, time.Hour))
+	}
+	if got := api.n.Load(); got != calls {
+		t.Errorf("requests = %d, want %d (one per grant)", got, calls)
+	}
+	perShard := 0
+	for i := range 3 {
+		next, err := intAttr(getItem(t, table, "limiter#sharded", fmt.Sprintf("shard#%d", i)), "next")
+		if err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+		// A shard that granted n slots from epoch stores epoch + n·interval.
+		n := time.Duration(next-epoch.UnixNano()) / (105 * time.Millisecond)
+		if !time.Unix(0, next).Equal(epoch.Add(n * 105 * time.Millisecond)) {
+			t.Errorf("shard %d next = %v, not a whole number of slots after %v", i, time.Unix(0, next).UTC(), epoch)
+		}
+		// Each shard gets about a third (binomial, sd ≈ 8).
+		if n < 60 || n > 140 {
+			t.Errorf("shard %d granted %d of %d, want about %d", i, n, calls, calls/3)
+		}
+		perShard += int(n)
+	}
+	if perShard != calls {
+		t.Errorf("slots over all shards = %d, want %d", perShard, calls)
+	}
+	// Grants from epoch on every shard: each slot time appears at most 3 times.
+	counts := map[time.Time]int{}
+	for _, g := range grants {
+		counts[g]++
+		if counts[g] > 3 {
+			t.Fatalf("slot %v granted %d times, want at most one per shard", g, counts[g])
+		}
+	}
+}
+
+// stubAPI answers UpdateItem with a fixed function, to drive the limiter
+// through DynamoDB failures the emulator cannot produce.
+type stubAPI struct {
+	calls  atomic.Int64
+	update func(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error)
+}
+
+func (s *stubAPI) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	s.calls.Add(1)
+	return s.update(in)
+}
+
+func TestLimiterErrors(t *testing.T) {
+	table := newTable(t)
+	fail := func(err error) LimiterAPI {
+		return &stubAPI{update: func(*dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) { return nil, err }}
+	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name  string
+		api   LimiterAPI
+		table string
+		ctx   context.Context
+		kind  sms.Kind
+	}{
+		{"throttled", fail(&types.ProvisionedThroughputExceededException{Message: aws.String("slow down")}), table, nil, sms.KindUnavailable},
+		{"request limit", fail(&types.RequestLimitExceeded{Message: aws.String("limit")}), table, nil, sms.KindUnavailable},
+		{"server fault", fail(&types.InternalServerError{Message: aws.String("boom")}), table, nil, sms.KindUnavailable},
+		{"generic server fault", fail(&smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}), table, nil, sms.KindUnavailable},
+		{"validation", fail(&smithy.GenericAPIError{Code: "ValidationException", Fault: smithy.FaultClient}), table, nil, sms.KindInternal},
+		{"missing table (emulator)", moto.DynamoDB(), "no-such-table", nil, sms.KindInternal},
+		{"canceled context (emulator)", moto.DynamoDB(), table, canceled, sms.KindUnavailable},
+		{"connection refused", unreachableClient(t), table, nil, sms.KindUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			l := mustLimiter(t, tt.api, tt.table, LimiterConfig{Name: "errors", Rate: 10})
+			at, ok, err := l.Reserve(ctx, time.Second)
+			if err == nil || ok {
+				t.Fatalf("Reserve = %v, %v, %v; want an error", at, ok, err)
+			}
+			if got := sms.KindOf(err); got != tt.kind {
+				t.Errorf("KindOf(%v) = %v, want %v", err, got, tt.kind)
+			}
+			if !strings.Contains(err.Error(), "dynamo: reserve slot: ") {
+				t.Errorf("error %q does not name the operation", err)
+			}
+		})
+	}
+}
+
+// unreachableClient is a DynamoDB client aimed at a closed loopback port.
+func unreachableClient(t *testing.T) *dynamodb.Client {
+	t.Helper()
+	port, err := mototest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := moto.Config()
+	cfg.BaseEndpoint = aws.String(fmt.Sprintf("http://127.0.0.1:%d", port))
+	return dynamodb.NewFromConfig(cfg)
+}
+
+func TestLimiterGivesUpUnderContention(t *testing.T) {
+	// Every answer says the item moved just before the request: the
+	// stored slot is always now (fit for the advance form), yet the
+	// update always fails, as if another writer won each time.
+	clock := conformance.NewClock(epoch)
+	api := &stubAPI{update: func(*dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+		return nil, &types.ConditionalCheckFailedException{
+			Message: aws.String("The conditional request failed"),
+			Item:    map[string]types.AttributeValue{"next": number(clock.Now().UnixNano())},
+		}
+	}}
+	l := mustLimiter(t, api, "t", LimiterConfig{Rate: 10, Now: clock.Now})
+	_, ok, err := l.Reserve(context.Background(), time.Second)
+	if ok || err == nil {
+		t.Fatalf("Reserve = %v, %v; want an error", ok, err)
+	}
+	if got, want := sms.KindOf(err), sms.KindUnavailable; got != want {
+		t.Errorf("KindOf(%v) = %v, want %v", err, got, want)
+	}
+	if got, want := api.calls.Load(), int64(maxAttempts); got != want {
+		t.Errorf("requests = %d, want %d", got, want)
+	}
+}
+
+func TestLimiterCorruptItem(t *testing.T) {
+	table := newTable(t)
+	// A number, but not an integer of nanoseconds, far in the future.
+	putItem(t, table, map[string]types.AttributeValue{
+		"pk": str("limiter#corrupt"), "sk": str("shard#0"), "next": &types.AttributeValueMemberN{Value: "9000000000000000000.5"},
+	})
+	l := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "corrupt", Rate: 10})
+	_, ok, err := l.Reserve(context.Background(), time.Second)
+	if ok || err == nil {
+		t.Fatalf("Reserve = %v, %v; want an error", ok, err)
+	}
+	if got, want := sms.KindOf(err), sms.KindInternal; got != want {
+		t.Errorf("KindOf(%v) = %v, want %v", err, got, want)
+	}
+	var se *sms.Error
+	if !errors.As(err, &se) || se.Message != "internal error" {
+		t.Errorf("client message of %v is not the generic one", err)
+	}
+}
+
+// slowAPI delivers every answer delay after the request, on a manual clock.
+type slowAPI struct {
+	LimiterAPI
+	clock *conformance.Clock
+	delay time.Duration
+	calls int
+}
+
+func (s *slowAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	s.calls++
+	out, err := s.LimiterAPI.UpdateItem(ctx, in, opts...)
+	s.clock.Advance(s.delay)
+	return out, err
+}
+
+func TestLimiterDropsSlotsAnsweredLate(t *testing.T) {
+	table := newTable(t)
+	interval := 105 * time.Millisecond // rate 10, margin 0.05: at most 25 ms late
+	tests := []struct {
+		name     string
+		delay    time.Duration
+		maxWait  time.Duration
+		want     time.Duration // slot start after epoch; -1: error
+		requests int
+	}{
+		{name: "prompt answer", delay: 5 * time.Millisecond, want: 0, requests: 1},
+		{name: "late within half the margin", delay: 25 * time.Millisecond, want: 0, requests: 1},
+		{name: "too late: the next slot is taken instead", delay: 30 * time.Millisecond, maxWait: time.Second, want: interval, requests: 2},
+		{name: "always too late", delay: 300 * time.Millisecond, want: -1, requests: maxAttempts},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := conformance.NewClock(epoch)
+			api := &slowAPI{LimiterAPI: newCountingAPI(), clock: clock, delay: tt.delay}
+			l := mustLimiter(t, api, table, LimiterConfig{Name: fmt.Sprintf("late-%d", i), Rate: 10, Now: clock.Now})
+			at, ok, err := l.Reserve(context.Background(), tt.maxWait)
+			if tt.want < 0 {
+				if err == nil || sms.KindOf(err) != sms.KindUnavailable {
+					t.Errorf("Reserve = %v, %v, %v; want a KindUnavailable error", at, ok, err)
+				}
+			} else if err != nil || !ok || !at.Equal(epoch.Add(tt.want)) {
+				t.Errorf("Reserve = %v, %v, %v; want a slot at epoch+%v", at, ok, err, tt.want)
+			}
+			if api.calls != tt.requests {
+				t.Errorf("requests = %d, want %d", api.calls, tt.requests)
+			}
+		})
+	}
+}
