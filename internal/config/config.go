@@ -1,0 +1,388 @@
+// Package config turns the environment (and, through SecretSource, the
+// Secrets Manager secret) into the settings of the service, once per cold
+// start. A missing or invalid setting is an error that names the variable or
+// the secret's key, never a secret value.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// Provider names accepted in SMS_PROVIDER.
+const (
+	ProviderTwilio = "twilio"
+	ProviderVonage = "vonage"
+)
+
+// Environment variables read by FromEnv (DESIGN.md §4). EnvMaxWait is an
+// addition to the design's table.
+const (
+	EnvProvider         = "SMS_PROVIDER"
+	EnvFrom             = "SMS_FROM"
+	EnvSecretID         = "SMS_SECRET_ID"
+	EnvRateLimit        = "SMS_RATE_LIMIT"
+	EnvQueueEnabled     = "SMS_QUEUE_ENABLED"
+	EnvRateMargin       = "SMS_RATE_MARGIN"
+	EnvMaxWait          = "SMS_MAX_WAIT"
+	EnvTableName        = "SMS_TABLE_NAME"
+	EnvQueueURL         = "SMS_QUEUE_URL"
+	EnvDLQURL           = "SMS_DLQ_URL"
+	EnvAllowedSenders   = "SMS_ALLOWED_SENDERS"
+	EnvJWTIssuer        = "JWT_ISSUER"
+	EnvJWTAudience      = "JWT_AUDIENCE"
+	EnvJWTJWKSURL       = "JWT_JWKS_URL"
+	EnvJWTRequiredScope = "JWT_REQUIRED_SCOPE"
+	EnvTwilioAPIURL     = "TWILIO_API_URL"
+	EnvVonageAPIURL     = "VONAGE_API_URL"
+	EnvAWSEndpointURL   = "AWS_ENDPOINT_URL"
+)
+
+// Defaults and bounds.
+const (
+	DefaultRateLimit    = 10.0
+	DefaultRateMargin   = 0.05
+	MaxRateMargin       = 0.5 // exclusive
+	DefaultMaxWait      = 250 * time.Millisecond
+	MaxWaitLimit          = 5 * time.Second
+	DefaultTwilioAPIURL = "https://api.twilio.com"
+	DefaultVonageAPIURL = "https://rest.nexmo.com"
+)
+
+// Config holds every setting of DESIGN.md §4.
+type Config struct {
+	// Provider is ProviderTwilio, ProviderVonage, or empty (local mode only:
+	// the console provider).
+	Provider string
+	// From is the default sender: E.164, an alphanumeric sender ID or, for
+	// Twilio, a Messaging Service SID (MG + 32 hex digits).
+	From string
+	// SecretID is the Secrets Manager secret holding the credentials; empty
+	// means they come from the environment (local runs only).
+	SecretID string
+	// RateLimit is the most provider sends per second for the deployment.
+	RateLimit float64
+	// QueueEnabled queues messages when no slot is free; false answers 429.
+	QueueEnabled bool
+	// RateMargin is the fraction of each slot kept free to absorb jitter.
+	RateMargin float64
+	// MaxWait is how long a direct send may wait for a near rate slot before
+	// it is queued instead (SMS_MAX_WAIT, a Go duration such as "250ms";
+	// an addition to the design's table).
+	MaxWait time.Duration
+	// TableName is the DynamoDB table of the limiter and idempotency store.
+	TableName string
+	// QueueURL and DLQURL are the SQS queue and its dead-letter queue.
+	QueueURL, DLQURL string
+	// AllowedSenders, when not empty, lists the only accepted "from" values.
+	AllowedSenders []string
+	// JWTIssuer and JWTAudience, when set, are the required iss and aud.
+	JWTIssuer, JWTAudience string
+	// JWTJWKSURL selects RS256/ES256 tokens verified with that JWKS; empty
+	// means HS256 with the secret's jwtSecret.
+	JWTJWKSURL string
+	// JWTRequiredScope, when set, must be among the token's scopes.
+	JWTRequiredScope string
+	// TwilioAPIURL and VonageAPIURL are the providers' base URLs, without a
+	// trailing slash.
+	TwilioAPIURL, VonageAPIURL string
+	// AWSEndpointURL mirrors AWS_ENDPOINT_URL, which the AWS SDK reads by
+	// itself; it is kept so that local mode can tell an emulator is meant.
+	AWSEndpointURL string
+}
+
+// SettingError reports one missing or invalid setting. Setting names the
+// environment variable or the secret's JSON key; Reason never contains a
+// secret value.
+type SettingError struct {
+	Setting string
+	Reason  string
+}
+
+// Error implements error.
+func (e *SettingError) Error() string { return "config: " + e.Setting + ": " + e.Reason }
+
+// settingErr builds a *SettingError.
+func settingErr(setting, format string, args ...any) *SettingError {
+	return &SettingError{Setting: setting, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Mode says which program the configuration is for; each requires
+// different settings (see Validate).
+type Mode int
+
+// The programs that load a configuration.
+const (
+	// ModeSend is the send Lambda.
+	ModeSend Mode = iota
+	// ModeDrain is the drain Lambda.
+	ModeDrain
+	// ModeLocal is the local development runner.
+	ModeLocal
+)
+
+// String returns the mode's name.
+func (m Mode) String() string {
+	switch m {
+	case ModeSend:
+		return "send"
+	case ModeDrain:
+		return "drain"
+	case ModeLocal:
+		return "local"
+	}
+	return fmt.Sprintf("mode(%d)", int(m))
+}
+
+// Load reads the configuration with FromEnv and checks it for mode with
+// Validate.
+func Load(getenv func(string) string, mode Mode) (Config, error) {
+	c, err := FromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(mode); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// FromEnv reads every setting through getenv (os.Getenv in production),
+// applies the defaults and checks the format of each value that is set.
+// Whether a setting is required depends on the program: see Validate. All
+// problems are reported together, each as a *SettingError naming its
+// variable.
+func FromEnv(getenv func(string) string) (Config, error) {
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	c := Config{
+		Provider:         get(EnvProvider),
+		From:             get(EnvFrom),
+		SecretID:         get(EnvSecretID),
+		RateLimit:        DefaultRateLimit,
+		QueueEnabled:     true,
+		RateMargin:       DefaultRateMargin,
+		MaxWait:          DefaultMaxWait,
+		TableName:        get(EnvTableName),
+		JWTIssuer:        get(EnvJWTIssuer),
+		JWTAudience:      get(EnvJWTAudience),
+		JWTRequiredScope: get(EnvJWTRequiredScope),
+		TwilioAPIURL:     DefaultTwilioAPIURL,
+		VonageAPIURL:     DefaultVonageAPIURL,
+	}
+	var errs []error
+	fail := func(err *SettingError) { errs = append(errs, err) }
+
+	switch c.Provider {
+	case "", ProviderTwilio, ProviderVonage:
+	default:
+		fail(settingErr(EnvProvider, "must be %q or %q, got %q", ProviderTwilio, ProviderVonage, c.Provider))
+	}
+	if c.From != "" {
+		if reason := senderProblem(c.From, c.Provider); reason != "" {
+			fail(settingErr(EnvFrom, "%s, got %q", reason, c.From))
+		}
+	}
+	if v := get(EnvRateLimit); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+			fail(settingErr(EnvRateLimit, "must be a number > 0, got %q", v))
+		} else {
+			c.RateLimit = f
+		}
+	}
+	if v := get(EnvQueueEnabled); v != "" {
+		switch strings.ToLower(v) {
+		case "true":
+			c.QueueEnabled = true
+		case "false":
+			c.QueueEnabled = false
+		default:
+			fail(settingErr(EnvQueueEnabled, `must be "true" or "false", got %q`, v))
+		}
+	}
+	if v := get(EnvRateMargin); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f >= MaxRateMargin {
+			fail(settingErr(EnvRateMargin, "must be a number in [0, %g), got %q", MaxRateMargin, v))
+		} else {
+			c.RateMargin = f
+		}
+	}
+	if v := get(EnvMaxWait); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > MaxWaitLimit {
+			fail(settingErr(EnvMaxWait, "must be a duration between 0s and %v such as \"250ms\", got %q", MaxWaitLimit, v))
+		} else {
+			c.MaxWait = d
+		}
+	}
+	if c.TableName != "" {
+		if reason := tableNameProblem(c.TableName); reason != "" {
+			fail(settingErr(EnvTableName, "%s, got %q", reason, c.TableName))
+		}
+	}
+	for _, u := range []struct {
+		name   string
+		dst    *string
+		strict bool // https only, except on loopback hosts
+	}{
+		{EnvQueueURL, &c.QueueURL, false},
+		{EnvDLQURL, &c.DLQURL, false},
+		{EnvJWTJWKSURL, &c.JWTJWKSURL, true},
+		{EnvTwilioAPIURL, &c.TwilioAPIURL, false},
+		{EnvVonageAPIURL, &c.VonageAPIURL, false},
+		{EnvAWSEndpointURL, &c.AWSEndpointURL, false},
+	} {
+		v := get(u.name)
+		if v == "" {
+			continue
+		}
+		norm, reason := urlProblem(v, u.strict)
+		switch {
+		case reason == reasonURLCredentials:
+			fail(settingErr(u.name, "%s", reason)) // the value is not echoed
+			continue
+		case reason != "":
+			fail(settingErr(u.name, "%s, got %q", reason, v))
+			continue
+		}
+		*u.dst = norm
+	}
+	if v := get(EnvAllowedSenders); v != "" {
+		seen := map[string]bool{}
+		for s := range strings.SplitSeq(v, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" || seen[s] {
+				continue
+			}
+			if err := sms.ValidateFrom(s); err != nil {
+				fail(settingErr(EnvAllowedSenders, "entry %q %s", s, reasonOf(err)))
+				continue
+			}
+			seen[s] = true
+			c.AllowedSenders = append(c.AllowedSenders, s)
+		}
+	}
+	if strings.ContainsAny(c.JWTRequiredScope, " \t") {
+		fail(settingErr(EnvJWTRequiredScope, "must be a single scope without spaces, got %q", c.JWTRequiredScope))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks that the settings mode needs are present:
+//   - ModeSend: SMS_PROVIDER, SMS_FROM, SMS_SECRET_ID, SMS_TABLE_NAME, and
+//     SMS_QUEUE_URL unless SMS_QUEUE_ENABLED=false.
+//   - ModeDrain: SMS_PROVIDER, SMS_FROM, SMS_SECRET_ID, SMS_TABLE_NAME,
+//     SMS_QUEUE_URL (to extend a record's visibility) and SMS_DLQ_URL.
+//   - ModeLocal: nothing, except SMS_FROM when SMS_PROVIDER names a real
+//     provider; an empty SMS_PROVIDER means the console provider.
+func (c Config) Validate(mode Mode) error {
+	var required []string
+	switch mode {
+	case ModeSend:
+		required = []string{EnvProvider, EnvFrom, EnvSecretID, EnvTableName}
+		if c.QueueEnabled {
+			required = append(required, EnvQueueURL)
+		}
+	case ModeDrain:
+		required = []string{EnvProvider, EnvFrom, EnvSecretID, EnvTableName, EnvQueueURL, EnvDLQURL}
+	case ModeLocal:
+		if c.Provider != "" {
+			required = []string{EnvFrom}
+		}
+	default:
+		return fmt.Errorf("config: unknown mode %v", mode)
+	}
+	values := map[string]string{
+		EnvProvider:  c.Provider,
+		EnvFrom:      c.From,
+		EnvSecretID:  c.SecretID,
+		EnvTableName: c.TableName,
+		EnvQueueURL:  c.QueueURL,
+		EnvDLQURL:    c.DLQURL,
+	}
+	var errs []error
+	for _, name := range required {
+		if values[name] == "" {
+			errs = append(errs, settingErr(name, "required by the %s program", mode))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// senderProblem says why from cannot be the default sender for provider,
+// or returns "".
+func senderProblem(from, provider string) string {
+	if provider == ProviderVonage {
+		if strings.HasPrefix(from, "MG") && len(from) == 34 {
+			return "a Messaging Service SID is only for SMS_PROVIDER=twilio"
+		}
+		if err := sms.ValidateFrom(from); err != nil {
+			return reasonOf(err)
+		}
+		return ""
+	}
+	if err := sms.ValidateDefaultSender(from); err != nil {
+		return reasonOf(err)
+	}
+	return ""
+}
+
+// reasonOf returns the client message of a validation error without the
+// leading field name.
+func reasonOf(err error) string {
+	var e *sms.Error
+	if errors.As(err, &e) {
+		return strings.TrimPrefix(e.Message, e.Field+" ")
+	}
+	return err.Error()
+}
+
+// tableNameProblem applies DynamoDB's table name rules: 3-255 characters of
+// a-z, A-Z, 0-9, '_', '-' and '.'.
+func tableNameProblem(name string) string {
+	if len(name) < 3 || len(name) > 255 {
+		return "must be 3 to 255 characters"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return "must contain only a-z, A-Z, 0-9, '_', '-' and '.'"
+		}
+	}
+	return ""
+}
+
+// reasonURLCredentials rejects a URL with user info, which is never echoed.
+const reasonURLCredentials = "must not contain credentials"
+
+// urlProblem checks that v is an absolute http(s) URL (https only, except
+// on loopback hosts, when strict) and returns it without a trailing slash.
+func urlProblem(v string, strict bool) (string, string) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", "must be an absolute http or https URL"
+	}
+	if u.User != nil {
+		return "", reasonURLCredentials
+	}
+	if strict && u.Scheme != "https" && !isLoopback(u.Hostname()) {
+		return "", "must be an https URL (http only on a loopback host)"
+	}
+	return strings.TrimRight(v, "/"), ""
+}
+
+// isLoopback reports whether host names the local machine.
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}

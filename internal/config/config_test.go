@@ -1,0 +1,269 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a getenv over vars.
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// with returns base plus changes.
+func with(base map[string]string, changes map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(changes))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range changes {
+		out[k] = v
+	}
+	return out
+}
+
+var lambdaEnv = map[string]string{
+	EnvProvider:  "twilio",
+	EnvFrom:      "+14155550100",
+	EnvSecretID:  "arn:aws:secretsmanager:us-east-1:123456789012:secret:sms-AbCdEf",
+	EnvTableName: "sms-table",
+	EnvQueueURL:  "https://sqs.us-east-1.amazonaws.com/123456789012/sms",
+	EnvDLQURL:    "https://sqs.us-east-1.amazonaws.com/123456789012/sms-dlq",
+}
+
+func TestFromEnvDefaults(t *testing.T) {
+	got, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatalf("FromEnv(empty) = %v, want nil", err)
+	}
+	want := Config{
+		RateLimit:    10,
+		QueueEnabled: true,
+		RateMargin:   0.05,
+		MaxWait:      250 * time.Millisecond,
+		TwilioAPIURL: "https://api.twilio.com",
+		VonageAPIURL: "https://rest.nexmo.com",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("FromEnv(empty) = %+v, want %+v", got, want)
+	}
+}
+
+func TestFromEnvValues(t *testing.T) {
+	got, err := FromEnv(env(map[string]string{
+		EnvProvider:         "vonage",
+		EnvFrom:             " MyApp ",
+		EnvSecretID:         "sms/credentials",
+		EnvRateLimit:        "2.5",
+		EnvQueueEnabled:     "FALSE",
+		EnvRateMargin:       "0",
+		EnvMaxWait:          "1s",
+		EnvTableName:        "sms.table_1-a",
+		EnvQueueURL:         "http://127.0.0.1:5000/123456789012/sms",
+		EnvDLQURL:           "http://127.0.0.1:5000/123456789012/sms-dlq",
+		EnvAllowedSenders:   "MyApp, +14155550100,,MyApp , Other App",
+		EnvJWTIssuer:        "https://issuer.example/",
+		EnvJWTAudience:      "sms-api",
+		EnvJWTJWKSURL:       "https://issuer.example/.well-known/jwks.json",
+		EnvJWTRequiredScope: "sms:send",
+		EnvTwilioAPIURL:     "https://api.dublin.ie1.twilio.com/",
+		EnvVonageAPIURL:     "http://127.0.0.1:9000",
+		EnvAWSEndpointURL:   "http://127.0.0.1:5000",
+	}))
+	if err != nil {
+		t.Fatalf("FromEnv = %v, want nil", err)
+	}
+	want := Config{
+		Provider:         "vonage",
+		From:             "MyApp",
+		SecretID:         "sms/credentials",
+		RateLimit:        2.5,
+		QueueEnabled:     false,
+		RateMargin:       0,
+		MaxWait:          time.Second,
+		TableName:        "sms.table_1-a",
+		QueueURL:         "http://127.0.0.1:5000/123456789012/sms",
+		DLQURL:           "http://127.0.0.1:5000/123456789012/sms-dlq",
+		AllowedSenders:   []string{"MyApp", "+14155550100", "Other App"},
+		JWTIssuer:        "https://issuer.example/", // compared verbatim with iss
+		JWTAudience:      "sms-api",
+		JWTJWKSURL:       "https://issuer.example/.well-known/jwks.json",
+		JWTRequiredScope: "sms:send",
+		TwilioAPIURL:     "https://api.dublin.ie1.twilio.com",
+		VonageAPIURL:     "http://127.0.0.1:9000",
+		AWSEndpointURL:   "http://127.0.0.1:5000",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("FromEnv =\n%+v, want\n%+v", got, want)
+	}
+}
+
+func TestFromEnvAcceptedSenders(t *testing.T) {
+	tests := []struct {
+		provider, from string
+	}{
+		{"twilio", "+447700900123"},
+		{"twilio", "A"},
+		{"twilio", "My App 2024"},
+		{"twilio", "MG0123456789abcdef0123456789ABCDEF"},
+		{"vonage", "+14155550100"},
+		{"vonage", "Shop"},
+		{"", "Local"},
+	}
+	for _, tt := range tests {
+		c, err := FromEnv(env(map[string]string{EnvProvider: tt.provider, EnvFrom: tt.from}))
+		if err != nil {
+			t.Errorf("FromEnv(%s=%q, %s=%q) = %v, want nil", EnvProvider, tt.provider, EnvFrom, tt.from, err)
+			continue
+		}
+		if c.From != tt.from {
+			t.Errorf("From = %q, want %q", c.From, tt.from)
+		}
+	}
+}
+
+func TestFromEnvInvalid(t *testing.T) {
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		setting string
+		reason  string // a fragment of the error
+	}{
+		{"provider unknown", map[string]string{EnvProvider: "nexmo"}, EnvProvider, `got "nexmo"`},
+		{"provider case", map[string]string{EnvProvider: "Twilio"}, EnvProvider, `must be "twilio" or "vonage"`},
+		{"from too long", map[string]string{EnvFrom: "TwelveLetters"}, EnvFrom, "longer than 11"},
+		{"from no letter", map[string]string{EnvFrom: "12345"}, EnvFrom, "at least one letter"},
+		{"from bad E.164", map[string]string{EnvFrom: "+1 415 555"}, EnvFrom, "only digits"},
+		{"from punctuation", map[string]string{EnvFrom: "My-App"}, EnvFrom, "alphanumeric"},
+		{"messaging service for vonage", map[string]string{EnvProvider: "vonage", EnvFrom: "MG0123456789abcdef0123456789abcdef"}, EnvFrom, "only for SMS_PROVIDER=twilio"},
+		{"messaging service SID not hex", map[string]string{EnvProvider: "twilio", EnvFrom: "MG0123456789abcdef0123456789abcdeg"}, EnvFrom, "Messaging Service SID"},
+		{"rate limit text", map[string]string{EnvRateLimit: "x"}, EnvRateLimit, `must be a number > 0, got "x"`},
+		{"rate limit zero", map[string]string{EnvRateLimit: "0"}, EnvRateLimit, "> 0"},
+		{"rate limit negative", map[string]string{EnvRateLimit: "-1"}, EnvRateLimit, "> 0"},
+		{"rate limit NaN", map[string]string{EnvRateLimit: "NaN"}, EnvRateLimit, "> 0"},
+		{"rate limit Inf", map[string]string{EnvRateLimit: "+Inf"}, EnvRateLimit, "> 0"},
+		{"queue enabled yes", map[string]string{EnvQueueEnabled: "yes"}, EnvQueueEnabled, `"true" or "false"`},
+		{"queue enabled 1", map[string]string{EnvQueueEnabled: "1"}, EnvQueueEnabled, `got "1"`},
+		{"margin 0.5", map[string]string{EnvRateMargin: "0.5"}, EnvRateMargin, "[0, 0.5)"},
+		{"margin negative", map[string]string{EnvRateMargin: "-0.01"}, EnvRateMargin, "[0, 0.5)"},
+		{"margin percent", map[string]string{EnvRateMargin: "5%"}, EnvRateMargin, `got "5%"`},
+		{"max wait no unit", map[string]string{EnvMaxWait: "250"}, EnvMaxWait, `got "250"`},
+		{"max wait negative", map[string]string{EnvMaxWait: "-1ms"}, EnvMaxWait, "between 0s and 5s"},
+		{"max wait too long", map[string]string{EnvMaxWait: "6s"}, EnvMaxWait, "between 0s and 5s"},
+		{"table name short", map[string]string{EnvTableName: "ab"}, EnvTableName, "3 to 255"},
+		{"table name chars", map[string]string{EnvTableName: "sms table"}, EnvTableName, "only a-z"},
+		{"queue URL relative", map[string]string{EnvQueueURL: "sms-queue"}, EnvQueueURL, "absolute"},
+		{"DLQ URL scheme", map[string]string{EnvDLQURL: "sqs://queue"}, EnvDLQURL, "http or https"},
+		{"JWKS over http", map[string]string{EnvJWTJWKSURL: "http://issuer.example/jwks"}, EnvJWTJWKSURL, "https"},
+		{"Twilio URL bad", map[string]string{EnvTwilioAPIURL: "api.twilio.com"}, EnvTwilioAPIURL, "absolute"},
+		{"Vonage URL bad", map[string]string{EnvVonageAPIURL: "://x"}, EnvVonageAPIURL, "absolute"},
+		{"AWS endpoint bad", map[string]string{EnvAWSEndpointURL: "localhost:5000"}, EnvAWSEndpointURL, "absolute"},
+		{"allowed sender bad", map[string]string{EnvAllowedSenders: "Good,+12"}, EnvAllowedSenders, `entry "+12"`},
+		{"allowed sender MG", map[string]string{EnvAllowedSenders: "MG0123456789abcdef0123456789abcdef"}, EnvAllowedSenders, "entry"},
+		{"scope with space", map[string]string{EnvJWTRequiredScope: "sms:send sms:read"}, EnvJWTRequiredScope, "single scope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := FromEnv(env(tt.vars))
+			if err == nil {
+				t.Fatalf("FromEnv error = nil, want one naming %s", tt.setting)
+			}
+			var se *SettingError
+			if !errors.As(err, &se) || se.Setting != tt.setting {
+				t.Errorf("FromEnv error = %v, want a *SettingError for %s", err, tt.setting)
+			}
+			if want := "config: " + tt.setting + ": "; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("FromEnv error = %q, want prefix %q", err, want)
+			}
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("FromEnv error = %q, want it to contain %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+func TestFromEnvReportsEveryProblem(t *testing.T) {
+	_, err := FromEnv(env(map[string]string{EnvRateLimit: "x", EnvRateMargin: "2", EnvQueueEnabled: "maybe"}))
+	for _, name := range []string{EnvRateLimit, EnvRateMargin, EnvQueueEnabled} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("FromEnv error = %v, want it to name %s", err, name)
+		}
+	}
+}
+
+func TestFromEnvURLCredentialsNotEchoed(t *testing.T) {
+	_, err := FromEnv(env(map[string]string{EnvTwilioAPIURL: "https://user:hunter2@api.twilio.com"}))
+	if err == nil || !strings.Contains(err.Error(), EnvTwilioAPIURL) {
+		t.Fatalf("FromEnv error = %v, want one naming %s", err, EnvTwilioAPIURL)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("FromEnv error = %q, echoes the URL's password", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mode    Mode
+		vars    map[string]string
+		missing []string // variables the error must name; none means valid
+	}{
+		{"send complete", ModeSend, lambdaEnv, nil},
+		{"send needs provider", ModeSend, with(lambdaEnv, map[string]string{EnvProvider: ""}), []string{EnvProvider}},
+		{"send needs from", ModeSend, with(lambdaEnv, map[string]string{EnvFrom: ""}), []string{EnvFrom}},
+		{"send needs secret", ModeSend, with(lambdaEnv, map[string]string{EnvSecretID: ""}), []string{EnvSecretID}},
+		{"send needs table and queue", ModeSend, with(lambdaEnv, map[string]string{EnvTableName: "", EnvQueueURL: ""}), []string{EnvTableName, EnvQueueURL}},
+		{"send without queueing needs no queue", ModeSend, with(lambdaEnv, map[string]string{EnvQueueURL: "", EnvQueueEnabled: "false"}), nil},
+		{"send needs no DLQ", ModeSend, with(lambdaEnv, map[string]string{EnvDLQURL: ""}), nil},
+		{"drain complete", ModeDrain, lambdaEnv, nil},
+		{"drain needs DLQ", ModeDrain, with(lambdaEnv, map[string]string{EnvDLQURL: ""}), []string{EnvDLQURL}},
+		{"drain needs queue even without queueing", ModeDrain, with(lambdaEnv, map[string]string{EnvQueueURL: "", EnvQueueEnabled: "false"}), []string{EnvQueueURL}},
+		{"drain needs everything", ModeDrain, nil, []string{EnvProvider, EnvFrom, EnvSecretID, EnvTableName, EnvQueueURL, EnvDLQURL}},
+		{"local needs nothing", ModeLocal, nil, nil},
+		{"local with a provider needs from", ModeLocal, map[string]string{EnvProvider: "vonage"}, []string{EnvFrom}},
+		{"local with a provider", ModeLocal, map[string]string{EnvProvider: "vonage", EnvFrom: "Dev"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromEnv(env(tt.vars))
+			if err != nil {
+				t.Fatalf("FromEnv: %v", err)
+			}
+			err = c.Validate(tt.mode)
+			if len(tt.missing) == 0 {
+				if err != nil {
+					t.Errorf("Validate(%v) = %v, want nil", tt.mode, err)
+				}
+				return
+			}
+			for _, name := range tt.missing {
+				if want := "config: " + name + ": required by the " + tt.mode.String() + " program"; err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Validate(%v) = %v, want it to contain %q", tt.mode, err, want)
+				}
+			}
+			if got := strings.Count(err.Error(), "required by"); got != len(tt.missing) {
+				t.Errorf("Validate(%v) names %d settings, want %d: %v", tt.mode, got, len(tt.missing), err)
+			}
+		})
+	}
+	if err := (Config{}).Validate(Mode(9)); err == nil {
+		t.Errorf("Validate(Mode(9)) = nil, want an error")
+	}
+}
+
+func TestLoad(t *testing.T) {
+	if _, err := Load(env(lambdaEnv), ModeDrain); err != nil {
+		t.Errorf("Load(drain) = %v, want nil", err)
+	}
+	_, err := Load(env(with(lambdaEnv, map[string]string{EnvRateLimit: "0"})), ModeSend)
+	if err == nil || !strings.Contains(err.Error(), EnvRateLimit) {
+		t.Errorf("Load = %v, want an error naming %s", err, EnvRateLimit)
+	}
+	_, err = Load(env(nil), ModeSend)
+	if err == nil || !strings.Contains(err.Error(), EnvProvider) {
+		t.Errorf("Load = %v, want an error naming %s", err, EnvProvider)
+	}
+}

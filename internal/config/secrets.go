@@ -1,0 +1,278 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// redacted is what every secret type prints, logs and marshals as.
+const redacted = "[redacted]"
+
+// minJWTSecretSize is the shortest HS256 secret accepted, in bytes (the
+// same rule as auth.MinSecretSize: RFC 7518 §3.2).
+const minJWTSecretSize = 32
+
+// TwilioCredentials are a Twilio account's credentials: the account SID with
+// either its auth token or an API key (SID and secret).
+type TwilioCredentials struct {
+	AccountSID   string
+	AuthToken    string
+	APIKeySID    string
+	APIKeySecret string
+}
+
+// UsesAPIKey reports whether the API key, rather than the auth token,
+// authenticates requests (it is preferred when both are present).
+func (t TwilioCredentials) UsesAPIKey() bool { return t.APIKeySID != "" && t.APIKeySecret != "" }
+
+// VonageCredentials are a Vonage account's API key and secret.
+type VonageCredentials struct {
+	APIKey    string
+	APISecret string
+}
+
+// Secrets are the credentials of the secret JSON (DESIGN.md §4). Every way of
+// printing, logging or marshalling them shows "[redacted]".
+type Secrets struct {
+	Twilio TwilioCredentials
+	Vonage VonageCredentials
+	// JWTSecret signs HS256 tokens; JWTSecretPrevious is accepted too while
+	// a rotation is under way.
+	JWTSecret         string
+	JWTSecretPrevious string
+}
+
+// JWTSecrets returns the HS256 secrets for verification, current first.
+func (s Secrets) JWTSecrets() [][]byte {
+	var out [][]byte
+	for _, v := range []string{s.JWTSecret, s.JWTSecretPrevious} {
+		if v != "" {
+			out = append(out, []byte(v))
+		}
+	}
+	return out
+}
+
+// The JSON keys of the secret.
+const (
+	KeyAccountSID        = "accountSid"
+	KeyAuthToken         = "authToken"
+	KeyAPIKeySID         = "apiKeySid"
+	KeyAPIKeySecret      = "apiKeySecret"
+	KeyAPIKey            = "apiKey"
+	KeyAPISecret         = "apiSecret"
+	KeyJWTSecret         = "jwtSecret"
+	KeyJWTSecretPrevious = "jwtSecretPrevious"
+)
+
+// Environment variables SecretsFromEnv reads (local runs only).
+const (
+	EnvTwilioAccountSID   = "TWILIO_ACCOUNT_SID"
+	EnvTwilioAuthToken    = "TWILIO_AUTH_TOKEN"
+	EnvTwilioAPIKeySID    = "TWILIO_API_KEY_SID"
+	EnvTwilioAPIKeySecret = "TWILIO_API_KEY_SECRET"
+	EnvVonageAPIKey       = "VONAGE_API_KEY"
+	EnvVonageAPISecret    = "VONAGE_API_SECRET"
+	EnvJWTSecret          = "JWT_SECRET"
+	EnvJWTSecretPrevious  = "JWT_SECRET_PREVIOUS"
+)
+
+// secretJSON is the wire shape of the secret. Unknown keys are ignored: the
+// secret may hold other values.
+type secretJSON struct {
+	AccountSID        string `json:"accountSid"`
+	AuthToken         string `json:"authToken"`
+	APIKeySID         string `json:"apiKeySid"`
+	APIKeySecret      string `json:"apiKeySecret"`
+	APIKey            string `json:"apiKey"`
+	APISecret         string `json:"apiSecret"`
+	JWTSecret         string `json:"jwtSecret"`
+	JWTSecretPrevious string `json:"jwtSecretPrevious"`
+}
+
+// ParseSecret decodes the secret's JSON. It checks only the shape (an object
+// whose known keys are strings); Config.CheckSecrets checks the content.
+// Errors name the key and never contain a value.
+func ParseSecret(data []byte) (Secrets, error) {
+	var j secretJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return Secrets{}, settingErr("secret key "+typeErr.Field, "must be a string")
+		case errors.As(err, &typeErr):
+			return Secrets{}, errors.New("config: secret: must be a JSON object")
+		case errors.As(err, &syntaxErr):
+			// The syntax error's text may quote a character of a value.
+			return Secrets{}, fmt.Errorf("config: secret: not valid JSON (at byte %d)", syntaxErr.Offset)
+		default:
+			return Secrets{}, errors.New("config: secret: not valid JSON")
+		}
+	}
+	return Secrets{
+		Twilio: TwilioCredentials{
+			AccountSID:   j.AccountSID,
+			AuthToken:    j.AuthToken,
+			APIKeySID:    j.APIKeySID,
+			APIKeySecret: j.APIKeySecret,
+		},
+		Vonage:            VonageCredentials{APIKey: j.APIKey, APISecret: j.APISecret},
+		JWTSecret:         j.JWTSecret,
+		JWTSecretPrevious: j.JWTSecretPrevious,
+	}, nil
+}
+
+// SecretsFromEnv reads the credentials from the environment, for local runs
+// without SMS_SECRET_ID. Config.CheckSecrets checks them.
+func SecretsFromEnv(getenv func(string) string) Secrets {
+	return Secrets{
+		Twilio: TwilioCredentials{
+			AccountSID:   getenv(EnvTwilioAccountSID),
+			AuthToken:    getenv(EnvTwilioAuthToken),
+			APIKeySID:    getenv(EnvTwilioAPIKeySID),
+			APIKeySecret: getenv(EnvTwilioAPIKeySecret),
+		},
+		Vonage:            VonageCredentials{APIKey: getenv(EnvVonageAPIKey), APISecret: getenv(EnvVonageAPISecret)},
+		JWTSecret:         getenv(EnvJWTSecret),
+		JWTSecretPrevious: getenv(EnvJWTSecretPrevious),
+	}
+}
+
+// secretNames maps each credential to the name errors use for it.
+type secretNames struct {
+	accountSID, authToken, apiKeySID, apiKeySecret, apiKey, apiSecret, jwtSecret, jwtSecretPrevious string
+}
+
+var (
+	jsonNames = secretNames{
+		"secret key " + KeyAccountSID, "secret key " + KeyAuthToken, "secret key " + KeyAPIKeySID, "secret key " + KeyAPIKeySecret,
+		"secret key " + KeyAPIKey, "secret key " + KeyAPISecret, "secret key " + KeyJWTSecret, "secret key " + KeyJWTSecretPrevious,
+	}
+	envNames = secretNames{
+		EnvTwilioAccountSID, EnvTwilioAuthToken, EnvTwilioAPIKeySID, EnvTwilioAPIKeySecret,
+		EnvVonageAPIKey, EnvVonageAPISecret, EnvJWTSecret, EnvJWTSecretPrevious,
+	}
+)
+
+// CheckSecrets checks s against what c needs: the credentials of c.Provider
+// (none for the console provider) and, unless c.JWTJWKSURL is set, a
+// jwtSecret of at least 32 bytes (local mode, which mints its own tokens,
+// fills it before calling). Errors name the secret's JSON key when
+// c.SecretID is set and the environment variable otherwise; they never
+// contain a value. All problems are reported together.
+func (c Config) CheckSecrets(s Secrets) error {
+	n := envNames
+	if c.SecretID != "" {
+		n = jsonNames
+	}
+	var errs []error
+	fail := func(name, reason string) { errs = append(errs, settingErr(name, "%s", reason)) }
+	required := func(name, v string) bool {
+		if v == "" {
+			fail(name, "required")
+			return false
+		}
+		return true
+	}
+	switch c.Provider {
+	case ProviderTwilio:
+		t := s.Twilio
+		if required(n.accountSID, t.AccountSID) && !isSID(t.AccountSID, "AC") {
+			fail(n.accountSID, `must be "AC" followed by 32 hexadecimal digits`)
+		}
+		switch {
+		case t.APIKeySID != "" || t.APIKeySecret != "":
+			if required(n.apiKeySID, t.APIKeySID) && !isSID(t.APIKeySID, "SK") {
+				fail(n.apiKeySID, `must be "SK" followed by 32 hexadecimal digits`)
+			}
+			required(n.apiKeySecret, t.APIKeySecret)
+		case t.AuthToken == "":
+			fail(n.authToken, "required (or "+n.apiKeySID+" with "+n.apiKeySecret+")")
+		}
+	case ProviderVonage:
+		required(n.apiKey, s.Vonage.APIKey)
+		required(n.apiSecret, s.Vonage.APISecret)
+	}
+	if c.JWTJWKSURL == "" {
+		if required(n.jwtSecret, s.JWTSecret) && len(s.JWTSecret) < minJWTSecretSize {
+			fail(n.jwtSecret, fmt.Sprintf("must be at least %d bytes", minJWTSecretSize))
+		}
+		if s.JWTSecretPrevious != "" && len(s.JWTSecretPrevious) < minJWTSecretSize {
+			fail(n.jwtSecretPrevious, fmt.Sprintf("must be at least %d bytes", minJWTSecretSize))
+		}
+	}
+	for _, f := range []struct{ name, v string }{
+		{n.accountSID, s.Twilio.AccountSID}, {n.authToken, s.Twilio.AuthToken},
+		{n.apiKeySID, s.Twilio.APIKeySID}, {n.apiKeySecret, s.Twilio.APIKeySecret},
+		{n.apiKey, s.Vonage.APIKey}, {n.apiSecret, s.Vonage.APISecret},
+		{n.jwtSecret, s.JWTSecret}, {n.jwtSecretPrevious, s.JWTSecretPrevious},
+	} {
+		if f.v != strings.TrimSpace(f.v) {
+			fail(f.name, "has leading or trailing whitespace (a pasted newline?)")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isSID reports whether s is prefix followed by 32 hexadecimal digits.
+func isSID(s, prefix string) bool {
+	if len(s) != len(prefix)+32 || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for i := len(prefix); i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// String returns "[redacted]".
+func (Secrets) String() string { return redacted }
+
+// GoString returns "[redacted]".
+func (Secrets) GoString() string { return redacted }
+
+// Format prints "[redacted]" whatever the verb.
+func (Secrets) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// LogValue makes slog log "[redacted]".
+func (Secrets) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON encodes "[redacted]".
+func (Secrets) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// String returns "[redacted]".
+func (TwilioCredentials) String() string { return redacted }
+
+// GoString returns "[redacted]".
+func (TwilioCredentials) GoString() string { return redacted }
+
+// Format prints "[redacted]" whatever the verb.
+func (TwilioCredentials) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// LogValue makes slog log "[redacted]".
+func (TwilioCredentials) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON encodes "[redacted]".
+func (TwilioCredentials) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// String returns "[redacted]".
+func (VonageCredentials) String() string { return redacted }
+
+// GoString returns "[redacted]".
+func (VonageCredentials) GoString() string { return redacted }
+
+// Format prints "[redacted]" whatever the verb.
+func (VonageCredentials) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// LogValue makes slog log "[redacted]".
+func (VonageCredentials) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON encodes "[redacted]".
+func (VonageCredentials) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }

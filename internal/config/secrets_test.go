@@ -1,0 +1,267 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+const (
+	testAccountSID = "AC0123456789abcdef0123456789abcdef"
+	testAPIKeySID  = "SK0123456789abcdef0123456789abcdef"
+	testAuthToken  = "tok-0123456789abcdef0123456789ab"
+	testJWTSecret  = "jwt-secret-0123456789-0123456789-abc"
+)
+
+// fullSecrets has a distinct value in every field.
+var fullSecrets = Secrets{
+	Twilio: TwilioCredentials{
+		AccountSID:   testAccountSID,
+		AuthToken:    testAuthToken,
+		APIKeySID:    testAPIKeySID,
+		APIKeySecret: "apikey-secret-value-xyz",
+	},
+	Vonage:            VonageCredentials{APIKey: "vonage-key-1", APISecret: "vonage-secret-value"},
+	JWTSecret:         testJWTSecret,
+	JWTSecretPrevious: "jwt-previous-0123456789-0123456789-abc",
+}
+
+// secretValues lists every value in fullSecrets.
+func secretValues() []string {
+	s := fullSecrets
+	return []string{s.Twilio.AccountSID, s.Twilio.AuthToken, s.Twilio.APIKeySID, s.Twilio.APIKeySecret,
+		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious}
+}
+
+func TestParseSecret(t *testing.T) {
+	tests := []struct {
+		name    string
+		json    string
+		want    Secrets
+		wantErr string // fragment of the error; empty means success
+	}{
+		{
+			name: "every key",
+			json: `{"accountSid":"` + testAccountSID + `","authToken":"` + testAuthToken + `","apiKeySid":"` + testAPIKeySID +
+				`","apiKeySecret":"apikey-secret-value-xyz","apiKey":"vonage-key-1","apiSecret":"vonage-secret-value",` +
+				`"jwtSecret":"` + testJWTSecret + `","jwtSecretPrevious":"jwt-previous-0123456789-0123456789-abc"}`,
+			want: fullSecrets,
+		},
+		{
+			name: "vonage only, unknown keys ignored",
+			json: `{"apiKey":"k","apiSecret":"s","note":{"owner":"ops"},"rotatedAt":17}`,
+			want: Secrets{Vonage: VonageCredentials{APIKey: "k", APISecret: "s"}},
+		},
+		{name: "empty object", json: `{}`, want: Secrets{}},
+		{name: "number value", json: `{"accountSid":12345678}`, wantErr: "config: secret key accountSid: must be a string"},
+		{name: "object value", json: `{"jwtSecret":{"v":"hidden-value-1"}}`, wantErr: "config: secret key jwtSecret: must be a string"},
+		{name: "array", json: `["hidden-value-1"]`, wantErr: "must be a JSON object"},
+		{name: "plain string", json: `"hidden-value-1"`, wantErr: "must be a JSON object"},
+		{name: "broken JSON", json: `{"authToken":"hidden-value-1",}`, wantErr: "not valid JSON"},
+		{name: "not JSON", json: `authToken=hidden-value-1`, wantErr: "not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSecret([]byte(tt.json))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseSecret error = %v, want one containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "hidden-value-1") || strings.Contains(err.Error(), "12345678") {
+					t.Errorf("ParseSecret error = %q, contains a value", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseSecret = %v, want nil", err)
+			}
+			if got != tt.want {
+				t.Errorf("ParseSecret = %#v, want %#v", fieldsOf(got), fieldsOf(tt.want))
+			}
+		})
+	}
+}
+
+// fieldsOf lists the values of s for failure messages in tests (Secrets
+// itself prints as "[redacted]").
+func fieldsOf(s Secrets) []string {
+	return []string{s.Twilio.AccountSID, s.Twilio.AuthToken, s.Twilio.APIKeySID, s.Twilio.APIKeySecret,
+		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious}
+}
+
+func TestSecretsFromEnv(t *testing.T) {
+	got := SecretsFromEnv(env(map[string]string{
+		EnvTwilioAccountSID:   fullSecrets.Twilio.AccountSID,
+		EnvTwilioAuthToken:    fullSecrets.Twilio.AuthToken,
+		EnvTwilioAPIKeySID:    fullSecrets.Twilio.APIKeySID,
+		EnvTwilioAPIKeySecret: fullSecrets.Twilio.APIKeySecret,
+		EnvVonageAPIKey:       fullSecrets.Vonage.APIKey,
+		EnvVonageAPISecret:    fullSecrets.Vonage.APISecret,
+		EnvJWTSecret:          fullSecrets.JWTSecret,
+		EnvJWTSecretPrevious:  fullSecrets.JWTSecretPrevious,
+	}))
+	if got != fullSecrets {
+		t.Errorf("SecretsFromEnv = %v, want %v", fieldsOf(got), fieldsOf(fullSecrets))
+	}
+}
+
+func TestCheckSecrets(t *testing.T) {
+	twilioToken := Secrets{Twilio: TwilioCredentials{AccountSID: testAccountSID, AuthToken: testAuthToken}, JWTSecret: testJWTSecret}
+	twilioKey := Secrets{Twilio: TwilioCredentials{AccountSID: testAccountSID, APIKeySID: testAPIKeySID, APIKeySecret: "apikey-secret-value-xyz"}, JWTSecret: testJWTSecret}
+	vonage := Secrets{Vonage: VonageCredentials{APIKey: "vonage-key-1", APISecret: "vonage-secret-value"}, JWTSecret: testJWTSecret}
+	fromSecret := Config{Provider: ProviderTwilio, SecretID: "sms/credentials"}
+	change := func(s Secrets, f func(*Secrets)) Secrets { f(&s); return s }
+
+	tests := []struct {
+		name    string
+		cfg     Config
+		s       Secrets
+		wantErr []string // fragments; none means valid
+	}{
+		{"twilio auth token", fromSecret, twilioToken, nil},
+		{"twilio API key", fromSecret, twilioKey, nil},
+		{"twilio both", fromSecret, change(twilioKey, func(s *Secrets) { s.Twilio.AuthToken = testAuthToken }), nil},
+		{"twilio account SID missing", fromSecret, change(twilioToken, func(s *Secrets) { s.Twilio.AccountSID = "" }),
+			[]string{"config: secret key accountSid: required"}},
+		{"twilio account SID malformed", fromSecret, change(twilioToken, func(s *Secrets) { s.Twilio.AccountSID = "AC123" }),
+			[]string{`secret key accountSid: must be "AC" followed by 32 hexadecimal digits`}},
+		{"twilio API key SID as account SID", fromSecret, change(twilioToken, func(s *Secrets) { s.Twilio.AccountSID = testAPIKeySID }),
+			[]string{"secret key accountSid: must be"}},
+		{"twilio no token, no key", fromSecret, change(twilioToken, func(s *Secrets) { s.Twilio.AuthToken = "" }),
+			[]string{"secret key authToken: required (or secret key apiKeySid with secret key apiKeySecret)"}},
+		{"twilio key without secret", fromSecret, change(twilioKey, func(s *Secrets) { s.Twilio.APIKeySecret = "" }),
+			[]string{"secret key apiKeySecret: required"}},
+		{"twilio secret without key", fromSecret, change(twilioKey, func(s *Secrets) { s.Twilio.APIKeySID = "" }),
+			[]string{"secret key apiKeySid: required"}},
+		{"twilio key SID malformed", fromSecret, change(twilioKey, func(s *Secrets) { s.Twilio.APIKeySID = testAccountSID }),
+			[]string{`secret key apiKeySid: must be "SK"`}},
+		{"twilio ignores vonage", fromSecret, change(twilioToken, func(s *Secrets) { s.Vonage.APIKey = "x" }), nil},
+		{"vonage", Config{Provider: ProviderVonage, SecretID: "x"}, vonage, nil},
+		{"vonage missing both", Config{Provider: ProviderVonage, SecretID: "x"}, Secrets{JWTSecret: testJWTSecret},
+			[]string{"secret key apiKey: required", "secret key apiSecret: required"}},
+		{"vonage does not need twilio", Config{Provider: ProviderVonage, SecretID: "x"}, vonage, nil},
+		{"jwt secret missing", fromSecret, change(twilioToken, func(s *Secrets) { s.JWTSecret = "" }),
+			[]string{"secret key jwtSecret: required"}},
+		{"jwt secret short", fromSecret, change(twilioToken, func(s *Secrets) { s.JWTSecret = "short" }),
+			[]string{"secret key jwtSecret: must be at least 32 bytes"}},
+		{"jwt previous short", fromSecret, change(twilioToken, func(s *Secrets) { s.JWTSecretPrevious = "short" }),
+			[]string{"secret key jwtSecretPrevious: must be at least 32 bytes"}},
+		{"jwt secret not needed with JWKS", Config{Provider: ProviderTwilio, SecretID: "x", JWTJWKSURL: "https://issuer.example/jwks"},
+			change(twilioToken, func(s *Secrets) { s.JWTSecret = "" }), nil},
+		{"console provider needs only the jwt secret", Config{}, Secrets{JWTSecret: testJWTSecret}, nil},
+		{"trailing newline", fromSecret, change(twilioToken, func(s *Secrets) { s.Twilio.AuthToken += "\n" }),
+			[]string{"secret key authToken: has leading or trailing whitespace"}},
+		{"env names without a secret id", Config{Provider: ProviderTwilio}, Secrets{},
+			[]string{"config: TWILIO_ACCOUNT_SID: required", "config: TWILIO_AUTH_TOKEN: required (or TWILIO_API_KEY_SID with TWILIO_API_KEY_SECRET)", "config: JWT_SECRET: required"}},
+		{"env names for vonage", Config{Provider: ProviderVonage, JWTJWKSURL: "https://issuer.example/jwks"}, Secrets{},
+			[]string{"config: VONAGE_API_KEY: required", "config: VONAGE_API_SECRET: required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.CheckSecrets(tt.s)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Errorf("CheckSecrets = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("CheckSecrets = nil, want errors %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("CheckSecrets = %q, want it to contain %q", err, w)
+				}
+			}
+			if got := strings.Count(err.Error(), "config: "); got != len(tt.wantErr) {
+				t.Errorf("CheckSecrets reported %d problems, want %d: %q", got, len(tt.wantErr), err)
+			}
+			for _, v := range append(fieldsOf(tt.s), "short") {
+				if len(v) > 3 && strings.Contains(err.Error(), strings.TrimSpace(v)) {
+					t.Errorf("CheckSecrets error %q contains a secret value", err)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsRedacted(t *testing.T) {
+	s := fullSecrets
+	wrapper := struct {
+		Name    string
+		Secrets Secrets
+		Ptr     *Secrets
+	}{"cfg", s, &s}
+	var logBuf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logBuf, nil))
+	logger.Info("loaded", "secrets", s, "twilio", s.Twilio, "vonage", s.Vonage, "ptr", &s)
+	jsonOut, err := json.Marshal(wrapper)
+	if err != nil {
+		t.Fatalf("json.Marshal: %v", err)
+	}
+
+	outputs := map[string]string{
+		"String":       s.String(),
+		"%v":           fmt.Sprintf("%v", s),
+		"%+v":          fmt.Sprintf("%+v", s),
+		"%#v":          fmt.Sprintf("%#v", s),
+		"%s":           fmt.Sprintf("%s", s),
+		"%q":           fmt.Sprintf("%q", s),
+		"%x":           fmt.Sprintf("%x", s),
+		"%d":           fmt.Sprintf("%d", s),
+		"pointer %v":   fmt.Sprintf("%v", &s),
+		"twilio %+v":   fmt.Sprintf("%+v", s.Twilio),
+		"twilio %#v":   fmt.Sprintf("%#v", s.Twilio),
+		"vonage %v":    fmt.Sprintf("%v", s.Vonage),
+		"vonage %d":    fmt.Sprintf("%d", s.Vonage),
+		"wrapper %+v":  fmt.Sprintf("%+v", wrapper),
+		"wrapper %#v":  fmt.Sprintf("%#v", wrapper),
+		"Sprint":       fmt.Sprint(s, s.Twilio),
+		"slog JSON":    logBuf.String(),
+		"json.Marshal": string(jsonOut),
+	}
+	for name, out := range outputs {
+		if !strings.Contains(out, redacted) {
+			t.Errorf("%s = %q, want it to show %q", name, out, redacted)
+		}
+		for _, v := range secretValues() {
+			if strings.Contains(out, v) {
+				t.Errorf("%s = %q, leaks a secret value", name, out)
+				break
+			}
+		}
+	}
+}
+
+func TestJWTSecrets(t *testing.T) {
+	got := fullSecrets.JWTSecrets()
+	if len(got) != 2 || string(got[0]) != fullSecrets.JWTSecret || string(got[1]) != fullSecrets.JWTSecretPrevious {
+		t.Errorf("JWTSecrets = %d secrets, want current then previous", len(got))
+	}
+	if got := (Secrets{JWTSecret: testJWTSecret}).JWTSecrets(); len(got) != 1 {
+		t.Errorf("JWTSecrets without a previous secret = %d secrets, want 1", len(got))
+	}
+	if got := (Secrets{}).JWTSecrets(); len(got) != 0 {
+		t.Errorf("JWTSecrets of empty Secrets = %d secrets, want 0", len(got))
+	}
+}
+
+func TestTwilioUsesAPIKey(t *testing.T) {
+	tests := []struct {
+		c    TwilioCredentials
+		want bool
+	}{
+		{TwilioCredentials{AccountSID: testAccountSID, AuthToken: testAuthToken}, false},
+		{TwilioCredentials{AccountSID: testAccountSID, APIKeySID: testAPIKeySID, APIKeySecret: "s"}, true},
+		{TwilioCredentials{AccountSID: testAccountSID, AuthToken: testAuthToken, APIKeySID: testAPIKeySID, APIKeySecret: "s"}, true},
+		{TwilioCredentials{AccountSID: testAccountSID, AuthToken: testAuthToken, APIKeySID: testAPIKeySID}, false},
+	}
+	for i, tt := range tests {
+		if got := tt.c.UsesAPIKey(); got != tt.want {
+			t.Errorf("case %d: UsesAPIKey = %v, want %v", i, got, tt.want)
+		}
+	}
+}
