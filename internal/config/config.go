@@ -51,7 +51,7 @@ const (
 	DefaultRateMargin   = 0.05
 	MaxRateMargin       = 0.5 // exclusive
 	DefaultMaxWait      = 250 * time.Millisecond
-	MaxWaitLimit          = 5 * time.Second
+	MaxWaitLimit        = 5 * time.Second
 	DefaultTwilioAPIURL = "https://api.twilio.com"
 	DefaultVonageAPIURL = "https://rest.nexmo.com"
 )
