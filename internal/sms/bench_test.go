@@ -7,16 +7,17 @@ import (
 
 // BenchmarkValidateAndSegments measures what the send path does with every
 // request before it reaches the limiter: validate the message (libphonenumber
-// included) and count its segments.
+// included) and count its segments. Every case uses the same US recipient so
+// that the cases differ only by body; BenchmarkValidateTo compares countries.
 func BenchmarkValidateAndSegments(b *testing.B) {
 	cases := []struct {
 		name string
 		msg  Message
 	}{
 		{"typical OTP", Message{To: "+14155551234", Body: "Your FluxKit code is 482901.  ", From: "FluxKit"}},
-		{"1600 GSM-7", Message{To: "+447911123456", Body: strings.Repeat("Hello {world} ", 114) + "1234"}},
-		{"UCS-2 emoji", Message{To: "+4915112345678", Body: "Dein Code: 482901 😀👍🏽 Привет"}},
-		{"1600 emoji", Message{To: "+8613812345678", Body: strings.Repeat("😀", 1600)}},
+		{"1600 GSM-7", Message{To: "+14155551234", Body: strings.Repeat("Hello {world} ", 114) + "1234"}},
+		{"UCS-2 emoji", Message{To: "+14155551234", Body: "Dein Code: 482901 😀👍🏽 Привет"}},
+		{"1600 emoji", Message{To: "+14155551234", Body: strings.Repeat("😀", 1600)}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -62,5 +63,25 @@ func BenchmarkMaskDigits(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = MaskDigits(text)
+	}
+}
+
+// BenchmarkValidateTo measures recipient validation alone (libphonenumber
+// parse, validity and canonical-form check) for a few countries.
+func BenchmarkValidateTo(b *testing.B) {
+	numbers := []struct{ name, to string }{
+		{"US", "+14155551234"},
+		{"UK", "+447911123456"},
+		{"Germany", "+4915112345678"},
+		{"China", "+8613812345678"},
+		{"rejected shape", "4155551234"},
+	}
+	for _, n := range numbers {
+		b.Run(n.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = ValidateTo(n.to)
+			}
+		})
 	}
 }
