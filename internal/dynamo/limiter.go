@@ -91,6 +91,9 @@ type shard struct {
 	// turned out to have been moved ahead by another instance. It picks
 	// the first request's form in that case.
 	busy atomic.Bool
+	// gate lets one Reserve at a time talk to the item (capacity 1), so
+	// that callers in one instance never race each other for a slot.
+	gate chan struct{}
 }
 
 // NewLimiter returns a limiter keeping its state in table through api.
@@ -135,6 +138,7 @@ func NewLimiter(api LimiterAPI, table string, cfg LimiterConfig) (*Limiter, erro
 		s.rate = r
 		s.weight = cum
 		s.interval = time.Duration(math.Round(float64(time.Second) * (1 + cfg.Margin) / r))
+		s.gate = make(chan struct{}, 1)
 	}
 	return l, nil
 }
@@ -204,6 +208,14 @@ const (
 // answer arrives is not returned: it stays taken and Reserve tries again,
 // so a slow answer costs capacity, never strictness.
 //
+// Calls on one Limiter take turns on each shard: a caller waits (as long
+// as ctx allows) while another caller of the same instance is talking to
+// the item, then decides from the fresh answer, so callers of one instance
+// never race each other for a slot and refusals they can foresee cost no
+// request. Callers of different instances are kept apart by the
+// conditions alone. One instance thus takes at most one slot per shard
+// per DynamoDB round trip (100 to 200 a second at 5 to 10 ms).
+//
 // In steady state Reserve makes one conditional UpdateItem. When the form
 // this instance predicts from what it last saw is wrong, DynamoDB answers
 // with the stored item (ReturnValuesOnConditionCheckFailure) and the
@@ -218,13 +230,20 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 		maxWait = 0
 	}
 	s := l.pick()
+	if s.known.Load() > horizonAt(l.now().UnixNano(), maxWait) {
+		// Refuse at once, without waiting for the gate.
+		return time.Time{}, false, nil
+	}
+	select {
+	case s.gate <- struct{}{}:
+	case <-ctx.Done():
+		return time.Time{}, false, classify("reserve slot", ctx.Err())
+	}
+	defer func() { <-s.gate }()
 	late := false
 	for range maxAttempts {
 		now := l.now().UnixNano()
-		horizon := now + int64(maxWait)
-		if horizon < now {
-			horizon = math.MaxInt64
-		}
+		horizon := horizonAt(now, maxWait)
 		known := s.known.Load()
 		if known > horizon {
 			// The stored value is at least known: no slot within maxWait.
@@ -269,6 +288,14 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 		cause = fmt.Errorf("dynamo: reserve slot: item %s/%s: answers slower than %v", s.pk, s.sk, time.Duration(l.maxLate))
 	}
 	return time.Time{}, false, &sms.Error{Kind: sms.KindUnavailable, Message: "rate limiter unavailable", RetryAfter: retryAfter, Err: cause}
+}
+
+// horizonAt is now + maxWait in unix ns, saturating instead of overflowing.
+func horizonAt(now int64, maxWait time.Duration) int64 {
+	if h := now + int64(maxWait); h >= now {
+		return h
+	}
+	return math.MaxInt64
 }
 
 // errConflict marks a failed condition; try then returns the stored next

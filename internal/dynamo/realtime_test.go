@@ -1,0 +1,196 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These tests run the limiter on the real clock against the emulator, the
+// way the send and drain functions use it: take a slot, sleep until it
+// starts, call the provider. The provider call is recorded as the time the
+// caller wakes up.
+
+// maxInWindow returns the largest number of calls in any half-open window
+// [t, t+window) that starts at a recorded call.
+func maxInWindow(calls []time.Time, window time.Duration) int {
+	sorted := slices.Clone(calls)
+	slices.SortFunc(sorted, time.Time.Compare)
+	best, j := 0, 0
+	for i, start := range sorted {
+		if j < i {
+			j = i
+		}
+		for j < len(sorted) && sorted[j].Sub(start) < window {
+			j++
+		}
+		best = max(best, j-i)
+	}
+	return best
+}
+
+func TestMaxInWindow(t *testing.T) {
+	at := func(ms ...int) []time.Time {
+		var ts []time.Time
+		for _, m := range ms {
+			ts = append(ts, epoch.Add(time.Duration(m)*time.Millisecond))
+		}
+		return ts
+	}
+	tests := []struct {
+		calls []time.Time
+		want  int
+	}{
+		{nil, 0},
+		{at(0), 1},
+		{at(0, 999), 2},
+		{at(0, 1000), 1},
+		{at(1000, 0, 500, 1499, 1500), 3},
+		{at(0, 0, 0), 3},
+	}
+	for _, tt := range tests {
+		if got := maxInWindow(tt.calls, time.Second); got != tt.want {
+			t.Errorf("maxInWindow(%v) = %d, want %d", tt.calls, got, tt.want)
+		}
+	}
+}
+
+// load is what a run of callers recorded.
+type load struct {
+	calls    []time.Time // when each caller "called the provider"
+	refusals int         // Reserve answers ok == false
+}
+
+// runCallers runs workers callers for d, spread over limiters. Each takes
+// a slot waiting up to maxWait, sleeps until it starts and records the
+// call; when refused it retries after a short pause.
+func runCallers(t *testing.T, limiters []*Limiter, workers int, d, maxWait time.Duration) load {
+	t.Helper()
+	var (
+		mu sync.Mutex
+		ld load
+		wg sync.WaitGroup
+	)
+	end := time.Now().Add(d)
+	for w := range workers {
+		l := limiters[w%len(limiters)]
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				at, ok, err := l.Reserve(context.Background(), maxWait)
+				if err != nil {
+					t.Errorf("Reserve error = %v", err)
+					return
+				}
+				if !ok {
+					mu.Lock()
+					ld.refusals++
+					mu.Unlock()
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				time.Sleep(time.Until(at))
+				called := time.Now()
+				mu.Lock()
+				ld.calls = append(ld.calls, called)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return ld
+}
+
+// utilization is the share of rate·d used by the calls in the first d
+// after the first call.
+func utilization(calls []time.Time, rate float64, d time.Duration) float64 {
+	if len(calls) == 0 {
+		return 0
+	}
+	first := slices.MinFunc(calls, time.Time.Compare)
+	n := 0
+	for _, c := range calls {
+		if c.Sub(first) < d {
+			n++
+		}
+	}
+	return float64(n) / (rate * d.Seconds())
+}
+
+func TestLimiterRealTimeOverload(t *testing.T) {
+	const run = 3 * time.Second
+	tests := []struct {
+		rate      float64
+		instances int
+		workers   int
+	}{
+		{rate: 5, instances: 1, workers: 16},
+		{rate: 50, instances: 1, workers: 16},
+		{rate: 10, instances: 2, workers: 16},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("rate %v, %d instances, %d callers", tt.rate, tt.instances, tt.workers), func(t *testing.T) {
+			table := newTable(t)
+			var (
+				limiters []*Limiter
+				apis     []*countingAPI
+			)
+			for range tt.instances {
+				api := newCountingAPI()
+				apis = append(apis, api)
+				limiters = append(limiters, mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: tt.rate}))
+			}
+			ld := runCallers(t, limiters, tt.workers, run, time.Second)
+			var requests int64
+			for _, api := range apis {
+				requests += api.n.Load()
+			}
+			peak := maxInWindow(ld.calls, time.Second)
+			util := utilization(ld.calls, tt.rate, run)
+			perGrant := float64(requests) / float64(len(ld.calls))
+			t.Logf("rate %v: %d calls, peak %d in 1 s, utilization %.1f %%, %d requests (%.2f per grant), %d refusals",
+				tt.rate, len(ld.calls), peak, 100*util, requests, perGrant, ld.refusals)
+			if peak > int(tt.rate) {
+				t.Errorf("peak calls in a 1 s window = %d, want at most %v", peak, tt.rate)
+			}
+			if util < 0.9 {
+				t.Errorf("utilization = %.1f %%, want at least 90 %%", 100*util)
+			}
+			if perGrant > 2 {
+				t.Errorf("requests per grant = %.2f, want at most 2", perGrant)
+			}
+		})
+	}
+}
+
+func TestLimiterRealTimeLightLoad(t *testing.T) {
+	const rate = 20
+	table := newTable(t)
+	api := newCountingAPI()
+	l := mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: rate})
+	interval := l.Interval()
+	// One caller, with pauses from none (the next slot is ahead) to two
+	// slots (the item has gone idle).
+	pauses := []time.Duration{0, interval / 2, 2 * interval, 0, interval}
+	var calls []time.Time
+	for i := range 40 {
+		at, ok, err := l.Reserve(context.Background(), time.Second)
+		if err != nil || !ok {
+			t.Fatalf("Reserve = %v, %v, %v; want a slot", at, ok, err)
+		}
+		time.Sleep(time.Until(at))
+		calls = append(calls, time.Now())
+		time.Sleep(pauses[i%len(pauses)])
+	}
+	perGrant := float64(api.n.Load()) / float64(len(calls))
+	peak := maxInWindow(calls, time.Second)
+	t.Logf("light load: %d calls, %d requests (%.2f per grant), peak %d in 1 s", len(calls), api.n.Load(), perGrant, peak)
+	if perGrant > 1.1 {
+		t.Errorf("requests per grant = %.2f, want at most 1.1", perGrant)
+	}
+	if peak > rate {
+		t.Errorf("peak calls in a 1 s window = %d, want at most %d", peak, rate)
+	}
+}
