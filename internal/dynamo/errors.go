@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/fluxkit/sms/internal/sms"
 )
@@ -29,26 +28,29 @@ func classify(op string, err error) error {
 	return &sms.Error{Kind: sms.KindInternal, Message: "internal error", Err: wrapped}
 }
 
+// retryables is the SDK's own judgement of which failures are worth a
+// retry: throttling, retryable codes, HTTP 5xx, connection failures.
+var retryables = retry.IsErrorRetryables(retry.DefaultRetryables)
+
+// serverCodes are server-side error codes DynamoDB answers with.
+var serverCodes = map[string]bool{"InternalServerError": true, "InternalFailure": true, "ServiceUnavailable": true}
+
 func unavailable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+	switch retryables.IsErrorRetryable(err) {
+	case aws.TrueTernary:
 		return true
+	case aws.FalseTernary:
+		return false
 	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		// No API answer: connection refused or reset, DNS, TLS, timeout.
-		return true
+	var api interface{ ErrorCode() string }
+	if errors.As(err, &api) {
+		return serverCodes[api.ErrorCode()]
 	}
-	if ae.ErrorFault() == smithy.FaultServer {
-		return true
-	}
-	code := ae.ErrorCode()
-	_, throttle := retry.DefaultThrottleErrorCodes[code]
-	_, retryable := retry.DefaultRetryableErrorCodes[code]
-	return throttle || retryable || code == "InternalServerError" || code == "ServiceUnavailable"
+	// No answer from the service at all.
+	return true
 }
 
 // internalf builds a KindInternal error for a state that should not occur.

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/fluxkit/sms/internal/conformance"
 	"github.com/fluxkit/sms/internal/sms"
@@ -167,7 +166,7 @@ func TestLedgerErrors(t *testing.T) {
 		{"canceled context (emulator)", newCountingAPI(), table, canceled, sms.KindUnavailable},
 		{"connection refused", unreachableClient(t), table, context.Background(), sms.KindUnavailable},
 		{"throttled", failingLedgerAPI{throttled}, table, context.Background(), sms.KindUnavailable},
-		{"access denied", failingLedgerAPI{&smithy.GenericAPIError{Code: "AccessDeniedException", Fault: smithy.FaultClient}}, table, context.Background(), sms.KindInternal},
+		{"missing table", failingLedgerAPI{&types.ResourceNotFoundException{Message: aws.String("no table")}}, table, context.Background(), sms.KindInternal},
 	}
 	for _, tt := range tests {
 		l := NewLedger(tt.api, tt.table, nil)

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/fluxkit/sms/internal/conformance"
 	"github.com/fluxkit/sms/internal/mototest"
@@ -324,8 +323,8 @@ func TestLimiterErrors(t *testing.T) {
 		{"throttled", fail(&types.ProvisionedThroughputExceededException{Message: aws.String("slow down")}), table, nil, sms.KindUnavailable},
 		{"request limit", fail(&types.RequestLimitExceeded{Message: aws.String("limit")}), table, nil, sms.KindUnavailable},
 		{"server fault", fail(&types.InternalServerError{Message: aws.String("boom")}), table, nil, sms.KindUnavailable},
-		{"generic server fault", fail(&smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}), table, nil, sms.KindUnavailable},
-		{"validation", fail(&smithy.GenericAPIError{Code: "ValidationException", Fault: smithy.FaultClient}), table, nil, sms.KindInternal},
+		{"missing table", fail(&types.ResourceNotFoundException{Message: aws.String("no table")}), table, nil, sms.KindInternal},
+		{"plain error", fail(errors.New("EOF")), table, nil, sms.KindUnavailable},
 		{"missing table (emulator)", moto.DynamoDB(), "no-such-table", nil, sms.KindInternal},
 		{"canceled context (emulator)", moto.DynamoDB(), table, canceled, sms.KindUnavailable},
 		{"connection refused", unreachableClient(t), table, nil, sms.KindUnavailable},
