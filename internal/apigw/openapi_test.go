@@ -1,0 +1,651 @@
+package apigw
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluxkit/sms/internal/auth"
+	"github.com/fluxkit/sms/internal/memory"
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// The document under test and the Python checker that reads it.
+const (
+	openAPIPath    = "../../docs/openapi.yaml"
+	openAPIChecker = "testdata/openapi_check.py"
+	pythonPipHint  = "pip install openapi-spec-validator jsonschema PyYAML"
+	sendPath       = "/messaging/sms"
+)
+
+// stableCodes is the error.code list of DESIGN.md §3. The contract test
+// checks that openapi.yaml enumerates exactly these; the fuzz test that
+// every answer uses one of them.
+var stableCodes = []string{
+	sms.CodeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom,
+	sms.CodeUnauthorized, sms.CodeForbidden, sms.CodeConflict, sms.CodeIdempotencyMismatch,
+	sms.CodePayloadTooLarge, sms.CodeUnsupportedMediaType, sms.CodeProviderRejected,
+	sms.CodeProviderError, sms.CodeRateLimited, sms.CodeUnavailable, sms.CodeInternal,
+}
+
+// documentedCodes lists every status openapi.yaml documents for
+// POST /messaging/sms with the error codes its body may carry (none for the
+// two success statuses). The contract test checks it against the document,
+// so the fuzz test can rely on it without parsing YAML.
+var documentedCodes = map[int][]string{
+	http.StatusOK:                    nil,
+	http.StatusAccepted:              nil,
+	http.StatusBadRequest:            {sms.CodeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom},
+	http.StatusUnauthorized:          {sms.CodeUnauthorized},
+	http.StatusForbidden:             {sms.CodeForbidden},
+	http.StatusConflict:              {sms.CodeConflict},
+	http.StatusRequestEntityTooLarge: {sms.CodePayloadTooLarge},
+	http.StatusUnsupportedMediaType:  {sms.CodeUnsupportedMediaType},
+	http.StatusUnprocessableEntity:   {sms.CodeProviderRejected, sms.CodeIdempotencyMismatch},
+	http.StatusTooManyRequests:       {sms.CodeRateLimited},
+	http.StatusInternalServerError:   {sms.CodeInternal},
+	http.StatusBadGateway:            {sms.CodeProviderError},
+	http.StatusServiceUnavailable:    {sms.CodeUnavailable},
+}
+
+// requiredHeaders are the response headers DESIGN.md §3 promises per
+// status; the document must mark them required and the handler must send
+// them.
+var requiredHeaders = map[int][]string{
+	http.StatusUnauthorized:       {"WWW-Authenticate"},
+	http.StatusConflict:           {"Retry-After"},
+	http.StatusTooManyRequests:    {"Retry-After"},
+	http.StatusServiceUnavailable: {"Retry-After"},
+}
+
+// resultCodes are the codes carried by a failed result rather than by a
+// plain error body.
+var resultCodes = []string{sms.CodeProviderRejected, sms.CodeProviderError}
+
+// runChecker runs testdata/openapi_check.py with args and stdin and returns
+// its standard output. A missing python3 or Python module fails the test
+// with the command that installs it.
+func runChecker(t *testing.T, stdin []byte, args ...string) ([]byte, error) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is not installed: install Python 3, then %s", pythonPipHint)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, append([]string{openAPIChecker}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 3 {
+		t.Fatalf("python3 %s: %s", openAPIChecker, strings.TrimSpace(stderr.String()))
+	}
+	if err != nil {
+		return out, fmt.Errorf("python3 %s %s: %w: %s", openAPIChecker, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	// Valid YAML, invalid OpenAPI: no info, and a response without the
+	// required description.
+	const brokenDoc = "openapi: 3.1.0\npaths:\n  /x:\n    get:\n      responses:\n        '200': {}\n"
+	if err := os.WriteFile(broken, []byte(brokenDoc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		path    string
+		wantErr bool
+	}{
+		{"docs/openapi.yaml", openAPIPath, false},
+		{"a broken document is refused", broken, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runChecker(t, nil, "spec", tt.path)
+			if got := err != nil; got != tt.wantErr {
+				t.Fatalf("validation error = %v, want error %v (output %q)", err, tt.wantErr, out)
+			}
+			if !tt.wantErr && strings.TrimSpace(string(out)) != "ok" {
+				t.Errorf("output = %q, want \"ok\"", out)
+			}
+		})
+	}
+}
+
+// contractT0 is the fixed time of the contract scenarios.
+var contractT0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+
+// contractSecret signs the scenarios' HS256 tokens (test-only).
+var contractSecret = []byte("openapi-contract-test-secret-0123456789")
+
+const contractScope = "sms:send"
+
+// stillClock is an sms.Clock that stands still: with MaxWait zero the
+// dispatcher only ever takes a slot that starts now.
+type stillClock struct{ t time.Time }
+
+func (c stillClock) Now() time.Time { return c.t }
+
+func (c stillClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// verifierAuth adapts the real JWT verifier to Authenticator.
+type verifierAuth struct{ v *auth.Verifier }
+
+func (a verifierAuth) Authenticate(ctx context.Context, authorization string) (string, error) {
+	c, err := a.v.Verify(ctx, authorization)
+	if err != nil {
+		return "", err
+	}
+	return c.Subject, nil
+}
+
+// scriptedProvider answers with the next scripted error (nil accepts) and,
+// when armed, holds one call until released.
+type scriptedProvider struct {
+	mu      sync.Mutex
+	errs    []error
+	receipt sms.Receipt
+	calls   int
+	entered chan struct{} // receives when a held call has started
+	release chan struct{} // closed to let a held call finish
+}
+
+func (p *scriptedProvider) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	p.mu.Lock()
+	p.calls++
+	n := p.calls
+	entered, release := p.entered, p.release
+	p.entered, p.release = nil, nil
+	var err error
+	if len(p.errs) > 0 {
+		err, p.errs = p.errs[0], p.errs[1:]
+	}
+	rc := p.receipt
+	p.mu.Unlock()
+	if entered != nil {
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return sms.Receipt{}, ctx.Err()
+		}
+	}
+	if err != nil {
+		return sms.Receipt{}, err
+	}
+	if rc.ID == "" {
+		rc = sms.Receipt{ID: fmt.Sprintf("SM%032x", n), Parts: sms.CountSegments(m.Body).Count}
+	}
+	return rc, nil
+}
+
+// hold makes the next call wait for release after signalling entered.
+func (p *scriptedProvider) hold() (entered chan struct{}, release chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.entered, p.release = make(chan struct{}, 1), make(chan struct{})
+	return p.entered, p.release
+}
+
+func (p *scriptedProvider) callCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls
+}
+
+// downLimiter is a rate limiter whose table cannot be reached.
+type downLimiter struct{}
+
+func (downLimiter) Reserve(context.Context, time.Duration) (time.Time, bool, error) {
+	return time.Time{}, false, errors.New("dynamo: take slot: connection refused")
+}
+
+// unreadableLedger holds a completed record whose outcome cannot be decoded.
+type unreadableLedger struct{}
+
+func (unreadableLedger) Claim(context.Context, string, string, time.Duration) (sms.Claim, error) {
+	return sms.Claim{State: sms.Done, Outcome: []byte("{")}, nil
+}
+
+func (unreadableLedger) Complete(context.Context, string, string, []byte, time.Duration) error {
+	return nil
+}
+
+func (unreadableLedger) Release(context.Context, string) error { return nil }
+
+// contractOptions shape the service behind the handler.
+type contractOptions struct {
+	queueOff     bool
+	queueFull    bool
+	noSlot       bool
+	limiterDown  bool
+	providerErrs []error
+	receipt      sms.Receipt
+	allowed      []string
+	ledger       sms.Ledger
+}
+
+// exchange is one request served during a scenario.
+type exchange struct {
+	name string
+	req  Request
+	resp Response
+}
+
+// contractEnv is the real handler over the real send service, with
+// in-memory limiter, queue and ledger and a scripted provider.
+type contractEnv struct {
+	t        *testing.T
+	name     string
+	h        *Handler
+	provider *scriptedProvider
+	queue    *memory.Queue
+
+	mu   sync.Mutex
+	seen []exchange
+}
+
+func newContractEnv(t *testing.T, name string, o contractOptions) *contractEnv {
+	t.Helper()
+	clock := stillClock{contractT0}
+	var limiter sms.Limiter = memory.NewLimiter(memory.LimiterConfig{Rate: 10, Now: clock.Now})
+	switch {
+	case o.limiterDown:
+		limiter = downLimiter{}
+	case o.noSlot:
+		if _, ok, err := limiter.Reserve(t.Context(), 0); !ok || err != nil {
+			t.Fatalf("priming limiter: ok = %v, err = %v, want a slot", ok, err)
+		}
+	}
+	queue := memory.NewQueue(8)
+	if o.queueFull {
+		queue = memory.NewQueue(1)
+		if err := queue.Enqueue(t.Context(), sms.QueuedMessage{Message: sms.Message{ID: "filler", To: "+14155552671", Body: "x"}}); err != nil {
+			t.Fatalf("filling queue: %v", err)
+		}
+	}
+	ledger := o.ledger
+	if ledger == nil {
+		ledger = memory.NewLedger(clock.Now)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := &scriptedProvider{errs: o.providerErrs, receipt: o.receipt}
+	d := &sms.Dispatcher{Provider: p, Limiter: limiter, Clock: clock, Log: log}
+	sender := sms.NewSender(d, queue, ledger, sms.SenderConfig{
+		DefaultFrom:    "+14155550100",
+		AllowedSenders: o.allowed,
+		QueueEnabled:   !o.queueOff,
+	})
+	v, err := auth.NewVerifier(auth.Config{Secrets: [][]byte{contractSecret}, RequiredScope: contractScope, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("NewVerifier: %v", err)
+	}
+	return &contractEnv{t: t, name: name, h: NewHandler(verifierAuth{v}, sender, log), provider: p, queue: queue}
+}
+
+// token signs a token for the scenarios, valid from contractT0 for an hour
+// unless claims override it.
+func contractToken(t *testing.T, override map[string]any) string {
+	t.Helper()
+	claims := map[string]any{"sub": "client-7", "scope": contractScope,
+		"iat": contractT0.Unix(), "exp": contractT0.Add(time.Hour).Unix()}
+	for k, v := range override {
+		if v == nil {
+			delete(claims, k)
+			continue
+		}
+		claims[k] = v
+	}
+	tok, err := auth.Sign(contractSecret, claims)
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	return tok
+}
+
+// post serves a POST with a valid token and JSON content type; hdr holds
+// name/value pairs that replace those headers (an empty value removes one).
+func (e *contractEnv) post(step, body string, hdr ...string) Response {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+contractToken(e.t, nil))
+	h.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			h.Del(hdr[i])
+			continue
+		}
+		h.Set(hdr[i], hdr[i+1])
+	}
+	r := Request{Method: http.MethodPost, Path: sendPath, Headers: h, Body: []byte(body)}
+	resp := e.h.Serve(e.t.Context(), r)
+	e.mu.Lock()
+	e.seen = append(e.seen, exchange{name: e.name + "/" + step, req: r, resp: resp})
+	e.mu.Unlock()
+	return resp
+}
+
+// sendOnce is a scenario that serves one request.
+func sendOnce(body string, hdr ...string) func(e *contractEnv) Response {
+	return func(e *contractEnv) Response { return e.post("request", body, hdr...) }
+}
+
+const (
+	contractTo   = "+14155552671"
+	contractBody = `{"to":"+14155552671","body":"Your code is 482901"}`
+)
+
+// contractScenario drives the handler into one documented answer.
+type contractScenario struct {
+	name string
+	opts contractOptions
+	run  func(e *contractEnv) Response
+	// wantStatus and wantCode are the answer of the request run returns
+	// (wantCode empty for a result without error).
+	wantStatus int
+	wantCode   string
+	// schemaRefuses means the request breaks a rule the documented
+	// request schema states, so the schema must refuse it too.
+	schemaRefuses bool
+}
+
+func contractScenarios() []contractScenario {
+	rejected := &sms.Error{Kind: sms.KindRejected, Code: sms.CodeProviderRejected, ProviderCode: "21614",
+		Message: "the recipient number is not a mobile number", ProviderMessage: "To number: +14155552671, is not a mobile number"}
+	return []contractScenario{
+		{name: "sent GSM-7", run: sendOnce(contractBody), wantStatus: 200},
+		{name: "sent UCS-2 with alphanumeric sender", run: sendOnce(`{"to":"+4915123456789","body":"Ihr Code lautet 482901 ✅","from":"My Shop"}`), wantStatus: 200},
+		{name: "sent from an allowed number", opts: contractOptions{allowed: []string{"+14155550100"}},
+			run: sendOnce(`{"to":"+14155552671","body":"hi","from":"+14155550100"}`), wantStatus: 200},
+		{name: "vonage multipart sent", opts: contractOptions{receipt: sms.Receipt{ID: "0A0000001234ABCD", Parts: 2}},
+			run: sendOnce(`{"to":"+447911123456","body":"` + strings.Repeat("Parcel update. ", 12) + `"}`), wantStatus: 200},
+		{name: "idempotent replay", run: func(e *contractEnv) Response {
+			first := e.post("first", contractBody, "Idempotency-Key", "order-1")
+			again := e.post("replay", contractBody, "Idempotency-Key", "order-1")
+			if !bytes.Equal(again.Body, first.Body) {
+				e.t.Errorf("replayed body = %s, want the first answer %s", again.Body, first.Body)
+			}
+			if got := e.provider.callCount(); got != 1 {
+				e.t.Errorf("provider calls = %d, want 1", got)
+			}
+			return again
+		}, wantStatus: 200},
+		{name: "queued without a slot", opts: contractOptions{noSlot: true}, run: sendOnce(contractBody), wantStatus: 202},
+		{name: "queued after a transient provider failure",
+			opts: contractOptions{providerErrs: []error{&sms.Error{Kind: sms.KindTransient, ProviderCode: "20429", Message: "the SMS provider is rate limiting requests"}}},
+			run:  sendOnce(contractBody), wantStatus: 202},
+		{name: "queued after an unknown provider outcome", opts: contractOptions{providerErrs: []error{errors.New("read tcp: connection reset by peer")}},
+			run: sendOnce(contractBody), wantStatus: 202},
+		{name: "queued while the limiter is down", opts: contractOptions{limiterDown: true}, run: sendOnce(contractBody), wantStatus: 202},
+
+		{name: "malformed JSON", run: sendOnce(`{"to":`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
+		{name: "not an object", run: sendOnce(`["+14155552671"]`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
+		{name: "unknown field", run: sendOnce(`{"to":"+14155552671","body":"x","priority":"high"}`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
+		{name: "wrong type", run: sendOnce(`{"to":14155552671,"body":"x"}`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
+		{name: "two objects", run: sendOnce(contractBody + `{}`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
+		{name: "bad Idempotency-Key", run: sendOnce(contractBody, "Idempotency-Key", "tab\tkey"), wantStatus: 400, wantCode: "invalid_request"},
+		{name: "missing to", run: sendOnce(`{"body":"x"}`), wantStatus: 400, wantCode: "invalid_to", schemaRefuses: true},
+		{name: "to without plus", run: sendOnce(`{"to":"14155552671","body":"x"}`), wantStatus: 400, wantCode: "invalid_to", schemaRefuses: true},
+		{name: "to outside the numbering plan", run: sendOnce(`{"to":"+19995550123","body":"x"}`), wantStatus: 400, wantCode: "invalid_to"},
+		{name: "empty body", run: sendOnce(`{"to":"+14155552671","body":""}`), wantStatus: 400, wantCode: "invalid_body", schemaRefuses: true},
+		{name: "body of 1601 characters", run: sendOnce(`{"to":"+14155552671","body":"` + strings.Repeat("é", 1601) + `"}`), wantStatus: 400, wantCode: "invalid_body", schemaRefuses: true},
+		{name: "from too long", run: sendOnce(`{"to":"+14155552671","body":"x","from":"LongSenderID"}`), wantStatus: 400, wantCode: "invalid_from", schemaRefuses: true},
+		{name: "from without a letter", run: sendOnce(`{"to":"+14155552671","body":"x","from":"12345"}`), wantStatus: 400, wantCode: "invalid_from", schemaRefuses: true},
+
+		{name: "no token", run: sendOnce(contractBody, "Authorization", ""), wantStatus: 401, wantCode: "unauthorized"},
+		{name: "expired token", run: func(e *contractEnv) Response {
+			tok := contractToken(e.t, map[string]any{"iat": contractT0.Add(-3 * time.Hour).Unix(), "exp": contractT0.Add(-2 * time.Hour).Unix()})
+			return e.post("request", contractBody, "Authorization", "Bearer "+tok)
+		}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "wrongly signed token", run: func(e *contractEnv) Response {
+			tok := contractToken(e.t, nil)
+			return e.post("request", contractBody, "Authorization", "Bearer "+tok[:len(tok)-4]+"AAAA")
+		}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "token without the scope", run: func(e *contractEnv) Response {
+			return e.post("request", contractBody, "Authorization", "Bearer "+contractToken(e.t, map[string]any{"scope": "sms:read"}))
+		}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "sender not allowed", opts: contractOptions{allowed: []string{"MyShop"}},
+			run: sendOnce(`{"to":"+14155552671","body":"x","from":"Other"}`), wantStatus: 403, wantCode: "forbidden"},
+
+		{name: "key in progress", run: func(e *contractEnv) Response {
+			entered, release := e.provider.hold()
+			first := make(chan Response, 1)
+			go func() { first <- e.post("first", contractBody, "Idempotency-Key", "order-9") }()
+			<-entered
+			second := e.post("concurrent", contractBody, "Idempotency-Key", "order-9")
+			close(release)
+			if got := (<-first).Status; got != 200 {
+				e.t.Errorf("first request status = %d, want 200", got)
+			}
+			return second
+		}, wantStatus: 409, wantCode: "conflict"},
+		{name: "body over 64 KiB", run: sendOnce(`{"to":"+14155552671","body":"` + strings.Repeat("a", MaxBodyBytes) + `"}`), wantStatus: 413, wantCode: "payload_too_large"},
+		{name: "form content type", run: sendOnce("to=%2B14155552671&body=hi", "Content-Type", "application/x-www-form-urlencoded"), wantStatus: 415, wantCode: "unsupported_media_type"},
+		{name: "no content type", run: sendOnce(contractBody, "Content-Type", ""), wantStatus: 415, wantCode: "unsupported_media_type"},
+
+		{name: "provider rejected", opts: contractOptions{providerErrs: []error{rejected}}, run: sendOnce(contractBody), wantStatus: 422, wantCode: "provider_rejected"},
+		{name: "rejection replayed", opts: contractOptions{providerErrs: []error{rejected}}, run: func(e *contractEnv) Response {
+			first := e.post("first", contractBody, "Idempotency-Key", "order-2")
+			again := e.post("replay", contractBody, "Idempotency-Key", "order-2")
+			if again.Status != first.Status || !bytes.Equal(again.Body, first.Body) {
+				e.t.Errorf("replay = %d %s, want the first answer %d %s", again.Status, again.Body, first.Status, first.Body)
+			}
+			return again
+		}, wantStatus: 422, wantCode: "provider_rejected"},
+		{name: "key reused for another request", run: func(e *contractEnv) Response {
+			e.post("first", contractBody, "Idempotency-Key", "order-3")
+			return e.post("different", `{"to":"+14155552671","body":"another text"}`, "Idempotency-Key", "order-3")
+		}, wantStatus: 422, wantCode: "idempotency_mismatch"},
+		{name: "no slot with queueing off", opts: contractOptions{noSlot: true, queueOff: true}, run: sendOnce(contractBody), wantStatus: 429, wantCode: "rate_limited"},
+		{name: "provider refused the credentials",
+			opts: contractOptions{providerErrs: []error{&sms.Error{Kind: sms.KindProviderAccount, Code: sms.CodeProviderError, ProviderCode: "20003", Message: "the SMS provider refused our credentials"}}},
+			run:  sendOnce(contractBody), wantStatus: 502, wantCode: "provider_error"},
+		{name: "vonage multipart failed part-way",
+			opts: contractOptions{providerErrs: []error{&sms.Error{Kind: sms.KindPartial, Code: sms.CodeProviderError, MessageID: "0A0000001234ABCD", ProviderCode: "1",
+				Message: "the SMS provider accepted only some parts of the message; it is not retried"}}},
+			run: sendOnce(`{"to":"+447911123456","body":"` + strings.Repeat("Parcel update. ", 12) + `"}`), wantStatus: 502, wantCode: "provider_error"},
+		{name: "queue unreachable", opts: contractOptions{noSlot: true, queueFull: true}, run: sendOnce(contractBody), wantStatus: 503, wantCode: "unavailable"},
+		{name: "provider down with queueing off",
+			opts: contractOptions{queueOff: true, providerErrs: []error{&sms.Error{Kind: sms.KindTransient, ProviderCode: "503", Message: "the SMS provider is temporarily unavailable"}}},
+			run:  sendOnce(contractBody), wantStatus: 503, wantCode: "unavailable"},
+		{name: "limiter down with queueing off", opts: contractOptions{queueOff: true, limiterDown: true}, run: sendOnce(contractBody), wantStatus: 503, wantCode: "unavailable"},
+		{name: "unreadable idempotency record", opts: contractOptions{ledger: unreadableLedger{}},
+			run: sendOnce(contractBody, "Idempotency-Key", "order-4"), wantStatus: 500, wantCode: "internal"},
+	}
+}
+
+// checkerCase and checkerRequest are the checker's input items.
+type checkerCase struct {
+	Name        string            `json:"name"`
+	Status      int               `json:"status"`
+	Headers     map[string]string `json:"headers"`
+	Body        string            `json:"body"`
+	ExpectValid bool              `json:"expectValid"`
+}
+
+type checkerRequest struct {
+	Name        string `json:"name"`
+	Body        string `json:"body"`
+	ExpectValid bool   `json:"expectValid"`
+}
+
+type checkerFindings struct {
+	Name     string   `json:"name"`
+	Problems []string `json:"problems"`
+}
+
+type checkerReport struct {
+	DocumentedStatuses []int               `json:"documentedStatuses"`
+	ErrorCodes         []string            `json:"errorCodes"`
+	RequiredHeaders    map[string][]string `json:"requiredHeaders"`
+	Responses          []checkerFindings   `json:"responses"`
+	Requests           []checkerFindings   `json:"requests"`
+	Examples           []checkerFindings   `json:"examples"`
+}
+
+// responseCode returns error.code of a response body ("" when none).
+func responseCode(t *testing.T, body []byte) string {
+	t.Helper()
+	var b struct {
+		Error *sms.ErrorBody `json:"error"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatalf("body %s is not JSON: %v", body, err)
+	}
+	if b.Error == nil {
+		return ""
+	}
+	return b.Error.Code
+}
+
+// syntheticBodies pairs every documented error status with every stable
+// code, so that the document's per-status codes must match documentedCodes
+// exactly, and each success status with the other success shape.
+func syntheticBodies() []checkerCase {
+	var out []checkerCase
+	for status, codes := range documentedCodes {
+		if codes == nil {
+			continue
+		}
+		for _, c := range stableCodes {
+			body := fmt.Sprintf(`{"error":{"code":%q,"message":"m"}}`, c)
+			if slices.Contains(resultCodes, c) {
+				body = fmt.Sprintf(`{"messageId":"","status":"failed","channel":"sms","to":"+14155552671","segments":1,"encoding":"GSM-7","error":{"code":%q,"message":"m","providerCode":"1"}}`, c)
+			}
+			out = append(out, checkerCase{Name: fmt.Sprintf("synthetic %d %s", status, c), Status: status, Body: body, ExpectValid: slices.Contains(codes, c)})
+		}
+	}
+	sent := `{"messageId":"SM1","status":"sent","channel":"sms","to":"+14155552671","segments":1,"encoding":"GSM-7"}`
+	queued := `{"messageId":"q-1","status":"queued","channel":"sms","to":"+14155552671"}`
+	return append(out,
+		checkerCase{Name: "synthetic 200 sent", Status: 200, Body: sent, ExpectValid: true},
+		checkerCase{Name: "synthetic 200 queued", Status: 200, Body: queued},
+		checkerCase{Name: "synthetic 200 undocumented field", Status: 200, Body: strings.TrimSuffix(sent, "}") + `,"price":"0.0079"}`},
+		checkerCase{Name: "synthetic 202 queued", Status: 202, Body: queued, ExpectValid: true},
+		checkerCase{Name: "synthetic 202 sent", Status: 202, Body: sent},
+		checkerCase{Name: "synthetic 500 with a stack trace field", Status: 500, Body: `{"error":{"code":"internal","message":"m","stack":"main.go:1"}}`},
+	)
+}
+
+func TestOpenAPIContract(t *testing.T) {
+	var all []exchange
+	for _, sc := range contractScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newContractEnv(t, sc.name, sc.opts)
+			resp := sc.run(e)
+			if resp.Status != sc.wantStatus {
+				t.Errorf("status = %d (%s), want %d", resp.Status, resp.Body, sc.wantStatus)
+			}
+			if got := responseCode(t, resp.Body); got != sc.wantCode {
+				t.Errorf("error.code = %q, want %q", got, sc.wantCode)
+			}
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if sc.schemaRefuses {
+				last := &e.seen[len(e.seen)-1]
+				last.name += " (schema must refuse the request)"
+			}
+			all = append(all, e.seen...)
+		})
+	}
+
+	in := struct {
+		Path      string           `json:"path"`
+		Method    string           `json:"method"`
+		Responses []checkerCase    `json:"responses"`
+		Requests  []checkerRequest `json:"requests"`
+	}{Path: sendPath, Method: "post"}
+	produced := map[int]bool{}
+	for _, x := range all {
+		produced[x.resp.Status] = true
+		in.Responses = append(in.Responses, checkerCase{Name: x.name, Status: x.resp.Status, Headers: x.resp.Headers, Body: string(x.resp.Body), ExpectValid: true})
+		switch {
+		case strings.HasSuffix(x.name, "(schema must refuse the request)"):
+			in.Requests = append(in.Requests, checkerRequest{Name: x.name, Body: string(x.req.Body)})
+		case x.resp.Status == 200 || x.resp.Status == 202:
+			// Whatever the handler accepts, the document must allow.
+			in.Requests = append(in.Requests, checkerRequest{Name: x.name, Body: string(x.req.Body), ExpectValid: true})
+		}
+	}
+	in.Responses = append(in.Responses, syntheticBodies()...)
+	stdin, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runChecker(t, stdin, "contract", openAPIPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep checkerReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("checker output %q: %v", out, err)
+	}
+
+	if got, want := len(rep.Responses), len(in.Responses); got != want {
+		t.Fatalf("checker judged %d responses, want %d", got, want)
+	}
+	if got, want := len(rep.Requests), len(in.Requests); got != want {
+		t.Fatalf("checker judged %d requests, want %d", got, want)
+	}
+	for _, group := range [][]checkerFindings{rep.Responses, rep.Requests, rep.Examples} {
+		for _, f := range group {
+			for _, p := range f.Problems {
+				t.Errorf("%s: %s", f.Name, p)
+			}
+		}
+	}
+	if len(rep.Examples) < len(rep.DocumentedStatuses) {
+		t.Errorf("checker saw %d examples, want at least one per documented status (%d)", len(rep.Examples), len(rep.DocumentedStatuses))
+	}
+
+	for status, names := range requiredHeaders {
+		for _, n := range names {
+			if !slices.Contains(rep.RequiredHeaders[strconv.Itoa(status)], n) {
+				t.Errorf("status %d: header %s is not documented as required (documented required: %v)", status, n, rep.RequiredHeaders[strconv.Itoa(status)])
+			}
+		}
+	}
+	for _, x := range all {
+		for _, n := range requiredHeaders[x.resp.Status] {
+			if x.resp.Headers[n] == "" {
+				t.Errorf("%s: status %d without header %s (headers %v)", x.name, x.resp.Status, n, x.resp.Headers)
+			}
+		}
+	}
+
+	var want []int
+	for s := range documentedCodes {
+		want = append(want, s)
+	}
+	slices.Sort(want)
+	if !slices.Equal(rep.DocumentedStatuses, want) {
+		t.Errorf("documented statuses = %v, want %v", rep.DocumentedStatuses, want)
+	}
+	for _, s := range rep.DocumentedStatuses {
+		if !produced[s] {
+			t.Errorf("documented status %d is produced by no scenario", s)
+		}
+	}
+	gotCodes, wantCodes := slices.Sorted(slices.Values(rep.ErrorCodes)), slices.Sorted(slices.Values(stableCodes))
+	if !slices.Equal(gotCodes, wantCodes) {
+		t.Errorf("documented error codes = %v, want %v", gotCodes, wantCodes)
+	}
+}
