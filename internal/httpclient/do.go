@@ -1,0 +1,162 @@
+package httpclient
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// MaxResponseBytes bounds how much of an answer Do reads; a longer answer
+// is cut there (and will not parse).
+const MaxResponseBytes = 1 << 20
+
+// Client-safe messages for transport failures.
+const (
+	msgUnreachable = "the SMS provider could not be reached"
+	msgNoAnswer    = "the SMS provider did not answer; the message may have been sent"
+)
+
+// Response is a provider's answer, read whole.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
+// Success reports whether the status is 2xx.
+func (r *Response) Success() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
+
+// Do sends req with hc and reads the answer (up to MaxResponseBytes). op
+// prefixes the cause of an error, e.g. "twilio: create message".
+//
+// Any HTTP answer, whatever its status, is returned with a nil error and
+// left to the caller to interpret. A failure to get one is an *sms.Error:
+//   - KindTransient when the request was never completely written (refused
+//     connection, DNS or TLS failure, the caller's context done before the
+//     request went out): the provider cannot have acted on it;
+//   - KindAmbiguous when it was written and then the answer did not come
+//     (timeout, the caller's deadline, connection reset or closed): the
+//     provider may have acted on it;
+//   - KindAmbiguous too when a 2xx answer's body could not be read whole.
+//
+// A body read failure on a non-2xx answer returns what was read: the
+// status alone says the provider did not accept the message.
+//
+// The cause kept in the error names the method and host but not the URL
+// path, which carries account identifiers.
+func Do(hc *http.Client, req *http.Request, op string) (*Response, error) {
+	var written atomic.Bool
+	trace := &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				written.Store(true)
+			}
+		},
+	}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, transportError(op, req, err, written.Load())
+	}
+	defer resp.Body.Close()
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	r := &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
+	if err != nil && r.Success() {
+		return nil, &sms.Error{
+			Kind:    sms.KindAmbiguous,
+			Code:    sms.DefaultCode(sms.KindAmbiguous),
+			Message: msgNoAnswer,
+			Err:     fmt.Errorf("%s: read %d answer from %s: %w", op, resp.StatusCode, req.URL.Host, err),
+		}
+	}
+	return r, nil
+}
+
+// transportError classifies a failed round trip by whether the request had
+// been written.
+func transportError(op string, req *http.Request, err error, written bool) *sms.Error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its text repeats the full URL
+	}
+	cause := fmt.Errorf("%s: %s %s: %w", op, req.Method, req.URL.Host, err)
+	if written {
+		return &sms.Error{
+			Kind:    sms.KindAmbiguous,
+			Code:    sms.DefaultCode(sms.KindAmbiguous),
+			Message: msgNoAnswer,
+			Err:     cause,
+		}
+	}
+	return &sms.Error{
+		Kind:    sms.KindTransient,
+		Code:    sms.DefaultCode(sms.KindTransient),
+		Message: msgUnreachable,
+		Err:     cause,
+	}
+}
+
+// Unexpected classifies an answer the caller could not make sense of (why
+// says what was wrong with it):
+//   - a 2xx is KindAmbiguous: the provider may have accepted the message;
+//   - 429 and 5xx are KindTransient: the provider is overloaded or failing;
+//   - anything else (a 3xx, a 4xx without the provider's own error format)
+//     is KindProviderAccount: the endpoint or the account is not what this
+//     service was configured for, and it takes a human to fix.
+//
+// ProviderMessage carries the HTTP status line, never the body.
+func Unexpected(op string, r *Response, why error) *sms.Error {
+	e := &sms.Error{
+		ProviderMessage: fmt.Sprintf("HTTP %d %s", r.StatusCode, http.StatusText(r.StatusCode)),
+		Err:             fmt.Errorf("%s: unexpected HTTP %d answer: %w", op, r.StatusCode, why),
+	}
+	switch {
+	case r.Success():
+		e.Kind, e.Message = sms.KindAmbiguous, "the SMS provider's answer could not be read; the message may have been sent"
+	case IsTransientStatus(r.StatusCode):
+		e.Kind, e.Message = sms.KindTransient, "the SMS provider is temporarily unavailable"
+		e.RetryAfter = RetryAfter(r.Header)
+	default:
+		e.Kind, e.Message = sms.KindProviderAccount, "the SMS provider gave an unexpected answer"
+	}
+	e.Code = sms.DefaultCode(e.Kind)
+	return e
+}
+
+// IsTransientStatus reports whether an HTTP status says "try again later":
+// 429 Too Many Requests and every 5xx.
+func IsTransientStatus(status int) bool {
+	return status == http.StatusTooManyRequests || status >= 500 && status <= 599
+}
+
+// maxRetryAfter caps what RetryAfter reports, so that a confused provider
+// cannot park work for hours.
+const maxRetryAfter = 10 * time.Minute
+
+// RetryAfter reads a Retry-After header given in seconds (the form
+// providers use on 429 and 503), capped at ten minutes; 0 when absent or
+// not a non-negative integer.
+func RetryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n < 0:
+		return 0
+	case n > int(maxRetryAfter/time.Second):
+		return maxRetryAfter
+	}
+	return time.Duration(n) * time.Second
+}
