@@ -1,0 +1,27 @@
+// Command send is the send function: POST /messaging/sms on API Gateway.
+// It wires its dependencies once per cold start; the event mapping lives in
+// internal/apigw so that the local runner runs the same code.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/fluxkit/sms/internal/app"
+	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/logging"
+)
+
+func main() {
+	log := logging.New(os.Stdout, slog.LevelInfo, slog.String("function", "send"))
+	f, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeSend, log)
+	if err != nil {
+		log.Error("start-up failed", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	h := app.NewAPIHandler(f.Auth, app.NewSender(f.Config, f.Parts), log)
+	lambda.Start(h.Invoke)
+}

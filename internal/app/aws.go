@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/dynamo"
+	"github.com/fluxkit/sms/internal/queue"
+)
+
+// Function is everything a Lambda function needs, built once per cold
+// start from the environment, the AWS SDK's default configuration (which
+// honours AWS_ENDPOINT_URL) and the secret.
+type Function struct {
+	Config config.Config
+	Parts  Parts
+	Queue  *queue.SQS
+	DLQ    *queue.DLQ
+	Auth   *Authenticator
+}
+
+// LoadAWS reads the configuration for mode, loads the secret and builds
+// the AWS adapters. Every failure names what is wrong and never a secret.
+func LoadAWS(ctx context.Context, getenv func(string) string, mode config.Mode, log *slog.Logger) (*Function, error) {
+	cfg, err := config.Load(getenv, mode)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("app: AWS configuration: %w", err)
+	}
+	return Build(ctx, cfg, awsCfg, log)
+}
+
+// Build builds a Function from a loaded configuration.
+func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Function, error) {
+	src := config.NewSecretSource(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID)
+	src.Check = cfg.CheckSecrets
+	secrets, err := src.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("app: load secret %s: %w", cfg.SecretID, err)
+	}
+	rot := NewRotation(src)
+	provider, err := NewRotatingProvider(cfg, secrets, HTTPClient())
+	if err != nil {
+		return nil, err
+	}
+	rot.Follow(provider.Use)
+	authn, err := NewAuthenticator(cfg, secrets.JWTSecrets(), rot)
+	if err != nil {
+		return nil, err
+	}
+	rot.Follow(authn.Follow)
+
+	ddb := dynamodb.NewFromConfig(awsCfg)
+	limiter, err := dynamo.NewLimiter(ddb, cfg.TableName, dynamo.LimiterConfig{Name: "sms", Rate: cfg.RateLimit, Margin: cfg.RateMargin})
+	if err != nil {
+		return nil, fmt.Errorf("app: limiter: %w", err)
+	}
+	sq := sqs.NewFromConfig(awsCfg)
+	q := queue.NewSQS(sq, cfg.QueueURL, nil)
+	f := &Function{
+		Config: cfg,
+		Parts: Parts{
+			Provider:  provider,
+			Refresher: rot,
+			Limiter:   limiter,
+			Ledger:    dynamo.NewLedger(ddb, cfg.TableName, nil),
+			Queue:     q,
+			Log:       log,
+		},
+		Queue: q,
+		Auth:  authn,
+	}
+	if cfg.DLQURL != "" {
+		f.DLQ = queue.NewDLQ(sq, cfg.DLQURL)
+	}
+	return f, nil
+}
