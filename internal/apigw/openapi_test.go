@@ -304,7 +304,7 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	return &contractEnv{t: t, name: name, h: NewHandler(verifierAuth{v}, sender, log), provider: p, queue: queue}
 }
 
-// token signs a token for the scenarios, valid from contractT0 for an hour
+// contractToken signs a token for the scenarios, valid from contractT0 for an hour
 // unless claims override it.
 func contractToken(t testing.TB, override map[string]any) string {
 	t.Helper()
@@ -489,11 +489,13 @@ type checkerRequest struct {
 	ExpectValid bool   `json:"expectValid"`
 }
 
+// checkerFindings are the problems the checker found with one item.
 type checkerFindings struct {
 	Name     string   `json:"name"`
 	Problems []string `json:"problems"`
 }
 
+// checkerReport is the checker's output.
 type checkerReport struct {
 	DocumentedStatuses []int               `json:"documentedStatuses"`
 	ErrorCodes         []string            `json:"errorCodes"`
