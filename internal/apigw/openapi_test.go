@@ -260,7 +260,6 @@ type contractEnv struct {
 	name     string
 	h        *Handler
 	provider *scriptedProvider
-	queue    *memory.Queue
 
 	mu   sync.Mutex
 	seen []exchange
@@ -301,7 +300,7 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
-	return &contractEnv{t: t, name: name, h: NewHandler(verifierAuth{v}, sender, log), provider: p, queue: queue}
+	return &contractEnv{t: t, name: name, h: NewHandler(verifierAuth{v}, sender, log), provider: p}
 }
 
 // contractToken signs a token for the scenarios, valid from contractT0 for an hour
