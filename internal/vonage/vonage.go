@@ -1,0 +1,234 @@
+// Package vonage sends SMS through the Vonage (Nexmo) SMS API
+// (POST /sms/json) and classifies every failure into an *sms.Error kind at
+// the boundary.
+package vonage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/fluxkit/sms/internal/httpclient"
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// DefaultBaseURL is Vonage's SMS API.
+const DefaultBaseURL = "https://rest.nexmo.com"
+
+// UserAgent is sent with every request.
+const UserAgent = "fluxkit-sms"
+
+// maxClientRef is the longest client-ref Vonage accepts.
+const maxClientRef = 40
+
+const op = "vonage: send sms"
+
+// Credentials authenticate to Vonage.
+type Credentials struct {
+	APIKey    string
+	APISecret string
+}
+
+// Client sends messages through one Vonage account. It is safe for
+// concurrent use.
+type Client struct {
+	endpoint string
+	creds    Credentials
+	hc       *http.Client
+}
+
+// New returns a client for the account in creds. baseURL defaults to
+// DefaultBaseURL (a trailing slash is tolerated); hc defaults to
+// httpclient.New(httpclient.DefaultTimeout).
+func New(baseURL string, creds Credentials, hc *http.Client) *Client {
+	if baseURL == "" {
+		baseURL = DefaultBaseURL
+	}
+	if hc == nil {
+		hc = httpclient.New(httpclient.DefaultTimeout)
+	}
+	return &Client{
+		endpoint: strings.TrimRight(baseURL, "/") + "/sms/json",
+		creds:    creds,
+		hc:       hc,
+	}
+}
+
+// Send submits the message. The form carries the credentials as api_key
+// and api_secret, to without its "+", from without a "+" when it is a
+// number, type=unicode when the body needs UCS-2 (sms.NeedsUCS2), and the
+// message's ID as client-ref when it fits in 40 characters (it comes back in
+// delivery receipts).
+//
+// Receipt.ID is the first part's message-id and Receipt.Parts the number of
+// parts. Every failure is an *sms.Error; a multipart message that was
+// accepted only in part is KindPartial, carrying the first accepted part's
+// id, and must not be retried.
+func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	form := url.Values{
+		"api_key":    {c.creds.APIKey},
+		"api_secret": {c.creds.APISecret},
+		"from":       {sender(m.From)},
+		"to":         {strings.TrimPrefix(m.To, "+")},
+		"text":       {m.Body},
+	}
+	if sms.NeedsUCS2(m.Body) {
+		form.Set("type", "unicode")
+	}
+	if m.ID != "" && len(m.ID) <= maxClientRef {
+		form.Set("client-ref", m.ID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return sms.Receipt{}, &sms.Error{
+			Kind:    sms.KindProviderAccount,
+			Code:    sms.CodeProviderError,
+			Message: "the SMS provider endpoint is misconfigured",
+			Err:     fmt.Errorf("%s: build request: %w", op, err),
+		}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+
+	resp, err := httpclient.Do(c.hc, req, op)
+	if err != nil {
+		return sms.Receipt{}, err
+	}
+	if !resp.Success() {
+		// Vonage answers 200 to every submission it processed, failed or
+		// not; anything else came from a gateway in front of it.
+		return sms.Receipt{}, httpclient.Unexpected(op, resp, errors.New("the SMS API answers 200"))
+	}
+	return result(resp)
+}
+
+// sender returns from as Vonage wants it: a number without its leading
+// "+", an alphanumeric sender ID as is.
+func sender(from string) string {
+	digits := strings.TrimPrefix(from, "+")
+	if digits == "" || digits == from {
+		return from
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return from
+		}
+	}
+	return digits
+}
+
+// submission is Vonage's answer: one entry per part, every value a string.
+type submission struct {
+	MessageCount string `json:"message-count"`
+	Messages     []part `json:"messages"`
+}
+
+// part is one entry of a submission. A failed part carries only status
+// and error-text.
+type part struct {
+	MessageID string `json:"message-id"`
+	Status    string `json:"status"`
+	ErrorText string `json:"error-text"`
+}
+
+// result reads a 200 answer: every part "0" is success; some parts "0" is a
+// partial failure; no part "0" is classified by the first failure's status.
+// An answer that does not parse, lists no parts, or reports a success
+// without an id is ambiguous: Vonage may have accepted the message.
+func result(resp *httpclient.Response) (sms.Receipt, error) {
+	var sub submission
+	if err := json.Unmarshal(resp.Body, &sub); err != nil {
+		return sms.Receipt{}, httpclient.Unexpected(op, resp, fmt.Errorf("decode submission: %w", err))
+	}
+	if len(sub.Messages) == 0 {
+		return sms.Receipt{}, httpclient.Unexpected(op, resp, errors.New("submission lists no messages"))
+	}
+	firstOK, firstFail, failed := "", -1, 0
+	for i, p := range sub.Messages {
+		if p.Status != "0" {
+			failed++
+			if firstFail < 0 {
+				firstFail = i
+			}
+			continue
+		}
+		if p.MessageID == "" {
+			return sms.Receipt{}, httpclient.Unexpected(op, resp, fmt.Errorf("part %d accepted without a message-id", i+1))
+		}
+		if firstOK == "" {
+			firstOK = p.MessageID
+		}
+	}
+	if failed == 0 {
+		return sms.Receipt{ID: firstOK, Parts: len(sub.Messages)}, nil
+	}
+	f := sub.Messages[firstFail]
+	if firstOK != "" {
+		return sms.Receipt{}, &sms.Error{
+			Kind:            sms.KindPartial,
+			Code:            sms.DefaultCode(sms.KindPartial),
+			Message:         "the SMS provider accepted only some parts of the message; it is not retried",
+			MessageID:       firstOK,
+			ProviderCode:    f.Status,
+			ProviderMessage: f.ErrorText,
+			Err: fmt.Errorf("%s: %d of %d parts failed, part %d with status %s",
+				op, failed, len(sub.Messages), firstFail+1, f.Status),
+		}
+	}
+	return sms.Receipt{}, statusError(f)
+}
+
+// outcome is how the client treats one Vonage status, with a client-safe
+// description.
+type outcome struct {
+	kind sms.Kind
+	msg  string
+}
+
+// statuses maps Vonage submission statuses to kinds. 29 (non-whitelisted
+// destination) is an account matter: a trial account must list the number
+// or be upgraded.
+var statuses = map[string]outcome{
+	"1":  {sms.KindTransient, "the SMS provider is throttling this account"},
+	"2":  {sms.KindRejected, "the SMS provider found a required parameter missing"},
+	"3":  {sms.KindRejected, "the SMS provider found a parameter invalid"},
+	"4":  {sms.KindProviderAccount, "the SMS provider refused our credentials"},
+	"5":  {sms.KindTransient, "the SMS provider had an internal error"},
+	"6":  {sms.KindRejected, "the SMS provider could not process the message"},
+	"7":  {sms.KindRejected, "the recipient number is barred"},
+	"8":  {sms.KindProviderAccount, "the SMS provider account is barred"},
+	"9":  {sms.KindProviderAccount, "the SMS provider account is out of credit"},
+	"10": {sms.KindTransient, "the SMS provider has too many connections from this account"},
+	"11": {sms.KindProviderAccount, "the SMS provider account is not enabled for this API"},
+	"12": {sms.KindRejected, "the message is too long for the SMS provider"},
+	"14": {sms.KindProviderAccount, "the SMS provider refused our request signature"},
+	"15": {sms.KindProviderAccount, "the SMS provider does not accept the configured sender"},
+	"22": {sms.KindRejected, "the SMS provider does not recognise the recipient's network"},
+	"23": {sms.KindProviderAccount, "the SMS provider refused the configured callback URL"},
+	"29": {sms.KindProviderAccount, "the provider trial account can only send to listed numbers"},
+	"32": {sms.KindProviderAccount, "the SMS provider refused our authentication method"},
+	"33": {sms.KindRejected, "the recipient number is deactivated"},
+}
+
+// statusError classifies a failed part. An unknown status is
+// KindProviderAccount: it needs a human to look, and the message is kept
+// (retried with backoff on the queue path) rather than dropped.
+func statusError(p part) *sms.Error {
+	known, ok := statuses[p.Status]
+	if !ok {
+		known = outcome{sms.KindProviderAccount, "the SMS provider refused the message with an unknown status"}
+	}
+	return &sms.Error{
+		Kind:            known.kind,
+		Code:            sms.DefaultCode(known.kind),
+		Message:         known.msg,
+		ProviderCode:    p.Status,
+		ProviderMessage: p.ErrorText,
+		Err:             fmt.Errorf("%s: status %s", op, p.Status),
+	}
+}
