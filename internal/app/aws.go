@@ -5,20 +5,19 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/fluxkit/sms/internal/awsenv"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/dynamo"
 	"github.com/fluxkit/sms/internal/queue"
 )
 
 // Function is everything a Lambda function needs, built once per cold
-// start from the environment, the AWS SDK's default configuration (which
-// honours AWS_ENDPOINT_URL) and the secret.
+// start from the environment (awsenv: region, credentials and the
+// AWS_ENDPOINT_URL variables) and the secret.
 type Function struct {
 	Config config.Config
 	Parts  Parts
@@ -34,16 +33,17 @@ func LoadAWS(ctx context.Context, getenv func(string) string, mode config.Mode, 
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	env, err := awsenv.Load(getenv)
 	if err != nil {
-		return nil, fmt.Errorf("app: AWS configuration: %w", err)
+		return nil, err
 	}
-	return Build(ctx, cfg, awsCfg, log)
+	return Build(ctx, cfg, env, log)
 }
 
 // Build builds a Function from a loaded configuration.
-func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Function, error) {
-	src := config.NewSecretSource(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID)
+func Build(ctx context.Context, cfg config.Config, env *awsenv.Env, log *slog.Logger) (*Function, error) {
+	sm := secretsmanager.NewFromConfig(env.Config, func(o *secretsmanager.Options) { o.BaseEndpoint = env.Endpoint(awsenv.SecretsManager) })
+	src := config.NewSecretSource(sm, cfg.SecretID)
 	src.Check = cfg.CheckSecrets
 	secrets, err := src.Load(ctx)
 	if err != nil {
@@ -61,12 +61,12 @@ func Build(ctx context.Context, cfg config.Config, awsCfg aws.Config, log *slog.
 	}
 	rot.Follow(authn.Follow)
 
-	ddb := dynamodb.NewFromConfig(awsCfg)
+	ddb := dynamodb.NewFromConfig(env.Config, func(o *dynamodb.Options) { o.BaseEndpoint = env.Endpoint(awsenv.DynamoDB) })
 	limiter, err := dynamo.NewLimiter(ddb, cfg.TableName, dynamo.LimiterConfig{Name: "sms", Rate: cfg.RateLimit, Margin: cfg.RateMargin})
 	if err != nil {
 		return nil, fmt.Errorf("app: limiter: %w", err)
 	}
-	sq := sqs.NewFromConfig(awsCfg)
+	sq := sqs.NewFromConfig(env.Config, func(o *sqs.Options) { o.BaseEndpoint = env.Endpoint(awsenv.SQS) })
 	q := queue.NewSQS(sq, cfg.QueueURL, nil)
 	f := &Function{
 		Config: cfg,
