@@ -260,6 +260,7 @@ type contractEnv struct {
 	name     string
 	h        *Handler
 	provider *scriptedProvider
+	queue    *memory.Queue
 
 	mu   sync.Mutex
 	seen []exchange
@@ -300,7 +301,7 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
-	return &contractEnv{t: t, name: name, h: NewHandler(verifierAuth{v}, sender, log), provider: p}
+	return &contractEnv{t: t, name: name, h: NewHandler(verifierAuth{v}, sender, log), provider: p, queue: queue}
 }
 
 // contractToken signs a token for the scenarios, valid from contractT0 for an hour
@@ -519,6 +520,32 @@ func responseCode(t *testing.T, body []byte) string {
 	return b.Error.Code
 }
 
+// checkQueued checks the documented promise of a 202: the queue holds the
+// message, and its "id" is the messageId the client got.
+func checkQueued(t *testing.T, q *memory.Queue, body []byte) {
+	t.Helper()
+	var res sms.Result
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatalf("202 body %s: %v", body, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	items := q.Receive(ctx, 10)
+	if len(items) != 1 {
+		t.Fatalf("queue holds %d messages after a 202, want 1", len(items))
+	}
+	var qm struct {
+		ID string `json:"id"`
+		To string `json:"to"`
+	}
+	if err := json.Unmarshal([]byte(items[0].Body), &qm); err != nil {
+		t.Fatalf("queue message %s: %v", items[0].Body, err)
+	}
+	if qm.ID != res.MessageID || qm.To != res.To {
+		t.Errorf("queue message id, to = %q, %q, want the 202's messageId, to %q, %q", qm.ID, qm.To, res.MessageID, res.To)
+	}
+}
+
 // syntheticBodies pairs every documented error status with every stable
 // code, so that the document's per-status codes must match documentedCodes
 // exactly, and each success status with the other success shape.
@@ -559,6 +586,9 @@ func TestOpenAPIContract(t *testing.T) {
 			}
 			if got := responseCode(t, resp.Body); got != sc.wantCode {
 				t.Errorf("error.code = %q, want %q", got, sc.wantCode)
+			}
+			if resp.Status == http.StatusAccepted {
+				checkQueued(t, e.queue, resp.Body)
 			}
 			e.mu.Lock()
 			defer e.mu.Unlock()
