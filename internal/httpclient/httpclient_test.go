@@ -86,12 +86,12 @@ func TestDoClassifiesTransportFailures(t *testing.T) {
 		timeout time.Duration
 		want    sms.Kind
 	}{
-		{"connection refused", context.Background(), "http://" + closedAddr(t) + "/x", time.Second, sms.KindTransient},
-		{"untrusted TLS certificate", context.Background(), tlsSrv.URL + "/slow", time.Second, sms.KindTransient},
-		{"context canceled before sending", canceled, srv.URL + "/slow", time.Second, sms.KindTransient},
-		{"connection closed after the request", context.Background(), srv.URL + "/hangup", time.Second, sms.KindAmbiguous},
+		{"connection refused", context.Background(), "http://" + closedAddr(t) + "/x", 10 * time.Second, sms.KindTransient},
+		{"untrusted TLS certificate", context.Background(), tlsSrv.URL + "/slow", 10 * time.Second, sms.KindTransient},
+		{"context canceled before sending", canceled, srv.URL + "/slow", 10 * time.Second, sms.KindTransient},
+		{"connection closed after the request", context.Background(), srv.URL + "/hangup", 10 * time.Second, sms.KindAmbiguous},
 		{"client timeout waiting for the answer", context.Background(), srv.URL + "/slow", 100 * time.Millisecond, sms.KindAmbiguous},
-		{"2xx body cut short", context.Background(), srv.URL + "/cut", time.Second, sms.KindAmbiguous},
+		{"2xx body cut short", context.Background(), srv.URL + "/cut", 10 * time.Second, sms.KindAmbiguous},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,7 +153,7 @@ func TestDoReturnsAnswers(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	hc := httpclient.New(time.Second)
+	hc := httpclient.New(10 * time.Second)
 
 	resp, err := httpclient.Do(hc, post(t, context.Background(), srv.URL+"/ok"), "test")
 	if err != nil {
@@ -205,7 +205,7 @@ func TestNewReusesConnections(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	hc := httpclient.New(time.Second)
+	hc := httpclient.New(10 * time.Second)
 	for range 5 {
 		if _, err := httpclient.Do(hc, post(t, context.Background(), srv.URL), "test"); err != nil {
 			t.Fatalf("Do: %v", err)

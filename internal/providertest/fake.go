@@ -242,9 +242,6 @@ func listen(addr string, cfg config, p provider) (*core, error) {
 // URL is the fake's base URL, e.g. http://127.0.0.1:41234.
 func (c *core) URL() string { return c.srv.URL }
 
-// Client returns an HTTP client configured for the fake.
-func (c *core) Client() *http.Client { return c.srv.Client() }
-
 // Close stops the fake, cutting short any fault delay under way. It is
 // safe to call more than once.
 func (c *core) Close() {

@@ -61,7 +61,7 @@ func TestSendWire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := providertest.NewTwilio(t)
-			c := twilio.New(f.URL()+"/", tt.creds, httpclient.New(time.Second))
+			c := twilio.New(f.URL()+"/", tt.creds, httpclient.New(10*time.Second))
 			got, err := c.Send(context.Background(), sms.Message{To: to, From: tt.from, Body: tt.body})
 			if err != nil {
 				t.Fatalf("Send: %v", err)
@@ -261,13 +261,13 @@ func TestSendTransportFailures(t *testing.T) {
 		}
 		url := "http://" + l.Addr().String()
 		l.Close()
-		_, err = twilio.New(url, tokenCreds, httpclient.New(time.Second)).Send(context.Background(), message("hi"))
+		_, err = twilio.New(url, tokenCreds, httpclient.New(10*time.Second)).Send(context.Background(), message("hi"))
 		checkError(t, err, sms.KindTransient, "", tokenCreds)
 	})
 	t.Run("untrusted TLS", func(t *testing.T) {
 		srv := httptest.NewTLSServer(http.NotFoundHandler())
 		t.Cleanup(srv.Close)
-		_, err := twilio.New(srv.URL, tokenCreds, httpclient.New(time.Second)).Send(context.Background(), message("hi"))
+		_, err := twilio.New(srv.URL, tokenCreds, httpclient.New(10*time.Second)).Send(context.Background(), message("hi"))
 		checkError(t, err, sms.KindTransient, "", tokenCreds)
 	})
 	t.Run("caller canceled before sending", func(t *testing.T) {

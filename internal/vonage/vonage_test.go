@@ -53,7 +53,7 @@ func TestSendWire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := providertest.NewVonage(t)
-			got, err := newClient(t, f.URL()+"/", time.Second).Send(context.Background(), tt.msg)
+			got, err := newClient(t, f.URL()+"/", 10*time.Second).Send(context.Background(), tt.msg)
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -240,7 +240,7 @@ func TestSendPartialFailure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := providertest.NewVonage(t)
 			f.FailNext(1, tt.fault)
-			_, err := newClient(t, f.URL(), time.Second).Send(context.Background(), message(long))
+			_, err := newClient(t, f.URL(), 10*time.Second).Send(context.Background(), message(long))
 			e := checkError(t, err, sms.KindPartial, strconv.Itoa(tt.fault.Code))
 			acc := f.Accepted()
 			if len(acc) != 1 || len(acc[0].PartIDs) != 2 {
@@ -264,7 +264,7 @@ func TestSendTransportFailures(t *testing.T) {
 		}
 		url := "http://" + l.Addr().String()
 		l.Close()
-		_, err = newClient(t, url, time.Second).Send(context.Background(), message("hi"))
+		_, err = newClient(t, url, 10*time.Second).Send(context.Background(), message("hi"))
 		checkError(t, err, sms.KindTransient, "")
 	})
 	t.Run("caller deadline while waiting", func(t *testing.T) {
