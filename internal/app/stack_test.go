@@ -1,0 +1,211 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/fluxkit/sms/internal/apigw"
+	"github.com/fluxkit/sms/internal/app"
+	"github.com/fluxkit/sms/internal/auth"
+	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/drain"
+	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/mototest"
+	"github.com/fluxkit/sms/internal/providertest"
+)
+
+// testJWTSecret signs the tokens of these tests; it exists only here.
+const testJWTSecret = "integration-test-secret-0123456789abcdef"
+
+// stack is a full deployment on loopback: moto behind a counting,
+// fault-injecting proxy, the Twilio fake, and the environment the
+// functions read.
+type stack struct {
+	moto     *mototest.Server
+	proxy    *mototest.Proxy
+	twilio   *providertest.Twilio
+	env      map[string]string
+	queueURL string
+	dlqURL   string
+	logs     *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var stackSeq int
+
+func newStack(t *testing.T, env ...string) *stack {
+	t.Helper()
+	stackSeq++
+	s := &stack{moto: mototest.Start(t), twilio: providertest.NewTwilio(t), logs: &lockedBuffer{}}
+	s.proxy = mototest.NewProxy(t, s.moto.URL)
+	name := fmt.Sprintf("fluxkit-%d", stackSeq)
+	s.moto.CreateTable(t, name)
+	s.dlqURL = s.moto.CreateQueue(t, name+"-dlq", nil)
+	s.queueURL = s.moto.CreateQueue(t, name, map[string]string{"VisibilityTimeout": "30"})
+	secret, _ := json.Marshal(map[string]string{
+		"accountSid": providertest.TwilioAccountSID, "authToken": providertest.TwilioAuthToken, "jwtSecret": testJWTSecret,
+	})
+	secretID := s.moto.CreateSecret(t, name, string(secret))
+	s.env = map[string]string{
+		"AWS_ENDPOINT_URL": s.proxy.URL, "AWS_REGION": mototest.Region,
+		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+		"SMS_PROVIDER": "twilio", "SMS_FROM": providertest.TwilioFrom, "SMS_SECRET_ID": secretID,
+		"SMS_TABLE_NAME": name, "SMS_QUEUE_URL": s.queueURL, "SMS_DLQ_URL": s.dlqURL,
+		"TWILIO_API_URL": s.twilio.URL(),
+	}
+	for i := 0; i+1 < len(env); i += 2 {
+		s.env[env[i]] = env[i+1]
+	}
+	return s
+}
+
+func (s *stack) getenv(k string) string { return s.env[k] }
+
+func (s *stack) function(t *testing.T, mode config.Mode) *app.Function {
+	t.Helper()
+	log := logging.New(s.logs, -4)
+	f, err := app.LoadAWS(context.Background(), s.getenv, mode, log)
+	if err != nil {
+		t.Fatalf("cold start: %v", err)
+	}
+	return f
+}
+
+func (s *stack) sendHandler(t *testing.T) *apigw.Handler {
+	t.Helper()
+	f := s.function(t, config.ModeSend)
+	return app.NewAPIHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
+}
+
+func (s *stack) drainHandler(t *testing.T) *drain.Handler {
+	t.Helper()
+	f := s.function(t, config.ModeDrain)
+	return app.NewDrainHandler(f.Parts, f.Queue, f.DLQ)
+}
+
+func token(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	c := map[string]any{"sub": "client-1", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+	for k, v := range claims {
+		if v == nil {
+			delete(c, k)
+			continue
+		}
+		c[k] = v
+	}
+	tok, err := auth.Sign([]byte(testJWTSecret), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+type answer struct {
+	status int
+	header map[string]string
+	body   map[string]any
+	raw    string
+}
+
+func post(t *testing.T, h *apigw.Handler, body string, hdr ...string) answer {
+	t.Helper()
+	r := apigw.Request{Method: http.MethodPost, Path: "/messaging/sms", Headers: http.Header{}, Body: []byte(body)}
+	r.Headers.Set("Content-Type", "application/json")
+	r.Headers.Set("Authorization", "Bearer "+token(t, nil))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Headers.Set(hdr[i], hdr[i+1])
+	}
+	resp := h.Serve(context.Background(), r)
+	a := answer{status: resp.Status, header: resp.Headers, raw: string(resp.Body)}
+	if err := json.Unmarshal(resp.Body, &a.body); err != nil {
+		t.Fatalf("answer %d %q is not JSON: %v", resp.Status, resp.Body, err)
+	}
+	return a
+}
+
+// queueDepth reports the visible plus in-flight messages of a queue.
+func (s *stack) queueDepth(t *testing.T, url string) int {
+	t.Helper()
+	out, err := s.moto.SQS().GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, v := range out.Attributes {
+		var k int
+		fmt.Sscan(v, &k)
+		n += k
+	}
+	return n
+}
+
+// maxInWindow is the largest number of times in any window [t, t+w).
+func maxInWindow(times []time.Time, w time.Duration) int {
+	ts := append([]time.Time(nil), times...)
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	best, j := 0, 0
+	for i := range ts {
+		for j < len(ts) && ts[j].Sub(ts[i]) < w {
+			j++
+		}
+		best = max(best, j-i)
+	}
+	return best
+}
+
+func arrivals(tw *providertest.Twilio) []time.Time {
+	var out []time.Time
+	for _, r := range tw.Requests() {
+		out = append(out, r.At)
+	}
+	return out
+}
+
+// assertLogsClean fails if a log line holds a secret, a token or a body.
+func (s *stack) assertLogsClean(t *testing.T, forbidden ...string) {
+	t.Helper()
+	logs := s.logs.String()
+	for _, f := range append(forbidden, testJWTSecret, providertest.TwilioAuthToken) {
+		if f != "" && strings.Contains(logs, f) {
+			t.Errorf("logs contain %q", f)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if line != "" && !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %s", line)
+		}
+	}
+}
+
+func loadSend(s *stack) (*app.Function, error) {
+	return app.LoadAWS(context.Background(), s.getenv, config.ModeSend, logging.New(s.logs, 0))
+}
