@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -134,13 +135,6 @@ func eventBody(body string, b64 bool) []byte {
 
 var invalidBase64 = []byte("\x00invalid base64")
 
-// sendBody is the JSON request body of POST /messaging/sms.
-type sendBody struct {
-	To   *string `json:"to"`
-	Body *string `json:"body"`
-	From *string `json:"from"`
-}
-
 // Serve handles one request and never panics.
 func (h *Handler) Serve(ctx context.Context, r Request) (resp Response) {
 	start := h.now()
@@ -204,8 +198,9 @@ func idempotencyKey(h http.Header) (string, error) {
 	return k, nil
 }
 
-// decodeBody parses the JSON body strictly: one object, known fields only,
-// string values.
+// decodeBody parses the JSON body strictly: one object whose keys are
+// exactly "to", "body" and optionally "from" (matched case-sensitively,
+// each at most once), every value a JSON string of valid UTF-8.
 func decodeBody(b []byte) (sms.SendRequest, error) {
 	invalid := func(msg string) error {
 		return &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidRequest, Message: msg}
@@ -214,50 +209,131 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 		return sms.SendRequest{}, invalid("request body is not valid base64")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var sb sendBody
-	if err := dec.Decode(&sb); err != nil {
+	if tok, err := dec.Token(); err != nil {
+		return sms.SendRequest{}, invalid(describeJSONError(err))
+	} else if tok != json.Delim('{') {
+		return sms.SendRequest{}, invalid("request body must be a JSON object")
+	}
+	fields := map[string]*string{}
+	var r sms.SendRequest
+	targets := map[string]*string{"to": &r.To, "body": &r.Body, "from": &r.From}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return sms.SendRequest{}, invalid(describeJSONError(err))
+		}
+		key, _ := tok.(string)
+		dst, known := targets[key]
+		if !known {
+			return sms.SendRequest{}, invalid(fmt.Sprintf("unknown field %q", truncate(key, 40)))
+		}
+		if _, dup := fields[key]; dup {
+			return sms.SendRequest{}, invalid(fmt.Sprintf("field %q appears more than once", key))
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return sms.SendRequest{}, invalid(describeJSONError(err))
+		}
+		if len(raw) == 0 || raw[0] != '"' {
+			return sms.SendRequest{}, invalid(fmt.Sprintf("field %q must be a string", key))
+		}
+		if !validJSONText(raw) {
+			return sms.SendRequest{}, fieldError(key, "must be valid UTF-8 text")
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return sms.SendRequest{}, invalid(fmt.Sprintf("field %q must be a string", key))
+		}
+		fields[key] = dst
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
 		return sms.SendRequest{}, invalid(describeJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return sms.SendRequest{}, invalid("request body must be a single JSON object")
 	}
-	var r sms.SendRequest
-	if sb.To == nil {
-		return r, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidTo, Field: "to", Message: "to is required"}
+	if fields["to"] == nil {
+		return r, fieldError("to", "is required")
 	}
-	if sb.Body == nil {
-		return r, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidBody, Field: "body", Message: "body is required"}
+	if fields["body"] == nil {
+		return r, fieldError("body", "is required")
 	}
-	r.To, r.Body = *sb.To, *sb.Body
-	if sb.From != nil {
-		r.From = *sb.From
-		if r.From == "" {
-			return r, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidFrom, Field: "from", Message: "from must not be empty when given"}
-		}
+	if fields["from"] != nil && r.From == "" {
+		return r, fieldError("from", "must not be empty when given")
 	}
 	return r, nil
 }
 
+// fieldError is the validation error of one request field.
+func fieldError(field, reason string) error {
+	code := map[string]string{"to": sms.CodeInvalidTo, "body": sms.CodeInvalidBody, "from": sms.CodeInvalidFrom}[field]
+	return &sms.Error{Kind: sms.KindInvalid, Code: code, Field: field, Message: field + " " + reason}
+}
+
+// validJSONText reports whether a JSON string literal holds valid UTF-8:
+// no invalid bytes and no unpaired UTF-16 surrogate escapes, both of which
+// encoding/json would silently turn into U+FFFD.
+func validJSONText(raw []byte) bool {
+	if !utf8.Valid(raw) {
+		return false
+	}
+	pendingHigh := false
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 >= len(raw) {
+			if pendingHigh {
+				return false
+			}
+			continue
+		}
+		if raw[i+1] != 'u' || i+5 >= len(raw) {
+			if pendingHigh {
+				return false
+			}
+			i++
+			continue
+		}
+		v, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		if err != nil {
+			return false
+		}
+		switch {
+		case v >= 0xD800 && v < 0xDC00:
+			if pendingHigh {
+				return false
+			}
+			pendingHigh = true
+		case v >= 0xDC00 && v < 0xE000:
+			if !pendingHigh {
+				return false
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return false
+			}
+		}
+		i += 5
+	}
+	return !pendingHigh
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
 // describeJSONError turns a decoding error into a client-safe message that
-// names the field but never echoes values.
+// never echoes values.
 func describeJSONError(err error) string {
-	var ute *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
-	case errors.As(err, &ute):
-		if ute.Field != "" {
-			return fmt.Sprintf("field %q must be a %s", ute.Field, "string")
-		}
-		return "request body must be a JSON object"
 	case errors.As(err, &se):
 		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
 	case errors.Is(err, io.EOF):
 		return "request body is empty"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: unexpected end of input"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
 	return "malformed JSON"
 }

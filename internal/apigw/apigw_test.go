@@ -96,6 +96,13 @@ func TestServeRequestErrors(t *testing.T) {
 		{"missing to", req(`{"body":"x"}`), 400, "invalid_to", ""},
 		{"missing body", req(`{"to":"+14155552671"}`), 400, "invalid_body", ""},
 		{"empty from", req(`{"to":"+14155552671","body":"x","from":""}`), 400, "invalid_from", ""},
+		{"null from", req(`{"to":"+14155552671","body":"x","from":null}`), 400, "invalid_request", ""},
+		{"field names are case-sensitive", req(`{"TO":"+14155552671","Body":"x"}`), 400, "invalid_request", ""},
+		{"duplicate key", req(`{"to":"+1","to":"+14155552671","body":"x"}`), 400, "invalid_request", ""},
+		{"invalid UTF-8", req("{\"to\":\"+14155552671\",\"body\":\"\xff\xfe\"}"), 400, "invalid_body", ""},
+		{"lone high surrogate", req(`{"to":"+14155552671","body":"a\ud800b"}`), 400, "invalid_body", ""},
+		{"lone low surrogate", req(`{"to":"+14155552671","body":"\udc00"}`), 400, "invalid_body", ""},
+		{"reversed surrogates", req(`{"to":"+14155552671","body":"\ude00\ud83d"}`), 400, "invalid_body", ""},
 		{"bad idempotency key", req(okBody, "Idempotency-Key", "bad\x01key"), 400, "invalid_request", ""},
 		{"long idempotency key", req(okBody, "Idempotency-Key", strings.Repeat("k", 256)), 400, "invalid_request", ""},
 		{"GET", Request{Method: http.MethodGet, Headers: http.Header{}}, 405, "invalid_request", "Allow"},
@@ -172,6 +179,17 @@ func TestServePassesRequest(t *testing.T) {
 	want := sms.SendRequest{To: "+14155552671", Body: "hi", From: "Alerts", IdempotencyKey: "order-7", Caller: "user-1"}
 	if len(s.got) != 1 || s.got[0] != want {
 		t.Errorf("sender got %+v, want %+v", s.got, want)
+	}
+}
+
+func TestServeAcceptsEscapedText(t *testing.T) {
+	s := &fakeSender{res: sms.Result{Status: sms.StatusSent}}
+	resp := newTestHandler(s).Serve(context.Background(), req(`{"to":"+14155552671","body":"smile \ud83d\ude00 \u20ac \"q\" \\"}`))
+	if resp.Status != 200 {
+		t.Fatalf("status = %d %s, want 200", resp.Status, resp.Body)
+	}
+	if got, want := s.got[0].Body, "smile \U0001F600 € \"q\" \\"; got != want {
+		t.Errorf("body = %q, want %q", got, want)
 	}
 }
 
