@@ -8,20 +8,73 @@ RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test lint tools
+# Lambda binaries. Every one is built the same way: the arm64 deployment build
+# (sam build runs build-SendFunction / build-DrainFunction with ARTIFACTS_DIR
+# set; make build) and the host-architecture build the emulator runs (make
+# invoke, internal/rie). Keep LAMBDA_GOFLAGS equal to rie.BuildFlags: a test
+# in internal/deploytest checks both. -trimpath and -buildvcs=false make the
+# output independent of the checkout's path and git state (reproducible).
+LAMBDA_ENV     := CGO_ENABLED=0 GOOS=linux
+LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w"
+LAMBDA_ARCH    := arm64
+HOST_ARCH       = $(shell $(GO) env GOHOSTARCH)
+BUILD_DIR      := $(CURDIR)/build
+SEND_PKG       ?= ./functions/send
+DRAIN_PKG      ?= ./functions/drain
+FUNCTION_PKG    = $(if $(filter send,$(FUNCTION)),$(SEND_PKG),$(if $(filter drain,$(FUNCTION)),$(DRAIN_PKG)))
+
+# lambda-build: package, output directory (gets ./bootstrap), GOARCH
+define lambda-build
+	@mkdir -p $(2)
+	$(LAMBDA_ENV) GOARCH=$(3) $(GO) build $(LAMBDA_GOFLAGS) -o $(2)/bootstrap $(1)
+endef
+
+.PHONY: test lint tools build build-SendFunction build-DrainFunction invoke deploy
 
 ## test: everything — unit, moto integration, emulator — then lint
 test: tools
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
-## lint: gofmt, go vet
+## lint: gofmt, go vet, cfn-lint on template.yaml
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@command -v cfn-lint >/dev/null || { echo 'cfn-lint not found: install it with  pip install cfn-lint'; exit 1; }
+	cfn-lint template.yaml
 
 ## tools: test-only tools pinned here (Lambda Runtime Interface Emulator)
 tools: $(BIN)/aws-lambda-rie
 
 $(BIN)/aws-lambda-rie:
 	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+## build-SendFunction, build-DrainFunction: SAM makefile builder targets (arm64)
+build-SendFunction:
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
+	$(call lambda-build,$(SEND_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
+
+build-DrainFunction:
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
+	$(call lambda-build,$(DRAIN_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
+
+## build: both functions for arm64 into build/arm64/<fn>/bootstrap, with their sizes
+build:
+	$(call lambda-build,$(SEND_PKG),$(BUILD_DIR)/arm64/send,$(LAMBDA_ARCH))
+	$(call lambda-build,$(DRAIN_PKG),$(BUILD_DIR)/arm64/drain,$(LAMBDA_ARCH))
+	@for fn in send drain; do f=$(BUILD_DIR)/arm64/$$fn/bootstrap; \
+	  printf '%-30s %10d bytes  (%d gzipped)\n' $${f#$(CURDIR)/} $$(wc -c < $$f) $$(gzip -9c < $$f | wc -c); done
+
+## invoke: one function on one event under the emulator, env from events/env.json
+##         make invoke FUNCTION=send EVENT=events/send/<event>.json
+invoke: tools
+	@test -n "$(FUNCTION_PKG)" -a -n "$(EVENT)" || \
+	  { echo 'usage: make invoke FUNCTION=send|drain EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
+	$(call lambda-build,$(FUNCTION_PKG),$(BUILD_DIR)/host/$(FUNCTION),$(HOST_ARCH))
+	@scripts/invoke.sh $(FUNCTION) $(BUILD_DIR)/host/$(FUNCTION)/bootstrap $(EVENT) $(or $(ENV_FILE),events/env.json)
+
+## deploy: sam build && sam deploy with samconfig.toml; the first time: make deploy DEPLOY_FLAGS=--guided
+deploy:
+	@command -v sam >/dev/null || { echo 'sam not found: install the AWS SAM CLI, see docs/deploy.md'; exit 1; }
+	sam build
+	sam deploy $(DEPLOY_FLAGS)
