@@ -42,7 +42,7 @@ func LoadAWS(ctx context.Context, getenv func(string) string, mode config.Mode, 
 
 // Build builds a Function from a loaded configuration.
 func Build(ctx context.Context, cfg config.Config, env *awsenv.Env, log *slog.Logger) (*Function, error) {
-	sm := secretsmanager.NewFromConfig(env.Config, func(o *secretsmanager.Options) { o.BaseEndpoint = env.Endpoint(awsenv.SecretsManager) })
+	sm := secretsmanager.NewFromConfig(env.Config, func(o *secretsmanager.Options) { env.Apply(awsenv.SecretsManager, &o.BaseEndpoint) })
 	src := config.NewSecretSource(sm, cfg.SecretID)
 	src.Check = cfg.CheckSecrets
 	secrets, err := src.Load(ctx)
@@ -61,12 +61,12 @@ func Build(ctx context.Context, cfg config.Config, env *awsenv.Env, log *slog.Lo
 	}
 	rot.Follow(authn.Follow)
 
-	ddb := dynamodb.NewFromConfig(env.Config, func(o *dynamodb.Options) { o.BaseEndpoint = env.Endpoint(awsenv.DynamoDB) })
+	ddb := dynamodb.NewFromConfig(env.Config, func(o *dynamodb.Options) { env.Apply(awsenv.DynamoDB, &o.BaseEndpoint) })
 	limiter, err := dynamo.NewLimiter(ddb, cfg.TableName, dynamo.LimiterConfig{Name: "sms", Rate: cfg.RateLimit, Margin: cfg.RateMargin})
 	if err != nil {
 		return nil, fmt.Errorf("app: limiter: %w", err)
 	}
-	sq := sqs.NewFromConfig(env.Config, func(o *sqs.Options) { o.BaseEndpoint = env.Endpoint(awsenv.SQS) })
+	sq := sqs.NewFromConfig(env.Config, func(o *sqs.Options) { env.Apply(awsenv.SQS, &o.BaseEndpoint) })
 	q := queue.NewSQS(sq, cfg.QueueURL, nil)
 	f := &Function{
 		Config: cfg,

@@ -52,8 +52,15 @@ func Load(getenv func(string) string) (*Env, error) {
 	return &Env{Config: cfg, getenv: getenv}, nil
 }
 
-// Endpoint returns the endpoint override for a service (one of the
-// constants above), or nil for the SDK's default resolution.
+// FromConfig wraps a configuration the SDK's config package loaded (the
+// local runner's); it resolves endpoints itself, so Endpoint adds nothing.
+func FromConfig(cfg aws.Config) *Env {
+	return &Env{Config: cfg, getenv: func(string) string { return "" }}
+}
+
+// Endpoint returns the endpoint of a service (one of the constants above):
+// AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else nil for the
+// SDK's own resolution.
 func (e *Env) Endpoint(service string) *string {
 	if ignored(e.getenv) {
 		return nil
@@ -62,6 +69,14 @@ func (e *Env) Endpoint(service string) *string {
 		return aws.String(ep)
 	}
 	return e.Config.BaseEndpoint
+}
+
+// Apply sets a client's endpoint when Endpoint has one; use it in the
+// options function of a service client's NewFromConfig.
+func (e *Env) Apply(service string, baseEndpoint **string) {
+	if ep := e.Endpoint(service); ep != nil {
+		*baseEndpoint = ep
+	}
 }
 
 // ignored reports AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, which turns the
