@@ -13,6 +13,7 @@ import (
 
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/logging"
 )
 
@@ -23,6 +24,6 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := app.NewDrainHandler(f.Parts, f.Queue, f.DLQ)
+	h := app.NewDrainHandler(f.Parts, f.Queue, f.DLQ, drain.Config{})
 	lambda.Start(h.Handle)
 }

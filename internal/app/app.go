@@ -53,10 +53,14 @@ func NewSender(cfg config.Config, p Parts) *sms.Sender {
 	})
 }
 
-// NewDrainHandler builds the drain function's handler over queue and dlq.
-func NewDrainHandler(p Parts, q drain.Queue, dlq drain.DeadLetterer) *drain.Handler {
+// NewDrainHandler builds the drain function's handler over queue and dlq;
+// zero fields of dc take the drain package's defaults.
+func NewDrainHandler(p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
 	d := sms.NewDeliverer(dispatcher(p), p.Ledger)
-	return drain.NewHandler(d, q, dlq, drain.Config{SendBudget: ProviderTimeout + 3*time.Second}, p.Log, nil)
+	if dc.SendBudget == 0 {
+		dc.SendBudget = ProviderTimeout + 3*time.Second
+	}
+	return drain.NewHandler(d, q, dlq, dc, p.Log, nil)
 }
 
 func dispatcher(p Parts) *sms.Dispatcher {

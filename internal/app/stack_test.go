@@ -108,7 +108,7 @@ func (s *stack) sendHandler(t *testing.T) *apigw.Handler {
 func (s *stack) drainHandler(t *testing.T) *drain.Handler {
 	t.Helper()
 	f := s.function(t, config.ModeDrain)
-	return app.NewDrainHandler(f.Parts, f.Queue, f.DLQ)
+	return app.NewDrainHandler(f.Parts, f.Queue, f.DLQ, drain.Config{BackoffBase: time.Second, BackoffMax: 2 * time.Second})
 }
 
 func token(t *testing.T, claims map[string]any) string {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -32,10 +33,16 @@ const (
 // Proxy sits between the AWS SDK and moto: it counts requests per API
 // operation (from the X-Amz-Target header, e.g.
 // "DynamoDB_20120810.UpdateItem") and injects faults.
+//
+// It also forwards DynamoDB requests one at a time: moto does not hold a
+// lock between checking a write's condition and applying it, so two
+// concurrent conditional writes to one item can both succeed, which real
+// DynamoDB never allows. Serialising them restores that guarantee.
 type Proxy struct {
 	URL string
 
 	mu     sync.Mutex
+	ddb    sync.Mutex // serialises DynamoDB requests (see above)
 	counts map[string]int
 	decide func(op string) Fault
 	srv    *httptest.Server
@@ -70,6 +77,10 @@ func StartProxy(target string) *Proxy {
 		f := Pass
 		if decide != nil {
 			f = decide(op)
+		}
+		if strings.HasPrefix(op, "DynamoDB_") {
+			p.ddb.Lock()
+			defer p.ddb.Unlock()
 		}
 		switch f {
 		case FailBefore:
