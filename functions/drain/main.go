@@ -24,6 +24,6 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := app.NewDrainHandler(f.Parts, f.Queue, f.DLQ, drain.Config{})
+	h := app.NewDrainHandler(f.Config, f.Parts, f.Queue, f.DLQ, drain.Config{})
 	lambda.Start(h.Handle)
 }

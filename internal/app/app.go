@@ -55,8 +55,8 @@ func NewSender(cfg config.Config, p Parts) *sms.Sender {
 
 // NewDrainHandler builds the drain function's handler over queue and dlq;
 // zero fields of dc take the drain package's defaults.
-func NewDrainHandler(p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
-	d := sms.NewDeliverer(dispatcher(p), p.Ledger)
+func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
+	d := sms.NewDeliverer(dispatcher(p), p.Ledger, cfg.From, cfg.AllowedSenders)
 	if dc.SendBudget == 0 {
 		dc.SendBudget = ProviderTimeout + 3*time.Second
 	}

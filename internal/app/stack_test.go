@@ -24,6 +24,7 @@ import (
 	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/mototest"
 	"github.com/fluxkit/sms/internal/providertest"
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // testJWTSecret signs the tokens of these tests; it exists only here.
@@ -108,7 +109,7 @@ func (s *stack) sendHandler(t *testing.T) *apigw.Handler {
 func (s *stack) drainHandler(t *testing.T) *drain.Handler {
 	t.Helper()
 	f := s.function(t, config.ModeDrain)
-	return app.NewDrainHandler(f.Parts, f.Queue, f.DLQ, drain.Config{BackoffBase: time.Second, BackoffMax: 2 * time.Second})
+	return app.NewDrainHandler(f.Config, f.Parts, f.Queue, f.DLQ, drain.Config{BackoffBase: time.Second, BackoffMax: 2 * time.Second})
 }
 
 func token(t *testing.T, claims map[string]any) string {
@@ -208,4 +209,21 @@ func (s *stack) assertLogsClean(t *testing.T, forbidden ...string) {
 
 func loadSend(s *stack) (*app.Function, error) {
 	return app.LoadAWS(context.Background(), s.getenv, config.ModeSend, logging.New(s.logs, 0))
+}
+
+// claimFingerprint is the fingerprint the deliverer claims m's id with.
+func claimFingerprint(t *testing.T, m sms.Message) string {
+	t.Helper()
+	return sms.Fingerprint(m.To, m.Body, m.From)
+}
+
+// jsonLogHas reports whether a JSON log line has key = value.
+func jsonLogHas(logs, key, value string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec[key] == value {
+			return true
+		}
+	}
+	return false
 }

@@ -139,7 +139,11 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (string, bo
 	case sms.Deferred:
 		return h.requeue(ctx, rec, m)
 	case sms.Poison:
-		return h.deadLetter(ctx, rec, "duplicate_id")
+		reason := "duplicate_id" // another message already used this id
+		if sms.KindOf(err) == sms.KindForbidden {
+			reason = "sender_not_allowed"
+		}
+		return h.deadLetter(ctx, rec, reason)
 	}
 	// Retry: back off through the visibility timeout, then let SQS
 	// redeliver (and dead-letter after the redrive limit).

@@ -31,7 +31,7 @@ const (
 	// copy so it does not burn a receive count.
 	Deferred
 	// Poison: it can never be processed (a different message reusing the
-	// id). Dead-letter it.
+	// id: KindInvalid; a sender not allowed: KindForbidden). Dead-letter it.
 	Poison
 )
 
@@ -49,13 +49,24 @@ func (d Disposition) String() string {
 // it claims the message id in the ledger, waits for a slot of the shared
 // limiter, sends, and records the id as sent.
 type Deliverer struct {
-	d      *Dispatcher
-	ledger Ledger
+	d           *Dispatcher
+	ledger      Ledger
+	defaultFrom string
+	allowed     map[string]bool
 }
 
-// NewDeliverer returns a Deliverer.
-func NewDeliverer(d *Dispatcher, ledger Ledger) *Deliverer {
-	return &Deliverer{d: d, ledger: ledger}
+// NewDeliverer returns a Deliverer. Messages without a sender get
+// defaultFrom; when allowedSenders is not empty, a message naming another
+// sender (other than the default) is poison.
+func NewDeliverer(d *Dispatcher, ledger Ledger, defaultFrom string, allowedSenders []string) *Deliverer {
+	dl := &Deliverer{d: d, ledger: ledger, defaultFrom: defaultFrom}
+	if len(allowedSenders) > 0 {
+		dl.allowed = map[string]bool{defaultFrom: true}
+		for _, a := range allowedSenders {
+			dl.allowed[a] = true
+		}
+	}
+	return dl
 }
 
 // Deliver processes one validated queued message. maxWait bounds the wait
@@ -63,8 +74,13 @@ func NewDeliverer(d *Dispatcher, ledger Ledger) *Deliverer {
 // claim on the id lasts should this worker die mid-way. The error, if any,
 // explains a Retry, Dropped or Poison disposition.
 func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, lease time.Duration) (Disposition, error) {
+	if m.From == "" {
+		m.From = dl.defaultFrom
+	} else if dl.allowed != nil && !dl.allowed[m.From] {
+		return Poison, &Error{Kind: KindForbidden, Code: CodeForbidden, Field: "from", Message: "sender is not in SMS_ALLOWED_SENDERS"}
+	}
 	key := "msg#" + m.ID
-	fp := fingerprint(m.To, m.Body, m.From)
+	fp := Fingerprint(m.To, m.Body, m.From)
 	c, err := dl.ledger.Claim(ctx, key, fp, lease)
 	if err != nil {
 		return Retry, classifyDependency(err)
@@ -75,7 +91,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	case Held:
 		return Retry, &Error{Kind: KindConflict, Message: "message is being sent by another worker"}
 	case Mismatch:
-		return Poison, &Error{Kind: KindInvalid, Code: CodeInvalidRequest, Message: "duplicate_id: another message already used this id"}
+		return Poison, &Error{Kind: KindInvalid, Code: CodeInvalidRequest, Message: "another message already used this id"}
 	}
 	rc, err := dl.d.dispatch(ctx, m.Message, maxWait)
 	// The bookkeeping below must happen even when the invocation's context

@@ -94,7 +94,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 		return Result{}, &Error{Kind: KindUnavailable, Message: "idempotency is not available", RetryAfter: 5 * time.Second}
 	}
 	key := IdempotencyRecordKey(r.Caller, r.IdempotencyKey)
-	fp := fingerprint(r.To, r.Body, r.From)
+	fp := Fingerprint(r.To, r.Body, r.From)
 	c, err := s.ledger.Claim(ctx, key, fp, IdempotencyLease)
 	if err != nil {
 		// The table is unreachable: queue rather than fail (DESIGN.md §8);
@@ -198,8 +198,10 @@ func IdempotencyRecordKey(caller, key string) string {
 	return "idem#" + hex.EncodeToString(h.Sum(nil))
 }
 
-// fingerprint identifies a request's content without storing it.
-func fingerprint(to, body, from string) string {
+// Fingerprint identifies a message's content (to, body, from) without
+// storing it; ledger records compare it to tell a repeat from a different
+// message under the same key.
+func Fingerprint(to, body, from string) string {
 	h := sha256.New()
 	for _, s := range []string{to, body, from} {
 		h.Write([]byte(s))

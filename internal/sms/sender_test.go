@@ -183,7 +183,7 @@ func TestSenderIdempotency(t *testing.T) {
 	})
 	t.Run("in progress is a conflict", func(t *testing.T) {
 		f := newSenderFixture(t, true)
-		if _, err := f.ledger.Claim(ctx, IdempotencyRecordKey(req.Caller, req.IdempotencyKey), fingerprint(req.To, req.Body, req.From), time.Minute); err != nil {
+		if _, err := f.ledger.Claim(ctx, IdempotencyRecordKey(req.Caller, req.IdempotencyKey), Fingerprint(req.To, req.Body, req.From), time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		_, err := f.sender.Send(ctx, req)
@@ -237,7 +237,7 @@ func TestDeliverer(t *testing.T) {
 	ctx := context.Background()
 	qm := QueuedMessage{Message: Message{ID: "m1", To: testTo, Body: "hello", From: "FluxKit"}, Attempt: 1}
 	newD := func(f *senderFixture) *Deliverer {
-		return NewDeliverer(&Dispatcher{Provider: f.provider, Limiter: f.limiter, Refresher: f.refresh, Clock: f.clock, Log: discardLog()}, f.ledger)
+		return NewDeliverer(&Dispatcher{Provider: f.provider, Limiter: f.limiter, Refresher: f.refresh, Clock: f.clock, Log: discardLog()}, f.ledger, "FluxKit", []string{"Alerts"})
 	}
 	tests := []struct {
 		name     string
@@ -308,9 +308,28 @@ func TestDeliverer(t *testing.T) {
 			t.Errorf("disposition = %v (%v), want poison", got, err)
 		}
 	})
+	t.Run("sender rules", func(t *testing.T) {
+		cases := []struct {
+			from     string
+			want     Disposition
+			wantFrom string
+		}{{"", Delivered, "FluxKit"}, {"Alerts", Delivered, "Alerts"}, {"FluxKit", Delivered, "FluxKit"}, {"Other", Poison, ""}}
+		for _, c := range cases {
+			f := newSenderFixture(t, true)
+			m := qm
+			m.ID, m.From = "s-"+c.from, c.from
+			got, _ := newD(f).Deliver(ctx, m, time.Second, time.Minute)
+			if got != c.want {
+				t.Errorf("from %q: disposition = %v, want %v", c.from, got, c.want)
+			}
+			if c.want == Delivered && f.provider.sent[0].From != c.wantFrom {
+				t.Errorf("from %q: sent with %q, want %q", c.from, f.provider.sent[0].From, c.wantFrom)
+			}
+		}
+	})
 	t.Run("held by another worker retries", func(t *testing.T) {
 		f := newSenderFixture(t, true)
-		f.ledger.Claim(ctx, "msg#m1", fingerprint(qm.To, qm.Body, qm.From), time.Minute)
+		f.ledger.Claim(ctx, "msg#m1", Fingerprint(qm.To, qm.Body, qm.From), time.Minute)
 		if got, _ := newD(f).Deliver(ctx, qm, time.Second, time.Minute); got != Retry {
 			t.Errorf("disposition = %v, want retry", got)
 		}
