@@ -103,6 +103,8 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 			// duplicate now. Only a later redelivery could repeat it.
 			dl.d.Log.LogAttrs(ctx, slog.LevelWarn, "sent, but could not record it", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
 		}
+		dl.d.Log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("messageId", m.ID), slog.String("providerId", rc.ID),
+			slog.String("to", MaskNumber(m.To)), slog.Int("attempt", m.Attempt))
 		return Delivered, nil
 	}
 	switch KindOf(err) {

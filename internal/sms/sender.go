@@ -141,7 +141,7 @@ func (s *Sender) send(ctx context.Context, m Message, idemKey string) (Result, e
 	seg := CountSegments(m.Body)
 	rc, err := s.d.dispatch(ctx, m, s.cfg.MaxWait)
 	if err == nil {
-		s.d.Log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
+		s.d.Log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
 		return Result{MessageID: rc.ID, Status: StatusSent, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, nil
 	}
 	e := AsError(err)
