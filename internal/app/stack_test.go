@@ -62,7 +62,7 @@ func (l *lockedBuffer) String() string {
 
 var stackSeq int
 
-func newStack(t *testing.T, env ...string) *stack {
+func newStack(t testing.TB, env ...string) *stack {
 	t.Helper()
 	stackSeq++
 	s := &stack{moto: mototest.Start(t), twilio: providertest.NewTwilio(t), logs: &lockedBuffer{}}
@@ -90,7 +90,7 @@ func newStack(t *testing.T, env ...string) *stack {
 
 func (s *stack) getenv(k string) string { return s.env[k] }
 
-func (s *stack) function(t *testing.T, mode config.Mode) *app.Function {
+func (s *stack) function(t testing.TB, mode config.Mode) *app.Function {
 	t.Helper()
 	log := logging.New(s.logs, -4)
 	f, err := app.LoadAWS(context.Background(), s.getenv, mode, log)
@@ -100,19 +100,19 @@ func (s *stack) function(t *testing.T, mode config.Mode) *app.Function {
 	return f
 }
 
-func (s *stack) sendHandler(t *testing.T) *apigw.Handler {
+func (s *stack) sendHandler(t testing.TB) *apigw.Handler {
 	t.Helper()
 	f := s.function(t, config.ModeSend)
 	return app.NewAPIHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
 }
 
-func (s *stack) drainHandler(t *testing.T) *drain.Handler {
+func (s *stack) drainHandler(t testing.TB) *drain.Handler {
 	t.Helper()
 	f := s.function(t, config.ModeDrain)
 	return app.NewDrainHandler(f.Config, f.Parts, f.Queue, f.DLQ, drain.Config{BackoffBase: time.Second, BackoffMax: 2 * time.Second})
 }
 
-func token(t *testing.T, claims map[string]any) string {
+func token(t testing.TB, claims map[string]any) string {
 	t.Helper()
 	c := map[string]any{"sub": "client-1", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
 	for k, v := range claims {
@@ -136,7 +136,7 @@ type answer struct {
 	raw    string
 }
 
-func post(t *testing.T, h *apigw.Handler, body string, hdr ...string) answer {
+func post(t testing.TB, h *apigw.Handler, body string, hdr ...string) answer {
 	t.Helper()
 	r := apigw.Request{Method: http.MethodPost, Path: "/messaging/sms", Headers: http.Header{}, Body: []byte(body)}
 	r.Headers.Set("Content-Type", "application/json")

@@ -1,0 +1,118 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxkit/sms/internal/apigw"
+	"github.com/fluxkit/sms/internal/app"
+	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/memory"
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// instantProvider accepts every message at once: the benchmark measures
+// this service, not a provider.
+type instantProvider struct{}
+
+func (instantProvider) Send(_ context.Context, m sms.Message) (sms.Receipt, error) {
+	return sms.Receipt{ID: "SM0123456789abcdef0123456789abcdef", Parts: 1}, nil
+}
+
+// BenchmarkHandlerInProcess is the in-process cost of one accepted request:
+// JWT verification, strict decoding, validation, segment counting, a slot
+// from the in-memory limiter, the (instant) provider, and the JSON answer.
+func BenchmarkHandlerInProcess(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg := config.Config{From: "FluxKit", QueueEnabled: true, MaxWait: 250 * time.Millisecond}
+	parts := app.Parts{
+		Provider: instantProvider{},
+		Limiter:  memory.NewLimiter(memory.LimiterConfig{Rate: 1e9}),
+		Ledger:   memory.NewLedger(nil),
+		Queue:    memory.NewQueue(1 << 20),
+		Log:      log,
+	}
+	authn, err := app.NewAuthenticator(cfg, [][]byte{[]byte(testJWTSecret)}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := app.NewAPIHandler(authn, app.NewSender(cfg, parts), log)
+	tok := token(b, nil)
+	for _, tc := range []struct {
+		name string
+		key  bool
+	}{{"direct", false}, {"idempotency-key", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			hdr := http.Header{}
+			hdr.Set("Authorization", "Bearer "+tok)
+			hdr.Set("Content-Type", "application/json")
+			r := apigw.Request{Method: http.MethodPost, Path: "/messaging/sms", Headers: hdr, Body: []byte(okReq)}
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				if tc.key {
+					i++
+					r.Headers = hdr.Clone()
+					r.Headers.Set("Idempotency-Key", fmt.Sprint("k", i))
+				}
+				if resp := h.Serve(ctx, r); resp.Status != 200 {
+					b.Fatalf("status %d: %s", resp.Status, resp.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAWSRequestsPerMessage counts the DynamoDB and SQS requests each
+// path costs, through the counting proxy in front of moto.
+func BenchmarkAWSRequestsPerMessage(b *testing.B) {
+	paths := []struct {
+		name string
+		env  []string
+		key  bool
+		want int
+	}{
+		{"direct", []string{"SMS_RATE_LIMIT", "1000"}, false, 200},
+		{"direct-with-key", []string{"SMS_RATE_LIMIT", "1000"}, true, 200},
+		{"queued", []string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}, false, 202},
+	}
+	for _, p := range paths {
+		b.Run(p.name, func(b *testing.B) {
+			s := newStack(b, p.env...)
+			h := s.sendHandler(b)
+			if p.name == "queued" {
+				post(b, h, okReq) // the only slot
+			}
+			s.proxy.Reset()
+			n := 0
+			for b.Loop() {
+				n++
+				var hdr []string
+				if p.key {
+					hdr = []string{"Idempotency-Key", fmt.Sprint("bench-", n)}
+				}
+				if a := post(b, h, okReq, hdr...); a.status != p.want {
+					b.Fatalf("status %d %s, want %d", a.status, a.raw, p.want)
+				}
+			}
+			ddb, sq := 0, 0
+			for op, c := range s.proxy.Counts() {
+				switch {
+				case strings.HasPrefix(op, "DynamoDB"):
+					ddb += c
+				case strings.HasPrefix(op, "AmazonSQS"):
+					sq += c
+				}
+			}
+			b.ReportMetric(float64(ddb)/float64(n), "ddb-req/msg")
+			b.ReportMetric(float64(sq)/float64(n), "sqs-req/msg")
+		})
+	}
+}
