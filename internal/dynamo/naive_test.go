@@ -45,82 +45,123 @@ func (n *naiveLimiter) take(ctx context.Context, now time.Time) (bool, error) {
 	return err == nil, err
 }
 
-// TestSlidingWindowNaiveVersusLimiter sends the same burst through the
-// fixed-window counter and through Limiter: 1.5×rate requests in the
-// 300 ms before a second boundary and as many in the 300 ms after it. The
-// counter lets a full window's worth through on each side of the boundary
-// (2×rate within 600 ms); the limiter never lets more than rate into any
-// 1-second window.
-func TestSlidingWindowNaiveVersusLimiter(t *testing.T) {
-	const rate = 10
-	table := newTable(t)
-	naive := &naiveLimiter{api: newCountingAPI(), table: table, name: "burst", rate: rate}
-	ours := mustLimiter(t, newCountingAPI(), table, LimiterConfig{Name: "burst", Rate: rate})
+// burstResult is what one limiter did with a boundary burst.
+type burstResult struct {
+	calls   []time.Time
+	refused int
+	errs    int
+	// requests is how many DynamoDB requests it made.
+	requests int64
+}
+
+// boundaryBurst sends the same burst through the fixed-window counter and
+// through Limiter: 1.5×rate requests in the 300 ms before a second
+// boundary and as many in the 300 ms after it.
+func boundaryBurst(tb testing.TB, rate int) (naive, ours burstResult, sent int) {
+	tb.Helper()
+	table := newTable(tb)
+	naiveAPI, ourAPI := newCountingAPI(), newCountingAPI()
+	nl := &naiveLimiter{api: naiveAPI, table: table, name: "burst", rate: rate}
+	ol := mustLimiter(tb, ourAPI, table, LimiterConfig{Name: "burst", Rate: float64(rate)})
 
 	boundary := time.Now().Add(700 * time.Millisecond).Truncate(time.Second).Add(time.Second)
 	var arrivals []time.Time
 	for k := range 3 * rate / 2 {
-		step := time.Duration(k) * 300 * time.Millisecond / (3 * rate / 2)
+		step := time.Duration(k) * 300 * time.Millisecond / time.Duration(3*rate/2)
 		arrivals = append(arrivals, boundary.Add(-300*time.Millisecond+step), boundary.Add(step))
 	}
-
 	var (
-		mu                    sync.Mutex
-		naiveCalls, ourCalls  []time.Time
-		naiveDenied, ourRefus int
-		wg                    sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	for _, arrive := range arrivals {
 		wg.Go(func() {
 			time.Sleep(time.Until(arrive))
-			ok, err := naive.take(context.Background(), time.Now())
+			ok, err := nl.take(context.Background(), time.Now())
 			called := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err != nil:
-				t.Errorf("naive take: %v", err)
+				naive.errs++
 			case ok:
-				naiveCalls = append(naiveCalls, called)
+				naive.calls = append(naive.calls, called)
 			default:
-				naiveDenied++
+				naive.refused++
 			}
 		})
 		wg.Go(func() {
 			time.Sleep(time.Until(arrive))
-			at, ok, err := ours.Reserve(context.Background(), 200*time.Millisecond)
-			if err != nil {
-				t.Errorf("Reserve: %v", err)
-				return
-			}
+			at, ok, err := ol.Reserve(context.Background(), 200*time.Millisecond)
 			if ok {
 				time.Sleep(time.Until(at))
 			}
 			called := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
-			if ok {
-				ourCalls = append(ourCalls, called)
-			} else {
-				ourRefus++
+			switch {
+			case err != nil:
+				ours.errs++
+			case ok:
+				ours.calls = append(ours.calls, called)
+			default:
+				ours.refused++
 			}
 		})
 	}
 	wg.Wait()
+	naive.requests, ours.requests = naiveAPI.n.Load(), ourAPI.n.Load()
+	return naive, ours, len(arrivals)
+}
 
-	naivePeak, ourPeak := maxInWindow(naiveCalls, time.Second), maxInWindow(ourCalls, time.Second)
+// TestSlidingWindowNaiveVersusLimiter shows the flaw DESIGN.md §7 rules
+// out: around a second boundary the counter lets a full window's worth
+// through on each side (2×rate within 600 ms), while the limiter never
+// lets more than rate into any 1-second window.
+func TestSlidingWindowNaiveVersusLimiter(t *testing.T) {
+	const rate = 10
+	naive, ours, sent := boundaryBurst(t, rate)
+	naivePeak, ourPeak := maxInWindow(naive.calls, time.Second), maxInWindow(ours.calls, time.Second)
 	t.Logf("rate %d, %d requests around a second boundary: fixed window let %d through (peak %d in 1 s), limiter %d (peak %d in 1 s)",
-		rate, len(arrivals), len(naiveCalls), naivePeak, len(ourCalls), ourPeak)
+		rate, sent, len(naive.calls), naivePeak, len(ours.calls), ourPeak)
 	if ourPeak > rate {
 		t.Errorf("limiter peak in a 1 s window = %d, want at most %d", ourPeak, rate)
 	}
 	if naivePeak <= rate {
 		t.Errorf("fixed-window peak in a 1 s window = %d, want more than %d (the flaw this test shows)", naivePeak, rate)
 	}
-	if got := len(naiveCalls) + naiveDenied; got != len(arrivals) {
-		t.Errorf("fixed-window answers = %d, want %d", got, len(arrivals))
+	for name, r := range map[string]burstResult{"fixed-window": naive, "limiter": ours} {
+		if r.errs != 0 {
+			t.Errorf("%s: %d errors", name, r.errs)
+		}
+		if got := len(r.calls) + r.refused + r.errs; got != sent {
+			t.Errorf("%s answers = %d, want %d", name, got, sent)
+		}
 	}
-	if got := len(ourCalls) + ourRefus; got != len(arrivals) {
-		t.Errorf("limiter answers = %d, want %d", got, len(arrivals))
+}
+
+// BenchmarkBoundaryBurst reports, side by side, what the fixed-window
+// counter and Limiter let through around a second boundary at rate 10:
+// the largest count in any 1-second window and the DynamoDB requests per
+// call let through. One iteration is one burst (about 2 s).
+func BenchmarkBoundaryBurst(b *testing.B) {
+	const rate = 10
+	for _, impl := range []string{"fixed-window", "limiter"} {
+		b.Run(impl, func(b *testing.B) {
+			peak, reqPerGrant := 0.0, 0.0
+			runs := 0
+			for b.Loop() {
+				naive, ours, _ := boundaryBurst(b, rate)
+				r := ours
+				if impl == "fixed-window" {
+					r = naive
+				}
+				peak += float64(maxInWindow(r.calls, time.Second))
+				reqPerGrant += float64(r.requests) / float64(max(len(r.calls), 1))
+				runs++
+			}
+			b.ReportMetric(peak/float64(runs), "peak-1s")
+			b.ReportMetric(reqPerGrant/float64(runs), "req/grant")
+		})
 	}
 }
