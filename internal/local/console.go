@@ -1,0 +1,129 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// DefaultKeep is how many messages a Console keeps when its keep count is
+// not positive.
+const DefaultKeep = 100
+
+// SentMessage is one message the console provider accepted, as
+// GET /_local/messages shows it.
+type SentMessage struct {
+	// ID is the id the console provider gave the message (the messageId of
+	// a 200 answer).
+	ID       string       `json:"id"`
+	To       string       `json:"to"`
+	From     string       `json:"from"`
+	Body     string       `json:"body"`
+	Segments int          `json:"segments"`
+	Encoding sms.Encoding `json:"encoding"`
+	// At is when the provider call arrived: the limiter's slot had begun.
+	At time.Time `json:"time"`
+}
+
+// Console is the local stand-in for Twilio and Vonage: it implements
+// sms.Provider by printing each message, body included, as one
+// human-readable line, and keeps the latest ones for GET /_local/messages.
+// Printing the body is fine here because the output is the developer's
+// own terminal (DESIGN §10); the structured logs never carry it. It is safe
+// for concurrent use.
+type Console struct {
+	w    io.Writer
+	now  func() time.Time
+	keep int
+
+	mu    sync.Mutex
+	ring  []SentMessage // the latest messages; ring[next] is the oldest once full
+	next  int
+	total int
+	buf   []byte
+}
+
+// NewConsole returns a console provider printing to w (nil or io.Discard
+// for silence) that keeps the latest keep messages (DefaultKeep when keep is
+// not positive). now is the clock; nil means time.Now.
+func NewConsole(w io.Writer, keep int, now func() time.Time) *Console {
+	if keep <= 0 {
+		keep = DefaultKeep
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Console{w: writerOrDiscard(w), now: now, keep: keep, ring: make([]SentMessage, 0, keep)}
+}
+
+// Send accepts m: it prints it, records it and returns a fresh id. It
+// fails only when ctx is done, with a KindTransient error, as a provider
+// call cut short before it was written would.
+func (c *Console) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return sms.Receipt{}, &sms.Error{Kind: sms.KindTransient, Message: "console provider: request cancelled", Err: err}
+	}
+	seg := sms.CountSegments(m.Body)
+	sent := SentMessage{
+		ID: "console-" + sms.NewID(), To: m.To, From: m.From, Body: m.Body,
+		Segments: seg.Count, Encoding: seg.Encoding, At: c.now(),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ring) < c.keep {
+		c.ring = append(c.ring, sent)
+	} else {
+		c.ring[c.next] = sent
+		c.next = (c.next + 1) % c.keep
+	}
+	c.total++
+	if c.w != io.Discard {
+		c.buf = appendLine(c.buf[:0], sent)
+		// A terminal that cannot be written to must not fail the send.
+		_, _ = c.w.Write(c.buf)
+	}
+	return sms.Receipt{ID: sent.ID, Parts: seg.Count}, nil
+}
+
+// appendLine formats a message as one line: time, sender, recipient,
+// segments, id and the body quoted so that it stays on one line.
+func appendLine(b []byte, m SentMessage) []byte {
+	b = append(b, "[sms] "...)
+	b = m.At.AppendFormat(b, "15:04:05.000")
+	b = append(b, ' ')
+	b = append(b, m.From...)
+	b = append(b, " -> "...)
+	b = append(b, m.To...)
+	b = fmt.Appendf(b, " (%d %s, %s) id=%s: ", m.Segments, plural(m.Segments, "segment"), m.Encoding, m.ID)
+	b = strconv.AppendQuote(b, m.Body)
+	return append(b, '\n')
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// Messages returns the kept messages, oldest first (newest last).
+func (c *Console) Messages() []SentMessage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]SentMessage, 0, len(c.ring))
+	out = append(out, c.ring[c.next:]...)
+	return append(out, c.ring[:c.next]...)
+}
+
+// Count reports how many messages the console accepted since it started,
+// including those no longer kept.
+func (c *Console) Count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}

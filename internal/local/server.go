@@ -1,0 +1,508 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/fluxkit/sms/internal/app"
+	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/drain"
+	"github.com/fluxkit/sms/internal/esm"
+)
+
+// Defaults of Options.
+const (
+	// DefaultPort is the port on 127.0.0.1 when PORT is unset (the port
+	// `sam local start-api` uses).
+	DefaultPort = 3000
+	// DefaultQueueCapacity bounds the in-memory queue.
+	DefaultQueueCapacity = 1000
+	// DefaultGrace is how long Shutdown lets the drain loop empty the
+	// in-memory queue.
+	DefaultGrace = 5 * time.Second
+	// DrainBatchSize and DrainConcurrency are the event source mapping's
+	// BatchSize and MaximumConcurrency in template.yaml.
+	DrainBatchSize   = 10
+	DrainConcurrency = 2
+	// DrainTimeout is the drain function's timeout in template.yaml.
+	DrainTimeout = 60 * time.Second
+)
+
+// EnvPort is the environment variable choosing the port.
+const EnvPort = "PORT"
+
+// Options configure a Server. Every field has a default.
+type Options struct {
+	// Getenv reads the configuration (DESIGN §4 and PORT); nil means
+	// nothing is set. The command passes os.Getenv. AWS mode reads the AWS
+	// SDK's settings (region, credentials, AWS_ENDPOINT_URL) from the
+	// process environment and shared config files, as the SDK does.
+	Getenv func(string) string
+	// Addr is the listen address; empty means 127.0.0.1:$PORT, or
+	// 127.0.0.1:3000 when PORT is unset. Use port 0 for a free port.
+	Addr string
+	// QueueCapacity bounds the in-memory queue (DefaultQueueCapacity when
+	// not positive); a full queue answers 503.
+	QueueCapacity int
+	// MaxReceives is the in-memory queue's redrive limit
+	// (DefaultMaxReceives when not positive).
+	MaxReceives int
+	// Keep is how many sent messages and dead letters are kept for the
+	// /_local/ endpoints (DefaultKeep when not positive).
+	Keep int
+	// Console receives the console provider's lines and dead-letter
+	// notices; nil means io.Discard.
+	Console io.Writer
+	// Log is the structured JSON logger (logging.New); nil discards logs.
+	Log *slog.Logger
+	// Now is the clock of the in-memory parts and the console; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Server is the local development server: the send function behind a
+// local HTTP API (Gateway) and the drain function behind a local event
+// source mapping (esm.Poller), sharing one limiter, ledger and queue.
+type Server struct {
+	st      *stack
+	ln      net.Listener
+	srv     *http.Server
+	poller  *esm.Poller
+	log     *slog.Logger
+	started sync.Once
+
+	pollCancel context.CancelFunc
+	pollDone   chan struct{}
+	serveErr   chan error
+	// drainStop ends the drain invocations in flight at the end of the
+	// shutdown grace period.
+	drainStop       context.Context
+	drainStopCancel context.CancelFunc
+	// active counts the HTTP requests being served.
+	active atomic.Int64
+}
+
+// New reads the configuration, binds the listener and builds the server.
+// It fails with the configuration's error (naming the variable), with a
+// busy-port error, or, in AWS mode, when a table, queue or secret cannot
+// be reached. Call Start, then Shutdown.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	if opts.QueueCapacity <= 0 {
+		opts.QueueCapacity = DefaultQueueCapacity
+	}
+	if opts.Keep <= 0 {
+		opts.Keep = DefaultKeep
+	}
+	opts.Console = writerOrDiscard(opts.Console)
+	if opts.Log == nil {
+		opts.Log = discardLogger()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg, err := loadConfig(opts.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	addr := opts.Addr
+	if addr == "" {
+		if addr, err = defaultAddr(opts.Getenv); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := buildStack(ctx, cfg, opts)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{st: st, ln: ln, log: opts.Log, pollDone: make(chan struct{}), serveErr: make(chan error, 1)}
+	s.drainStop, s.drainStopCancel = context.WithCancel(context.Background())
+
+	sendParts, drainParts := st.parts, st.parts
+	sendParts.Log = opts.Log.With(slog.String("function", "send"))
+	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
+	api := app.NewAPIHandler(st.authn, app.NewSender(cfg, sendParts), sendParts.Log)
+	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Now: opts.Now, Log: sendParts.Log})
+	s.srv = &http.Server{
+		Handler:           s.track(gw),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+	}
+	if st.source != nil {
+		dh := app.NewDrainHandler(cfg, drainParts, st.drainQueue, st.dlq, drain.Config{})
+		s.poller = esm.New(st.source, s.stoppable(dh.Handle), esm.Config{
+			BatchSize: DrainBatchSize, MaxConcurrency: DrainConcurrency, Timeout: DrainTimeout, FunctionName: "drain",
+		}, drainParts.Log)
+	}
+	return s, nil
+}
+
+// track counts the requests in flight for Shutdown.
+func (s *Server) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.active.Add(1)
+		defer s.active.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// stopHTTP stops accepting connections and waits for the requests in
+// flight. It does not wait for connections that were opened but never
+// carried a request (clients open spare ones; http.Server.Shutdown would
+// wait 5 s for each): once no request is in flight they are closed. It
+// reports whether requests were cut off because ctx ended first.
+func (s *Server) stopHTTP(ctx context.Context) (cut bool) {
+	done := make(chan error, 1)
+	go func() { done <- s.srv.Shutdown(ctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				s.srv.Close()
+				return true
+			}
+			return false
+		case <-tick.C:
+			if s.active.Load() == 0 {
+				s.srv.Close()
+				<-done
+				return false
+			}
+		}
+	}
+}
+
+// stoppable makes the drain handler's invocations end when shutdown's
+// grace period does: records still waiting for a send slot then go back
+// to the queue with a retry backoff, as in a Lambda that timed out.
+func (s *Server) stoppable(h esm.Handler) esm.Handler {
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.drainStop, cancel)()
+		return h(ctx, ev)
+	}
+}
+
+// defaultAddr is 127.0.0.1:$PORT.
+func defaultAddr(getenv func(string) string) (string, error) {
+	port := DefaultPort
+	if v := strings.TrimSpace(getenv(EnvPort)); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			return "", &config.SettingError{Setting: EnvPort, Reason: fmt.Sprintf("must be a port number from 1 to 65535 (0: any free port), got %q", v)}
+		}
+		port = p
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+}
+
+// listen binds addr and explains the usual failures.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("local: %s is already in use (another local server or `sam local start-api`?): stop it, or pick another port, e.g. PORT=3001 make local: %w", addr, err)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("local: no permission to listen on %s: pick a port above 1023 with PORT: %w", addr, err)
+	}
+	return nil, fmt.Errorf("local: listen on %s: %w", addr, err)
+}
+
+// Start serves HTTP and runs the drain loop in the background. Failures of
+// the HTTP server after the start are reported on Err.
+func (s *Server) Start() {
+	s.started.Do(func() {
+		pollCtx, cancel := context.WithCancel(context.Background())
+		s.pollCancel = cancel
+		go func() {
+			defer close(s.pollDone)
+			if s.poller != nil {
+				s.poller.Run(pollCtx)
+			}
+		}()
+		go func() {
+			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.serveErr <- fmt.Errorf("local: serve: %w", err)
+			}
+		}()
+	})
+}
+
+// Err reports a failure of the HTTP server after Start.
+func (s *Server) Err() <-chan error { return s.serveErr }
+
+// Addr is the address the server listens on, e.g. 127.0.0.1:3000.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the server's base URL, e.g. http://127.0.0.1:3000.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Mode is ModeMemory or ModeAWS.
+func (s *Server) Mode() string { return s.st.mode }
+
+// Config is the configuration the server runs with.
+func (s *Server) Config() config.Config { return s.st.cfg }
+
+// Console is the console provider, or nil when SMS_PROVIDER names a real
+// provider.
+func (s *Server) Console() *Console { return s.st.console }
+
+// DeadLetters is the in-memory dead-letter list, or nil when SMS_DLQ_URL
+// is set in AWS mode.
+func (s *Server) DeadLetters() *DeadLetters { return s.st.deadLetters }
+
+// Queued reports how many messages the in-memory queue holds (waiting, in
+// flight or backing off), or -1 in AWS mode.
+func (s *Server) Queued() int {
+	if s.st.memQueue == nil {
+		return -1
+	}
+	return s.st.memQueue.Len()
+}
+
+// providerName names the provider in use.
+func (s *Server) providerName() string {
+	if s.st.console != nil {
+		return "console"
+	}
+	return s.st.cfg.Provider
+}
+
+// Banner is what the command prints at start: where the server listens,
+// its mode, provider and rate limit, a ready-to-paste request, and what
+// Ctrl-C does with the shutdown grace period given.
+func (s *Server) Banner(grace time.Duration) string {
+	cfg := s.st.cfg
+	_, port, _ := net.SplitHostPort(s.Addr())
+	var b strings.Builder
+	fmt.Fprintf(&b, "FluxKit SMS local server\n")
+	fmt.Fprintf(&b, "  listening   %s  (POST %s; GET /_local/status)\n", s.URL(), RoutePath)
+	fmt.Fprintf(&b, "  mode        %s\n", strings.Join(s.st.describe, "; "))
+	if s.st.console != nil {
+		fmt.Fprintf(&b, "  provider    console: messages are printed here and kept at GET /_local/messages (SMS_PROVIDER=twilio|vonage sends for real)\n")
+	} else {
+		fmt.Fprintf(&b, "  provider    %s: messages are REALLY SENT, from %s\n", cfg.Provider, cfg.From)
+	}
+	queueing := "over the limit messages are queued (202)"
+	if !cfg.QueueEnabled {
+		queueing = "over the limit requests get 429 (SMS_QUEUE_ENABLED=false)"
+	}
+	fmt.Fprintf(&b, "  rate limit  %s/s (SMS_RATE_LIMIT); %s\n", strconv.FormatFloat(cfg.RateLimit, 'g', -1, 64), queueing)
+	fmt.Fprintf(&b, "  tokens      make -s token  (HS256 with the local development secret, sub %q, valid %g h)\n", DevSubject, DevTokenTTL.Hours())
+	if cfg.JWTJWKSURL != "" {
+		fmt.Fprintf(&b, "              tokens from the JWKS at %s are accepted too\n", cfg.JWTJWKSURL)
+	}
+	fmt.Fprintf(&b, "\nTry it:\n  curl -X POST http://localhost:%s%s -H \"Content-Type: application/json\" -H \"Authorization: Bearer $(make -s token)\" -d '{\"to\":\"+14155551234\",\"body\":\"Your verification code is 482901\"}'\n\n", port, RoutePath)
+	if s.st.memQueue != nil {
+		fmt.Fprintf(&b, "Ctrl-C stops: in-flight requests finish, queued messages get %v to drain, the rest are reported (a second Ctrl-C quits at once).\n", grace)
+	} else {
+		fmt.Fprintf(&b, "Ctrl-C stops: in-flight requests finish, drain batches get %v; queued messages stay in SQS (a second Ctrl-C quits at once).\n", grace)
+	}
+	return b.String()
+}
+
+// Report is the outcome of Shutdown.
+type Report struct {
+	// Mode is ModeMemory or ModeAWS.
+	Mode string
+	// Queued is how many messages were left in the in-memory queue, and so
+	// dropped (-1 in AWS mode, where SQS keeps them).
+	Queued int
+	// Sent is how many messages the console provider accepted in this run
+	// (-1 with a real provider).
+	Sent int
+	// DeadLetters is how many records went to the in-memory dead-letter
+	// list (-1 when SMS_DLQ_URL is used).
+	DeadLetters int
+	// DrainStopped reports whether the drain loop finished its in-flight
+	// batch before Shutdown's context ended.
+	DrainStopped bool
+	// RequestsCut reports whether requests in flight were cut off because
+	// Shutdown's context ended first.
+	RequestsCut bool
+}
+
+// String describes the report in a sentence or two.
+func (r Report) String() string {
+	var parts []string
+	if r.Sent >= 0 {
+		parts = append(parts, fmt.Sprintf("%d %s sent by the console provider", r.Sent, plural(r.Sent, "message")))
+	}
+	if r.DeadLetters > 0 {
+		parts = append(parts, fmt.Sprintf("%d dead-lettered", r.DeadLetters))
+	}
+	switch {
+	case r.Mode == ModeAWS:
+		parts = append(parts, "messages still queued stay in SQS")
+	case r.Queued == 0:
+		parts = append(parts, "the in-memory queue is empty")
+	default:
+		parts = append(parts, fmt.Sprintf("%d queued %s could not be delivered in time and are dropped (the in-memory queue is not saved)", r.Queued, plural(r.Queued, "message")))
+	}
+	if r.RequestsCut {
+		parts = append(parts, "requests still in flight were cut off")
+	}
+	if !r.DrainStopped {
+		parts = append(parts, "the drain loop was still sending")
+	}
+	return "stopped: " + strings.Join(parts, "; ")
+}
+
+// Shutdown stops the server. It stops accepting connections and lets the
+// requests in flight finish. Then the drain loop gets the grace period: in
+// memory mode it keeps delivering until the queue is empty; it takes no
+// new batch after that, and when the grace period ends the batches in
+// flight are stopped: their records still waiting for a send slot stay
+// queued (dropped with the process in memory mode, kept by SQS in AWS
+// mode) and are counted in the Report. A provider call under way is never
+// cut short. ctx bounds the whole: when it ends, Shutdown stops waiting
+// and reports what was left.
+func (s *Server) Shutdown(ctx context.Context, grace time.Duration) Report {
+	s.Start() // a server never started still stops cleanly
+	r := Report{Mode: s.st.mode, Queued: -1, Sent: -1, DeadLetters: -1}
+	r.RequestsCut = s.stopHTTP(ctx)
+	graceCtx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	if s.st.memQueue != nil && s.poller != nil {
+		s.waitEmpty(graceCtx)
+	}
+	s.pollCancel()
+	select {
+	case <-s.pollDone:
+	case <-graceCtx.Done():
+	}
+	s.drainStopCancel()
+	select {
+	case <-s.pollDone:
+		r.DrainStopped = true
+	case <-ctx.Done():
+	}
+	if q := s.st.memQueue; q != nil {
+		r.Queued = q.Len()
+	}
+	if c := s.st.console; c != nil {
+		r.Sent = c.Count()
+	}
+	if d := s.st.deadLetters; d != nil {
+		r.DeadLetters = d.Count()
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "local server stopped", slog.Int("queuedLeft", r.Queued), slog.Bool("drainStopped", r.DrainStopped))
+	return r
+}
+
+// waitEmpty waits until the in-memory queue is empty or ctx is done.
+func (s *Server) waitEmpty(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.st.memQueue.Len() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// serveLocal answers the /_local/ endpoints.
+func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/_local/messages", "/_local/dead-letters", "/_local/status":
+	default:
+		writeMessage(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeMessage(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	var v any
+	switch r.URL.Path {
+	case "/_local/messages":
+		if s.st.console == nil {
+			writeMessage(w, http.StatusNotFound, "no console provider: SMS_PROVIDER="+s.st.cfg.Provider+" sends for real")
+			return
+		}
+		v = map[string]any{"count": s.st.console.Count(), "messages": s.st.console.Messages()}
+	case "/_local/dead-letters":
+		if s.st.deadLetters == nil {
+			writeMessage(w, http.StatusNotFound, "dead letters go to "+s.st.cfg.DLQURL)
+			return
+		}
+		v = map[string]any{"count": s.st.deadLetters.Count(), "deadLetters": s.st.deadLetters.List()}
+	default:
+		v = s.status()
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(b)
+}
+
+// Status is the body of GET /_local/status.
+type Status struct {
+	Mode         string  `json:"mode"`
+	Provider     string  `json:"provider"`
+	RateLimit    float64 `json:"rateLimit"`
+	QueueEnabled bool    `json:"queueEnabled"`
+	// Queued is the in-memory queue's length (absent in AWS mode).
+	Queued *int `json:"queued,omitempty"`
+	// Sent counts the console provider's messages (absent with a real
+	// provider).
+	Sent *int `json:"sent,omitempty"`
+	// DeadLetters counts the in-memory dead letters (absent with
+	// SMS_DLQ_URL).
+	DeadLetters *int `json:"deadLetters,omitempty"`
+}
+
+func (s *Server) status() Status {
+	st := Status{Mode: s.st.mode, Provider: s.providerName(), RateLimit: s.st.cfg.RateLimit, QueueEnabled: s.st.cfg.QueueEnabled}
+	if q := s.st.memQueue; q != nil {
+		n := q.Len()
+		st.Queued = &n
+	}
+	if c := s.st.console; c != nil {
+		n := c.Count()
+		st.Sent = &n
+	}
+	if d := s.st.deadLetters; d != nil {
+		n := d.Count()
+		st.DeadLetters = &n
+	}
+	return st
+}

@@ -1,0 +1,355 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/fluxkit/sms/internal/apigw"
+	"github.com/fluxkit/sms/internal/app"
+	"github.com/fluxkit/sms/internal/awsenv"
+	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/drain"
+	"github.com/fluxkit/sms/internal/dynamo"
+	"github.com/fluxkit/sms/internal/esm"
+	"github.com/fluxkit/sms/internal/memory"
+	"github.com/fluxkit/sms/internal/queue"
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// DefaultFrom is the default sender with the console provider when SMS_FROM
+// is unset.
+const DefaultFrom = "FluxKit"
+
+// Modes of the local server.
+const (
+	// ModeMemory runs on the embedded in-memory limiter, queue and
+	// idempotency store.
+	ModeMemory = "memory"
+	// ModeAWS runs on DynamoDB, SQS and (with SMS_SECRET_ID) Secrets
+	// Manager, real or emulated.
+	ModeAWS = "aws"
+)
+
+// awsProbeTimeout bounds the start-up checks of the AWS resources.
+const awsProbeTimeout = 15 * time.Second
+
+// memoryVisibility is the in-memory queue's visibility timeout: the
+// template's queue VisibilityTimeout.
+const memoryVisibility = 360 * time.Second
+
+// stack is everything the server runs, built from the configuration.
+type stack struct {
+	mode  string
+	cfg   config.Config
+	parts app.Parts
+	authn apigw.Authenticator
+	// drainQueue and dlq serve the drain handler; source feeds its poller
+	// (nil: no queue, no drain loop).
+	drainQueue drain.Queue
+	dlq        drain.DeadLetterer
+	source     esm.Source
+	// memQueue is the in-memory queue (memory mode), console the console
+	// provider (SMS_PROVIDER unset), deadLetters the in-memory dead-letter
+	// list (unless SMS_DLQ_URL is set in AWS mode). Each may be nil.
+	memQueue    *memory.Queue
+	console     *Console
+	deadLetters *DeadLetters
+	// describe lists what the banner says about the parts.
+	describe []string
+}
+
+// usesAWS reports whether the configuration asks for the AWS services.
+func usesAWS(cfg config.Config) bool {
+	return cfg.AWSEndpointURL != "" || cfg.TableName != "" || cfg.QueueURL != "" || cfg.DLQURL != "" || cfg.SecretID != ""
+}
+
+// loadConfig reads the local configuration: config.Load in local mode,
+// the console provider's default sender, and what AWS mode requires.
+func loadConfig(getenv func(string) string) (config.Config, error) {
+	cfg, err := config.Load(getenv, config.ModeLocal)
+	if err != nil {
+		return config.Config{}, err
+	}
+	if cfg.Provider == "" && cfg.From == "" {
+		cfg.From = DefaultFrom
+	}
+	if !usesAWS(cfg) {
+		return cfg, nil
+	}
+	why := awsReason(cfg)
+	var errs []error
+	if cfg.TableName == "" {
+		errs = append(errs, &config.SettingError{Setting: config.EnvTableName, Reason: "required when the local server uses AWS (" + why + "); unset it for the in-memory mode"})
+	}
+	if cfg.QueueURL == "" && cfg.QueueEnabled {
+		errs = append(errs, &config.SettingError{Setting: config.EnvQueueURL, Reason: "required when the local server uses AWS (" + why + ") unless SMS_QUEUE_ENABLED=false"})
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// awsReason names the settings that select AWS mode.
+func awsReason(cfg config.Config) string {
+	var set []string
+	for _, s := range []struct{ name, v string }{
+		{config.EnvAWSEndpointURL, cfg.AWSEndpointURL}, {config.EnvTableName, cfg.TableName},
+		{config.EnvQueueURL, cfg.QueueURL}, {config.EnvDLQURL, cfg.DLQURL}, {config.EnvSecretID, cfg.SecretID},
+	} {
+		if s.v != "" {
+			set = append(set, s.name)
+		}
+	}
+	return strings.Join(set, ", ") + " set"
+}
+
+// withDevJWT fills the JWT secret that local mode does not require: the
+// development tokens need none of the configured ones.
+func withDevJWT(s config.Secrets) config.Secrets {
+	if s.JWTSecret == "" {
+		s.JWTSecret = DevSecret
+	}
+	return s
+}
+
+// buildStack builds the parts for cfg: in memory or on AWS.
+func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, error) {
+	st := &stack{cfg: cfg}
+	if cfg.Provider == "" {
+		st.console = NewConsole(opts.Console, opts.Keep, opts.Now)
+	}
+	var err error
+	if usesAWS(cfg) {
+		st.mode = ModeAWS
+		err = st.buildAWS(ctx, opts)
+	} else {
+		st.mode = ModeMemory
+		err = st.buildMemory(opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.parts.Provider = uncut{st.parts.Provider}
+	return st, nil
+}
+
+// uncut lets a provider call that has begun run to its end even when the
+// invocation that made it is stopped (a drain batch at shutdown): the
+// message may be out already. The provider clients bound every call with
+// their own timeout (app.ProviderTimeout).
+type uncut struct{ p sms.Provider }
+
+// Send calls the provider with ctx's values but without its cancellation.
+func (u uncut) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	return u.p.Send(context.WithoutCancel(ctx), m)
+}
+
+// envSecrets reads the credentials from the environment, dropping the
+// provider credentials the console provider does not use: credentials
+// lying around are not enough to send for real.
+func envSecrets(cfg config.Config, getenv func(string) string) (config.Secrets, error) {
+	s := config.SecretsFromEnv(getenv)
+	if cfg.Provider == "" {
+		s.Twilio, s.Vonage = config.TwilioCredentials{}, config.VonageCredentials{}
+	}
+	if err := cfg.CheckSecrets(withDevJWT(s)); err != nil {
+		return config.Secrets{}, err
+	}
+	return s, nil
+}
+
+// authenticator accepts development tokens, then tokens signed with the
+// configured JWT secrets or published in the JWKS, if any.
+func (st *stack) authenticator(s config.Secrets, rot *app.Rotation) error {
+	var next apigw.Authenticator
+	if st.cfg.JWTJWKSURL != "" || len(s.JWTSecrets()) > 0 {
+		var refresher sms.Refresher
+		if rot != nil {
+			refresher = rot
+		}
+		a, err := app.NewAuthenticator(st.cfg, s.JWTSecrets(), refresher)
+		if err != nil {
+			return err
+		}
+		if rot != nil {
+			rot.Follow(a.Follow)
+		}
+		next = a
+	}
+	dev, err := newDevAuthenticator(st.cfg, next)
+	if err != nil {
+		return err
+	}
+	st.authn = dev
+	return nil
+}
+
+// buildMemory wires the embedded defaults.
+func (st *stack) buildMemory(opts Options) error {
+	s, err := envSecrets(st.cfg, opts.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := st.authenticator(s, nil); err != nil {
+		return err
+	}
+	var provider sms.Provider = st.console
+	if st.console == nil {
+		if provider, err = app.NewProvider(st.cfg, s, app.HTTPClient()); err != nil {
+			return err
+		}
+	}
+	st.memQueue = memory.NewQueueWith(memory.QueueConfig{Capacity: opts.QueueCapacity, VisibilityTimeout: memoryVisibility, Now: opts.Now})
+	st.deadLetters = NewDeadLetters(opts.Console, opts.Keep, opts.Now)
+	st.parts = app.Parts{
+		Provider: provider,
+		Limiter:  memory.NewLimiter(memory.LimiterConfig{Rate: st.cfg.RateLimit, Margin: st.cfg.RateMargin, Now: opts.Now}),
+		Ledger:   memory.NewLedger(opts.Now),
+		Queue:    st.memQueue,
+	}
+	st.drainQueue, st.dlq = st.memQueue, st.deadLetters
+	st.source = NewMemorySource(st.memQueue, st.deadLetters, opts.MaxReceives)
+	st.describe = []string{
+		fmt.Sprintf("memory (in-memory limiter, idempotency store and queue of %d messages; dead letters at GET /_local/dead-letters)", opts.QueueCapacity),
+	}
+	return nil
+}
+
+// buildAWS wires DynamoDB, SQS and Secrets Manager, reached with the AWS
+// SDK's own configuration chain (environment, shared config and
+// credentials files, AWS_ENDPOINT_URL for an emulator).
+func (st *stack) buildAWS(ctx context.Context, opts Options) error {
+	cfg := st.cfg
+	ac, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("local: AWS configuration: %w", err)
+	}
+	if ac.Region == "" {
+		return &config.SettingError{Setting: "AWS_REGION", Reason: "required when the local server uses AWS (" + awsReason(cfg) + ")"}
+	}
+	env := awsenv.FromConfig(ac)
+	ddb := dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) { env.Apply(awsenv.DynamoDB, &o.BaseEndpoint) })
+	sq := sqs.NewFromConfig(ac, func(o *sqs.Options) { env.Apply(awsenv.SQS, &o.BaseEndpoint) })
+
+	probeCtx, cancel := context.WithTimeout(ctx, awsProbeTimeout)
+	defer cancel()
+	if _, err := ddb.DescribeTable(probeCtx, &dynamodb.DescribeTableInput{TableName: aws.String(cfg.TableName)}); err != nil {
+		return fmt.Errorf("local: %s %q: %w", config.EnvTableName, cfg.TableName, err)
+	}
+	queueARN := ""
+	if cfg.QueueURL != "" {
+		if queueARN, err = queueArn(probeCtx, sq, cfg.QueueURL); err != nil {
+			return fmt.Errorf("local: %s %q: %w", config.EnvQueueURL, cfg.QueueURL, err)
+		}
+	}
+	if cfg.DLQURL != "" {
+		if _, err := queueArn(probeCtx, sq, cfg.DLQURL); err != nil {
+			return fmt.Errorf("local: %s %q: %w", config.EnvDLQURL, cfg.DLQURL, err)
+		}
+	}
+
+	var (
+		secrets config.Secrets
+		rot     *app.Rotation
+	)
+	secretDesc := "credentials from the environment"
+	if cfg.SecretID != "" {
+		sm := secretsmanager.NewFromConfig(ac, func(o *secretsmanager.Options) { env.Apply(awsenv.SecretsManager, &o.BaseEndpoint) })
+		src := config.NewSecretSource(sm, cfg.SecretID)
+		src.Check = func(s config.Secrets) error { return cfg.CheckSecrets(withDevJWT(s)) }
+		if secrets, err = src.Load(probeCtx); err != nil {
+			return fmt.Errorf("local: load secret %s: %w", cfg.SecretID, err)
+		}
+		rot = app.NewRotation(src)
+		secretDesc = "secret " + cfg.SecretID
+	} else if secrets, err = envSecrets(cfg, opts.Getenv); err != nil {
+		return err
+	}
+	if err := st.authenticator(secrets, rot); err != nil {
+		return err
+	}
+
+	var provider sms.Provider = st.console
+	if st.console == nil {
+		rp, err := app.NewRotatingProvider(cfg, secrets, app.HTTPClient())
+		if err != nil {
+			return err
+		}
+		if rot != nil {
+			rot.Follow(rp.Use)
+			st.parts.Refresher = rot
+		}
+		provider = rp
+	}
+	limiter, err := dynamo.NewLimiter(ddb, cfg.TableName, dynamo.LimiterConfig{Name: "sms", Rate: cfg.RateLimit, Margin: cfg.RateMargin})
+	if err != nil {
+		return fmt.Errorf("local: limiter: %w", err)
+	}
+	st.parts.Provider, st.parts.Limiter = provider, limiter
+	st.parts.Ledger = dynamo.NewLedger(ddb, cfg.TableName, nil)
+	dlqDesc := "dead letters at GET /_local/dead-letters"
+	if cfg.DLQURL != "" {
+		st.dlq = queue.NewDLQ(sq, cfg.DLQURL)
+		dlqDesc = "dead letters to " + cfg.DLQURL
+	} else {
+		st.deadLetters = NewDeadLetters(opts.Console, opts.Keep, opts.Now)
+		st.dlq = st.deadLetters
+	}
+	queueDesc := "no queue (SMS_QUEUE_ENABLED=false)"
+	if cfg.QueueURL != "" {
+		q := queue.NewSQS(sq, cfg.QueueURL, nil)
+		st.parts.Queue, st.drainQueue = q, q
+		st.source = esm.NewSQSSource(sq, cfg.QueueURL, queueARN, ac.Region, 20)
+		queueDesc = "queue " + cfg.QueueURL
+	}
+	endpoint := "AWS"
+	if ep := env.Endpoint(awsenv.DynamoDB); ep != nil {
+		endpoint = *ep
+	}
+	st.describe = []string{
+		fmt.Sprintf("aws via %s (region %s): table %s, %s, %s, %s", endpoint, ac.Region, cfg.TableName, queueDesc, dlqDesc, secretDesc),
+	}
+	return nil
+}
+
+// queueArn checks that a queue exists and returns its ARN.
+func queueArn(ctx context.Context, api *sqs.Client, queueURL string) (string, error) {
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(queueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", err
+	}
+	if arn := out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]; arn != "" {
+		return arn, nil
+	}
+	// An emulator may leave it out: build it from the URL's path.
+	u, err := url.Parse(queueURL)
+	if err != nil {
+		return "", err
+	}
+	return "arn:aws:sqs:local:" + strings.TrimPrefix(strings.ReplaceAll(u.Path, "/", ":"), ":"), nil
+}
+
+// discardLogger is the logger of a server given none.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// writerOrDiscard returns w, or io.Discard when w is nil.
+func writerOrDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
