@@ -254,14 +254,23 @@ func textual(contentType string) bool {
 	return false
 }
 
+// v2Response is events.APIGatewayV2HTTPResponse with the status code
+// optional, to tell an answer without one.
+type v2Response struct {
+	StatusCode        *int                `json:"statusCode"`
+	Headers           map[string]string   `json:"headers"`
+	MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+	Body              string              `json:"body"`
+	IsBase64Encoded   bool                `json:"isBase64Encoded"`
+	Cookies           []string            `json:"cookies"`
+}
+
 // writeResponse turns a payload 2.0 function answer into HTTP. As API
 // Gateway does, an answer without a statusCode is taken as the JSON body
 // of a 200.
 func writeResponse(w http.ResponseWriter, out json.RawMessage) error {
-	var probe struct {
-		StatusCode *int `json:"statusCode"`
-	}
-	if err := json.Unmarshal(out, &probe); err != nil || probe.StatusCode == nil {
+	var resp v2Response
+	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == nil {
 		if !json.Valid(out) {
 			return errors.New("the answer is not JSON")
 		}
@@ -270,12 +279,8 @@ func writeResponse(w http.ResponseWriter, out json.RawMessage) error {
 		_, _ = w.Write(out)
 		return nil
 	}
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(out, &resp); err != nil {
-		return err
-	}
-	if resp.StatusCode < 100 || resp.StatusCode > 599 {
-		return errors.New("the answer's statusCode " + strconv.Itoa(resp.StatusCode) + " is not an HTTP status")
+	if code := *resp.StatusCode; code < 100 || code > 599 {
+		return errors.New("the answer's statusCode " + strconv.Itoa(code) + " is not an HTTP status")
 	}
 	body := []byte(resp.Body)
 	if resp.IsBase64Encoded {
@@ -298,7 +303,7 @@ func writeResponse(w http.ResponseWriter, out json.RawMessage) error {
 		h.Add("Set-Cookie", c)
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(resp.StatusCode)
+	w.WriteHeader(*resp.StatusCode)
 	_, _ = w.Write(body)
 	return nil
 }
