@@ -65,13 +65,15 @@ build:
 	@for fn in send drain; do f=$(BUILD_DIR)/arm64/$$fn/bootstrap; \
 	  printf '%-30s %10d bytes  (%d gzipped)\n' $${f#$(CURDIR)/} $$(wc -c < $$f) $$(gzip -9c < $$f | wc -c); done
 
-## invoke: one function on one event under the emulator, env from events/env.json
+## invoke: one function on one event under the emulator, against moto and the
+##         Twilio fake it starts, env from events/env.json (events/README.md)
 ##         make invoke FUNCTION=send EVENT=events/send/<event>.json
 invoke: tools
 	@test -n "$(FUNCTION_PKG)" -a -n "$(EVENT)" || \
 	  { echo 'usage: make invoke FUNCTION=send|drain EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
 	$(call lambda-build,$(FUNCTION_PKG),$(BUILD_DIR)/host/$(FUNCTION),$(HOST_ARCH))
-	@scripts/invoke.sh $(FUNCTION) $(BUILD_DIR)/host/$(FUNCTION)/bootstrap $(EVENT) $(or $(ENV_FILE),events/env.json)
+	@$(GO) run ./internal/invoketest/cmd/invoke -function $(FUNCTION) -bootstrap $(BUILD_DIR)/host/$(FUNCTION)/bootstrap \
+	  -event $(EVENT) -env-file $(or $(ENV_FILE),events/env.json)
 
 ## deploy: sam build && sam deploy with samconfig.toml; the first time: make deploy DEPLOY_FLAGS=--guided
 deploy:
