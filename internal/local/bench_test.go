@@ -6,11 +6,22 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fluxkit/sms/internal/logging"
 )
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // sink discards what is written to it without being io.Discard, so that
 // the console provider and the logger still format every line.
@@ -27,6 +38,9 @@ func (sink) Write(p []byte) (int, error) { return len(p), nil }
 //     formatted (into a writer that drops them), as `make local` does;
 //   - queued/rate=10: the default limit, so nearly every request is put on
 //     the in-memory queue (202) while the drain loop delivers 10 per second.
+//
+// It reports req/s and the process's CPU time per request (server and
+// clients together).
 func BenchmarkLocalServer(b *testing.B) {
 	tests := []struct {
 		name     string
@@ -57,7 +71,7 @@ func BenchmarkLocalServer(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(8)
 			b.ResetTimer()
-			start := time.Now()
+			start, cpu0 := time.Now(), cpuTime(b)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
@@ -84,12 +98,15 @@ func BenchmarkLocalServer(b *testing.B) {
 					}
 				}
 			})
-			elapsed := time.Since(start)
+			elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
 			b.StopTimer()
 
 			n := float64(sent.Load() + queued.Load() + other.Load())
 			b.ReportMetric(n/elapsed.Seconds(), "req/s")
 			b.ReportMetric(100*float64(queued.Load())/n, "%queued")
+			// CPU time of the whole process (server and clients) per request:
+			// steadier than req/s on a machine shared with other work.
+			b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/req")
 			if other.Load() > 0 {
 				b.Errorf("%d answers were neither 200 nor 202", other.Load())
 			}

@@ -208,6 +208,24 @@ func TestFullQueueAnswers503(t *testing.T) {
 	}
 }
 
+func TestQueueingOffAnswers429(t *testing.T) {
+	s := startServer(t, map[string]string{"SMS_RATE_LIMIT": "1", "SMS_MAX_WAIT": "0s", "SMS_QUEUE_ENABLED": "false"})
+	tok := devToken(t)
+	first, second := send(t, s, tok, curlBody), send(t, s, tok, curlBody)
+	if first.status != 200 || second.status != 429 {
+		t.Fatalf("statuses = %d, %d, want 200, 429", first.status, second.status)
+	}
+	if code := second.errorCode(t); code != "rate_limited" {
+		t.Errorf("error.code = %q, want rate_limited", code)
+	}
+	if second.header.Get("Retry-After") == "" {
+		t.Errorf("Retry-After missing on 429")
+	}
+	if n := s.Queued(); n != 0 {
+		t.Errorf("queue holds %d, want 0 with queueing off", n)
+	}
+}
+
 func TestIdempotencyKeyWithMemoryLedger(t *testing.T) {
 	s := startServer(t, nil)
 	tok := devToken(t)
