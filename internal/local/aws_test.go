@@ -39,7 +39,7 @@ func TestAWSMode(t *testing.T) {
 	}
 
 	t.Run("missing table", func(t *testing.T) {
-		bad := maps(env, "SMS_TABLE_NAME", "no-such-table")
+		bad := withEnv(env, "SMS_TABLE_NAME", "no-such-table")
 		_, err := New(context.Background(), Options{Getenv: envOf(bad), Addr: "127.0.0.1:0"})
 		if err == nil || !strings.Contains(err.Error(), "SMS_TABLE_NAME") || !strings.Contains(err.Error(), "no-such-table") {
 			t.Errorf("New with a missing table: %v, want an error naming SMS_TABLE_NAME and the table", err)

@@ -375,7 +375,7 @@ func TestProviderOnlyWhenNamed(t *testing.T) {
 		}
 	})
 	t.Run("SMS_PROVIDER=twilio", func(t *testing.T) {
-		env := maps(env, "SMS_PROVIDER", "twilio")
+		env := withEnv(env, "SMS_PROVIDER", "twilio")
 		s := startServer(t, env)
 		r := send(t, s, devToken(t), curlBody)
 		if r.status != 200 {
@@ -400,8 +400,8 @@ func TestProviderOnlyWhenNamed(t *testing.T) {
 	})
 }
 
-// maps returns a copy of m with k set to v.
-func maps(m map[string]string, k, v string) map[string]string {
+// withEnv returns a copy of m with k set to v.
+func withEnv(m map[string]string, k, v string) map[string]string {
 	out := make(map[string]string, len(m)+1)
 	for a, b := range m {
 		out[a] = b
