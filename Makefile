@@ -29,9 +29,9 @@ define lambda-build
 	$(LAMBDA_ENV) GOARCH=$(3) $(GO) build $(LAMBDA_GOFLAGS) -o $(2)/bootstrap $(1)
 endef
 
-.PHONY: test lint tools build build-SendFunction build-DrainFunction invoke deploy
+.PHONY: test lint tools build build-SendFunction build-DrainFunction invoke deploy bench
 
-## test: everything — unit, moto integration, emulator — then lint
+## test: every test — unit, moto integration, the binaries under the emulator, template checks
 test: tools
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
@@ -101,3 +101,8 @@ token: $(LOCAL_BIN)
 
 $(LOCAL_BIN): $(LOCAL_SRCS)
 	@$(GO) build -o $@ ./internal/local/cmd/fluxkit-local
+
+## bench: the benchmark table (handler cost, validation, providers, limiter,
+##        local server, cold start, sizes), saved in docs/benchmarks.md
+bench: tools
+	scripts/bench.sh
