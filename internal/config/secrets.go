@@ -15,6 +15,11 @@ const redacted = "[redacted]"
 // same rule as auth.MinSecretSize: RFC 7518 §3.2).
 const minJWTSecretSize = 32
 
+// LocalDevSecret signs the development tokens of `make local` (`make
+// token`). It is published, so CheckSecrets refuses it as a deployment's
+// jwtSecret: only the local server accepts tokens signed with it.
+const LocalDevSecret = "fluxkit-local-development-secret-not-for-production"
+
 // TwilioCredentials are a Twilio account's credentials: the account SID with
 // either its auth token or an API key (SID and secret).
 type TwilioCredentials struct {
@@ -203,6 +208,11 @@ func (c Config) CheckSecrets(s Secrets) error {
 		}
 		if s.JWTSecretPrevious != "" && len(s.JWTSecretPrevious) < minJWTSecretSize {
 			fail(n.jwtSecretPrevious, fmt.Sprintf("must be at least %d bytes", minJWTSecretSize))
+		}
+		for _, f := range []struct{ name, v string }{{n.jwtSecret, s.JWTSecret}, {n.jwtSecretPrevious, s.JWTSecretPrevious}} {
+			if f.v == LocalDevSecret {
+				fail(f.name, "is the published local development secret; only make local accepts it")
+			}
 		}
 	}
 	for _, f := range []struct{ name, v string }{

@@ -19,7 +19,7 @@ import (
 // server listens on the loopback interface only. The deployed functions
 // verify tokens with the secret in Secrets Manager (or a JWKS) and never
 // with this one.
-const DevSecret = "fluxkit-local-development-secret-not-for-production"
+const DevSecret = config.LocalDevSecret
 
 // Development token claims.
 const (

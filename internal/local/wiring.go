@@ -114,11 +114,13 @@ func awsReason(cfg config.Config) string {
 	return strings.Join(set, ", ") + " set"
 }
 
-// withDevJWT fills the JWT secret that local mode does not require: the
-// development tokens need none of the configured ones.
+// withDevJWT fills, for CheckSecrets only, the JWT secret that local mode
+// does not require: development tokens are verified with DevSecret, not
+// with a configured secret. (DevSecret itself would fail the check, which
+// refuses it everywhere else.)
 func withDevJWT(s config.Secrets) config.Secrets {
 	if s.JWTSecret == "" {
-		s.JWTSecret = DevSecret
+		s.JWTSecret = "local-mode-needs-no-configured-jwt-secret"
 	}
 	return s
 }
