@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -85,7 +84,7 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 	cfg := s.Moto.Config()
 	cfg.BaseEndpoint = aws.String(s.Proxy.URL) // queue URLs then carry the proxy's address
 	s.sqs = sqs.NewFromConfig(cfg)
-	if err := createTable(ctx, dynamodb.NewFromConfig(cfg), names[envTableName]); err != nil {
+	if err := mototest.CreateServiceTable(ctx, dynamodb.NewFromConfig(cfg), names[envTableName]); err != nil {
 		return nil, err
 	}
 	s.DLQURL, err = s.createQueue(ctx, names[envDLQURL], nil)
@@ -133,25 +132,6 @@ func (s *Stack) resources() (map[string]string, error) {
 		return nil, fmt.Errorf("invoketest: env file: %s must be a secret name, not an ARN (moto assigns ARNs)", envSecretID)
 	}
 	return names, nil
-}
-
-func createTable(ctx context.Context, ddb *dynamodb.Client, name string) error {
-	_, err := ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-		},
-		KeySchema: []ddbtypes.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("invoketest: create table %s: %w", name, err)
-	}
-	return nil
 }
 
 // createQueue creates the queue whose URL the env file gives and checks

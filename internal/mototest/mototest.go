@@ -153,7 +153,17 @@ func (s *Server) SecretsManager() *secretsmanager.Client {
 // on-demand) and returns its name.
 func (s *Server) CreateTable(tb testing.TB, name string) string {
 	tb.Helper()
-	_, err := s.DynamoDB().CreateTable(context.Background(), &dynamodb.CreateTableInput{
+	if err := CreateServiceTable(context.Background(), s.DynamoDB(), name); err != nil {
+		tb.Fatal(err)
+	}
+	return name
+}
+
+// CreateServiceTable creates the service table of DESIGN.md §6 (pk/sk
+// strings, on-demand) through any DynamoDB client, for callers without a
+// testing.TB.
+func CreateServiceTable(ctx context.Context, ddb *dynamodb.Client, name string) error {
+	_, err := ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
 		BillingMode: ddbtypes.BillingModePayPerRequest,
 		AttributeDefinitions: []ddbtypes.AttributeDefinition{
@@ -166,9 +176,9 @@ func (s *Server) CreateTable(tb testing.TB, name string) string {
 		},
 	})
 	if err != nil {
-		tb.Fatalf("mototest: create table %s: %v", name, err)
+		return fmt.Errorf("mototest: create table %s: %w", name, err)
 	}
-	return name
+	return nil
 }
 
 // CreateQueue creates a standard SQS queue and returns its URL.
