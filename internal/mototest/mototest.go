@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +36,7 @@ type Server struct {
 	// URL is the endpoint, e.g. http://127.0.0.1:41234.
 	URL string
 	cmd *exec.Cmd
+	log string // moto's output, removed by Stop
 }
 
 // Start launches moto_server on a free loopback port and stops it when the
@@ -73,6 +73,9 @@ func Launch() (*Server, error) {
 		return nil, fmt.Errorf("mototest: start moto_server: %w", err)
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	if logf != nil {
+		s.log = logf.Name()
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(s.URL + "/moto-api/data.json")
@@ -81,8 +84,9 @@ func Launch() (*Server, error) {
 			return s, nil
 		}
 		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(s.log)
 			s.Stop()
-			return nil, fmt.Errorf("mototest: moto_server did not answer on %s within 30s (log: %s)", s.URL, filepath.Clean(logf.Name()))
+			return nil, fmt.Errorf("mototest: moto_server did not answer on %s within 30s; its output:\n%s", s.URL, out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -96,6 +100,9 @@ func (s *Server) Stop() {
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	_ = s.cmd.Wait()
 	s.cmd = nil
+	if s.log != "" {
+		_ = os.Remove(s.log)
+	}
 }
 
 // Env returns the environment variables that point the AWS SDK (and the
