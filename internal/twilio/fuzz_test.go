@@ -1,0 +1,107 @@
+package twilio_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fluxkit/sms/internal/providertest"
+	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/twilio"
+)
+
+// canned answers every request with one fixed response, as a provider (or
+// a gateway in front of it) might.
+type canned struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+func (c canned) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	h := http.Header{}
+	if c.contentType != "" {
+		h.Set("Content-Type", c.contentType)
+	}
+	return &http.Response{
+		StatusCode: c.status, Status: http.StatusText(c.status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: r,
+	}, nil
+}
+
+// providerKinds are the kinds a provider client may report (sms.Provider).
+var providerKinds = map[sms.Kind]bool{
+	sms.KindTransient: true, sms.KindAmbiguous: true, sms.KindRejected: true,
+	sms.KindProviderAccount: true, sms.KindPartial: true,
+}
+
+// fuzzStatus maps any int to an HTTP status from 200 to 599.
+func fuzzStatus(n int) int {
+	if n < 0 {
+		n = -(n + 1)
+	}
+	return 200 + n%400
+}
+
+// FuzzTwilioResponse feeds arbitrary answers (status, Content-Type, body)
+// to the client. It never panics; a success has a message SID and comes
+// with a 2xx; every error is an *sms.Error of a provider kind with the
+// kind's code and a client-safe message, transient for 429 and 5xx,
+// ambiguous for a 2xx (Twilio may have created the message), and its text
+// never holds the credentials.
+func FuzzTwilioResponse(f *testing.F) {
+	f.Add(201, "application/json", []byte(`{"sid":"SM0123456789abcdef0123456789abcdef","num_segments":"1"}`))
+	creds := twilio.Credentials{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken}
+	msg := sms.Message{To: "+14155552671", From: providertest.TwilioFrom, Body: "Your code is 482901"}
+	f.Fuzz(func(t *testing.T, status int, contentType string, body []byte) {
+		st := fuzzStatus(status)
+		c := twilio.New("https://api.twilio.test", creds, &http.Client{Transport: canned{st, contentType, body}})
+		rc, err := c.Send(context.Background(), msg)
+		success := st >= 200 && st < 300
+		if err == nil {
+			if rc.ID == "" || rc.Parts < 0 {
+				t.Fatalf("Send = %+v on %d %q: want a message SID", rc, st, body)
+			}
+			if !success {
+				t.Fatalf("Send succeeded on HTTP %d", st)
+			}
+			return
+		}
+		var e *sms.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("error %v (%T) is not an *sms.Error", err, err)
+		}
+		if !providerKinds[e.Kind] {
+			t.Errorf("kind = %v, want a provider kind", e.Kind)
+		}
+		if got, want := e.ErrorCode(), sms.DefaultCode(e.Kind); got != want {
+			t.Errorf("code = %q, want %q for kind %v", got, want, e.Kind)
+		}
+		if e.Message == "" || strings.Contains(e.Message, "{") {
+			t.Errorf("client message = %q, want a client-safe sentence", e.Message)
+		}
+		switch {
+		case st == http.StatusTooManyRequests || st >= 500:
+			if e.Kind != sms.KindTransient {
+				t.Errorf("kind = %v on HTTP %d, want transient", e.Kind, st)
+			}
+		case success:
+			if e.Kind != sms.KindAmbiguous {
+				t.Errorf("kind = %v on HTTP %d %q, want ambiguous", e.Kind, st, body)
+			}
+		}
+		for _, secret := range []string{providertest.TwilioAuthToken, providertest.TwilioAccountSID} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error text %q holds an account credential", err.Error())
+			}
+		}
+	})
+}

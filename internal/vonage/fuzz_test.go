@@ -1,0 +1,109 @@
+package vonage_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fluxkit/sms/internal/providertest"
+	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/vonage"
+)
+
+// canned answers every request with one fixed response, as Vonage (or a
+// gateway in front of it) might.
+type canned struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+func (c canned) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	h := http.Header{}
+	if c.contentType != "" {
+		h.Set("Content-Type", c.contentType)
+	}
+	return &http.Response{
+		StatusCode: c.status, Status: http.StatusText(c.status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: r,
+	}, nil
+}
+
+// providerKinds are the kinds a provider client may report (sms.Provider).
+var providerKinds = map[sms.Kind]bool{
+	sms.KindTransient: true, sms.KindAmbiguous: true, sms.KindRejected: true,
+	sms.KindProviderAccount: true, sms.KindPartial: true,
+}
+
+// fuzzStatus maps any int to an HTTP status from 200 to 599.
+func fuzzStatus(n int) int {
+	if n < 0 {
+		n = -(n + 1)
+	}
+	return 200 + n%400
+}
+
+// FuzzVonageResponse feeds arbitrary answers (status, Content-Type, body)
+// to the client. It never panics; a success has the first part's id, at
+// least one part and a 2xx; every error is an *sms.Error of a provider
+// kind with the kind's code and a client-safe message, transient for 429
+// and 5xx, provider-account for any other non-2xx; a partial failure
+// carries the id of a part that went out; and no error text holds the
+// API secret.
+func FuzzVonageResponse(f *testing.F) {
+	f.Add(200, "application/json", []byte(`{"message-count":"1","messages":[{"message-id":"0A0000000123ABCD1","status":"0"}]}`))
+	c0 := vonage.Credentials{APIKey: providertest.VonageAPIKey, APISecret: providertest.VonageAPISecret}
+	msg := sms.Message{To: "+447700900123", From: "FluxKit", Body: "Your code is 482901"}
+	f.Fuzz(func(t *testing.T, status int, contentType string, body []byte) {
+		st := fuzzStatus(status)
+		c := vonage.New("https://rest.vonage.test", c0, &http.Client{Transport: canned{st, contentType, body}})
+		rc, err := c.Send(context.Background(), msg)
+		success := st >= 200 && st < 300
+		if err == nil {
+			if rc.ID == "" || rc.Parts < 1 {
+				t.Fatalf("Send = %+v on %d %q: want an id and at least one part", rc, st, body)
+			}
+			if !success {
+				t.Fatalf("Send succeeded on HTTP %d", st)
+			}
+			return
+		}
+		var e *sms.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("error %v (%T) is not an *sms.Error", err, err)
+		}
+		if !providerKinds[e.Kind] {
+			t.Errorf("kind = %v, want a provider kind", e.Kind)
+		}
+		if got, want := e.ErrorCode(), sms.DefaultCode(e.Kind); got != want {
+			t.Errorf("code = %q, want %q for kind %v", got, want, e.Kind)
+		}
+		if e.Message == "" || strings.Contains(e.Message, "{") {
+			t.Errorf("client message = %q, want a client-safe sentence", e.Message)
+		}
+		switch {
+		case st == http.StatusTooManyRequests || st >= 500:
+			if e.Kind != sms.KindTransient {
+				t.Errorf("kind = %v on HTTP %d, want transient", e.Kind, st)
+			}
+		case !success:
+			if e.Kind != sms.KindProviderAccount {
+				t.Errorf("kind = %v on HTTP %d, want provider-account", e.Kind, st)
+			}
+		}
+		if e.Kind == sms.KindPartial && e.MessageID == "" {
+			t.Errorf("partial failure without the id of a part that went out: %+v", e)
+		}
+		if strings.Contains(err.Error(), providertest.VonageAPISecret) {
+			t.Errorf("error text %q holds the API secret", err.Error())
+		}
+	})
+}
