@@ -1,0 +1,21 @@
+// Package chaos holds what the service's stress tests are built from, and
+// the tests themselves:
+//
+//   - the chaos test (chaos_test.go, `make chaos`) drives N messages through
+//     the send function and the drain, in process, against moto and the
+//     Twilio and Vonage fakes while faults are injected at random —
+//     provider 5xx and 429 answers, connections dropped before and after
+//     the provider accepted a message, DynamoDB 500s answered before or
+//     after the write reached the table, SQS send errors — and counts
+//     every accepted message as delivered once, lost or duplicated
+//     (Summarize);
+//   - the abuse battery (abuse_test.go) sends malformed, oversized and
+//     hostile requests over real HTTP through an API Gateway stand-in
+//     (Gateway) and checks each answer is a documented 4xx with a JSON
+//     error;
+//   - both finish with a log audit (Audit): no log line may hold a token,
+//     a secret, a message body or an unmasked phone number.
+//
+// docs/chaos.md describes the faults, the counting rules and the
+// behaviour chosen for the one ambiguous fault.
+package chaos

@@ -1,0 +1,146 @@
+package chaos
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Fate is what became of one message: what the client was told and what
+// the provider did.
+type Fate struct {
+	// Status is the HTTP status the client was answered.
+	Status int
+	// Deliveries is how many times the provider accepted the message.
+	Deliveries int
+	// Ambiguous is how many of those acceptances the client never heard
+	// of: the provider accepted the message and the connection dropped
+	// before its answer. Each one may legitimately cause one extra
+	// delivery (at-least-once, DESIGN.md §8).
+	Ambiguous int
+}
+
+// Accepted reports whether the client was told the message was taken:
+// 200 (the provider accepted it) or 202 (SQS holds it).
+func (f Fate) Accepted() bool {
+	return f.Status == http.StatusOK || f.Status == http.StatusAccepted
+}
+
+// Report sums up the fates of a run. Its counts are of messages.
+type Report struct {
+	// Messages is how many messages were sent to the API.
+	Messages int
+	// Statuses counts the answers by HTTP status.
+	Statuses map[int]int
+	// Accepted were answered 200 or 202; Refused any other allowed
+	// status (503: nothing was accepted).
+	Accepted, Refused int
+	// Unexpected were answered with a status outside the allowed ones.
+	Unexpected int
+	// Delivered were accepted and delivered at least once.
+	Delivered int
+	// Lost were accepted and never delivered.
+	Lost int
+	// DuplicatedAmbiguous were delivered more than once, every extra
+	// delivery explained by an acceptance the client never heard of.
+	DuplicatedAmbiguous int
+	// DuplicatedOther were delivered more than once without such an
+	// explanation.
+	DuplicatedOther int
+	// ExtraDeliveries is the number of deliveries beyond the first, over
+	// all messages.
+	ExtraDeliveries int
+	// RefusedDeliveredAmbiguous were refused and still delivered, each
+	// delivery being an acceptance whose answer the provider never sent
+	// (the provider took it, the connection dropped, and the queue was
+	// then unreachable).
+	RefusedDeliveredAmbiguous int
+	// RefusedDeliveredOther were refused and delivered without such an
+	// explanation: the client was told nothing was accepted, wrongly.
+	RefusedDeliveredOther int
+	// Offenders names up to ten messages that are lost, unexplained
+	// duplicates, refused yet delivered, or answered outside the allowed
+	// statuses, with what is wrong.
+	Offenders []string
+}
+
+// maxOffenders bounds Report.Offenders.
+const maxOffenders = 10
+
+// Summarize counts fates, keyed by any message identifier. allowed are the
+// statuses the API may answer under the faults of the run.
+func Summarize(fates map[string]Fate, allowed ...int) Report {
+	r := Report{Messages: len(fates), Statuses: map[int]int{}}
+	offend := func(key, what string) {
+		if len(r.Offenders) < maxOffenders {
+			r.Offenders = append(r.Offenders, key+": "+what)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(fates)) {
+		f := fates[key]
+		r.Statuses[f.Status]++
+		if f.Deliveries > 1 {
+			r.ExtraDeliveries += f.Deliveries - 1
+		}
+		switch {
+		case !slices.Contains(allowed, f.Status):
+			r.Unexpected++
+			offend(key, fmt.Sprintf("answered %d, not one of %v", f.Status, allowed))
+		case f.Accepted():
+			r.Accepted++
+		default:
+			r.Refused++
+		}
+		if !f.Accepted() {
+			switch {
+			case f.Deliveries == 0:
+			case f.Deliveries <= f.Ambiguous:
+				r.RefusedDeliveredAmbiguous++
+			default:
+				r.RefusedDeliveredOther++
+				offend(key, fmt.Sprintf("answered %d yet delivered %d times", f.Status, f.Deliveries))
+			}
+			continue
+		}
+		switch {
+		case f.Deliveries == 0:
+			r.Lost++
+			offend(key, fmt.Sprintf("answered %d, never delivered", f.Status))
+			continue
+		case f.Deliveries == 1:
+		case f.Deliveries-1 <= f.Ambiguous:
+			r.DuplicatedAmbiguous++
+		default:
+			r.DuplicatedOther++
+			offend(key, fmt.Sprintf("delivered %d times, %d of them ambiguous", f.Deliveries, f.Ambiguous))
+		}
+		r.Delivered++
+	}
+	return r
+}
+
+// OK reports whether the run kept the guarantees: every answer allowed,
+// nothing accepted lost, and no duplicate or refused-yet-delivered message
+// other than those the ambiguous fault explains.
+func (r Report) OK() bool {
+	return r.Unexpected == 0 && r.Lost == 0 && r.DuplicatedOther == 0 && r.RefusedDeliveredOther == 0
+}
+
+// String renders the figures on a few lines.
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "messages %d, answers", r.Messages)
+	for _, s := range slices.Sorted(maps.Keys(r.Statuses)) {
+		fmt.Fprintf(&b, " %d×%d", s, r.Statuses[s])
+	}
+	fmt.Fprintf(&b, "\naccepted %d, delivered %d, lost %d, unexpected answers %d\n", r.Accepted, r.Delivered, r.Lost, r.Unexpected)
+	fmt.Fprintf(&b, "duplicated %d (ambiguous: provider accepted, connection dropped) + %d other; %d extra deliveries\n",
+		r.DuplicatedAmbiguous, r.DuplicatedOther, r.ExtraDeliveries)
+	fmt.Fprintf(&b, "refused %d, of which delivered %d (ambiguous) + %d other", r.Refused, r.RefusedDeliveredAmbiguous, r.RefusedDeliveredOther)
+	for _, o := range r.Offenders {
+		b.WriteString("\n  " + o)
+	}
+	return b.String()
+}
