@@ -106,3 +106,28 @@ $(LOCAL_BIN): $(LOCAL_SRCS)
 ##        local server, cold start, sizes), saved in docs/benchmarks.md
 bench: tools
 	scripts/bench.sh
+
+# Stress tests (internal/chaos, docs/chaos.md) and fuzzing. `make test` runs a
+# quick chaos run (150 messages per scenario) and every fuzz target's seed
+# corpus; these targets run the long versions.
+CHAOS_N      ?= 2000
+FUZZTIME     ?= 30s
+FUZZ_TARGETS := ./internal/sms:FuzzValidate ./internal/sms:FuzzCountSegments \
+	./internal/sms:FuzzMaskDigits ./internal/apigw:FuzzServe ./internal/queue:FuzzDecode \
+	./internal/twilio:FuzzTwilioResponse ./internal/vonage:FuzzVonageResponse
+.PHONY: chaos fuzz
+
+## chaos: CHAOS_N messages (default 2000) per scenario through send and drain against
+##        moto and the provider fakes under injected faults; prints the counts.
+##        CHAOS_SCENARIOS=all adds the other two provider/DynamoDB-mode pairings
+chaos:
+	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./internal/chaos/
+
+## fuzz: every fuzz target for FUZZTIME each (default 30s), one after the other;
+##       fails at the end if any target failed (its input is in testdata/fuzz)
+fuzz:
+	@failed=; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$fn"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
