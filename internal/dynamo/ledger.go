@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -27,6 +29,7 @@ const (
 	ledgerSK        = "ledger"
 	attrState       = "state"
 	attrFingerprint = "fp"
+	attrClaimToken  = "claim" // random per Claim call: recognises our own write
 	attrLeaseUntil  = "leaseUntil" // unix ms
 	attrExpiresAt   = "expiresAt"  // unix ms
 	attrOutcome     = "outcome"    // binary (a string is accepted too)
@@ -68,6 +71,10 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 	if err := checkLedgerArgs("claim", key, lease); err != nil {
 		return sms.Claim{}, err
 	}
+	// The token tells our own pending record from another caller's: when
+	// the write reached the table but its answer was lost, the SDK's retry
+	// (the same input) fails the condition on the record we just wrote.
+	token := claimToken()
 	// The record can vanish between the failed condition and the answer
 	// only if it was deleted at that moment (a Release); then try again.
 	for range 3 {
@@ -80,6 +87,7 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 				attrSK:          str(ledgerSK),
 				attrState:       str(statePending),
 				attrFingerprint: str(fingerprint),
+				attrClaimToken:  str(token),
 				attrLeaseUntil:  number(until),
 				attrExpiresAt:   number(until),
 				attrTTL:         number(ttlFor(until)),
@@ -104,7 +112,7 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 		if len(ccf.Item) == 0 {
 			continue
 		}
-		return decideClaim(ccf.Item, fingerprint)
+		return decideClaim(ccf.Item, fingerprint, token)
 	}
 	return sms.Claim{}, &sms.Error{
 		Kind: sms.KindUnavailable, Message: "ledger contended", RetryAfter: retryAfter,
@@ -112,8 +120,9 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 	}
 }
 
-// decideClaim reads the record that made a claim's condition fail.
-func decideClaim(item map[string]types.AttributeValue, fingerprint string) (sms.Claim, error) {
+// decideClaim reads the record that made a claim's condition fail. A
+// pending record carrying token is the caller's own (a retried write).
+func decideClaim(item map[string]types.AttributeValue, fingerprint, token string) (sms.Claim, error) {
 	fp, _ := item[attrFingerprint].(*types.AttributeValueMemberS)
 	if fp == nil || fp.Value != fingerprint {
 		return sms.Claim{State: sms.Mismatch}, nil
@@ -133,6 +142,9 @@ func decideClaim(item map[string]types.AttributeValue, fingerprint string) (sms.
 		}
 		return sms.Claim{State: sms.Done, Outcome: outcome}, nil
 	case st != nil && st.Value == statePending:
+		if ct, _ := item[attrClaimToken].(*types.AttributeValueMemberS); ct != nil && ct.Value == token {
+			return sms.Claim{State: sms.Claimed}, nil
+		}
 		return sms.Claim{State: sms.Held}, nil
 	}
 	return sms.Claim{}, internalf("dynamo: claim: record has unknown state %v", item[attrState])
@@ -206,3 +218,10 @@ func ttlFor(expiresMs int64) int64 {
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+// claimToken returns a random token identifying one Claim call.
+func claimToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

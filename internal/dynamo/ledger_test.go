@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/fluxkit/sms/internal/conformance"
+	"github.com/fluxkit/sms/internal/mototest"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -31,7 +33,7 @@ func TestLedgerItem(t *testing.T) {
 		t.Helper()
 		got := getItem(t, table, "ledger#caller/key-1", "ledger")
 		for name, w := range want {
-			if g, ok := got[name]; !ok || !attrEqual(g, w) {
+			if g, ok := got[name]; !ok || (w != anyToken && !attrEqual(g, w)) {
 				t.Errorf("attribute %s = %v, want %v", name, show(got[name]), show(w))
 			}
 		}
@@ -45,7 +47,7 @@ func TestLedgerItem(t *testing.T) {
 	until := epoch.Add(30 * time.Second).UnixMilli()
 	wantItem(map[string]types.AttributeValue{
 		"pk": str("ledger#caller/key-1"), "sk": str("ledger"), "state": str("pending"), "fp": str("fp-1"),
-		"leaseUntil": num(until), "expiresAt": num(until), "ttl": num(until/1000 + 3600),
+		"claim": anyToken, "leaseUntil": num(until), "expiresAt": num(until), "ttl": num(until/1000 + 3600),
 	})
 	clock.Advance(2 * time.Second)
 	if err := l.Complete(ctx, "caller/key-1", "fp-1", []byte(`{"messageId":"SM1"}`), 24*time.Hour); err != nil {
@@ -58,6 +60,9 @@ func TestLedgerItem(t *testing.T) {
 		"outcome": &types.AttributeValueMemberB{Value: []byte(`{"messageId":"SM1"}`)},
 	})
 }
+
+// anyToken stands for the random claim token in an expected item.
+var anyToken types.AttributeValue = str("<any claim token>")
 
 func attrEqual(a, b types.AttributeValue) bool { return show(a) == show(b) }
 
@@ -184,5 +189,44 @@ func TestLedgerErrors(t *testing.T) {
 				t.Errorf("%s: %s error %q does not name the operation", tt.name, op, err)
 			}
 		}
+	}
+}
+
+// TestClaimRecognisesItsOwnRetriedWrite loses the answer to a claim's
+// PutItem after the write reached the table; the SDK retries the same
+// request, whose condition then fails on the record just written. The
+// claim must still be the caller's, not "held by another".
+func TestClaimRecognisesItsOwnRetriedWrite(t *testing.T) {
+	table := newTable(t)
+	proxy := mototest.NewProxy(t, moto.URL)
+	var lost atomic.Bool
+	proxy.SetFaults(func(op string) mototest.Fault {
+		if op == "DynamoDB_20120810.PutItem" && lost.CompareAndSwap(false, true) {
+			return mototest.FailAfter
+		}
+		return mototest.Pass
+	})
+	cfg := moto.Config()
+	cfg.BaseEndpoint = aws.String(proxy.URL)
+	cfg.RetryMaxAttempts = 3 // the SDK's default retryer, as deployed
+	l := NewLedger(dynamodb.NewFromConfig(cfg), table, nil)
+	ctx := context.Background()
+	c, err := l.Claim(ctx, "retried", "fp-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.State, sms.Claimed; got != want {
+		t.Errorf("state after a retried claim = %v, want %v", got, want)
+	}
+	if got := proxy.Counts()["DynamoDB_20120810.PutItem"]; got != 2 {
+		t.Errorf("PutItem requests = %d, want 2 (the lost answer and the SDK's retry)", got)
+	}
+	// Another caller still sees the claim as held.
+	other, err := l.Claim(ctx, "retried", "fp-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := other.State, sms.Held; got != want {
+		t.Errorf("another caller's claim = %v, want %v", got, want)
 	}
 }
