@@ -332,6 +332,11 @@ func message(fields map[string]json.RawMessage) (sms.QueuedMessage, *PoisonError
 		if err != nil {
 			return m, invalid(fieldEnqueuedAt, "enqueuedAt must be an RFC 3339 date-time")
 		}
+		// Encode writes UTC; a time whose UTC year has no four-digit RFC
+		// 3339 form could not be written back when the drain re-enqueues.
+		if y := t.UTC().Year(); y < 0 || y > 9999 {
+			return m, invalid(fieldEnqueuedAt, "enqueuedAt must fall within the years 0000 to 9999 in UTC")
+		}
 		m.EnqueuedAt = t
 	}
 	if m.IdempotencyKey, perr = optionalString(fields, fieldIdempotencyKey); perr != nil {
