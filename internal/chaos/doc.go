@@ -10,9 +10,9 @@
 //     every accepted message as delivered once, lost or duplicated
 //     (Summarize);
 //   - the abuse battery (abuse_test.go) sends malformed, oversized and
-//     hostile requests over real HTTP through an API Gateway stand-in
-//     (Gateway) and checks each answer is a documented 4xx with a JSON
-//     error;
+//     hostile requests over real HTTP through the API Gateway stand-in of
+//     `make local` (local.Gateway) and checks each answer is a documented
+//     4xx with a JSON error;
 //   - both finish with a log audit (Audit): no log line may hold a token,
 //     a secret, a message body or an unmasked phone number.
 //
