@@ -29,7 +29,7 @@ const (
 	ledgerSK        = "ledger"
 	attrState       = "state"
 	attrFingerprint = "fp"
-	attrClaimToken  = "claim" // random per Claim call: recognises our own write
+	attrClaimToken  = "claim"      // random per Claim call: recognises our own write
 	attrLeaseUntil  = "leaseUntil" // unix ms
 	attrExpiresAt   = "expiresAt"  // unix ms
 	attrOutcome     = "outcome"    // binary (a string is accepted too)
