@@ -125,6 +125,10 @@ func TestChaos(t *testing.T) {
 			}
 			if len(run.deadLetters) != 0 {
 				t.Errorf("dead-letter queue holds %d messages, want 0", len(run.deadLetters))
+				for _, dl := range run.deadLetters {
+					t.Errorf("dead-lettered (%s): message id %s, delivered %d times; its history: %s",
+						dl.reason, dl.id, run.delivered[dl.text], strings.Join(run.history(dl.id), " | "))
+				}
 			}
 			for _, line := range run.lostHistories(5) {
 				t.Errorf("lost: %s", line)
@@ -163,6 +167,19 @@ type run struct {
 // lostHistories describes up to max accepted messages that were never
 // delivered: the retries the drain logged for each and whether it ended
 // on the dead-letter queue.
+// history lists what the logs say happened to the queue message id.
+func (r *run) history(id string) []string {
+	var out []string
+	for _, line := range bytes.Split(r.d.logs.Bytes(), []byte("\n")) {
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) != nil || rec["messageId"] != id {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%v %v %v %v", rec["time"], rec["msg"], rec["kind"], rec["error"]))
+	}
+	return out
+}
+
 func (r *run) lostHistories(max int) []string {
 	retries := map[string][]string{}
 	for _, line := range bytes.Split(r.d.logs.Bytes(), []byte("\n")) {

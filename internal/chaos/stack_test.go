@@ -224,6 +224,8 @@ type deadLetter struct {
 	reason string
 	// text is the message body it carries (the SMS text), if it decodes.
 	text string
+	// id is the queue message's id, if it decodes.
+	id string
 }
 
 // deadLetters reads the messages on a dead-letter queue of d.
@@ -246,7 +248,7 @@ func (d *deployment) deadLetters(t *testing.T, url string) []deadLetter {
 				dl.reason = aws.ToString(a.StringValue)
 			}
 			if qm, err := queue.Decode([]byte(aws.ToString(m.Body)), aws.ToString(m.MessageId)); err == nil {
-				dl.text = qm.Body
+				dl.text, dl.id = qm.Body, qm.ID
 			}
 			out = append(out, dl)
 		}

@@ -130,20 +130,29 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (string, bo
 	}
 	maxWait, lease := h.budget(ctx)
 	if maxWait < 0 {
-		return h.requeue(ctx, rec, m)
+		return h.requeue(ctx, m)
 	}
 	disp, err := h.deliver.Deliver(ctx, m, maxWait, lease)
 	switch disp {
 	case sms.Delivered, sms.Duplicate, sms.Dropped:
 		return disp.String(), true
 	case sms.Deferred:
-		return h.requeue(ctx, rec, m)
+		return h.requeue(ctx, m)
 	case sms.Poison:
 		reason := "duplicate_id" // another message already used this id
 		if sms.KindOf(err) == sms.KindForbidden {
 			reason = "sender_not_allowed"
 		}
 		return h.deadLetter(ctx, rec, reason)
+	}
+	if sms.KindOf(err) == sms.KindConflict {
+		// Another worker holds the id (a duplicate delivery, or a claim
+		// whose worker died): nothing is wrong with the message, so a fresh
+		// copy waits for that claim instead of burning receive counts
+		// towards the DLQ. If the other worker sends it, the copy is
+		// skipped as a duplicate; if it died, the copy is sent once its
+		// lease lapses.
+		return h.requeueAfter(ctx, m, h.backoff(m.Attempt), "held")
 	}
 	// Retry: back off through the visibility timeout, then let SQS
 	// redeliver (and dead-letter after the redrive limit).
@@ -171,12 +180,20 @@ func (h *Handler) budget(ctx context.Context) (maxWait, lease time.Duration) {
 // requeue re-enqueues a record that could not get a slot in time as a fresh
 // copy, so that a healthy message never burns receive counts towards the
 // DLQ while the drain is merely busy.
-func (h *Handler) requeue(ctx context.Context, rec events.SQSMessage, m sms.QueuedMessage) (string, bool) {
-	if err := h.queue.Requeue(context.WithoutCancel(ctx), m, 0); err != nil {
-		h.log.LogAttrs(ctx, slog.LevelWarn, "could not requeue deferred record", slog.String("messageId", m.ID), slog.String("error", err.Error()))
-		return "deferred", false
+func (h *Handler) requeue(ctx context.Context, m sms.QueuedMessage) (string, bool) {
+	return h.requeueAfter(ctx, m, 0, "deferred")
+}
+
+// requeueAfter puts a fresh copy of m back on the queue, visible after
+// delay, and reports the outcome name and whether the record is done with
+// (false when the copy could not be sent: SQS redelivers the original).
+func (h *Handler) requeueAfter(ctx context.Context, m sms.QueuedMessage, delay time.Duration, outcome string) (string, bool) {
+	if err := h.queue.Requeue(context.WithoutCancel(ctx), m, delay); err != nil {
+		h.log.LogAttrs(ctx, slog.LevelWarn, "could not requeue record", slog.String("messageId", m.ID),
+			slog.String("outcome", outcome), slog.String("error", err.Error()))
+		return outcome, false
 	}
-	return "deferred", true
+	return outcome, true
 }
 
 func (h *Handler) deadLetter(ctx context.Context, rec events.SQSMessage, reason string) (string, bool) {

@@ -31,6 +31,9 @@ func (f *fakeDeliverer) Deliver(_ context.Context, m sms.QueuedMessage, maxWait,
 		d = sms.Delivered
 	}
 	if d == sms.Retry {
+		if m.Body == "held" {
+			return d, &sms.Error{Kind: sms.KindConflict}
+		}
 		return d, &sms.Error{Kind: sms.KindTransient}
 	}
 	return d, nil
@@ -39,17 +42,19 @@ func (f *fakeDeliverer) Deliver(_ context.Context, m sms.QueuedMessage, maxWait,
 type fakeQueue struct {
 	mu         sync.Mutex
 	requeued   []sms.QueuedMessage
+	delays     []time.Duration
 	visibility map[string]time.Duration
 	requeueErr error
 }
 
-func (q *fakeQueue) Requeue(_ context.Context, m sms.QueuedMessage, _ time.Duration) error {
+func (q *fakeQueue) Requeue(_ context.Context, m sms.QueuedMessage, d time.Duration) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.requeueErr != nil {
 		return q.requeueErr
 	}
 	q.requeued = append(q.requeued, m)
+	q.delays = append(q.delays, d)
 	return nil
 }
 
@@ -128,6 +133,26 @@ func TestHandleDispositions(t *testing.T) {
 	}
 	if got := len(d.got); got != 6 {
 		t.Errorf("deliveries = %d, want 6 (decodable records only)", got)
+	}
+}
+
+func TestHandleRequeuesHeldRecordWithDelay(t *testing.T) {
+	d := &fakeDeliverer{byBody: map[string]sms.Disposition{"held": sms.Retry}}
+	q := &fakeQueue{}
+	h := NewHandler(d, q, &fakeDLQ{}, Config{BackoffBase: 2 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	body := `{"to":"+14155552671","body":"held","attempt":3}`
+	resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("h", body, "1")}})
+	if got := len(resp.BatchItemFailures); got != 0 {
+		t.Errorf("failures = %d, want 0: a held record must not burn receive counts", got)
+	}
+	if len(q.requeued) != 1 || q.requeued[0].Body != "held" {
+		t.Fatalf("requeued = %+v, want the held record", q.requeued)
+	}
+	if got, want := q.delays[0], 8*time.Second; got != want {
+		t.Errorf("requeue delay = %v, want %v (backoff by attempt)", got, want)
+	}
+	if len(q.visibility) != 0 {
+		t.Errorf("visibility changed %v, want untouched", q.visibility)
 	}
 }
 

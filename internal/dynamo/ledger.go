@@ -107,6 +107,7 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 		}
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
+			l.forget(ctx, key, token)
 			return sms.Claim{}, classify("claim", err)
 		}
 		if len(ccf.Item) == 0 {
@@ -118,6 +119,26 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 		Kind: sms.KindUnavailable, Message: "ledger contended", RetryAfter: retryAfter,
 		Err: errors.New("dynamo: claim: record changed under 3 requests"),
 	}
+}
+
+// forget removes the pending record of a claim that failed with an unknown
+// outcome: the write may have reached the table after all (its answer lost
+// once the SDK stopped retrying), and would then hold the key against
+// every caller, this one included, until its lease lapsed. Only the record
+// carrying token is removed; failures are ignored (the lease still ends it).
+func (l *Ledger) forget(ctx context.Context, key, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_, _ = l.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(l.table),
+		Key: map[string]types.AttributeValue{
+			attrPK: str("ledger#" + key),
+			attrSK: str(ledgerSK),
+		},
+		ConditionExpression:       aws.String("#claim = :token AND #st = :pending"),
+		ExpressionAttributeNames:  map[string]string{"#claim": attrClaimToken, "#st": attrState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":token": str(token), ":pending": str(statePending)},
+	})
 }
 
 // decideClaim reads the record that made a claim's condition fail. A

@@ -230,3 +230,33 @@ func TestClaimRecognisesItsOwnRetriedWrite(t *testing.T) {
 		t.Errorf("another caller's claim = %v, want %v", got, want)
 	}
 }
+
+// TestClaimWithLostAnswerDoesNotHoldTheKey loses the answer to a claim's
+// write with no retry left: the claim fails, and the record it may have
+// written must not hold the key against the next attempt.
+func TestClaimWithLostAnswerDoesNotHoldTheKey(t *testing.T) {
+	table := newTable(t)
+	proxy := mototest.NewProxy(t, moto.URL)
+	var lost atomic.Bool
+	proxy.SetFaults(func(op string) mototest.Fault {
+		if op == "DynamoDB_20120810.PutItem" && lost.CompareAndSwap(false, true) {
+			return mototest.FailAfter
+		}
+		return mototest.Pass
+	})
+	cfg := moto.Config()
+	cfg.BaseEndpoint = aws.String(proxy.URL)
+	cfg.RetryMaxAttempts = 1 // no SDK retry: the caller sees the failure
+	l := NewLedger(dynamodb.NewFromConfig(cfg), table, nil)
+	ctx := context.Background()
+	if _, err := l.Claim(ctx, "lost", "fp-1", time.Minute); sms.KindOf(err) != sms.KindUnavailable {
+		t.Fatalf("claim with a lost answer: err = %v, want unavailable", err)
+	}
+	c, err := l.Claim(ctx, "lost", "fp-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.State, sms.Claimed; got != want {
+		t.Errorf("next claim = %v, want %v (the lost write must not hold the key)", got, want)
+	}
+}
