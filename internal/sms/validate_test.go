@@ -2,8 +2,11 @@ package sms
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // wantInvalid checks that err is a KindInvalid *Error for field with code,
@@ -290,4 +293,61 @@ func TestMessageValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseValid is ValidateTo's verdict by way of phonenumbers.Parse, the
+// library's general parser, for TestE164NumberMatchesParse.
+func parseValid(to string) bool {
+	if to == "" || e164ShapeProblem(to) != "" {
+		return false
+	}
+	num, err := phonenumbers.Parse(to, "")
+	return err == nil && phonenumbers.IsValidNumber(num) && phonenumbers.Format(num, phonenumbers.E164) == to
+}
+
+// TestE164NumberMatchesParse checks ValidateTo's fast construction of the
+// number against phonenumbers.Parse on every region's example numbers of
+// every type, and on variants of them: a national prefix 0 inserted after
+// the country code, a digit dropped, a digit added, and the last digit
+// changed.
+func TestE164NumberMatchesParse(t *testing.T) {
+	types := []phonenumbers.PhoneNumberType{
+		phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE,
+		phonenumbers.SHARED_COST, phonenumbers.VOIP, phonenumbers.PERSONAL_NUMBER, phonenumbers.PAGER,
+		phonenumbers.UAN, phonenumbers.VOICEMAIL,
+	}
+	checked, accepted := 0, 0
+	for region := range phonenumbers.GetSupportedRegions() {
+		for _, typ := range types {
+			ex := phonenumbers.GetExampleNumberForType(region, typ)
+			if ex == nil {
+				continue
+			}
+			e164 := phonenumbers.Format(ex, phonenumbers.E164)
+			cc := len(fmt.Sprint(ex.GetCountryCode()))
+			last := e164[len(e164)-1]
+			variants := []string{
+				e164,
+				e164[:1+cc] + "0" + e164[1+cc:],
+				e164[:len(e164)-1],
+				e164 + "5",
+				e164[:len(e164)-1] + string('0'+(last-'0'+1)%10),
+			}
+			for _, v := range variants {
+				checked++
+				want := parseValid(v)
+				got := ValidateTo(v) == nil
+				if got != want {
+					t.Errorf("%s %v: ValidateTo(%q) accepted = %v, Parse-based verdict %v", region, typ, v, got, want)
+				}
+				if got {
+					accepted++
+				}
+			}
+		}
+	}
+	if checked < 1000 || accepted < 500 {
+		t.Errorf("checked %d numbers, %d accepted: the example set is too small to mean anything", checked, accepted)
+	}
+	t.Logf("%d numbers compared, %d valid", checked, accepted)
 }
