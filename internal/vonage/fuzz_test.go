@@ -1,10 +1,8 @@
 package vonage_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,43 +11,6 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/vonage"
 )
-
-// canned answers every request with one fixed response, as Vonage (or a
-// gateway in front of it) might.
-type canned struct {
-	status      int
-	contentType string
-	body        []byte
-}
-
-func (c canned) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	h := http.Header{}
-	if c.contentType != "" {
-		h.Set("Content-Type", c.contentType)
-	}
-	return &http.Response{
-		StatusCode: c.status, Status: http.StatusText(c.status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: r,
-	}, nil
-}
-
-// providerKinds are the kinds a provider client may report (sms.Provider).
-var providerKinds = map[sms.Kind]bool{
-	sms.KindTransient: true, sms.KindAmbiguous: true, sms.KindRejected: true,
-	sms.KindProviderAccount: true, sms.KindPartial: true,
-}
-
-// fuzzStatus maps any int to an HTTP status from 200 to 599.
-func fuzzStatus(n int) int {
-	if n < 0 {
-		n = -(n + 1)
-	}
-	return 200 + n%400
-}
 
 // FuzzVonageResponse feeds arbitrary answers (status, Content-Type, body)
 // to the client. It never panics; a success has the first part's id, at
@@ -63,8 +24,8 @@ func FuzzVonageResponse(f *testing.F) {
 	c0 := vonage.Credentials{APIKey: providertest.VonageAPIKey, APISecret: providertest.VonageAPISecret}
 	msg := sms.Message{To: "+447700900123", From: "FluxKit", Body: "Your code is 482901"}
 	f.Fuzz(func(t *testing.T, status int, contentType string, body []byte) {
-		st := fuzzStatus(status)
-		c := vonage.New("https://rest.vonage.test", c0, &http.Client{Transport: canned{st, contentType, body}})
+		st := providertest.FuzzStatus(status)
+		c := vonage.New("https://rest.vonage.test", c0, &http.Client{Transport: providertest.Canned{Status: st, ContentType: contentType, Body: body}})
 		rc, err := c.Send(context.Background(), msg)
 		success := st >= 200 && st < 300
 		if err == nil {
@@ -80,7 +41,7 @@ func FuzzVonageResponse(f *testing.F) {
 		if !errors.As(err, &e) {
 			t.Fatalf("error %v (%T) is not an *sms.Error", err, err)
 		}
-		if !providerKinds[e.Kind] {
+		if !providertest.IsProviderKind(e.Kind) {
 			t.Errorf("kind = %v, want a provider kind", e.Kind)
 		}
 		if got, want := e.ErrorCode(), sms.DefaultCode(e.Kind); got != want {
