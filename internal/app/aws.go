@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -62,6 +66,7 @@ func Build(ctx context.Context, cfg config.Config, env *awsenv.Env, log *slog.Lo
 	rot.Follow(authn.Follow)
 
 	ddb := dynamodb.NewFromConfig(env.Config, func(o *dynamodb.Options) { env.Apply(awsenv.DynamoDB, &o.BaseEndpoint) })
+	warmUp(ctx, ddb, cfg.TableName)
 	limiter, err := dynamo.NewLimiter(ddb, cfg.TableName, dynamo.LimiterConfig{Name: "sms", Rate: cfg.RateLimit, Margin: cfg.RateMargin})
 	if err != nil {
 		return nil, fmt.Errorf("app: limiter: %w", err)
@@ -85,4 +90,22 @@ func Build(ctx context.Context, cfg config.Config, env *awsenv.Env, log *slog.Lo
 		f.DLQ = queue.NewDLQ(sq, cfg.DLQURL)
 	}
 	return f, nil
+}
+
+// warmUp opens the connection to DynamoDB during init with one read of an
+// item that does not exist. Without it the first request pays the TLS
+// handshake inside its limiter call, and a slot whose answer arrives later
+// than half the rate margin is given up (docs/rate-limiting.md): at low
+// rates the first message after a cold start would be queued for nothing.
+// Failures are ignored; the request path reports its own.
+func warmUp(ctx context.Context, ddb *dynamodb.Client, table string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, _ = ddb.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(table),
+		Key: map[string]ddbtypes.AttributeValue{
+			"pk": &ddbtypes.AttributeValueMemberS{Value: "warmup"},
+			"sk": &ddbtypes.AttributeValueMemberS{Value: "warmup"},
+		},
+	})
 }
