@@ -123,20 +123,6 @@ func (e *Error) ErrorCode() string {
 	return DefaultCode(e.Kind)
 }
 
-// Errorf builds an *Error of the given kind whose client message is
-// formatted from format and args.
-func Errorf(kind Kind, code, format string, args ...any) *Error {
-	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// Wrap classifies err as kind with a client-safe message. A nil err gives nil.
-func Wrap(err error, kind Kind, msg string) error {
-	if err == nil {
-		return nil
-	}
-	return &Error{Kind: kind, Message: msg, Err: err}
-}
-
 // KindOf reports the kind of the first *Error in err's chain, or
 // KindInternal when there is none. A nil error has no kind and returns -1.
 func KindOf(err error) Kind {
