@@ -46,6 +46,12 @@ func LoadAWS(ctx context.Context, getenv func(string) string, mode config.Mode, 
 
 // Build builds a Function from a loaded configuration.
 func Build(ctx context.Context, cfg config.Config, env *awsenv.Env, log *slog.Logger) (*Function, error) {
+	ddb := dynamodb.NewFromConfig(env.Config, func(o *dynamodb.Options) { env.Apply(awsenv.DynamoDB, &o.BaseEndpoint) })
+	// The DynamoDB connection opens while the secret is read.
+	warmed := make(chan struct{})
+	go func() { defer close(warmed); warmUp(ctx, ddb, cfg.TableName) }()
+	defer func() { <-warmed }()
+
 	sm := secretsmanager.NewFromConfig(env.Config, func(o *secretsmanager.Options) { env.Apply(awsenv.SecretsManager, &o.BaseEndpoint) })
 	src := config.NewSecretSource(sm, cfg.SecretID)
 	src.Check = cfg.CheckSecrets
@@ -65,8 +71,6 @@ func Build(ctx context.Context, cfg config.Config, env *awsenv.Env, log *slog.Lo
 	}
 	rot.Follow(authn.Follow)
 
-	ddb := dynamodb.NewFromConfig(env.Config, func(o *dynamodb.Options) { env.Apply(awsenv.DynamoDB, &o.BaseEndpoint) })
-	warmUp(ctx, ddb, cfg.TableName)
 	limiter, err := dynamo.NewLimiter(ddb, cfg.TableName, dynamo.LimiterConfig{Name: "sms", Rate: cfg.RateLimit, Margin: cfg.RateMargin})
 	if err != nil {
 		return nil, fmt.Errorf("app: limiter: %w", err)
