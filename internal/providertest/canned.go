@@ -2,8 +2,11 @@ package providertest
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
+	"strings"
+	"testing"
 
 	"github.com/fluxkit/sms/internal/sms"
 )
@@ -41,11 +44,26 @@ func FuzzStatus(n int) int {
 	return 200 + n%400
 }
 
-// IsProviderKind reports whether k is a kind an sms.Provider may report.
-func IsProviderKind(k sms.Kind) bool {
-	switch k {
-	case sms.KindTransient, sms.KindAmbiguous, sms.KindRejected, sms.KindProviderAccount, sms.KindPartial:
-		return true
+// CheckProviderError fails the test unless err is what every sms.Provider
+// must return: an *sms.Error of a provider kind (transient, ambiguous,
+// rejected, provider-account, partial) with that kind's code and a
+// client-safe message. It returns the error for further checks.
+func CheckProviderError(tb testing.TB, err error) *sms.Error {
+	tb.Helper()
+	var e *sms.Error
+	if !errors.As(err, &e) {
+		tb.Fatalf("error %v (%T) is not an *sms.Error", err, err)
 	}
-	return false
+	switch e.Kind {
+	case sms.KindTransient, sms.KindAmbiguous, sms.KindRejected, sms.KindProviderAccount, sms.KindPartial:
+	default:
+		tb.Errorf("kind = %v, want a provider kind", e.Kind)
+	}
+	if got, want := e.ErrorCode(), sms.DefaultCode(e.Kind); got != want {
+		tb.Errorf("code = %q, want %q for kind %v", got, want, e.Kind)
+	}
+	if e.Message == "" || strings.Contains(e.Message, "{") {
+		tb.Errorf("client message = %q, want a client-safe sentence", e.Message)
+	}
+	return e
 }

@@ -227,10 +227,7 @@ func TestSendClassifies(t *testing.T) {
 // number nor a credential.
 func checkError(t *testing.T, err error, want sms.Kind, wantCode string, creds twilio.Credentials) {
 	t.Helper()
-	var e *sms.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error = %v, want an *sms.Error", err)
-	}
+	e := providertest.CheckProviderError(t, err)
 	if e.Kind != want {
 		t.Errorf("kind = %v, want %v (error %v)", e.Kind, want, err)
 	}

@@ -2,7 +2,6 @@ package vonage_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,19 +36,7 @@ func FuzzVonageResponse(f *testing.F) {
 			}
 			return
 		}
-		var e *sms.Error
-		if !errors.As(err, &e) {
-			t.Fatalf("error %v (%T) is not an *sms.Error", err, err)
-		}
-		if !providertest.IsProviderKind(e.Kind) {
-			t.Errorf("kind = %v, want a provider kind", e.Kind)
-		}
-		if got, want := e.ErrorCode(), sms.DefaultCode(e.Kind); got != want {
-			t.Errorf("code = %q, want %q for kind %v", got, want, e.Kind)
-		}
-		if e.Message == "" || strings.Contains(e.Message, "{") {
-			t.Errorf("client message = %q, want a client-safe sentence", e.Message)
-		}
+		e := providertest.CheckProviderError(t, err)
 		switch {
 		case st == http.StatusTooManyRequests || st >= 500:
 			if e.Kind != sms.KindTransient {

@@ -202,10 +202,7 @@ func TestSendClassifies(t *testing.T) {
 // code wantCode, leaking neither the number nor the credentials.
 func checkError(t *testing.T, err error, want sms.Kind, wantCode string) *sms.Error {
 	t.Helper()
-	var e *sms.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error = %v, want an *sms.Error", err)
-	}
+	e := providertest.CheckProviderError(t, err)
 	if e.Kind != want {
 		t.Errorf("kind = %v, want %v (error %v)", e.Kind, want, err)
 	}
