@@ -1,14 +1,12 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,24 +38,7 @@ type stack struct {
 	env      map[string]string
 	queueURL string
 	dlqURL   string
-	logs     *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs     *logging.Buffer
 }
 
 var stackSeq int
@@ -65,7 +46,7 @@ var stackSeq int
 func newStack(t testing.TB, env ...string) *stack {
 	t.Helper()
 	stackSeq++
-	s := &stack{moto: mototest.Start(t), twilio: providertest.NewTwilio(t), logs: &lockedBuffer{}}
+	s := &stack{moto: mototest.Start(t), twilio: providertest.NewTwilio(t), logs: &logging.Buffer{}}
 	s.proxy = mototest.NewProxy(t, s.moto.URL)
 	name := fmt.Sprintf("fluxkit-%d", stackSeq)
 	s.moto.CreateTable(t, name)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,24 +52,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
 // deployment is one deployment of the service on loopback: a table,
 // a queue with its dead-letter queue and redrive policy as template.yaml
 // sets them up, the secret, a provider fake, and a fault-injecting proxy
@@ -85,7 +66,7 @@ type deployment struct {
 	sqs      *mototest.Proxy
 	twilio   *providertest.Twilio
 	vonage   *providertest.Vonage
-	logs     *syncBuffer
+	logs     *logging.Buffer
 }
 
 var deploySeq atomic.Int64
@@ -103,7 +84,7 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		provider: provider,
 		ddb:      mototest.NewProxy(t, moto.URL),
 		sqs:      mototest.NewProxy(t, moto.URL),
-		logs:     &syncBuffer{},
+		logs:     &logging.Buffer{},
 	}
 	moto.CreateTable(t, name)
 	d.dlqURL = moto.CreateQueue(t, name+"-dlq", nil)

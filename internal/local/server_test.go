@@ -17,11 +17,12 @@ import (
 
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/providertest"
 )
 
 func TestCurlExample(t *testing.T) {
-	console := &syncBuffer{}
+	console := &logging.Buffer{}
 	s := startServer(t, nil, func(o *Options) { o.Console = console })
 
 	r := send(t, s, devToken(t), curlBody)

@@ -37,3 +37,28 @@ func TestNewAddsRequestID(t *testing.T) {
 		})
 	}
 }
+
+func TestBufferCollectsConcurrentLines(t *testing.T) {
+	var buf Buffer
+	log := New(&buf, slog.LevelInfo)
+	done := make(chan struct{})
+	const n = 50
+	for range n {
+		go func() { log.Info("line"); done <- struct{}{} }()
+	}
+	for range n {
+		<-done
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if got := len(lines); got != n {
+		t.Fatalf("lines = %d, want %d", got, n)
+	}
+	for _, l := range lines {
+		if !json.Valid(l) {
+			t.Errorf("interleaved line %q", l)
+		}
+	}
+	if got, want := buf.String(), string(buf.Bytes()); got != want {
+		t.Errorf("String and Bytes differ")
+	}
+}

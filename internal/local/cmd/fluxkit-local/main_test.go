@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -9,38 +8,20 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/local"
+	"github.com/fluxkit/sms/internal/logging"
 )
-
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func envOf(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
 func TestTokenFlagPrintsOnlyAToken(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr logging.Buffer
 	if code := run([]string{"-token"}, envOf(nil), &stdout, &stderr, nil); code != 0 {
 		t.Fatalf("exit status %d, want 0; stderr %s", code, stderr.String())
 	}
@@ -85,7 +66,7 @@ func TestExitStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr logging.Buffer
 			code := run(tt.args, envOf(tt.env), &stdout, &stderr, nil)
 			if code != tt.wantCode {
 				t.Errorf("exit status = %d, want %d; stderr %s", code, tt.wantCode, stderr.String())
@@ -106,7 +87,7 @@ func TestExitStatus(t *testing.T) {
 // with a ready-to-paste curl, serves the documented request, logs JSON
 // without the message body, and stops cleanly on SIGINT with a report.
 func TestRunServesUntilInterrupted(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr logging.Buffer
 	sig := make(chan os.Signal, 2)
 	done := make(chan int, 1)
 	go func() {
@@ -131,7 +112,7 @@ func TestRunServesUntilInterrupted(t *testing.T) {
 		t.Errorf("banner %q lacks the ready-to-paste request %q", stderr.String(), wantCurl)
 	}
 
-	var tok syncBuffer
+	var tok logging.Buffer
 	if code := run([]string{"-token"}, envOf(nil), &tok, &stderr, nil); code != 0 {
 		t.Fatal("-token failed")
 	}
