@@ -40,17 +40,7 @@ const recipient = "+14155552671"
 // secret on it.
 var moto *mototest.Server
 
-func TestMain(m *testing.M) {
-	s, err := mototest.Launch()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	moto = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { mototest.Main(m, &moto) }
 
 // deployment is one deployment of the service on loopback: a table,
 // a queue with its dead-letter queue and redrive policy as template.yaml

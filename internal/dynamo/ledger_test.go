@@ -192,11 +192,11 @@ func TestLedgerErrors(t *testing.T) {
 	}
 }
 
-// TestClaimRecognisesItsOwnRetriedWrite loses the answer to a claim's
-// PutItem after the write reached the table; the SDK retries the same
-// request, whose condition then fails on the record just written. The
-// claim must still be the caller's, not "held by another".
-func TestClaimRecognisesItsOwnRetriedWrite(t *testing.T) {
+// ledgerLosingFirstPutAnswer returns a ledger on a fresh table whose
+// first PutItem reaches the table but answers 500, as an answer lost on
+// the way back; the SDK client makes at most attempts tries.
+func ledgerLosingFirstPutAnswer(t *testing.T, attempts int) (*Ledger, *mototest.Proxy) {
+	t.Helper()
 	table := newTable(t)
 	proxy := mototest.NewProxy(t, moto.URL)
 	var lost atomic.Bool
@@ -208,8 +208,16 @@ func TestClaimRecognisesItsOwnRetriedWrite(t *testing.T) {
 	})
 	cfg := moto.Config()
 	cfg.BaseEndpoint = aws.String(proxy.URL)
-	cfg.RetryMaxAttempts = 3 // the SDK's default retryer, as deployed
-	l := NewLedger(dynamodb.NewFromConfig(cfg), table, nil)
+	cfg.RetryMaxAttempts = attempts
+	return NewLedger(dynamodb.NewFromConfig(cfg), table, nil), proxy
+}
+
+// TestClaimRecognisesItsOwnRetriedWrite loses the answer to a claim's
+// PutItem after the write reached the table; the SDK retries the same
+// request, whose condition then fails on the record just written. The
+// claim must still be the caller's, not "held by another".
+func TestClaimRecognisesItsOwnRetriedWrite(t *testing.T) {
+	l, proxy := ledgerLosingFirstPutAnswer(t, 3) // the SDK's default retryer, as deployed
 	ctx := context.Background()
 	c, err := l.Claim(ctx, "retried", "fp-1", time.Minute)
 	if err != nil {
@@ -235,19 +243,7 @@ func TestClaimRecognisesItsOwnRetriedWrite(t *testing.T) {
 // write with no retry left: the claim fails, and the record it may have
 // written must not hold the key against the next attempt.
 func TestClaimWithLostAnswerDoesNotHoldTheKey(t *testing.T) {
-	table := newTable(t)
-	proxy := mototest.NewProxy(t, moto.URL)
-	var lost atomic.Bool
-	proxy.SetFaults(func(op string) mototest.Fault {
-		if op == "DynamoDB_20120810.PutItem" && lost.CompareAndSwap(false, true) {
-			return mototest.FailAfter
-		}
-		return mototest.Pass
-	})
-	cfg := moto.Config()
-	cfg.BaseEndpoint = aws.String(proxy.URL)
-	cfg.RetryMaxAttempts = 1 // no SDK retry: the caller sees the failure
-	l := NewLedger(dynamodb.NewFromConfig(cfg), table, nil)
+	l, _ := ledgerLosingFirstPutAnswer(t, 1) // no SDK retry: the caller sees the failure
 	ctx := context.Background()
 	if _, err := l.Claim(ctx, "lost", "fp-1", time.Minute); sms.KindOf(err) != sms.KindUnavailable {
 		t.Fatalf("claim with a lost answer: err = %v, want unavailable", err)

@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,17 +17,7 @@ import (
 // moto is the emulator every test and benchmark of the package shares.
 var moto *mototest.Server
 
-func TestMain(m *testing.M) {
-	s, err := mototest.Launch()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	moto = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { mototest.Main(m, &moto) }
 
 var tableSeq atomic.Int64
 

@@ -217,3 +217,18 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Main runs a package's tests with one shared moto server: it starts the
+// server, stores it in *shared, runs the tests, stops the server and exits.
+// Call it from TestMain.
+func Main(m *testing.M, shared **Server) {
+	s, err := Launch()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*shared = s
+	code := m.Run()
+	s.Stop()
+	os.Exit(code)
+}
