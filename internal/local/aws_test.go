@@ -3,10 +3,7 @@ package local
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,26 +53,9 @@ func TestAWSMode(t *testing.T) {
 
 	const n = 5
 	tok := devToken(t)
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			statuses[i] = send(t, s, tok, fmt.Sprintf(`{"to":"+14155551234","body":"aws %d"}`, i)).status
-		})
-	}
-	wg.Wait()
-	queued := 0
-	for i, st := range statuses {
-		switch st {
-		case http.StatusOK:
-		case http.StatusAccepted:
-			queued++
-		default:
-			t.Errorf("request %d: status %d, want 200 or 202", i, st)
-		}
-	}
+	queued := burst(t, s, tok, n, `{"to":"+14155551234","body":"aws %d"}`)
 	if queued == 0 {
-		t.Errorf("statuses %v: none queued, want the burst over 2/s to go through SQS", statuses)
+		t.Errorf("none of %d queued, want the burst over 2/s to go through SQS", n)
 	}
 	waitFor(t, 20*time.Second, "the drain loop to deliver the queued messages from SQS", func() bool { return s.Console().Count() == n })
 

@@ -3,9 +3,11 @@ package local
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,4 +121,29 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// burst sends n requests at once with bodies made from format and i, and
+// returns how many were queued (202), failing the test on any answer other
+// than 200 or 202.
+func burst(t *testing.T, s *Server, tok string, n int, format string) (queued int) {
+	t.Helper()
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = send(t, s, tok, fmt.Sprintf(format, i)).status
+		})
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		switch st {
+		case http.StatusOK:
+		case http.StatusAccepted:
+			queued++
+		default:
+			t.Errorf("request %d: status %d, want 200 or 202", i, st)
+		}
+	}
+	return queued
 }

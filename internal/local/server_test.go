@@ -143,24 +143,7 @@ func TestOverRateIsQueuedAndDrainedAtTheRate(t *testing.T) {
 	s := startServer(t, map[string]string{"SMS_RATE_LIMIT": strconv.Itoa(rate)})
 	tok := devToken(t)
 
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			statuses[i] = send(t, s, tok, fmt.Sprintf(`{"to":"+14155551234","body":"code %d"}`, i)).status
-		})
-	}
-	wg.Wait()
-	queued := 0
-	for i, st := range statuses {
-		switch st {
-		case http.StatusOK:
-		case http.StatusAccepted:
-			queued++
-		default:
-			t.Errorf("request %d: status %d, want 200 or 202", i, st)
-		}
-	}
+	queued := burst(t, s, tok, n, `{"to":"+14155551234","body":"code %d"}`)
 	if queued == 0 {
 		t.Errorf("no request was queued, want the burst above %d/s to answer 202", rate)
 	}
