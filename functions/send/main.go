@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/logging"
@@ -22,6 +23,6 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := app.NewAPIHandler(f.Auth, app.NewSender(f.Config, f.Parts), log)
+	h := apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), log)
 	lambda.Start(h.Invoke)
 }

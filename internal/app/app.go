@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
@@ -226,11 +225,6 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 		return "", err
 	}
 	return c.Subject, nil
-}
-
-// NewAPIHandler builds the send function's handler.
-func NewAPIHandler(a apigw.Authenticator, s *sms.Sender, log *slog.Logger) *apigw.Handler {
-	return apigw.NewHandler(a, s, log)
 }
 
 // HTTPClient is the one provider HTTP client of a process.

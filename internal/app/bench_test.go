@@ -42,7 +42,7 @@ func BenchmarkHandlerInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := app.NewAPIHandler(authn, app.NewSender(cfg, parts), log)
+	h := apigw.NewHandler(authn, app.NewSender(cfg, parts), log)
 	tok := token(b, nil)
 	for _, tc := range []struct {
 		name string

@@ -84,7 +84,7 @@ func (s *stack) function(t testing.TB, mode config.Mode) *app.Function {
 func (s *stack) sendHandler(t testing.TB) *apigw.Handler {
 	t.Helper()
 	f := s.function(t, config.ModeSend)
-	return app.NewAPIHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
+	return apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
 }
 
 func (s *stack) drainHandler(t testing.TB) *drain.Handler {

@@ -136,7 +136,7 @@ func (d *deployment) function(t *testing.T, mode config.Mode) *app.Function {
 func (d *deployment) sendHandler(t *testing.T) *apigw.Handler {
 	t.Helper()
 	f := d.function(t, config.ModeSend)
-	return app.NewAPIHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
+	return apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
 }
 
 // Drain timing of the tests: invocations last at most drainTimeout, of

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
@@ -142,7 +143,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	sendParts, drainParts := st.parts, st.parts
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
-	api := app.NewAPIHandler(st.authn, app.NewSender(cfg, sendParts), sendParts.Log)
+	api := apigw.NewHandler(st.authn, app.NewSender(cfg, sendParts), sendParts.Log)
 	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Now: opts.Now, Log: sendParts.Log})
 	s.srv = &http.Server{
 		Handler:           s.track(gw),
