@@ -11,8 +11,8 @@ export PATH := $(BIN):$(PATH)
 # Lambda binaries. Every one is built the same way: the arm64 deployment build
 # (sam build runs build-SendFunction / build-DrainFunction with ARTIFACTS_DIR
 # set; make build) and the host-architecture build the emulator runs (make
-# invoke, internal/rie). Keep LAMBDA_GOFLAGS equal to rie.BuildFlags: a test
-# in internal/deploytest checks both. -trimpath and -buildvcs=false make the
+# invoke, internal/testing/rie). Keep LAMBDA_GOFLAGS equal to rie.BuildFlags: a test
+# in internal/e2e/deploytest checks both. -trimpath and -buildvcs=false make the
 # output independent of the checkout's path and git state (reproducible).
 LAMBDA_ENV     := CGO_ENABLED=0 GOOS=linux
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w"
@@ -75,7 +75,7 @@ invoke: tools
 	@test -n "$(FUNCTION_PKG)" -a -n "$(EVENT)" || \
 	  { echo 'usage: make invoke FUNCTION=send|drain EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
 	$(call lambda-build,$(FUNCTION_PKG),$(BUILD_DIR)/host/$(FUNCTION),$(HOST_ARCH))
-	@$(GO) run ./internal/invoketest/cmd/invoke -function $(FUNCTION) -bootstrap $(BUILD_DIR)/host/$(FUNCTION)/bootstrap \
+	@$(GO) run ./cmd/invoke -function $(FUNCTION) -bootstrap $(BUILD_DIR)/host/$(FUNCTION)/bootstrap \
 	  -event $(EVENT) -env-file $(or $(ENV_FILE),events/env.json)
 
 ## deploy: sam build && sam deploy with samconfig.toml; the first time: make deploy DEPLOY_FLAGS=--guided
@@ -85,12 +85,12 @@ deploy:
 	sam deploy $(DEPLOY_FLAGS)
 
 # Local development server (internal/local, docs/local.md). The binary is
-# built into .bin and rebuilt only when a non-test Go file under internal/ or
+# built into .bin and rebuilt only when a non-test Go file under internal/ or cmd/ or
 # go.mod/go.sum changed, so `$(make -s token)` runs no compiler and is
 # quick. Every recipe line is silent: the token target prints the token
 # and nothing else on stdout.
 LOCAL_BIN  := $(BIN)/fluxkit-local
-LOCAL_SRCS := go.mod go.sum $(shell find internal -name '*.go' ! -name '*_test.go' 2>/dev/null)
+LOCAL_SRCS := go.mod go.sum $(shell find internal cmd -name '*.go' ! -name '*_test.go' 2>/dev/null)
 .PHONY: local token
 
 ## local: the service on 127.0.0.1:3000 (PORT overrides): in-memory limiter, queue and
@@ -103,14 +103,14 @@ token: $(LOCAL_BIN)
 	@$(LOCAL_BIN) -token
 
 $(LOCAL_BIN): $(LOCAL_SRCS)
-	@$(GO) build -o $@ ./internal/local/cmd/fluxkit-local
+	@$(GO) build -o $@ ./cmd/fluxkit-local
 
 ## bench: the benchmark table (handler cost, validation, providers, limiter,
 ##        local server, cold start, sizes), saved in docs/benchmarks.md
 bench: tools
 	scripts/bench.sh
 
-# Stress tests (internal/chaos, docs/chaos.md) and fuzzing. `make test` runs a
+# Stress tests (internal/e2e/chaos, docs/chaos.md) and fuzzing. `make test` runs a
 # quick chaos run (150 messages per scenario) and every fuzz target's seed
 # corpus; these targets run the long versions.
 CHAOS_N      ?= 2000
@@ -124,7 +124,7 @@ FUZZ_TARGETS := ./internal/sms:FuzzValidate ./internal/sms:FuzzCountSegments \
 ##        moto and the provider fakes under injected faults; prints the counts.
 ##        CHAOS_SCENARIOS=all adds the other two provider/DynamoDB-mode pairings
 chaos:
-	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./internal/chaos/
+	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./internal/e2e/chaos/
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s), one after the other;
 ##       fails at the end if any target failed (its input is in testdata/fuzz)

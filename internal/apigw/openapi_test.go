@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/fluxkit/sms/internal/auth"
-	"github.com/fluxkit/sms/internal/memory"
+	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/sms"
 )
 

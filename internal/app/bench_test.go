@@ -13,7 +13,7 @@ import (
 	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
-	"github.com/fluxkit/sms/internal/memory"
+	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/sms"
 )
 

@@ -12,10 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fluxkit/sms/internal/dynamo"
-	"github.com/fluxkit/sms/internal/esm"
+	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/logging"
-	"github.com/fluxkit/sms/internal/mototest"
-	"github.com/fluxkit/sms/internal/providertest"
+	"github.com/fluxkit/sms/internal/testing/mototest"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )

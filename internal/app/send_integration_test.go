@@ -11,8 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/fluxkit/sms/internal/mototest"
-	"github.com/fluxkit/sms/internal/providertest"
+	"github.com/fluxkit/sms/internal/testing/mototest"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
 const okReq = `{"to":"+14155552671","body":"Your verification code is 482901"}`

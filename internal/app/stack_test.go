@@ -20,8 +20,8 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/logging"
-	"github.com/fluxkit/sms/internal/mototest"
-	"github.com/fluxkit/sms/internal/providertest"
+	"github.com/fluxkit/sms/internal/testing/mototest"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/sms"
 )
 

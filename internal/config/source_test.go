@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/fluxkit/sms/internal/mototest"
+	"github.com/fluxkit/sms/internal/testing/mototest"
 )
 
 // countingGetter counts the reads that reach Secrets Manager.

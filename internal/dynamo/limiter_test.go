@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/fluxkit/sms/internal/conformance"
-	"github.com/fluxkit/sms/internal/mototest"
+	"github.com/fluxkit/sms/internal/testing/conformance"
+	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/sms"
 )
 

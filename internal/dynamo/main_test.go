@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/fluxkit/sms/internal/mototest"
+	"github.com/fluxkit/sms/internal/testing/mototest"
 )
 
 // moto is the emulator every test and benchmark of the package shares.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/config"
-	"github.com/fluxkit/sms/internal/mototest"
+	"github.com/fluxkit/sms/internal/testing/mototest"
 )
 
 // TestAWSMode runs the local server on DynamoDB, SQS and Secrets Manager

@@ -22,7 +22,7 @@ import (
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
-	"github.com/fluxkit/sms/internal/esm"
+	"github.com/fluxkit/sms/internal/local/esm"
 )
 
 // Defaults of Options.

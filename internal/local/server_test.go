@@ -18,7 +18,7 @@ import (
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/logging"
-	"github.com/fluxkit/sms/internal/providertest"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
 func TestCurlExample(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/fluxkit/sms/internal/memory"
+	"github.com/fluxkit/sms/internal/local/memory"
 )
 
 // DefaultMaxReceives is the redrive limit of the in-memory queue: the

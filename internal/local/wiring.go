@@ -23,8 +23,8 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/dynamo"
-	"github.com/fluxkit/sms/internal/esm"
-	"github.com/fluxkit/sms/internal/memory"
+	"github.com/fluxkit/sms/internal/local/esm"
+	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )

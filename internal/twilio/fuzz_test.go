@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fluxkit/sms/internal/providertest"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/twilio"
 )

@@ -1,0 +1,523 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluxkit/sms/internal/apigw"
+	"github.com/fluxkit/sms/internal/e2e/chaos"
+	"github.com/fluxkit/sms/internal/local/esm"
+	"github.com/fluxkit/sms/internal/testing/mototest"
+	"github.com/fluxkit/sms/internal/testing/providertest"
+)
+
+// The shape of a chaos run (docs/chaos.md).
+const (
+	// defaultMessages is N when CHAOS_N is unset: the quick run of
+	// `make test` and CI. `make chaos` runs 2,000.
+	defaultMessages = 150
+	// providerFaultRate is the share of provider requests that fail, in
+	// six equal parts: three of 503 (15 %), one of 429 — Vonage: status 1,
+	// throttled — (5 %), one dropped before the provider processed the
+	// request (5 %), one dropped after it accepted the message (5 %).
+	providerFaultRate = 0.30
+	// dynamoFaultRate is the share of DynamoDB requests answered 500.
+	dynamoFaultRate = 0.10
+	// sqsSendFaultRate is the share of SQS SendMessage requests answered
+	// 500 without reaching the queue.
+	sqsSendFaultRate = 0.10
+	// sendConcurrency is how many send requests are in flight at once,
+	// each on its own send function instance, as Lambda runs them.
+	sendConcurrency = 8
+	// drainInstances is how many drain function instances the event
+	// source mapping feeds, each with two concurrent invocations.
+	drainInstances = 1
+	// rateLimit is SMS_RATE_LIMIT: high, so that the run is quick and the
+	// faults, not the limit, decide what gets queued.
+	rateLimit = 200
+	// rateMargin is SMS_RATE_MARGIN. moto behind the serialising proxy
+	// answers tens of milliseconds slower than DynamoDB, and the limiter
+	// refuses a slot whose answer arrives more than half the margin late;
+	// the largest margin allowed keeps that from deciding the run.
+	rateMargin = "0.4"
+	// idempotentEvery: every so many requests carry an Idempotency-Key.
+	idempotentEvery = 4
+	// bodyMarker is in every message body: the log audit looks for it.
+	bodyMarker = "chaos code"
+)
+
+// scenario is one configuration of the chaos test.
+type scenario struct {
+	name     string
+	provider string
+	// ddbFault is how a DynamoDB fault happens: FailBefore (the write never
+	// happened) or FailAfter (it happened; the caller gets a 500).
+	ddbFault mototest.Fault
+	// always: the scenario runs by default; the others only with
+	// CHAOS_SCENARIOS=all. The default pair covers both providers and
+	// both DynamoDB modes.
+	always bool
+}
+
+var scenarios = []scenario{
+	{"twilio/dynamodb-fails-before-write", "twilio", mototest.FailBefore, true},
+	{"vonage/dynamodb-fails-after-write", "vonage", mototest.FailAfter, true},
+	{"vonage/dynamodb-fails-before-write", "vonage", mototest.FailBefore, false},
+	{"twilio/dynamodb-fails-after-write", "twilio", mototest.FailAfter, false},
+}
+
+// TestChaos sends CHAOS_N messages (default 150) in each scenario through
+// the send function and the drain while faults are injected, and checks
+// that every accepted message is delivered exactly once — except for the
+// extra deliveries that a provider accepting a message and dropping the
+// connection before its answer explains — that none is lost, and that
+// every answer is 200, 202 or 503. It ends with a log audit. The scenarios
+// run in parallel, each on its own moto server: moto's single-threaded
+// Python is what bounds the pace.
+func TestChaos(t *testing.T) {
+	n := envInt(t, "CHAOS_N", defaultMessages)
+	seed := uint64(envInt(t, "CHAOS_SEED", 20261))
+	all := os.Getenv("CHAOS_SCENARIOS") == "all"
+	for i, sc := range scenarios {
+		if !sc.always && !all {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			run := runChaos(t, sc, n, seed+uint64(i))
+			t.Logf("%s, N=%d, seed %d: sends %v, drained after %v\n%s\n%s",
+				sc.name, n, seed+uint64(i), run.sendTook.Round(time.Millisecond), run.total.Round(time.Millisecond), run.report, run.faults())
+			r := run.report
+			if r.Lost != 0 {
+				t.Errorf("lost = %d, want 0", r.Lost)
+			}
+			if r.DuplicatedOther != 0 {
+				t.Errorf("duplicated without an ambiguous provider answer = %d, want 0", r.DuplicatedOther)
+			}
+			if r.Unexpected != 0 {
+				t.Errorf("answers outside 200/202/503 = %d, want 0", r.Unexpected)
+			}
+			if c := r.Statuses[http.StatusConflict]; c != 0 {
+				t.Errorf("%d requests answered 409 although no other request held their Idempotency-Key: the request's own claim "+
+					"was written, its answer lost, and the SDK's retry took it for another's (TestIdempotencyKeyAfterLostClaimAnswer "+
+					"reproduces it alone)", c)
+			}
+			if r.RefusedDeliveredOther != 0 {
+				t.Errorf("answered 503 yet delivered (no ambiguous provider answer) = %d, want 0", r.RefusedDeliveredOther)
+			}
+			if !r.OK() {
+				t.Errorf("offenders:\n%s", strings.Join(r.Offenders, "\n"))
+			}
+			for _, p := range run.badAnswers {
+				t.Errorf("answer: %s", p)
+			}
+			if len(run.deadLetters) != 0 {
+				t.Errorf("dead-letter queue holds %d messages, want 0", len(run.deadLetters))
+				for _, dl := range run.deadLetters {
+					t.Errorf("dead-lettered (%s): message id %s, delivered %d times; its history: %s",
+						dl.reason, dl.id, run.delivered[dl.text], strings.Join(run.history(dl.id), " | "))
+				}
+			}
+			for _, line := range run.lostHistories(5) {
+				t.Errorf("lost: %s", line)
+			}
+			if run.queueLeft != 0 {
+				t.Errorf("queue still holds %d messages after %v, want 0", run.queueLeft, run.total)
+			}
+			run.checkFaultsHappened(t, n)
+			t.Run("log audit", func(t *testing.T) {
+				run.d.auditLogs(t, chaos.Secret{Name: "message body", Value: bodyMarker}, chaos.Secret{Name: "bearer token", Value: run.token})
+			})
+		})
+	}
+}
+
+// run is what one scenario produced.
+type run struct {
+	d           *deployment
+	token       string
+	report      chaos.Report
+	badAnswers  []string
+	sendTook    time.Duration
+	total       time.Duration
+	queueLeft   int
+	deadLetters []deadLetter
+	answers     []answer
+	provider    []providertest.Request
+	ddbFaults   *randomFaults
+	sqsFaults   *randomFaults
+	ddbOps      map[string]int
+	sqsOps      map[string]int
+	ambiguous   int            // ambiguous_send log events
+	delivered   map[string]int // deliveries by body
+}
+
+// lostHistories describes up to max accepted messages that were never
+// delivered: the retries the drain logged for each and whether it ended
+// on the dead-letter queue.
+// history lists what the logs say happened to the queue message id.
+func (r *run) history(id string) []string {
+	var out []string
+	for _, line := range bytes.Split(r.d.logs.Bytes(), []byte("\n")) {
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) != nil || rec["messageId"] != id {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%v %v %v %v", rec["time"], rec["msg"], rec["kind"], rec["error"]))
+	}
+	return out
+}
+
+func (r *run) lostHistories(max int) []string {
+	retries := map[string][]string{}
+	for _, line := range bytes.Split(r.d.logs.Bytes(), []byte("\n")) {
+		var rec struct {
+			Msg       string `json:"msg"`
+			MessageID string `json:"messageId"`
+			Kind      string `json:"kind"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "record will be retried" {
+			retries[rec.MessageID] = append(retries[rec.MessageID], rec.Kind)
+		}
+	}
+	dead := map[string]string{}
+	for _, dl := range r.deadLetters {
+		dead[dl.text] = dl.reason
+	}
+	var out []string
+	for i, a := range r.answers {
+		body := chaosBody(i)
+		if (a.status != http.StatusOK && a.status != http.StatusAccepted) || r.delivered[body] > 0 {
+			continue
+		}
+		if len(out) == max {
+			out = append(out, "...")
+			break
+		}
+		where := "not on the dead-letter queue"
+		if reason, ok := dead[body]; ok {
+			where = "dead-lettered (" + reason + ")"
+		}
+		out = append(out, fmt.Sprintf("message %d, answered %d as %s: retried %d times (%s), %s",
+			i, a.status, a.id, len(retries[a.id]), strings.Join(retries[a.id], ", "), where))
+	}
+	return out
+}
+
+// fake is what the test needs of either provider fake.
+type fake interface {
+	SetPlan(providertest.Plan)
+	Requests() []providertest.Request
+	Accepted() []providertest.Accepted
+}
+
+func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
+	t.Helper()
+	d := deploy(t, mototest.Start(t), sc.provider, "SMS_RATE_LIMIT", strconv.Itoa(rateLimit), "SMS_RATE_MARGIN", rateMargin)
+	var (
+		pf        fake = d.twilio
+		bodyParam      = "Body"
+		throttled      = providertest.Fault{Status: http.StatusTooManyRequests}
+	)
+	if sc.provider == "vonage" {
+		pf, bodyParam, throttled = d.vonage, "text", providertest.Fault{Code: 1}
+	}
+	unavailable := providertest.Fault{Status: http.StatusServiceUnavailable}
+	pf.SetPlan(providertest.Plan{Seed: seed, Rate: providerFaultRate, Faults: []providertest.Fault{
+		unavailable, unavailable, unavailable, throttled,
+		{Drop: providertest.DropBeforeProcessing}, {Drop: providertest.DropAfterAccept},
+	}})
+	r := &run{
+		d:     d,
+		token: signToken(t, jwtSecret, nil),
+		ddbFaults: newRandomFaults(seed+1, dynamoFaultRate, sc.ddbFault, func(op string) bool {
+			return strings.HasPrefix(op, "DynamoDB_")
+		}),
+		sqsFaults: newRandomFaults(seed+2, sqsSendFaultRate, mototest.FailBefore, func(op string) bool {
+			return op == "AmazonSQS.SendMessage"
+		}),
+	}
+	d.ddb.SetFaults(r.ddbFaults.decide)
+	d.sqs.SetFaults(r.sqsFaults.decide)
+
+	// Cold starts first: they read the secret, which no fault touches.
+	senders := make([]*apigw.Handler, sendConcurrency)
+	for i := range senders {
+		senders[i] = d.sendHandler(t)
+	}
+	pollers := make([]*esm.Poller, drainInstances)
+	for i := range pollers {
+		pollers[i] = d.poller(t)
+	}
+
+	start := time.Now()
+	ctx, stop := context.WithCancel(context.Background())
+	var drains sync.WaitGroup
+	for _, p := range pollers {
+		drains.Add(1)
+		go func() { defer drains.Done(); p.Run(ctx) }()
+	}
+
+	answers := make([]answer, n)
+	jobs := make(chan int)
+	var sends sync.WaitGroup
+	for _, h := range senders {
+		sends.Add(1)
+		go func() {
+			defer sends.Done()
+			for i := range jobs {
+				answers[i] = sendOne(h, r.token, i)
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	sends.Wait()
+	r.sendTook = time.Since(start)
+
+	// Drain until the queue stays empty, within a generous bound.
+	deadline := start.Add(90*time.Second + time.Duration(n)*100*time.Millisecond)
+	for empty := 0; empty < 2 && time.Now().Before(deadline); {
+		if r.queueLeft = d.depth(t, d.queueURL); r.queueLeft == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	stop()
+	drains.Wait()
+	r.total = time.Since(start)
+	d.ddb.SetFaults(nil)
+	d.sqs.SetFaults(nil)
+	r.deadLetters = d.deadLetters(t, d.dlqURL)
+	r.ddbOps, r.sqsOps = d.ddb.Counts(), d.sqs.Counts()
+	r.provider = pf.Requests()
+
+	delivered := map[string]int{}
+	for _, a := range pf.Accepted() {
+		delivered[a.Body]++
+	}
+	ambiguous := map[string]int{}
+	for _, q := range r.provider {
+		if q.Fault != nil && q.Fault.Drop == providertest.DropAfterAccept {
+			ambiguous[q.Params.Get(bodyParam)]++
+		}
+	}
+	fates := make(map[string]chaos.Fate, n)
+	for i, a := range answers {
+		body := chaosBody(i)
+		fates[body] = chaos.Fate{Status: a.status, Deliveries: delivered[body], Ambiguous: ambiguous[body]}
+		if a.problem != "" && len(r.badAnswers) < 10 {
+			r.badAnswers = append(r.badAnswers, fmt.Sprintf("message %d: %s", i, a.problem))
+		}
+	}
+	for body := range delivered {
+		if _, ok := fates[body]; !ok {
+			r.badAnswers = append(r.badAnswers, "the provider delivered a message nobody sent")
+		}
+	}
+	r.report = chaos.Summarize(fates, http.StatusOK, http.StatusAccepted, http.StatusServiceUnavailable)
+	r.answers = answers
+	r.delivered = delivered
+	r.ambiguous = bytes.Count(d.logs.Bytes(), []byte(`"event":"ambiguous_send"`))
+	return r
+}
+
+// chaosBody is message i's body: unique, so deliveries can be matched.
+func chaosBody(i int) string {
+	return fmt.Sprintf("Your %s %05d is %06d", bodyMarker, i, (i*7919+104729)%1000000)
+}
+
+// answer is what a client made of one answer.
+type answer struct {
+	status  int
+	id      string // messageId
+	problem string // what is wrong with the answer's shape, if anything
+}
+
+// sendOne posts message i and checks the answer's shape.
+func sendOne(h *apigw.Handler, token string, i int) answer {
+	body, _ := json.Marshal(map[string]string{"to": recipient, "body": chaosBody(i)})
+	hdr := http.Header{}
+	hdr.Set("Authorization", "Bearer "+token)
+	hdr.Set("Content-Type", "application/json")
+	if i%idempotentEvery == 0 {
+		hdr.Set("Idempotency-Key", fmt.Sprintf("chaos-%d", i))
+	}
+	resp := h.Serve(context.Background(), apigw.Request{Method: http.MethodPost, Path: "/messaging/sms", Headers: hdr, Body: body})
+	a := answer{status: resp.Status}
+	var got struct {
+		MessageID string `json:"messageId"`
+		Status    string `json:"status"`
+		To        string `json:"to"`
+		Error     *struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Body, &got); err != nil {
+		a.problem = fmt.Sprintf("%d with a body that is not JSON: %v", resp.Status, err)
+		return a
+	}
+	a.id = got.MessageID
+	switch resp.Status {
+	case http.StatusOK, http.StatusAccepted:
+		want := map[int]string{http.StatusOK: "sent", http.StatusAccepted: "queued"}[resp.Status]
+		if got.Status != want || got.MessageID == "" || got.To != recipient {
+			a.problem = fmt.Sprintf("%d body %s, want status %q, a messageId and to", resp.Status, resp.Body, want)
+		}
+	case http.StatusServiceUnavailable:
+		if got.Error == nil || got.Error.Code != "unavailable" || resp.Headers["Retry-After"] == "" {
+			a.problem = fmt.Sprintf("503 body %s headers %v, want error code unavailable and Retry-After", resp.Body, resp.Headers)
+		}
+	}
+	return a
+}
+
+// randomFaults decides, for a proxy, which AWS requests fail: each request
+// whose operation matches fails with probability rate, the same way every
+// time. It counts what it injected.
+type randomFaults struct {
+	match func(op string) bool
+	rate  float64
+	fault mototest.Fault
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	injected map[string]int
+}
+
+func newRandomFaults(seed uint64, rate float64, f mototest.Fault, match func(string) bool) *randomFaults {
+	return &randomFaults{match: match, rate: rate, fault: f, rng: rand.New(rand.NewPCG(seed, seed*31+7)), injected: map[string]int{}}
+}
+
+func (f *randomFaults) decide(op string) mototest.Fault {
+	if !f.match(op) {
+		return mototest.Pass
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rng.Float64() >= f.rate {
+		return mototest.Pass
+	}
+	f.injected[op]++
+	return f.fault
+}
+
+func (f *randomFaults) counts() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.injected)
+}
+
+// providerFaults counts the provider requests by the fault they met.
+func (r *run) providerFaults() map[string]int {
+	out := map[string]int{}
+	for _, q := range r.provider {
+		switch f := q.Fault; {
+		case f == nil:
+			out["none"]++
+		case f.Drop == providertest.DropBeforeProcessing:
+			out["dropped before processing"]++
+		case f.Drop == providertest.DropAfterAccept:
+			out["dropped after accepting"]++
+		case f.Code == 1:
+			out["status 1 (throttled)"]++
+		default:
+			out[strconv.Itoa(f.Status)]++
+		}
+	}
+	return out
+}
+
+// faults renders the faults injected and the requests made.
+func (r *run) faults() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "provider: %d requests:", len(r.provider))
+	pf := r.providerFaults()
+	for _, k := range slices.Sorted(maps.Keys(pf)) {
+		fmt.Fprintf(&b, " %s×%d", k, pf[k])
+	}
+	fmt.Fprintf(&b, "; ambiguous_send events logged: %d\n", r.ambiguous)
+	sum := func(m map[string]int) int {
+		n := 0
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	ddbInjected := r.ddbFaults.counts()
+	fmt.Fprintf(&b, "DynamoDB: %d requests, %d answered 500 (%s):", sum(r.ddbOps), sum(ddbInjected), faultName(r.ddbFaults.fault))
+	for _, k := range slices.Sorted(maps.Keys(r.ddbOps)) {
+		fmt.Fprintf(&b, " %s %d/%d", strings.TrimPrefix(k, "DynamoDB_20120810."), ddbInjected[k], r.ddbOps[k])
+	}
+	sqsInjected := r.sqsFaults.counts()
+	fmt.Fprintf(&b, "\nSQS (functions' requests): %d, SendMessage %d of which %d answered 500 before reaching the queue; dead-lettered %d",
+		sum(r.sqsOps), r.sqsOps["AmazonSQS.SendMessage"], sqsInjected["AmazonSQS.SendMessage"], len(r.deadLetters))
+	return b.String()
+}
+
+func faultName(f mototest.Fault) string {
+	if f == mototest.FailAfter {
+		return "after the write"
+	}
+	return "before the write"
+}
+
+// checkFaultsHappened fails the run if the faults it promises did not all
+// occur (with enough messages for each to be all but certain).
+func (r *run) checkFaultsHappened(t *testing.T, n int) {
+	t.Helper()
+	if n < 100 {
+		return
+	}
+	pf := r.providerFaults()
+	for _, k := range []string{"dropped before processing", "dropped after accepting", "503"} {
+		if pf[k] == 0 {
+			t.Errorf("no provider request met the fault %q", k)
+		}
+	}
+	if pf["429"]+pf["status 1 (throttled)"] == 0 {
+		t.Error("no provider request was throttled")
+	}
+	ddb := r.ddbFaults.counts()
+	for _, op := range []string{"DynamoDB_20120810.UpdateItem", "DynamoDB_20120810.PutItem"} {
+		if ddb[op] == 0 {
+			t.Errorf("no %s failed", op)
+		}
+	}
+	if r.sqsFaults.counts()["AmazonSQS.SendMessage"] == 0 {
+		t.Error("no SQS SendMessage failed")
+	}
+	if r.report.Statuses[http.StatusOK] == 0 || r.report.Statuses[http.StatusAccepted] == 0 {
+		t.Errorf("answers %v: want both sent (200) and queued (202) messages", r.report.Statuses)
+	}
+}
+
+// envInt reads a positive integer from the environment, or def.
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}

@@ -1,0 +1,118 @@
+package chaos_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/fluxkit/sms/internal/e2e/chaos"
+)
+
+func TestSummarize(t *testing.T) {
+	allowed := []int{200, 202, 503}
+	tests := []struct {
+		name  string
+		fates map[string]chaos.Fate
+		want  chaos.Report // Statuses and Offenders are not compared
+		ok    bool
+	}{
+		{
+			name: "sent and queued, each delivered once",
+			fates: map[string]chaos.Fate{
+				"a": {Status: 200, Deliveries: 1},
+				"b": {Status: 202, Deliveries: 1},
+			},
+			want: chaos.Report{Messages: 2, Accepted: 2, Delivered: 2},
+			ok:   true,
+		},
+		{
+			name:  "accepted, never delivered",
+			fates: map[string]chaos.Fate{"a": {Status: 202}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Lost: 1},
+		},
+		{
+			name:  "a 200 the provider never saw is lost",
+			fates: map[string]chaos.Fate{"a": {Status: 200}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Lost: 1},
+		},
+		{
+			name:  "duplicate explained by a dropped answer",
+			fates: map[string]chaos.Fate{"a": {Status: 202, Deliveries: 2, Ambiguous: 1}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedAmbiguous: 1, ExtraDeliveries: 1},
+			ok:    true,
+		},
+		{
+			name:  "two extra deliveries, one explained",
+			fates: map[string]chaos.Fate{"a": {Status: 202, Deliveries: 3, Ambiguous: 1}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedOther: 1, ExtraDeliveries: 2},
+		},
+		{
+			name:  "duplicate without a dropped answer",
+			fates: map[string]chaos.Fate{"a": {Status: 200, Deliveries: 2}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedOther: 1, ExtraDeliveries: 1},
+		},
+		{
+			name:  "refused and not delivered",
+			fates: map[string]chaos.Fate{"a": {Status: 503}},
+			want:  chaos.Report{Messages: 1, Refused: 1},
+			ok:    true,
+		},
+		{
+			name:  "refused after the provider took it and dropped the answer",
+			fates: map[string]chaos.Fate{"a": {Status: 503, Deliveries: 1, Ambiguous: 1}},
+			want:  chaos.Report{Messages: 1, Refused: 1, RefusedDeliveredAmbiguous: 1},
+			ok:    true,
+		},
+		{
+			name:  "refused yet delivered",
+			fates: map[string]chaos.Fate{"a": {Status: 503, Deliveries: 1}},
+			want:  chaos.Report{Messages: 1, Refused: 1, RefusedDeliveredOther: 1},
+		},
+		{
+			name:  "answer outside the allowed ones",
+			fates: map[string]chaos.Fate{"a": {Status: 409}},
+			want:  chaos.Report{Messages: 1, Unexpected: 1},
+		},
+		{
+			name:  "a 500 that still went out",
+			fates: map[string]chaos.Fate{"a": {Status: 500, Deliveries: 1}},
+			want:  chaos.Report{Messages: 1, Unexpected: 1, RefusedDeliveredOther: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := chaos.Summarize(tt.fates, allowed...)
+			cmp := got
+			cmp.Statuses, cmp.Offenders = nil, nil
+			if !reflect.DeepEqual(cmp, tt.want) {
+				t.Errorf("Summarize = %+v, want %+v", cmp, tt.want)
+			}
+			if got.OK() != tt.ok {
+				t.Errorf("OK() = %v, want %v", got.OK(), tt.ok)
+			}
+			if got.OK() != (len(got.Offenders) == 0) {
+				t.Errorf("Offenders = %q with OK() = %v", got.Offenders, got.OK())
+			}
+		})
+	}
+}
+
+func TestSummarizeOffendersBounded(t *testing.T) {
+	fates := map[string]chaos.Fate{}
+	for _, k := range strings.Split("abcdefghijklmnopqrstuvwxyz", "") {
+		fates[k] = chaos.Fate{Status: 202}
+	}
+	r := chaos.Summarize(fates, 200, 202)
+	if r.Lost != 26 {
+		t.Errorf("Lost = %d, want 26", r.Lost)
+	}
+	if got := len(r.Offenders); got != 10 {
+		t.Errorf("len(Offenders) = %d, want 10", got)
+	}
+	if got, want := r.Offenders[0], "a: answered 202, never delivered"; got != want {
+		t.Errorf("Offenders[0] = %q, want %q", got, want)
+	}
+	if !strings.Contains(r.String(), "lost 26") {
+		t.Errorf("String() = %q, want it to state the lost count", r.String())
+	}
+}

@@ -1,0 +1,616 @@
+package deploytest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fluxkit/sms/internal/testing/rie"
+)
+
+const cfnLintHint = "cfn-lint not found: install it with  pip install cfn-lint"
+
+// obj is a JSON object of the template.
+type obj = map[string]any
+
+var loaded struct {
+	once     sync.Once
+	raw, cfn obj
+	err      error
+}
+
+// loadTemplate returns template.yaml as written (raw) and after the SAM
+// transform (cfn), converted by testdata/cfn2json.py once per test binary.
+func loadTemplate(t *testing.T) (raw, cfn obj) {
+	t.Helper()
+	root := rie.ModuleRoot(t)
+	loaded.once.Do(func() {
+		if _, err := exec.LookPath("python3"); err != nil {
+			loaded.err = errors.New("python3 not found: the template checks read template.yaml through cfn-lint's Python modules")
+			return
+		}
+		cmd := exec.Command("python3", filepath.Join("testdata", "cfn2json.py"), filepath.Join(root, "template.yaml"))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			loaded.err = fmt.Errorf("convert template.yaml to JSON: %v\n%s", err, stderr.String())
+			return
+		}
+		var both struct {
+			Template    obj `json:"template"`
+			Transformed obj `json:"transformed"`
+		}
+		if err := json.Unmarshal(out, &both); err != nil {
+			loaded.err = fmt.Errorf("decode cfn2json output: %w", err)
+			return
+		}
+		loaded.raw, loaded.cfn = both.Template, both.Transformed
+	})
+	if loaded.err != nil {
+		t.Fatal(loaded.err)
+	}
+	return loaded.raw, loaded.cfn
+}
+
+// at returns the value at path in v (object keys, or list indexes as
+// numbers), or nil.
+func at(v any, path ...string) any {
+	for _, p := range path {
+		switch x := v.(type) {
+		case obj:
+			v = x[p]
+		case []any:
+			i, err := strconv.Atoi(p)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// resource returns the named resource of tpl or fails the test.
+func resource(t *testing.T, tpl obj, name string) obj {
+	t.Helper()
+	r, ok := at(tpl, "Resources", name).(obj)
+	if !ok {
+		t.Fatalf("resource %s missing", name)
+	}
+	return r
+}
+
+// props returns the Properties of the named resource.
+func props(t *testing.T, tpl obj, name string) obj {
+	t.Helper()
+	p, _ := resource(t, tpl, name)["Properties"].(obj)
+	return p
+}
+
+// target returns the logical id v points at: {"Ref": X} or
+// {"Fn::GetAtt": [X, ...]} (or "X.Attr"); "" otherwise.
+func target(v any) string {
+	m, ok := v.(obj)
+	if !ok || len(m) != 1 {
+		return ""
+	}
+	if r, ok := m["Ref"].(string); ok {
+		return r
+	}
+	switch g := m["Fn::GetAtt"].(type) {
+	case []any:
+		if len(g) > 0 {
+			s, _ := g[0].(string)
+			return s
+		}
+	case string:
+		s, _, _ := strings.Cut(g, ".")
+		return s
+	}
+	return ""
+}
+
+// quantity is a number in the template: a constant, or a parameter (with
+// its default as value).
+type quantity struct {
+	param string
+	value float64
+}
+
+// resolve reads v as a quantity: a number, a numeric string, or a Ref to a
+// Number parameter.
+func resolve(t *testing.T, tpl obj, v any) quantity {
+	t.Helper()
+	switch x := v.(type) {
+	case float64:
+		return quantity{value: x}
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			t.Fatalf("%q is not a number", x)
+		}
+		return quantity{value: f}
+	}
+	name := target(v)
+	p, ok := at(tpl, "Parameters", name).(obj)
+	if !ok {
+		t.Fatalf("%v is neither a number nor a parameter reference", v)
+	}
+	q := resolve(t, tpl, p["Default"])
+	q.param = name
+	return q
+}
+
+func asStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			} else {
+				b, _ := json.Marshal(e)
+				out = append(out, string(b))
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func TestCfnLintHasNoErrorsOrWarnings(t *testing.T) {
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		t.Fatal(cfnLintHint)
+	}
+	cmd := exec.Command(bin, "--format", "parseable", "--", "template.yaml")
+	cmd.Dir = rie.ModuleRoot(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("cfn-lint template.yaml: %v, want exit 0 and no findings:\n%s", err, out)
+	}
+}
+
+func TestFunctionsRunBootstrapOnArm64(t *testing.T) {
+	raw, cfn := loadTemplate(t)
+	for _, fn := range []string{"SendFunction", "DrainFunction"} {
+		t.Run(fn, func(t *testing.T) {
+			if got, want := at(raw, "Resources", fn, "Metadata", "BuildMethod"), "makefile"; got != want {
+				t.Errorf("Metadata.BuildMethod = %v, want %v", got, want)
+			}
+			if got, want := at(raw, "Resources", fn, "Properties", "CodeUri"), "."; got != want {
+				t.Errorf("CodeUri = %v, want %v (the Makefile is at the root)", got, want)
+			}
+			if got, want := resource(t, cfn, fn)["Type"], "AWS::Lambda::Function"; got != want {
+				t.Fatalf("transformed type = %v, want %v", got, want)
+			}
+			p := props(t, cfn, fn)
+			for _, c := range []struct {
+				field string
+				got   any
+				want  any
+			}{
+				{"Runtime", p["Runtime"], "provided.al2023"},
+				{"Handler", p["Handler"], "bootstrap"},
+				{"Architectures", strings.Join(asStrings(p["Architectures"]), ","), "arm64"},
+			} {
+				if c.got != c.want {
+					t.Errorf("%s = %v, want %v", c.field, c.got, c.want)
+				}
+			}
+			mem := resolve(t, cfn, p["MemorySize"]).value
+			if mem < 128 || mem > 1024 {
+				t.Errorf("MemorySize = %v, want 128-1024 MB", mem)
+			}
+			role := target(p["Role"])
+			if got, want := at(cfn, "Resources", role, "Type"), "AWS::IAM::Role"; got != want {
+				t.Errorf("Role points at %q of type %v, want a role of this template (%v)", role, got, want)
+			}
+			group := target(at(p, "LoggingConfig", "LogGroup"))
+			if got, want := at(cfn, "Resources", group, "Type"), "AWS::Logs::LogGroup"; got != want {
+				t.Fatalf("LoggingConfig.LogGroup points at %q of type %v, want %v", group, got, want)
+			}
+			if at(cfn, "Resources", group, "Properties", "RetentionInDays") == nil {
+				t.Errorf("log group %s has no RetentionInDays", group)
+			}
+		})
+	}
+}
+
+func TestFunctionsGetEveryConfigVariable(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	// Every variable of DESIGN.md §4 a deployment sets, and where it comes from.
+	want := map[string]string{
+		"SMS_PROVIDER":        "Provider",
+		"SMS_FROM":            "Sender",
+		"SMS_SECRET_ID":       "ProviderSecret",
+		"SMS_RATE_LIMIT":      "RateLimit",
+		"SMS_RATE_MARGIN":     "RateMargin",
+		"SMS_QUEUE_ENABLED":   "QueueEnabled",
+		"SMS_TABLE_NAME":      "Table",
+		"SMS_QUEUE_URL":       "Queue",
+		"SMS_DLQ_URL":         "DeadLetterQueue",
+		"SMS_ALLOWED_SENDERS": "AllowedSenders",
+		"JWT_ISSUER":          "JwtIssuer",
+		"JWT_AUDIENCE":        "JwtAudience",
+		"JWT_JWKS_URL":        "JwtJwksUrl",
+		"JWT_REQUIRED_SCOPE":  "JwtRequiredScope",
+	}
+	for _, fn := range []string{"SendFunction", "DrainFunction"} {
+		vars, _ := at(props(t, cfn, fn), "Environment", "Variables").(obj)
+		for name, from := range want {
+			if got := target(vars[name]); got != from {
+				t.Errorf("%s: %s = %v, want a Ref to %s", fn, name, vars[name], from)
+			}
+		}
+	}
+}
+
+func TestQueueVisibilityIsSixDrainTimeouts(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	timeout := resolve(t, cfn, props(t, cfn, "DrainFunction")["Timeout"])
+	visibility := resolve(t, cfn, props(t, cfn, "Queue")["VisibilityTimeout"])
+	if visibility.value < 6*timeout.value {
+		t.Errorf("Queue VisibilityTimeout = %v s, want >= 6 x drain Timeout %v s = %v s", visibility.value, timeout.value, 6*timeout.value)
+	}
+	if timeout.value < 30 || timeout.value > 900 {
+		t.Errorf("DrainFunction Timeout = %v s, want 30-900 s", timeout.value)
+	}
+	if got := resolve(t, cfn, props(t, cfn, "SendFunction")["Timeout"]).value; got > 29 {
+		t.Errorf("SendFunction Timeout = %v s, want < 30 s (API Gateway's integration limit)", got)
+	}
+}
+
+func TestDrainConcurrencyIsReservedAndCapped(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	var esm obj
+	for name, r := range at(cfn, "Resources").(obj) {
+		r := r.(obj)
+		if r["Type"] == "AWS::Lambda::EventSourceMapping" && target(at(r, "Properties", "FunctionName")) == "DrainFunction" {
+			if esm != nil {
+				t.Fatalf("more than one event source mapping for DrainFunction (%s)", name)
+			}
+			esm = r["Properties"].(obj)
+		}
+	}
+	if esm == nil {
+		t.Fatal("no event source mapping for DrainFunction")
+	}
+	if got, want := target(esm["EventSourceArn"]), "Queue"; got != want {
+		t.Errorf("event source = %v, want %s", got, want)
+	}
+	if got := resolve(t, cfn, esm["BatchSize"]).value; got < 1 || got > 10 {
+		t.Errorf("BatchSize = %v, want 1-10", got)
+	}
+	if got := asStrings(esm["FunctionResponseTypes"]); !slices.Contains(got, "ReportBatchItemFailures") {
+		t.Errorf("FunctionResponseTypes = %v, want ReportBatchItemFailures", got)
+	}
+	maxConc := resolve(t, cfn, at(esm, "ScalingConfig", "MaximumConcurrency"))
+	if maxConc.value < 2 {
+		t.Errorf("MaximumConcurrency = %v, want >= 2 (the SQS minimum)", maxConc.value)
+	}
+
+	reserved := props(t, cfn, "DrainFunction")["ReservedConcurrentExecutions"]
+	branches := []any{reserved}
+	if f, ok := at(reserved, "Fn::If").([]any); ok && len(f) == 3 {
+		branches = f[1:]
+	}
+	reserves := 0
+	for _, b := range branches {
+		if target(b) == "AWS::NoValue" {
+			continue
+		}
+		reserves++
+		r := resolve(t, cfn, b)
+		switch {
+		case r.param != "" && r.param == maxConc.param:
+		case r.param == "" && maxConc.param == "" && r.value >= maxConc.value:
+		default:
+			t.Errorf("ReservedConcurrentExecutions %+v is not provably >= MaximumConcurrency %+v: use the same parameter or constants", r, maxConc)
+		}
+	}
+	if reserves == 0 {
+		t.Errorf("ReservedConcurrentExecutions = %v, want a reservation", reserved)
+	}
+	if got, want := at(cfn, "Parameters", "ReserveDrainConcurrency", "Default"), "true"; len(branches) == 2 && got != want {
+		t.Errorf("ReserveDrainConcurrency default = %v, want %v", got, want)
+	}
+}
+
+// grant is one allowed action on one resource (a logical id, or the
+// resource as written when it is not a reference).
+type grant struct{ action, resource string }
+
+func (g grant) String() string { return g.action + " on " + g.resource }
+
+// policyDocuments returns every IAM policy document of tpl by owner.
+func policyDocuments(t *testing.T, tpl obj) map[string][]any {
+	t.Helper()
+	docs := map[string][]any{}
+	for name, r := range at(tpl, "Resources").(obj) {
+		r := r.(obj)
+		switch r["Type"] {
+		case "AWS::IAM::Role":
+			for _, p := range asList(at(r, "Properties", "Policies")) {
+				docs[name] = append(docs[name], at(p, "PolicyDocument"))
+			}
+			if m := at(r, "Properties", "ManagedPolicyArns"); m != nil {
+				t.Errorf("%s: ManagedPolicyArns = %v, want none (AWS managed policies grant on \"*\")", name, m)
+			}
+		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy":
+			docs[name] = append(docs[name], at(r, "Properties", "PolicyDocument"))
+		}
+	}
+	return docs
+}
+
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	if v == nil {
+		return nil
+	}
+	return []any{v}
+}
+
+// grants lists the Allow statements of docs.
+func grants(t *testing.T, owner string, docs []any) []grant {
+	t.Helper()
+	var out []grant
+	for _, d := range docs {
+		for _, st := range asList(at(d, "Statement")) {
+			if got := at(st, "Effect"); got != "Allow" {
+				continue
+			}
+			for _, key := range []string{"NotAction", "NotResource"} {
+				if at(st, key) != nil {
+					t.Errorf("%s: statement uses %s, want explicit Action and Resource", owner, key)
+				}
+			}
+			for _, action := range asStrings(at(st, "Action")) {
+				for _, res := range asList(at(st, "Resource")) {
+					name := target(res)
+					if name == "" {
+						b, _ := json.Marshal(res)
+						name = string(b)
+						if s, ok := res.(string); ok {
+							name = s
+						}
+					}
+					out = append(out, grant{action, name})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestIAMIsLeastPrivilege(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	docs := policyDocuments(t, cfn)
+
+	for owner, d := range docs {
+		for _, g := range grants(t, owner, d) {
+			if g.resource == "*" {
+				t.Errorf("%s: %s, want no \"*\" resource", owner, g)
+			}
+			if strings.Contains(g.action, "*") {
+				t.Errorf("%s: %s, want no wildcard action", owner, g)
+			}
+		}
+	}
+
+	crud := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+	common := func(logGroup string) []grant {
+		gs := []grant{
+			{"logs:CreateLogStream", logGroup}, {"logs:PutLogEvents", logGroup},
+			{"secretsmanager:GetSecretValue", "ProviderSecret"},
+		}
+		for _, a := range crud {
+			gs = append(gs, grant{a, "Table"})
+		}
+		return gs
+	}
+	want := map[string][]grant{
+		"SendFunctionRole": append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}),
+		"DrainFunctionRole": append(common("DrainLogGroup"),
+			grant{"sqs:ReceiveMessage", "Queue"}, grant{"sqs:DeleteMessage", "Queue"},
+			grant{"sqs:GetQueueAttributes", "Queue"}, grant{"sqs:ChangeMessageVisibility", "Queue"},
+			grant{"sqs:SendMessage", "Queue"}, grant{"sqs:SendMessage", "DeadLetterQueue"}),
+		"ProducerPolicy": {{"sqs:SendMessage", "Queue"}},
+	}
+	for role, wantGrants := range want {
+		t.Run(role, func(t *testing.T) {
+			got, want := sortedGrants(grants(t, role, docs[role])), sortedGrants(wantGrants)
+			if !slices.Equal(got, want) {
+				t.Errorf("grants =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+		})
+	}
+	for name := range docs {
+		if _, ok := want[name]; !ok {
+			t.Errorf("unexpected IAM resource %s: list its exact grants in this test", name)
+		}
+	}
+}
+
+func sortedGrants(gs []grant) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g.String()
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func TestQueuesAreEncryptedWithRedrive(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	for _, q := range []string{"Queue", "DeadLetterQueue"} {
+		if got := props(t, cfn, q)["SqsManagedSseEnabled"]; got != true {
+			t.Errorf("%s SqsManagedSseEnabled = %v, want true", q, got)
+		}
+	}
+	redrive := props(t, cfn, "Queue")["RedrivePolicy"]
+	if got, want := target(at(redrive, "deadLetterTargetArn")), "DeadLetterQueue"; got != want {
+		t.Errorf("RedrivePolicy.deadLetterTargetArn -> %q, want %q", got, want)
+	}
+	if got := resolve(t, cfn, at(redrive, "maxReceiveCount")).value; got < 1 {
+		t.Errorf("RedrivePolicy.maxReceiveCount = %v, want >= 1", got)
+	}
+	queueRetention := resolve(t, cfn, props(t, cfn, "Queue")["MessageRetentionPeriod"]).value
+	dlqRetention := resolve(t, cfn, props(t, cfn, "DeadLetterQueue")["MessageRetentionPeriod"]).value
+	if dlqRetention <= queueRetention {
+		t.Errorf("DLQ retention %v s <= queue retention %v s, want longer (messages keep their age)", dlqRetention, queueRetention)
+	}
+}
+
+func TestTableMatchesDesign(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	p := props(t, cfn, "Table")
+	if got, want := p["BillingMode"], "PAY_PER_REQUEST"; got != want {
+		t.Errorf("BillingMode = %v, want %v", got, want)
+	}
+	if got, want := at(p, "TimeToLiveSpecification", "AttributeName"), "ttl"; got != want {
+		t.Errorf("TTL attribute = %v, want %v", got, want)
+	}
+	if got := at(p, "TimeToLiveSpecification", "Enabled"); got != true {
+		t.Errorf("TTL enabled = %v, want true", got)
+	}
+	keys := map[string]string{}
+	for _, k := range asList(p["KeySchema"]) {
+		keys[fmt.Sprint(at(k, "KeyType"))] = fmt.Sprint(at(k, "AttributeName"))
+	}
+	types := map[string]string{}
+	for _, a := range asList(p["AttributeDefinitions"]) {
+		types[fmt.Sprint(at(a, "AttributeName"))] = fmt.Sprint(at(a, "AttributeType"))
+	}
+	for _, c := range []struct{ keyType, name string }{{"HASH", "pk"}, {"RANGE", "sk"}} {
+		if got := keys[c.keyType]; got != c.name {
+			t.Errorf("%s key = %q, want %q", c.keyType, got, c.name)
+		}
+		if got := types[c.name]; got != "S" {
+			t.Errorf("%s type = %q, want S", c.name, got)
+		}
+	}
+}
+
+func TestSecretHoldsNoCredentials(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	p := props(t, cfn, "ProviderSecret")
+	if s, ok := p["SecretString"]; ok {
+		t.Errorf("SecretString = %v, want none (GenerateSecretString with an empty template)", s)
+	}
+	gen, _ := p["GenerateSecretString"].(obj)
+	if got, want := gen["GenerateStringKey"], "jwtSecret"; got != want {
+		t.Errorf("GenerateStringKey = %v, want %v", got, want)
+	}
+	if got := resolve(t, cfn, gen["PasswordLength"]).value; got < 32 {
+		t.Errorf("PasswordLength = %v, want >= 32 (HS256 key size)", got)
+	}
+	tmplStr, _ := gen["SecretStringTemplate"].(string)
+	var placeholder map[string]string
+	if err := json.Unmarshal([]byte(tmplStr), &placeholder); err != nil {
+		t.Fatalf("SecretStringTemplate %q: %v", tmplStr, err)
+	}
+	for k, v := range placeholder {
+		if v != "" {
+			t.Errorf("SecretStringTemplate %s = %q, want empty (the operator sets it)", k, v)
+		}
+	}
+}
+
+func TestRouteReachesSendFunction(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	route := props(t, cfn, "SendRoute")
+	if got, want := route["RouteKey"], "POST /messaging/sms"; got != want {
+		t.Errorf("RouteKey = %v, want %v", got, want)
+	}
+	target := fmt.Sprint(at(route, "Target", "Fn::Sub"))
+	if !strings.Contains(target, "${SendIntegration}") {
+		t.Errorf("route Target = %v, want integrations/${SendIntegration}", route["Target"])
+	}
+	integ := props(t, cfn, "SendIntegration")
+	if got := fmt.Sprint(integ["IntegrationUri"]); !strings.Contains(got, "SendFunction") {
+		t.Errorf("IntegrationUri = %v, want SendFunction's ARN", got)
+	}
+	perm := props(t, cfn, "SendFunctionApiPermission")
+	if got := fmt.Sprint(at(perm, "SourceArn", "Fn::Sub")); !strings.HasSuffix(got, "${HttpApi}/*/POST/messaging/sms") {
+		t.Errorf("permission SourceArn = %v, want it limited to POST /messaging/sms of this API", perm["SourceArn"])
+	}
+	if got, want := at(cfn, "Resources", "ApiJwtAuthorizer", "Condition"), "UseApiJwtAuthorizer"; got != want {
+		t.Errorf("ApiJwtAuthorizer Condition = %v, want %v (optional)", got, want)
+	}
+	if got, want := at(cfn, "Parameters", "ApiGatewayJwtAuthorizer", "Default"), "false"; got != want {
+		t.Errorf("ApiGatewayJwtAuthorizer default = %v, want %v (HS256 tokens are the default)", got, want)
+	}
+}
+
+func TestAlarmsCoverDLQAgeAndProviderAccount(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	type key struct{ namespace, metric, queue string }
+	alarms := map[key]bool{}
+	for _, r := range at(cfn, "Resources").(obj) {
+		if at(r, "Type") != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		p := at(r, "Properties")
+		k := key{fmt.Sprint(at(p, "Namespace")), fmt.Sprint(at(p, "MetricName")), target(at(p, "Dimensions", "0", "Value"))}
+		alarms[k] = true
+	}
+	providerMetric := fmt.Sprint(props(t, cfn, "ProviderAccountErrorAlarm")["MetricName"])
+	for _, want := range []key{
+		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "DeadLetterQueue"},
+		{"AWS/SQS", "ApproximateAgeOfOldestMessage", "Queue"},
+		{"FluxKitSMS", providerMetric, ""},
+	} {
+		if !alarms[want] {
+			t.Errorf("no alarm on %+v; have %v", want, alarms)
+		}
+	}
+	for _, f := range []struct{ filter, group string }{
+		{"SendProviderAccountErrorFilter", "SendLogGroup"},
+		{"DrainProviderAccountErrorFilter", "DrainLogGroup"},
+	} {
+		p := props(t, cfn, f.filter)
+		if got := target(p["LogGroupName"]); got != f.group {
+			t.Errorf("%s log group = %v, want %v", f.filter, got, f.group)
+		}
+		if got, want := p["FilterPattern"], `{ $.event = "provider_account_error" }`; got != want {
+			t.Errorf("%s FilterPattern = %v, want %v", f.filter, got, want)
+		}
+		tr := at(p, "MetricTransformations", "0")
+		if got, want := at(tr, "MetricNamespace"), "FluxKitSMS"; got != want {
+			t.Errorf("%s namespace = %v, want %v", f.filter, got, want)
+		}
+		if got := fmt.Sprint(at(tr, "MetricName")); got != providerMetric {
+			t.Errorf("%s metric = %v, want the alarm's %v", f.filter, got, providerMetric)
+		}
+	}
+}
+
+func TestOutputsForProducersAndOperators(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	for _, name := range []string{"ApiUrl", "QueueUrl", "QueueArn", "ProducerPolicyArn", "DeadLetterQueueUrl", "SecretArn"} {
+		if at(cfn, "Outputs", name, "Value") == nil {
+			t.Errorf("output %s missing", name)
+		}
+	}
+	if got := fmt.Sprint(at(cfn, "Outputs", "ApiUrl", "Value")); !strings.Contains(got, "/messaging/sms") {
+		t.Errorf("ApiUrl = %v, want the route's URL", got)
+	}
+}

@@ -1,0 +1,295 @@
+package invoketest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/fluxkit/sms/internal/testing/mototest"
+	"github.com/fluxkit/sms/internal/testing/providertest"
+	"github.com/fluxkit/sms/internal/queue"
+)
+
+// The variables of the env file that name the resources Launch creates.
+const (
+	envTableName = "SMS_TABLE_NAME"
+	envQueueURL  = "SMS_QUEUE_URL"
+	envDLQURL    = "SMS_DLQ_URL"
+	envSecretID  = "SMS_SECRET_ID"
+)
+
+// MaxReceiveCount is the redrive limit of the queue Launch creates
+// (template.yaml's default).
+const MaxReceiveCount = 10
+
+// Stack is what the functions run against: moto_server behind a
+// mototest.Proxy (which counts requests per operation and serialises
+// DynamoDB writes as real DynamoDB would), with the table, queue,
+// dead-letter queue and secret the env file names, and the Twilio fake.
+type Stack struct {
+	// Moto is the AWS emulator; Proxy is in front of it and is the
+	// endpoint the functions use.
+	Moto  *mototest.Server
+	Proxy *mototest.Proxy
+	// Twilio is the provider fake; it expects the credentials
+	// providertest.TwilioAccountSID and TwilioAuthToken.
+	Twilio *providertest.Twilio
+	// QueueURL and DLQURL are the queues the functions were given.
+	QueueURL, DLQURL string
+
+	file      EnvFile
+	endpoints map[string]string
+	sqs       *sqs.Client
+}
+
+// Launch starts moto, the proxy and the Twilio fake, and creates the
+// resources named by the functions' sections of file: the table
+// (SMS_TABLE_NAME), the dead-letter queue and the queue (the last path
+// element of SMS_DLQ_URL and SMS_QUEUE_URL; the queue redrives to the DLQ
+// after MaxReceiveCount receives) and the secret (SMS_SECRET_ID, a name,
+// holding secretJSON). Both functions must name the same resources, and the
+// queue URLs moto assigns must be the env file's once the placeholders are
+// substituted. The caller must Close the stack.
+func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err error) {
+	s = &Stack{file: file}
+	defer func() {
+		if err != nil {
+			s.Close()
+			s = nil
+		}
+	}()
+	if s.Moto, err = mototest.Launch(); err != nil {
+		return nil, err
+	}
+	s.Proxy = mototest.StartProxy(s.Moto.URL)
+	if s.Twilio, err = providertest.StartTwilio("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("invoketest: start the Twilio fake: %w", err)
+	}
+	s.endpoints = map[string]string{MotoPlaceholder: s.Proxy.URL, TwilioPlaceholder: s.Twilio.URL()}
+
+	names, err := s.resources()
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.Moto.Config()
+	cfg.BaseEndpoint = aws.String(s.Proxy.URL) // queue URLs then carry the proxy's address
+	s.sqs = sqs.NewFromConfig(cfg)
+	if err := mototest.CreateServiceTable(ctx, dynamodb.NewFromConfig(cfg), names[envTableName]); err != nil {
+		return nil, err
+	}
+	s.DLQURL, err = s.createQueue(ctx, names[envDLQURL], nil)
+	if err != nil {
+		return nil, err
+	}
+	redrive, err := s.redrivePolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.QueueURL, err = s.createQueue(ctx, names[envQueueURL], map[string]string{
+		"VisibilityTimeout": "360", // six times the drain's timeout, as in template.yaml
+		"RedrivePolicy":     redrive,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := createSecret(ctx, secretsmanager.NewFromConfig(cfg), names[envSecretID], secretJSON); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// resources returns the resource settings both functions share, with the
+// placeholders substituted.
+func (s *Stack) resources() (map[string]string, error) {
+	names := map[string]string{}
+	for _, f := range Functions() {
+		vars, err := s.file.ResolvedVars(f.Logical, s.endpoints)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range []string{envTableName, envQueueURL, envDLQURL, envSecretID} {
+			v := vars[k]
+			if v == "" {
+				return nil, fmt.Errorf("invoketest: env file: %s has no %s", f.Logical, k)
+			}
+			if prev, ok := names[k]; ok && prev != v {
+				return nil, fmt.Errorf("invoketest: env file: the functions name different resources in %s (%q, %q)", k, prev, v)
+			}
+			names[k] = v
+		}
+	}
+	if strings.HasPrefix(names[envSecretID], "arn:") {
+		return nil, fmt.Errorf("invoketest: env file: %s must be a secret name, not an ARN (moto assigns ARNs)", envSecretID)
+	}
+	return names, nil
+}
+
+// createQueue creates the queue whose URL the env file gives and checks
+// that moto assigned that URL.
+func (s *Stack) createQueue(ctx context.Context, want string, attrs map[string]string) (string, error) {
+	u, err := url.Parse(want)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("invoketest: env file: %q is not a queue URL", want)
+	}
+	name := path.Base(u.Path)
+	out, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", fmt.Errorf("invoketest: create queue %s: %w", name, err)
+	}
+	if got := aws.ToString(out.QueueUrl); got != want {
+		return "", fmt.Errorf("invoketest: queue %s has URL %s, but the env file says %s", name, got, want)
+	}
+	return want, nil
+}
+
+func (s *Stack) redrivePolicy(ctx context.Context) (string, error) {
+	out, err := s.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(s.DLQURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", fmt.Errorf("invoketest: dead-letter queue ARN: %w", err)
+	}
+	b, err := json.Marshal(map[string]any{
+		"deadLetterTargetArn": out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)],
+		"maxReceiveCount":     MaxReceiveCount,
+	})
+	if err != nil {
+		return "", fmt.Errorf("invoketest: redrive policy: %w", err)
+	}
+	return string(b), nil
+}
+
+func createSecret(ctx context.Context, sm *secretsmanager.Client, name string, value []byte) error {
+	if !json.Valid(value) {
+		return errors.New("invoketest: the secret is not JSON")
+	}
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(value))}); err != nil {
+		return fmt.Errorf("invoketest: create secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// Env returns a function's environment: its variables from the env file
+// with the placeholders replaced by the stack's endpoints, then the
+// variables Lambda sets from the function's configuration (LambdaEnv).
+func (s *Stack) Env(f Function) ([]string, error) {
+	vars, err := s.file.ResolvedVars(f.Logical, s.endpoints)
+	if err != nil {
+		return nil, err
+	}
+	return append(EnvList(vars), f.LambdaEnv()...), nil
+}
+
+// ResolvedFile returns the env file of f with the placeholders substituted:
+// a `sam local invoke --env-vars` file with f's section only.
+func (s *Stack) ResolvedFile(f Function) ([]byte, error) {
+	vars, err := s.file.ResolvedVars(f.Logical, s.endpoints)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(map[string]map[string]string{f.Logical: vars}, "", "  ")
+}
+
+// Mark is a point in the stack's history that Observe reports from.
+type Mark struct{ accepted int }
+
+// Mark returns the current point; take it just before an invocation.
+func (s *Stack) Mark() Mark { return Mark{accepted: len(s.Twilio.Accepted())} }
+
+// DeadLetter is a message found on the dead-letter queue.
+type DeadLetter struct {
+	Body string
+	// Reason is its fluxkit-poison-reason attribute ("" when absent).
+	Reason string
+}
+
+// Observation is what an invocation did.
+type Observation struct {
+	// Response is the function's response.
+	Response []byte
+	// Delivered are the messages the Twilio fake accepted.
+	Delivered []providertest.Accepted
+	// DeadLettered are the messages put on the dead-letter queue.
+	DeadLettered []DeadLetter
+	// Queued are the bodies of the messages put on the queue.
+	Queued []string
+}
+
+// Observe reports what happened since m, with the function's response:
+// the messages the Twilio fake accepted, and the messages on the queue and
+// the dead-letter queue, which it removes so that the next invocation
+// starts from empty queues.
+func (s *Stack) Observe(ctx context.Context, m Mark, response []byte) (Observation, error) {
+	obs := Observation{Response: response}
+	if acc := s.Twilio.Accepted(); len(acc) > m.accepted {
+		obs.Delivered = acc[m.accepted:]
+	}
+	dl, err := s.take(ctx, s.DLQURL)
+	if err != nil {
+		return obs, err
+	}
+	for _, msg := range dl {
+		d := DeadLetter{Body: aws.ToString(msg.Body)}
+		if a, ok := msg.MessageAttributes[queue.PoisonReasonAttribute]; ok {
+			d.Reason = aws.ToString(a.StringValue)
+		}
+		obs.DeadLettered = append(obs.DeadLettered, d)
+	}
+	q, err := s.take(ctx, s.QueueURL)
+	if err != nil {
+		return obs, err
+	}
+	for _, msg := range q {
+		obs.Queued = append(obs.Queued, aws.ToString(msg.Body))
+	}
+	return obs, nil
+}
+
+// take receives and deletes every visible message of a queue.
+func (s *Stack) take(ctx context.Context, queueURL string) ([]sqstypes.Message, error) {
+	var all []sqstypes.Message
+	for {
+		out, err := s.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:              aws.String(queueURL),
+			MaxNumberOfMessages:   10,
+			MessageAttributeNames: []string{"All"},
+			VisibilityTimeout:     60,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("invoketest: receive from %s: %w", queueURL, err)
+		}
+		if len(out.Messages) == 0 {
+			return all, nil
+		}
+		for _, msg := range out.Messages {
+			if _, err := s.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: msg.ReceiptHandle}); err != nil {
+				return nil, fmt.Errorf("invoketest: delete from %s: %w", queueURL, err)
+			}
+		}
+		all = append(all, out.Messages...)
+	}
+}
+
+// Close stops the Twilio fake, the proxy and moto.
+func (s *Stack) Close() {
+	if s.Twilio != nil {
+		s.Twilio.Close()
+	}
+	if s.Proxy != nil {
+		s.Proxy.Close()
+	}
+	if s.Moto != nil {
+		s.Moto.Stop()
+	}
+}

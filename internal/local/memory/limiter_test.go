@@ -1,0 +1,95 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/fluxkit/sms/internal/testing/conformance"
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+func TestLimiterConformance(t *testing.T) {
+	conformance.Limiter(t, func(t *testing.T, rate, margin float64, now func() time.Time) sms.Limiter {
+		return NewLimiter(LimiterConfig{Rate: rate, Margin: margin, Now: now})
+	})
+}
+
+func TestLimiterDefaultMargin(t *testing.T) {
+	tests := []struct {
+		rate, margin float64
+		want         time.Duration
+	}{
+		{rate: 10, margin: 0, want: 105 * time.Millisecond},
+		{rate: 10, margin: 0.1, want: 110 * time.Millisecond},
+		{rate: 1, margin: 0, want: 1050 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		l := NewLimiter(LimiterConfig{Rate: tt.rate, Margin: tt.margin})
+		if got := l.Interval(); got != tt.want {
+			t.Errorf("NewLimiter(rate %v, margin %v).Interval() = %v, want %v", tt.rate, tt.margin, got, tt.want)
+		}
+	}
+}
+
+func TestNewLimiterRejectsBadConfig(t *testing.T) {
+	tests := []LimiterConfig{
+		{Rate: 0},
+		{Rate: -1},
+		{Rate: 10, Margin: -0.1},
+	}
+	for _, cfg := range tests {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewLimiter(%+v) did not panic, want a panic", cfg)
+				}
+			}()
+			NewLimiter(cfg)
+		}()
+	}
+}
+
+func TestLimiterCanceledContext(t *testing.T) {
+	l := NewLimiter(LimiterConfig{Rate: 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, ok, err := l.Reserve(ctx, time.Second)
+	if ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reserve(canceled) = ok %v, err %v; want false, context.Canceled", ok, err)
+	}
+	if got, want := sms.KindOf(err), sms.KindUnavailable; got != want {
+		t.Errorf("KindOf(err) = %v, want %v", got, want)
+	}
+	// The canceled call took nothing.
+	at, ok, err := l.Reserve(context.Background(), 0)
+	if err != nil || !ok {
+		t.Fatalf("Reserve = %v, %v, %v; want a slot", at, ok, err)
+	}
+}
+
+func BenchmarkMemoryLimiterReserve(b *testing.B) {
+	l := NewLimiter(LimiterConfig{Rate: 1e9})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := l.Reserve(ctx, time.Hour); !ok || err != nil {
+			b.Fatalf("Reserve = %v, %v", ok, err)
+		}
+	}
+}
+
+func BenchmarkMemoryLimiterReserveParallel(b *testing.B) {
+	l := NewLimiter(LimiterConfig{Rate: 1e9})
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok, err := l.Reserve(ctx, time.Hour); !ok || err != nil {
+				b.Errorf("Reserve = %v, %v", ok, err)
+				return
+			}
+		}
+	})
+}
