@@ -14,10 +14,10 @@ import (
 	"github.com/fluxkit/sms/internal/dynamo"
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/logging"
-	"github.com/fluxkit/sms/internal/testing/mototest"
-	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/mototest"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
 func (s *stack) enqueueRaw(t *testing.T, body string) {

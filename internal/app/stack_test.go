@@ -20,9 +20,9 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
-	"github.com/fluxkit/sms/internal/sms"
 )
 
 // testJWTSecret signs the tokens of these tests; it exists only here.

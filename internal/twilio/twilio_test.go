@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/fluxkit/sms/internal/httpclient"
-	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/twilio"
 )
 

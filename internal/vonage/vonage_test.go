@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/fluxkit/sms/internal/httpclient"
-	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/vonage"
 )
 

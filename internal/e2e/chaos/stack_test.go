@@ -19,14 +19,14 @@ import (
 	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/auth"
-	"github.com/fluxkit/sms/internal/e2e/chaos"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
+	"github.com/fluxkit/sms/internal/e2e/chaos"
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
-	"github.com/fluxkit/sms/internal/queue"
 )
 
 // jwtSecret signs the tokens of these tests; it exists only here.

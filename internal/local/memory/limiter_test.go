@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 )
 
 func TestLimiterConformance(t *testing.T) {

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 )
 
 var _ sms.Queue = (*Queue)(nil)
