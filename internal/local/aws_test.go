@@ -22,16 +22,13 @@ import (
 func TestAWSMode(t *testing.T) {
 	moto := mototest.Start(t)
 	moto.Setenv(t) // the AWS SDK's configuration chain reads the process environment
-	table := moto.CreateTable(t, "sms-local")
-	queueURL := moto.CreateQueue(t, "sms-local", nil)
-	dlqURL := moto.CreateQueue(t, "sms-local-dlq", nil)
-	secret := moto.CreateSecret(t, "sms-local", `{"jwtSecret":"`+userSecret+`"}`)
+	st := moto.Deploy(t, mototest.StackConfig{Name: "sms-local", SecretJSON: `{"jwtSecret":"` + userSecret + `"}`, VisibilityTimeout: 30 * time.Second})
 	env := map[string]string{
 		"AWS_ENDPOINT_URL": moto.URL,
-		"SMS_TABLE_NAME":   table,
-		"SMS_QUEUE_URL":    queueURL,
-		"SMS_DLQ_URL":      dlqURL,
-		"SMS_SECRET_ID":    secret,
+		"SMS_TABLE_NAME":   st.TableName,
+		"SMS_QUEUE_URL":    st.QueueURL,
+		"SMS_DLQ_URL":      st.DLQURL,
+		"SMS_SECRET_ID":    st.SecretID,
 		"SMS_RATE_LIMIT":   "2",
 	}
 
@@ -66,7 +63,7 @@ func TestAWSMode(t *testing.T) {
 	if r := send(t, s, own, curlBody, "Idempotency-Key: k-1"); r.status != 200 && r.status != 202 {
 		t.Errorf("token signed with the secret's jwtSecret: %d %s, want 200 or 202", r.status, r.body)
 	}
-	out, err := moto.DynamoDB().Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table)})
+	out, err := moto.DynamoDB().Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(st.TableName)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 // echoPkg is a tiny Lambda main package the build tests compile in place of
 // a real function.
-const echoPkg = "./internal/rie/testdata/echo"
+const echoPkg = "./internal/testing/rie/testdata/echo"
 
 // runMake runs make in the module root with args and returns its output. The
 // environment drops MAKEFLAGS and friends, so that a test started by

@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -30,7 +28,7 @@ const (
 
 // MaxReceiveCount is the redrive limit of the queue Launch creates
 // (template.yaml's default).
-const MaxReceiveCount = 10
+const MaxReceiveCount = mototest.DefaultMaxReceiveCount
 
 // Stack is what the functions run against: moto_server behind a
 // mototest.Proxy (which counts requests per operation and serialises
@@ -81,30 +79,30 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 	if err != nil {
 		return nil, err
 	}
+	if !json.Valid(secretJSON) {
+		return nil, errors.New("invoketest: the secret is not JSON")
+	}
+	// The queues' settings are template.yaml's, the mototest defaults.
+	sc := mototest.StackConfig{TableName: names[envTableName], SecretName: names[envSecretID], SecretJSON: string(secretJSON)}
+	if sc.QueueName, err = queueName(names[envQueueURL]); err != nil {
+		return nil, err
+	}
+	if sc.DLQName, err = queueName(names[envDLQURL]); err != nil {
+		return nil, err
+	}
 	cfg := s.Moto.Config()
 	cfg.BaseEndpoint = aws.String(s.Proxy.URL) // queue URLs then carry the proxy's address
 	s.sqs = sqs.NewFromConfig(cfg)
-	if err := mototest.CreateServiceTable(ctx, dynamodb.NewFromConfig(cfg), names[envTableName]); err != nil {
-		return nil, err
-	}
-	s.DLQURL, err = s.createQueue(ctx, names[envDLQURL], nil)
+	st, err := mototest.DeployStack(ctx, cfg, sc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invoketest: %w", err)
 	}
-	redrive, err := s.redrivePolicy(ctx)
-	if err != nil {
-		return nil, err
+	for _, q := range []struct{ got, want string }{{st.QueueURL, names[envQueueURL]}, {st.DLQURL, names[envDLQURL]}} {
+		if q.got != q.want {
+			return nil, fmt.Errorf("invoketest: queue %s has URL %s, but the env file says %s", path.Base(q.want), q.got, q.want)
+		}
 	}
-	s.QueueURL, err = s.createQueue(ctx, names[envQueueURL], map[string]string{
-		"VisibilityTimeout": "360", // six times the drain's timeout, as in template.yaml
-		"RedrivePolicy":     redrive,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := createSecret(ctx, secretsmanager.NewFromConfig(cfg), names[envSecretID], secretJSON); err != nil {
-		return nil, err
-	}
+	s.QueueURL, s.DLQURL = st.QueueURL, st.DLQURL
 	return s, nil
 }
 
@@ -134,50 +132,13 @@ func (s *Stack) resources() (map[string]string, error) {
 	return names, nil
 }
 
-// createQueue creates the queue whose URL the env file gives and checks
-// that moto assigned that URL.
-func (s *Stack) createQueue(ctx context.Context, want string, attrs map[string]string) (string, error) {
-	u, err := url.Parse(want)
+// queueName is the name of the queue at a URL of the env file.
+func queueName(queueURL string) (string, error) {
+	u, err := url.Parse(queueURL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "", fmt.Errorf("invoketest: env file: %q is not a queue URL", want)
+		return "", fmt.Errorf("invoketest: env file: %q is not a queue URL", queueURL)
 	}
-	name := path.Base(u.Path)
-	out, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		return "", fmt.Errorf("invoketest: create queue %s: %w", name, err)
-	}
-	if got := aws.ToString(out.QueueUrl); got != want {
-		return "", fmt.Errorf("invoketest: queue %s has URL %s, but the env file says %s", name, got, want)
-	}
-	return want, nil
-}
-
-func (s *Stack) redrivePolicy(ctx context.Context) (string, error) {
-	out, err := s.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(s.DLQURL),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
-		return "", fmt.Errorf("invoketest: dead-letter queue ARN: %w", err)
-	}
-	b, err := json.Marshal(map[string]any{
-		"deadLetterTargetArn": out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)],
-		"maxReceiveCount":     MaxReceiveCount,
-	})
-	if err != nil {
-		return "", fmt.Errorf("invoketest: redrive policy: %w", err)
-	}
-	return string(b), nil
-}
-
-func createSecret(ctx context.Context, sm *secretsmanager.Client, name string, value []byte) error {
-	if !json.Valid(value) {
-		return errors.New("invoketest: the secret is not JSON")
-	}
-	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(value))}); err != nil {
-		return fmt.Errorf("invoketest: create secret %s: %w", name, err)
-	}
-	return nil
+	return path.Base(u.Path), nil
 }
 
 // Env returns a function's environment: its variables from the env file

@@ -1,6 +1,7 @@
 // Package mototest starts a moto server (an AWS API emulator) on a free
 // loopback port for integration tests, and creates the table, queues and
-// secrets those tests need through the real AWS SDK.
+// secrets those tests need through the real AWS SDK: Deploy creates the
+// whole stack of template.yaml in one call.
 //
 // Tests never skip when moto_server is missing: they fail with the command
 // that installs it.

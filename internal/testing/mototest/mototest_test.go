@@ -2,12 +2,18 @@ package mototest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 func TestStartCreatesResources(t *testing.T) {
@@ -77,5 +83,55 @@ func TestProxyCountsAndInjectsFaults(t *testing.T) {
 	p.Reset()
 	if got := len(p.Counts()); got != 0 {
 		t.Errorf("counts after Reset = %d operations, want 0", got)
+	}
+}
+
+func TestDeployCreatesTheTemplateStack(t *testing.T) {
+	s := Start(t)
+	ctx := context.Background()
+	st := s.Deploy(t, StackConfig{Name: "fluxkit", SecretJSON: `{"jwtSecret":"x"}`, VisibilityTimeout: 30 * time.Second})
+	if st.TableName != "fluxkit" || !strings.HasSuffix(st.QueueURL, "/fluxkit") || !strings.HasSuffix(st.DLQURL, "/fluxkit-dlq") {
+		t.Errorf("stack = %+v, want table fluxkit, queues fluxkit and fluxkit-dlq", st)
+	}
+	ttl, err := s.DynamoDB().DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(st.TableName)})
+	if err != nil {
+		t.Fatalf("describe time to live: %v", err)
+	}
+	if d := ttl.TimeToLiveDescription; d.TimeToLiveStatus != ddbtypes.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != "ttl" {
+		t.Errorf("time to live = %s on %q, want ENABLED on ttl", d.TimeToLiveStatus, aws.ToString(d.AttributeName))
+	}
+	arn := func(url string) string {
+		t.Helper()
+		out, err := s.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
+		if err != nil {
+			t.Fatalf("queue attributes of %s: %v", url, err)
+		}
+		if url == st.QueueURL {
+			if got, want := out.Attributes["VisibilityTimeout"], "30"; got != want {
+				t.Errorf("VisibilityTimeout = %s, want %s", got, want)
+			}
+			var redrive struct {
+				DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+				MaxReceiveCount     any    `json:"maxReceiveCount"`
+			}
+			if err := json.Unmarshal([]byte(out.Attributes["RedrivePolicy"]), &redrive); err != nil {
+				t.Fatalf("RedrivePolicy %q: %v", out.Attributes["RedrivePolicy"], err)
+			}
+			if got := fmt.Sprint(redrive.MaxReceiveCount); got != "10" {
+				t.Errorf("maxReceiveCount = %s, want 10", got)
+			}
+			return redrive.DeadLetterTargetArn
+		}
+		return out.Attributes["QueueArn"]
+	}
+	if target, dlq := arn(st.QueueURL), arn(st.DLQURL); target == "" || target != dlq {
+		t.Errorf("queue redrives to %q, want the dead-letter queue %q", target, dlq)
+	}
+	secret, err := s.SecretsManager().GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(st.SecretID)})
+	if err != nil {
+		t.Fatalf("secret %q: %v", st.SecretID, err)
+	}
+	if got, want := aws.ToString(secret.SecretString), `{"jwtSecret":"x"}`; got != want {
+		t.Errorf("secret = %s, want %s", got, want)
 	}
 }

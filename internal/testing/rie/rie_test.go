@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-const echoPkg = "./internal/rie/testdata/echo"
+const echoPkg = "./internal/testing/rie/testdata/echo"
 
 func TestEmulatorEchoesAndReportsInit(t *testing.T) {
 	bin := Build(t, echoPkg)
