@@ -1,7 +1,7 @@
 // Command drain is the drain function: it delivers the messages of the SQS
 // queue at the configured rate. It wires its dependencies once per cold
-// start; the batch handling lives in internal/drain so that the local
-// runner and the tests run the same code.
+// start (app.LoadAWS); the batch handling lives in internal/drain so that
+// the local runner and the tests run the same code.
 package main
 
 import (
@@ -19,11 +19,11 @@ import (
 
 func main() {
 	log := logging.New(os.Stdout, slog.LevelInfo, slog.String("function", "drain"))
-	f, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeDrain, log)
+	svc, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeDrain, log)
 	if err != nil {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := app.NewDrainHandler(f.Config, f.Parts, f.Queue, f.DLQ, drain.Config{})
+	h := app.NewDrainHandler(svc.Config, svc.Parts, svc.Queue, svc.DLQ, drain.Config{})
 	lambda.Start(h.Handle)
 }

@@ -1,6 +1,7 @@
 // Command send is the send function: POST /messaging/sms on API Gateway.
-// It wires its dependencies once per cold start; the event mapping lives in
-// internal/apigw so that the local runner runs the same code.
+// It wires its dependencies once per cold start (app.LoadAWS); the event
+// mapping lives in internal/apigw so that the local runner runs the same
+// code.
 package main
 
 import (
@@ -18,11 +19,11 @@ import (
 
 func main() {
 	log := logging.New(os.Stdout, slog.LevelInfo, slog.String("function", "send"))
-	f, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeSend, log)
+	svc, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeSend, log)
 	if err != nil {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), log)
+	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log)
 	lambda.Start(h.Invoke)
 }

@@ -297,7 +297,7 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 		AllowedSenders: o.allowed,
 		QueueEnabled:   !o.queueOff,
 	})
-	v, err := auth.NewVerifier(auth.Config{Secrets: [][]byte{contractSecret}, RequiredScope: contractScope, Now: clock.Now})
+	v, err := auth.NewVerifier(auth.Config{Secrets: [][]byte{contractSecret}, RequiredScope: contractScope, Clock: clock})
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}

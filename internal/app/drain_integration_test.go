@@ -37,7 +37,7 @@ func producerMessage(id, to, body string) string {
 func (s *stack) poller(t *testing.T) *esm.Poller {
 	t.Helper()
 	h := s.drainHandler(t)
-	src := esm.NewSQSSource(s.moto.SQS(), s.queueURL, "arn:aws:sqs:us-east-1:123456789012:q", mototest.Region, 1)
+	src := esm.NewSQSSource(s.moto.SQS(), s.queueURL, esm.SQSSourceConfig{ARN: "arn:aws:sqs:us-east-1:123456789012:q", Region: mototest.Region, WaitSeconds: 1})
 	return esm.New(src, h.Handle, esm.Config{BatchSize: 10, MaxConcurrency: 2, Timeout: 30 * time.Second}, logging.New(s.logs, 0))
 }
 

@@ -2,13 +2,16 @@ package app_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
 // scriptedSecrets is a SecretLoader whose Refresh returns next.
@@ -26,16 +29,22 @@ func (s *scriptedSecrets) Refresh(context.Context) (config.Secrets, bool, error)
 	return s.cur, changed, nil
 }
 
-func TestAuthenticatorFollowsJWTSecretRotation(t *testing.T) {
-	oldSecret := "old-jwt-secret-0123456789abcdef0123456789"
-	newSecret := "new-jwt-secret-0123456789abcdef0123456789"
-	sign := func(secret string) string {
-		tok, err := auth.Sign([]byte(secret), map[string]any{"sub": "c", "exp": time.Now().Add(time.Hour).Unix()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "Bearer " + tok
+const (
+	oldJWTSecret = "old-jwt-secret-0123456789abcdef0123456789"
+	newJWTSecret = "new-jwt-secret-0123456789abcdef0123456789"
+)
+
+// bearer returns an Authorization header with a token signed with secret.
+func bearer(t *testing.T, secret string) string {
+	t.Helper()
+	tok, err := auth.Sign([]byte(secret), map[string]any{"sub": "c", "exp": time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return "Bearer " + tok
+}
+
+func TestCredentialsFollowJWTSecretRotation(t *testing.T) {
 	tests := []struct {
 		name      string
 		next      string
@@ -43,20 +52,18 @@ func TestAuthenticatorFollowsJWTSecretRotation(t *testing.T) {
 		wantOK    bool
 		wantReads int
 	}{
-		{"current secret needs no read", oldSecret, sign(oldSecret), true, 0},
-		{"rotated secret is learned", newSecret, sign(newSecret), true, 1},
-		{"unknown secret stays refused", oldSecret, sign("attacker-secret-0123456789abcdef01234567"), false, 1},
+		{"current secret needs no read", oldJWTSecret, bearer(t, oldJWTSecret), true, 0},
+		{"rotated secret is learned", newJWTSecret, bearer(t, newJWTSecret), true, 1},
+		{"unknown secret stays refused", oldJWTSecret, bearer(t, "attacker-secret-0123456789abcdef01234567"), false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := &scriptedSecrets{cur: config.Secrets{JWTSecret: oldSecret}, next: config.Secrets{JWTSecret: tt.next}}
-			rot := app.NewRotation(src)
-			a, err := app.NewAuthenticator(config.Config{}, [][]byte{[]byte(oldSecret)}, rot)
+			src := &scriptedSecrets{cur: config.Secrets{JWTSecret: oldJWTSecret}, next: config.Secrets{JWTSecret: tt.next}}
+			c, err := app.NewCredentials(context.Background(), config.Config{}, src, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rot.Follow(a.Follow)
-			sub, err := a.Authenticate(context.Background(), tt.token)
+			sub, err := c.Authenticate(context.Background(), tt.token)
 			if got := err == nil; got != tt.wantOK {
 				t.Fatalf("accepted = %v (%v), want %v", got, err, tt.wantOK)
 			}
@@ -73,19 +80,84 @@ func TestAuthenticatorFollowsJWTSecretRotation(t *testing.T) {
 	}
 }
 
-func TestRotationTellsFollowersOnlyOfChanges(t *testing.T) {
-	src := &scriptedSecrets{cur: config.Secrets{JWTSecret: "a"}, next: config.Secrets{JWTSecret: "a"}}
-	rot := app.NewRotation(src)
-	var got []string
-	rot.Follow(func(s config.Secrets) { got = append(got, s.JWTSecret) })
-	if changed, _ := rot.Refresh(context.Background()); changed {
-		t.Error("unchanged secret reported as changed")
+func TestCredentialsRebuildOnlyOnChanges(t *testing.T) {
+	ctx := context.Background()
+	src := &scriptedSecrets{cur: config.Secrets{JWTSecret: oldJWTSecret}, next: config.Secrets{JWTSecret: oldJWTSecret}}
+	c, err := app.NewCredentials(ctx, config.Config{}, src, nil, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	src.next = config.Secrets{JWTSecret: "b"}
-	if changed, _ := rot.Refresh(context.Background()); !changed {
-		t.Error("changed secret reported as unchanged")
+	if changed, err := c.Refresh(ctx); changed || err != nil {
+		t.Errorf("unchanged secret: Refresh = %v, %v; want false, nil", changed, err)
 	}
-	if len(got) != 1 || got[0] != "b" {
-		t.Errorf("followers saw %v, want [b]", got)
+	src.next = config.Secrets{JWTSecret: newJWTSecret}
+	if changed, err := c.Refresh(ctx); !changed || err != nil {
+		t.Errorf("changed secret: Refresh = %v, %v; want true, nil", changed, err)
+	}
+	reads := src.reads
+	if _, err := c.Authenticate(ctx, bearer(t, newJWTSecret)); err != nil {
+		t.Errorf("token signed with the new secret after Refresh: %v, want accepted", err)
+	}
+	if src.reads != reads {
+		t.Errorf("secret reads = %d, want %d: the verifier was not rebuilt by Refresh", src.reads, reads)
+	}
+}
+
+// TestCredentialsRotateTheProvider: a provider refusing the cached
+// credentials is sent through again after a Refresh that read new ones.
+func TestCredentialsRotateTheProvider(t *testing.T) {
+	ctx := context.Background()
+	fake := providertest.NewTwilio(t)
+	cfg := config.Config{Provider: config.ProviderTwilio, From: providertest.TwilioFrom, TwilioAPIURL: fake.URL()}
+	stale := config.Secrets{Twilio: config.TwilioCredentials{AccountSID: providertest.TwilioAccountSID, AuthToken: "0000000000000000000000000000dead"}, JWTSecret: oldJWTSecret}
+	fresh := stale
+	fresh.Twilio.AuthToken = providertest.TwilioAuthToken
+	src := &scriptedSecrets{cur: stale, next: fresh}
+	c, err := app.NewCredentials(ctx, cfg, src, app.HTTPClient(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := sms.Message{To: "+14155552671", From: providertest.TwilioFrom, Body: "rotation"}
+	if _, err := c.Send(ctx, m); sms.KindOf(err) != sms.KindProviderAccount {
+		t.Fatalf("send with the stale credentials: %v, want a provider account error", err)
+	}
+	if changed, err := c.Refresh(ctx); !changed || err != nil {
+		t.Fatalf("Refresh = %v, %v; want true, nil", changed, err)
+	}
+	if _, err := c.Send(ctx, m); err != nil {
+		t.Errorf("send after the rotation: %v, want accepted", err)
+	}
+	if got := len(fake.Accepted()); got != 1 {
+		t.Errorf("provider accepted %d messages, want 1", got)
+	}
+}
+
+// TestCredentialsKeepThePreviousOnAnUnusableSecret: a rotated secret that
+// cannot be used is reported, and the previous credentials stay in use.
+func TestCredentialsKeepThePreviousOnAnUnusableSecret(t *testing.T) {
+	ctx := context.Background()
+	logs := &logging.Buffer{}
+	src := &scriptedSecrets{cur: config.Secrets{JWTSecret: oldJWTSecret}, next: config.Secrets{JWTSecret: "short"}}
+	c, err := app.NewCredentials(ctx, config.Config{}, src, nil, logging.New(logs, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A token the current secret does not verify makes Authenticate read
+	// the secret: the failure to use it is logged, and the token refused.
+	if _, err := c.Authenticate(ctx, bearer(t, newJWTSecret)); sms.KindOf(err) != sms.KindUnauthorized {
+		t.Errorf("token with an unknown secret: %v, want unauthorized", err)
+	}
+	if got := logs.String(); !strings.Contains(got, "credential refresh failed") || !strings.Contains(got, "token verifier") {
+		t.Errorf("logs = %q, want the refresh failure with its reason", got)
+	}
+	if strings.Contains(logs.String(), "short") {
+		t.Errorf("logs = %q, contain the secret", logs.String())
+	}
+	if _, err := c.Authenticate(ctx, bearer(t, oldJWTSecret)); err != nil {
+		t.Errorf("token signed with the previous secret: %v, want accepted", err)
+	}
+	src.next, src.cur = config.Secrets{JWTSecret: "still-short"}, config.Secrets{}
+	if changed, err := c.Refresh(ctx); changed || err == nil {
+		t.Errorf("Refresh to an unusable secret = %v, %v; want false and the reason", changed, err)
 	}
 }

@@ -48,19 +48,16 @@ func newStack(t testing.TB, env ...string) *stack {
 	stackSeq++
 	s := &stack{moto: mototest.Start(t), twilio: providertest.NewTwilio(t), logs: &logging.Buffer{}}
 	s.proxy = mototest.NewProxy(t, s.moto.URL)
-	name := fmt.Sprintf("fluxkit-%d", stackSeq)
-	s.moto.CreateTable(t, name)
-	s.dlqURL = s.moto.CreateQueue(t, name+"-dlq", nil)
-	s.queueURL = s.moto.CreateQueue(t, name, map[string]string{"VisibilityTimeout": "30"})
 	secret, _ := json.Marshal(map[string]string{
 		"accountSid": providertest.TwilioAccountSID, "authToken": providertest.TwilioAuthToken, "jwtSecret": testJWTSecret,
 	})
-	secretID := s.moto.CreateSecret(t, name, string(secret))
+	st := s.moto.Deploy(t, mototest.StackConfig{Name: fmt.Sprintf("fluxkit-%d", stackSeq), SecretJSON: string(secret), VisibilityTimeout: 30 * time.Second})
+	s.queueURL, s.dlqURL = st.QueueURL, st.DLQURL
 	s.env = map[string]string{
 		"AWS_ENDPOINT_URL": s.proxy.URL, "AWS_REGION": mototest.Region,
 		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-		"SMS_PROVIDER": "twilio", "SMS_FROM": providertest.TwilioFrom, "SMS_SECRET_ID": secretID,
-		"SMS_TABLE_NAME": name, "SMS_QUEUE_URL": s.queueURL, "SMS_DLQ_URL": s.dlqURL,
+		"SMS_PROVIDER": "twilio", "SMS_FROM": providertest.TwilioFrom, "SMS_SECRET_ID": st.SecretID,
+		"SMS_TABLE_NAME": st.TableName, "SMS_QUEUE_URL": st.QueueURL, "SMS_DLQ_URL": st.DLQURL,
 		"TWILIO_API_URL": s.twilio.URL(),
 	}
 	for i := 0; i+1 < len(env); i += 2 {
@@ -71,7 +68,7 @@ func newStack(t testing.TB, env ...string) *stack {
 
 func (s *stack) getenv(k string) string { return s.env[k] }
 
-func (s *stack) function(t testing.TB, mode config.Mode) *app.Function {
+func (s *stack) function(t testing.TB, mode config.Mode) *app.Service {
 	t.Helper()
 	log := logging.New(s.logs, -4)
 	f, err := app.LoadAWS(context.Background(), s.getenv, mode, log)
@@ -188,7 +185,7 @@ func (s *stack) assertLogsClean(t *testing.T, forbidden ...string) {
 	}
 }
 
-func loadSend(s *stack) (*app.Function, error) {
+func loadSend(s *stack) (*app.Service, error) {
 	return app.LoadAWS(context.Background(), s.getenv, config.ModeSend, logging.New(s.logs, 0))
 }
 

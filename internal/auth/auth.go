@@ -86,8 +86,8 @@ type Config struct {
 	// Leeway is the tolerated clock skew on exp, nbf and iat: zero means
 	// DefaultLeeway; at most MaxLeeway.
 	Leeway time.Duration
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time source; nil means the system clock.
+	Clock sms.Clock
 	// HTTPClient fetches the JWKS; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
 }
@@ -122,7 +122,7 @@ type Verifier struct {
 	audience string
 	scope    string
 	leeway   time.Duration
-	now      func() time.Time
+	clock    sms.Clock
 }
 
 // NewVerifier checks cfg and returns a Verifier. In JWKS mode the key set is
@@ -134,7 +134,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		audience: cfg.Audience,
 		scope:    cfg.RequiredScope,
 		leeway:   cfg.Leeway,
-		now:      cfg.Now,
+		clock:    cfg.Clock,
 	}
 	switch {
 	case v.leeway == 0:
@@ -142,15 +142,15 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	case v.leeway < 0 || v.leeway > MaxLeeway:
 		return nil, fmt.Errorf("auth: leeway %v outside (0, %v]", cfg.Leeway, MaxLeeway)
 	}
-	if v.now == nil {
-		v.now = time.Now
+	if v.clock == nil {
+		v.clock = sms.SystemClock{}
 	}
 	if cfg.JWKSURL != "" {
 		u, err := url.Parse(cfg.JWKSURL)
 		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
 			return nil, errors.New("auth: JWKS URL must be an absolute https URL (http only on a loopback host)")
 		}
-		v.jwks = newJWKSCache(u.String(), cfg.HTTPClient, v.now)
+		v.jwks = newJWKSCache(u.String(), cfg.HTTPClient, v.clock)
 	} else {
 		if len(cfg.Secrets) == 0 {
 			return nil, errors.New("auth: no HS256 secret and no JWKS URL")
@@ -210,7 +210,7 @@ func (v *Verifier) Verify(ctx context.Context, authorization string) (Claims, er
 
 // check validates the registered claims and the scope.
 func (v *Verifier) check(tc *tokenClaims) (Claims, error) {
-	now := v.now()
+	now := v.clock.Now()
 	if tc.ExpiresAt == nil {
 		return Claims{}, unauthorized(msgNoExpiry, nil)
 	}

@@ -21,6 +21,13 @@ var (
 	secretBefore = []byte("previous-hs256-secret-for-tests-987654321")
 )
 
+// stoppedClock is an sms.Clock that always reads the same time.
+type stoppedClock time.Time
+
+func (c stoppedClock) Now() time.Time { return time.Time(c) }
+
+func (stoppedClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
 const (
 	testIssuer   = "https://issuer.example"
 	testAudience = "sms-api"
@@ -85,7 +92,7 @@ func newHSVerifier(t testing.TB) *Verifier {
 		Issuer:        testIssuer,
 		Audience:      testAudience,
 		RequiredScope: testScope,
-		Now:           func() time.Time { return testNow },
+		Clock:         stoppedClock(testNow),
 	})
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
@@ -236,7 +243,7 @@ func TestVerifyClaims(t *testing.T) {
 
 func TestVerifyOptionalChecksOff(t *testing.T) {
 	// Without issuer, audience and scope configured, none is required.
-	v, err := NewVerifier(Config{Secrets: [][]byte{secretNow}, Now: func() time.Time { return testNow }})
+	v, err := NewVerifier(Config{Secrets: [][]byte{secretNow}, Clock: stoppedClock(testNow)})
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
@@ -266,7 +273,7 @@ func TestVerifyLeeway(t *testing.T) {
 		{time.Second, time.Second, unauth(msgExpired)}, // exp + leeway == now: expired
 	}
 	for _, tt := range tests {
-		v, err := NewVerifier(Config{Secrets: [][]byte{secretNow}, Leeway: tt.leeway, Now: func() time.Time { return testNow }})
+		v, err := NewVerifier(Config{Secrets: [][]byte{secretNow}, Leeway: tt.leeway, Clock: stoppedClock(testNow)})
 		if err != nil {
 			t.Fatalf("NewVerifier: %v", err)
 		}

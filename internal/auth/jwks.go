@@ -53,7 +53,7 @@ type jwk struct {
 type jwksCache struct {
 	url    string
 	client *http.Client
-	now    func() time.Time
+	clock  sms.Clock
 	sem    chan struct{} // one fetch at a time; waiters reuse its result
 
 	mu        sync.RWMutex
@@ -63,11 +63,11 @@ type jwksCache struct {
 	lastErr   error     // outcome of the last attempt
 }
 
-func newJWKSCache(url string, client *http.Client, now func() time.Time) *jwksCache {
+func newJWKSCache(url string, client *http.Client, clock sms.Clock) *jwksCache {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &jwksCache{url: url, client: client, now: now, sem: make(chan struct{}, 1)}
+	return &jwksCache{url: url, client: client, clock: clock, sem: make(chan struct{}, 1)}
 }
 
 // lookupResult says what lookup found.
@@ -133,7 +133,7 @@ func (c *jwksCache) key(ctx context.Context, t *jwt.Token) (any, error) {
 func (c *jwksCache) lookup(kid, alg string) (key any, res lookupResult, stale bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	stale = !c.fetched.IsZero() && c.now().Sub(c.fetched) > jwksMaxAge
+	stale = !c.fetched.IsZero() && c.clock.Now().Sub(c.fetched) > jwksMaxAge
 	res = keyUnknown
 	for _, k := range c.keys {
 		switch {
@@ -169,7 +169,7 @@ func (c *jwksCache) refresh(ctx context.Context) error {
 	if fetched.IsZero() {
 		gap = jwksRetryInterval
 	}
-	now := c.now()
+	now := c.clock.Now()
 	if !attempted.IsZero() && now.Sub(attempted) < gap {
 		return lastErr
 	}

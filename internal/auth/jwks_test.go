@@ -127,6 +127,9 @@ func (c *clock) Now() time.Time {
 	return c.t
 }
 
+// Sleep returns at once: the tests move the clock with Set.
+func (*clock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
 func (c *clock) Set(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -142,7 +145,7 @@ func newJWKSVerifier(t testing.TB, srv *jwksServer, clk *clock) *Verifier {
 		Issuer:        testIssuer,
 		Audience:      testAudience,
 		RequiredScope: testScope,
-		Now:           clk.Now,
+		Clock:         clk,
 	})
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // DefaultMinRefreshInterval is the least time between two reads that
@@ -20,19 +22,23 @@ type SecretsGetter interface {
 	GetSecretValue(ctx context.Context, params *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// SecretSource reads the credentials secret once and caches it; Refresh
-// re-reads it when the provider refuses the cached credentials (rotation).
-// It is safe for concurrent use. Set the exported fields before first use.
-type SecretSource struct {
+// SecretSourceConfig tunes a SecretSource; the zero value is valid.
+type SecretSourceConfig struct {
 	// Check, when set, validates every value read (typically
 	// Config.CheckSecrets); a value that fails is reported and not cached.
 	Check func(Secrets) error
 	// MinRefreshInterval is the least time between two reads forced by
 	// Refresh; zero means DefaultMinRefreshInterval.
 	MinRefreshInterval time.Duration
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time source; nil means the system clock.
+	Clock sms.Clock
+}
 
+// SecretSource reads the credentials secret once and caches it; Refresh
+// re-reads it when the provider refuses the cached credentials (rotation).
+// It is safe for concurrent use.
+type SecretSource struct {
+	cfg      SecretSourceConfig
 	client   SecretsGetter
 	secretID string
 	sem      chan struct{} // one read at a time; waiters reuse its result
@@ -45,8 +51,14 @@ type SecretSource struct {
 }
 
 // NewSecretSource returns a source reading secretID through client.
-func NewSecretSource(client SecretsGetter, secretID string) *SecretSource {
-	return &SecretSource{client: client, secretID: secretID, sem: make(chan struct{}, 1)}
+func NewSecretSource(client SecretsGetter, secretID string, cfg SecretSourceConfig) *SecretSource {
+	if cfg.MinRefreshInterval <= 0 {
+		cfg.MinRefreshInterval = DefaultMinRefreshInterval
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
+	}
+	return &SecretSource{cfg: cfg, client: client, secretID: secretID, sem: make(chan struct{}, 1)}
 }
 
 // Load returns the secret, reading it on the first call only.
@@ -71,7 +83,7 @@ func (s *SecretSource) Load(ctx context.Context) (Secrets, error) {
 	v, err := s.read(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lastRead = s.now()
+	s.lastRead = s.cfg.Clock.Now()
 	if err != nil {
 		return Secrets{}, err
 	}
@@ -104,11 +116,7 @@ func (s *SecretSource) Refresh(ctx context.Context) (secrets Secrets, changed bo
 		defer s.mu.Unlock()
 		return s.cur, true, nil
 	}
-	interval := s.MinRefreshInterval
-	if interval <= 0 {
-		interval = DefaultMinRefreshInterval
-	}
-	if s.loaded && s.now().Sub(s.lastRead) < interval {
+	if s.loaded && s.cfg.Clock.Now().Sub(s.lastRead) < s.cfg.MinRefreshInterval {
 		defer s.mu.Unlock()
 		return s.cur, false, nil
 	}
@@ -117,7 +125,7 @@ func (s *SecretSource) Refresh(ctx context.Context) (secrets Secrets, changed bo
 	v, err := s.read(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lastRead = s.now()
+	s.lastRead = s.cfg.Clock.Now()
 	if err != nil {
 		return s.cur, false, err
 	}
@@ -142,8 +150,8 @@ func (s *SecretSource) read(ctx context.Context) (Secrets, error) {
 	if err != nil {
 		return Secrets{}, err
 	}
-	if s.Check != nil {
-		if err := s.Check(v); err != nil {
+	if s.cfg.Check != nil {
+		if err := s.cfg.Check(v); err != nil {
 			return Secrets{}, err
 		}
 	}
@@ -160,10 +168,3 @@ func (s *SecretSource) acquire(ctx context.Context) error {
 }
 
 func (s *SecretSource) release() { <-s.sem }
-
-func (s *SecretSource) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}

@@ -26,7 +26,7 @@ func (c *countingGetter) GetSecretValue(ctx context.Context, in *secretsmanager.
 	return c.next.GetSecretValue(ctx, in, opts...)
 }
 
-// fakeClock is a settable time source.
+// fakeClock is a settable time source (an sms.Clock).
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -36,6 +36,12 @@ func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
+}
+
+// Sleep advances the clock by d at once.
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(max(d, 0))
+	return ctx.Err()
 }
 
 func (c *fakeClock) Advance(d time.Duration) {
@@ -65,8 +71,7 @@ func TestSecretSourceMoto(t *testing.T) {
 		arn := srv.CreateSecret(t, "sms/rotate", twilioSecretJSON("token-one"))
 		getter := &countingGetter{next: sm}
 		clk := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-		src := NewSecretSource(getter, arn)
-		src.Check, src.Now = cfg.CheckSecrets, clk.Now
+		src := NewSecretSource(getter, arn, SecretSourceConfig{Check: cfg.CheckSecrets, Clock: clk})
 		ctx := context.Background()
 
 		for i := range 3 {
@@ -117,8 +122,7 @@ func TestSecretSourceMoto(t *testing.T) {
 		arn := srv.CreateSecret(t, "sms/concurrent", twilioSecretJSON("token-a"))
 		getter := &countingGetter{next: sm}
 		clk := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-		src := NewSecretSource(getter, arn)
-		src.Now = clk.Now
+		src := NewSecretSource(getter, arn, SecretSourceConfig{Clock: clk})
 		ctx := context.Background()
 
 		// Concurrent cold-start Loads read once.
@@ -181,8 +185,7 @@ func TestSecretSourceMoto(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				getter := &countingGetter{next: sm}
-				src := NewSecretSource(getter, tt.secretID)
-				src.Check = tt.check
+				src := NewSecretSource(getter, tt.secretID, SecretSourceConfig{Check: tt.check})
 				_, err := src.Load(context.Background())
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Load error = %v, want one containing %q", err, tt.wantErr)
@@ -205,8 +208,7 @@ func TestSecretSourceMoto(t *testing.T) {
 	t.Run("refresh failure keeps the cached value", func(t *testing.T) {
 		arn := srv.CreateSecret(t, "sms/keep", twilioSecretJSON("token-keep"))
 		clk := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-		src := NewSecretSource(sm, arn)
-		src.Check, src.Now = cfg.CheckSecrets, clk.Now
+		src := NewSecretSource(sm, arn, SecretSourceConfig{Check: cfg.CheckSecrets, Clock: clk})
 		if _, err := src.Load(context.Background()); err != nil {
 			t.Fatalf("Load: %v", err)
 		}
@@ -234,7 +236,7 @@ func (blockingGetter) GetSecretValue(ctx context.Context, _ *secretsmanager.GetS
 }
 
 func TestSecretSourceHonoursContext(t *testing.T) {
-	src := NewSecretSource(blockingGetter{}, "sms/slow")
+	src := NewSecretSource(blockingGetter{}, "sms/slow", SecretSourceConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := src.Load(ctx)

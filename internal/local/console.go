@@ -11,9 +11,31 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// DefaultKeep is how many messages a Console keeps when its keep count is
-// not positive.
+// DefaultKeep is how many entries a Console or DeadLetters keeps when
+// ListConfig.Keep is not positive.
 const DefaultKeep = 100
+
+// ListConfig tunes the lists the local server keeps for its /_local/
+// endpoints: the Console's messages and the DeadLetters. The zero value is
+// valid.
+type ListConfig struct {
+	// Keep is how many of the latest entries are kept; not positive means
+	// DefaultKeep.
+	Keep int
+	// Clock stamps the entries; nil means the system clock.
+	Clock sms.Clock
+}
+
+// withDefaults fills the zero fields.
+func (c ListConfig) withDefaults() ListConfig {
+	if c.Keep <= 0 {
+		c.Keep = DefaultKeep
+	}
+	if c.Clock == nil {
+		c.Clock = sms.SystemClock{}
+	}
+	return c
+}
 
 // SentMessage is one message the console provider accepted, as
 // GET /_local/messages shows it.
@@ -37,9 +59,9 @@ type SentMessage struct {
 // own terminal (DESIGN §10); the structured logs never carry it. It is safe
 // for concurrent use.
 type Console struct {
-	w    io.Writer
-	now  func() time.Time
-	keep int
+	w     io.Writer
+	clock sms.Clock
+	keep  int
 
 	mu    sync.Mutex
 	ring  []SentMessage // the latest messages; ring[next] is the oldest once full
@@ -49,16 +71,10 @@ type Console struct {
 }
 
 // NewConsole returns a console provider printing to w (nil or io.Discard
-// for silence) that keeps the latest keep messages (DefaultKeep when keep is
-// not positive). now is the clock; nil means time.Now.
-func NewConsole(w io.Writer, keep int, now func() time.Time) *Console {
-	if keep <= 0 {
-		keep = DefaultKeep
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Console{w: writerOrDiscard(w), now: now, keep: keep, ring: make([]SentMessage, 0, keep)}
+// for silence) that keeps the latest cfg.Keep messages.
+func NewConsole(w io.Writer, cfg ListConfig) *Console {
+	cfg = cfg.withDefaults()
+	return &Console{w: writerOrDiscard(w), clock: cfg.Clock, keep: cfg.Keep, ring: make([]SentMessage, 0, cfg.Keep)}
 }
 
 // Send accepts m: it prints it, records it and returns a fresh id. It
@@ -71,7 +87,7 @@ func (c *Console) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	seg := sms.CountSegments(m.Body)
 	sent := SentMessage{
 		ID: "console-" + sms.NewID(), To: m.To, From: m.From, Body: m.Body,
-		Segments: seg.Count, Encoding: seg.Encoding, At: c.now(),
+		Segments: seg.Count, Encoding: seg.Encoding, At: c.clock.Now(),
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

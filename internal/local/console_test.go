@@ -11,7 +11,7 @@ import (
 )
 
 func TestConsoleKeepsTheLatest(t *testing.T) {
-	c := NewConsole(nil, 3, nil)
+	c := NewConsole(nil, ListConfig{Keep: 3})
 	for i := range 5 {
 		if _, err := c.Send(context.Background(), sms.Message{To: "+14155551234", From: "FluxKit", Body: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
@@ -32,7 +32,7 @@ func TestConsoleKeepsTheLatest(t *testing.T) {
 func TestConsolePrintsOneLine(t *testing.T) {
 	var out strings.Builder
 	at := time.Date(2026, 1, 2, 15, 4, 5, 678e6, time.UTC)
-	c := NewConsole(&out, 0, func() time.Time { return at })
+	c := NewConsole(&out, ListConfig{Clock: stoppedClock(at)})
 	body := "Код 482901\nsecond line"
 	rc, err := c.Send(context.Background(), sms.Message{To: "+14155551234", From: "FluxKit", Body: body})
 	if err != nil {
@@ -49,7 +49,7 @@ func TestConsolePrintsOneLine(t *testing.T) {
 }
 
 func TestConsoleRefusesADoneContext(t *testing.T) {
-	c := NewConsole(nil, 0, nil)
+	c := NewConsole(nil, ListConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.Send(ctx, sms.Message{To: "+14155551234", Body: "x"})

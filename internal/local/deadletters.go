@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // DeadLetter is one record put on the in-memory dead-letter list.
@@ -28,27 +30,20 @@ const ReasonMaxReceives = "max_receives_exceeded"
 // GET /_local/dead-letters and prints one line for each to the console
 // writer. It is safe for concurrent use.
 type DeadLetters struct {
-	w    io.Writer
-	now  func() time.Time
-	keep int
+	w     io.Writer
+	clock sms.Clock
+	keep  int
 
 	mu    sync.Mutex
 	items []DeadLetter
 	total int
 }
 
-// NewDeadLetters returns an empty list keeping the latest keep records
-// (DefaultKeep when keep is not positive) and printing to w (nil means
-// nowhere). now is the
-// clock; nil means time.Now.
-func NewDeadLetters(w io.Writer, keep int, now func() time.Time) *DeadLetters {
-	if keep <= 0 {
-		keep = DefaultKeep
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &DeadLetters{w: writerOrDiscard(w), now: now, keep: keep}
+// NewDeadLetters returns an empty list keeping the latest cfg.Keep records
+// and printing to w (nil means nowhere).
+func NewDeadLetters(w io.Writer, cfg ListConfig) *DeadLetters {
+	cfg = cfg.withDefaults()
+	return &DeadLetters{w: writerOrDiscard(w), clock: cfg.Clock, keep: cfg.Keep}
 }
 
 // DeadLetter records a poison record. It never fails unless ctx is done.
@@ -56,7 +51,7 @@ func (d *DeadLetters) DeadLetter(ctx context.Context, rawBody, reason string) er
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: dead-letter: %w", err)
 	}
-	dl := DeadLetter{Body: rawBody, Reason: reason, At: d.now()}
+	dl := DeadLetter{Body: rawBody, Reason: reason, At: d.clock.Now()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.items) == d.keep {

@@ -55,8 +55,8 @@ type GatewayConfig struct {
 	Timeout time.Duration
 	// FunctionARN names the function in the Lambda context.
 	FunctionARN string
-	// Now is the clock of the events' request times; nil means time.Now.
-	Now func() time.Time
+	// Clock stamps the events' request times; nil means the system clock.
+	Clock sms.Clock
 	// Log receives invocation failures; nil discards them.
 	Log *slog.Logger
 }
@@ -79,8 +79,8 @@ func NewGateway(fn Invoker, local http.Handler, cfg GatewayConfig) *Gateway {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = SendTimeout
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -111,7 +111,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusBadRequest, "Bad Request")
 		return
 	}
-	now := g.cfg.Now()
+	now := g.cfg.Clock.Now()
 	gwID := newGatewayRequestID()
 	w.Header().Set("Apigw-Requestid", gwID)
 	event, err := json.Marshal(NewEvent(r, body, now, gwID))

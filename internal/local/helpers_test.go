@@ -17,6 +17,13 @@ import (
 // curlBody is the documented example's request body.
 const curlBody = `{"to":"+14155551234","body":"Your verification code is 482901"}`
 
+// stoppedClock is an sms.Clock that always reads the same time.
+type stoppedClock time.Time
+
+func (c stoppedClock) Now() time.Time { return time.Time(c) }
+
+func (stoppedClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
 // envOf turns a map into a getenv function.
 func envOf(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }

@@ -23,6 +23,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/local/esm"
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // Defaults of Options.
@@ -70,10 +71,13 @@ type Options struct {
 	Console io.Writer
 	// Log is the structured JSON logger (logging.New); nil discards logs.
 	Log *slog.Logger
-	// Now is the clock of the in-memory parts and the console; nil means
-	// time.Now.
-	Now func() time.Time
+	// Clock is the time source of the in-memory parts, the console and
+	// the gateway; nil means the system clock.
+	Clock sms.Clock
 }
+
+// lists is the configuration of the console's and the dead letters' lists.
+func (o Options) lists() ListConfig { return ListConfig{Keep: o.Keep, Clock: o.Clock} }
 
 // Server is the local development server: the send function behind a
 // local HTTP API (Gateway) and the drain function behind a local event
@@ -115,8 +119,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = discardLogger()
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = sms.SystemClock{}
 	}
 	cfg, err := loadConfig(opts.Getenv)
 	if err != nil {
@@ -140,11 +144,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s := &Server{st: st, ln: ln, log: opts.Log, pollDone: make(chan struct{}), serveErr: make(chan error, 1)}
 	s.drainStop, s.drainStopCancel = context.WithCancel(context.Background())
 
-	sendParts, drainParts := st.parts, st.parts
+	svc := st.svc
+	sendParts, drainParts := svc.Parts, svc.Parts
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
-	api := apigw.NewHandler(st.authn, app.NewSender(cfg, sendParts), sendParts.Log)
-	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Now: opts.Now, Log: sendParts.Log})
+	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log)
+	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Clock: opts.Clock, Log: sendParts.Log})
 	s.srv = &http.Server{
 		Handler:           s.track(gw),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -152,7 +157,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 	}
 	if st.source != nil {
-		dh := app.NewDrainHandler(cfg, drainParts, st.drainQueue, st.dlq, drain.Config{})
+		dh := app.NewDrainHandler(cfg, drainParts, svc.Queue, svc.DLQ, drain.Config{})
 		s.poller = esm.New(st.source, s.stoppable(dh.Handle), esm.Config{
 			BatchSize: DrainBatchSize, MaxConcurrency: DrainConcurrency, Timeout: DrainTimeout, FunctionName: "drain",
 		}, drainParts.Log)
@@ -269,7 +274,7 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 func (s *Server) Mode() string { return s.st.mode }
 
 // Config is the configuration the server runs with.
-func (s *Server) Config() config.Config { return s.st.cfg }
+func (s *Server) Config() config.Config { return s.st.svc.Config }
 
 // Console is the console provider, or nil when SMS_PROVIDER names a real
 // provider.
@@ -293,14 +298,14 @@ func (s *Server) providerName() string {
 	if s.st.console != nil {
 		return "console"
 	}
-	return s.st.cfg.Provider
+	return s.st.svc.Config.Provider
 }
 
 // Banner is what the command prints at start: where the server listens,
 // its mode, provider and rate limit, a ready-to-paste request, and what
 // Ctrl-C does with the shutdown grace period given.
 func (s *Server) Banner(grace time.Duration) string {
-	cfg := s.st.cfg
+	cfg := s.st.svc.Config
 	_, port, _ := net.SplitHostPort(s.Addr())
 	var b strings.Builder
 	fmt.Fprintf(&b, "FluxKit SMS local server\n")
@@ -448,13 +453,13 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/_local/messages":
 		if s.st.console == nil {
-			writeMessage(w, http.StatusNotFound, "no console provider: SMS_PROVIDER="+s.st.cfg.Provider+" sends for real")
+			writeMessage(w, http.StatusNotFound, "no console provider: SMS_PROVIDER="+s.st.svc.Config.Provider+" sends for real")
 			return
 		}
 		v = map[string]any{"count": s.st.console.Count(), "messages": s.st.console.Messages()}
 	case "/_local/dead-letters":
 		if s.st.deadLetters == nil {
-			writeMessage(w, http.StatusNotFound, "dead letters go to "+s.st.cfg.DLQURL)
+			writeMessage(w, http.StatusNotFound, "dead letters go to "+s.st.svc.Config.DLQURL)
 			return
 		}
 		v = map[string]any{"count": s.st.deadLetters.Count(), "deadLetters": s.st.deadLetters.List()}
@@ -492,7 +497,7 @@ type Status struct {
 }
 
 func (s *Server) status() Status {
-	st := Status{Mode: s.st.mode, Provider: s.providerName(), RateLimit: s.st.cfg.RateLimit, QueueEnabled: s.st.cfg.QueueEnabled}
+	st := Status{Mode: s.st.mode, Provider: s.providerName(), RateLimit: s.st.svc.Config.RateLimit, QueueEnabled: s.st.svc.Config.QueueEnabled}
 	if q := s.st.memQueue; q != nil {
 		n := q.Len()
 		st.Queued = &n

@@ -22,7 +22,7 @@ func enqueue(t *testing.T, q *memory.Queue, id string) {
 func TestMemorySourceRecords(t *testing.T) {
 	q := memory.NewQueue(10)
 	enqueue(t, q, "11111111-1111-4111-8111-111111111111")
-	src := NewMemorySource(q, NewDeadLetters(nil, 0, nil), 3)
+	src := NewMemorySource(q, NewDeadLetters(nil, ListConfig{}), 3)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -64,7 +64,7 @@ func TestMemorySourceRedrive(t *testing.T) {
 	const maxReceives = 3
 	q := memory.NewQueue(10)
 	enqueue(t, q, "22222222-2222-4222-8222-222222222222")
-	dlq := NewDeadLetters(nil, 0, nil)
+	dlq := NewDeadLetters(nil, ListConfig{})
 	src := NewMemorySource(q, dlq, maxReceives)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -95,7 +95,7 @@ func TestMemorySourceRedrive(t *testing.T) {
 }
 
 func TestMemorySourceReceiveEndsWithContext(t *testing.T) {
-	src := NewMemorySource(memory.NewQueue(1), NewDeadLetters(nil, 0, nil), 0)
+	src := NewMemorySource(memory.NewQueue(1), NewDeadLetters(nil, ListConfig{}), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	recs, err := src.Receive(ctx, 10)
@@ -105,7 +105,7 @@ func TestMemorySourceReceiveEndsWithContext(t *testing.T) {
 }
 
 func TestDeadLettersKeepTheLatest(t *testing.T) {
-	d := NewDeadLetters(nil, 2, nil)
+	d := NewDeadLetters(nil, ListConfig{Keep: 2})
 	for _, reason := range []string{"a", "b", "c"} {
 		if err := d.DeadLetter(context.Background(), "{}", reason); err != nil {
 			t.Fatal(err)

@@ -41,7 +41,7 @@ func TestDevAuthenticator(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	cfg := config.Config{}
-	next, err := app.NewAuthenticator(cfg, [][]byte{[]byte(userSecret)}, nil)
+	next, err := app.NewCredentials(ctx, cfg, app.FixedSecrets(config.Secrets{JWTSecret: userSecret}), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestDeployedAuthenticatorRefusesDevTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deployed, err := app.NewAuthenticator(config.Config{}, [][]byte{[]byte(userSecret)}, nil)
+	deployed, err := app.NewCredentials(context.Background(), config.Config{}, app.FixedSecrets(config.Secrets{JWTSecret: userSecret}), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,19 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/awsenv"
 	"github.com/fluxkit/sms/internal/config"
-	"github.com/fluxkit/sms/internal/drain"
-	"github.com/fluxkit/sms/internal/dynamo"
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/local/memory"
-	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -43,8 +38,9 @@ const (
 	ModeAWS = "aws"
 )
 
-// awsProbeTimeout bounds the start-up checks of the AWS resources.
-const awsProbeTimeout = 15 * time.Second
+// startupTimeout bounds the start-up: in AWS mode the checks of the
+// resources and the read of the secret.
+const startupTimeout = 15 * time.Second
 
 // memoryVisibility is the in-memory queue's visibility timeout: the
 // template's queue VisibilityTimeout.
@@ -52,15 +48,10 @@ const memoryVisibility = 360 * time.Second
 
 // stack is everything the server runs, built from the configuration.
 type stack struct {
-	mode  string
-	cfg   config.Config
-	parts app.Parts
-	authn apigw.Authenticator
-	// drainQueue and dlq serve the drain handler; source feeds its poller
-	// (nil: no queue, no drain loop).
-	drainQueue drain.Queue
-	dlq        drain.DeadLetterer
-	source     esm.Source
+	mode string
+	svc  *app.Service
+	// source feeds the drain loop's poller (nil: no queue, no drain loop).
+	source esm.Source
 	// memQueue is the in-memory queue (memory mode), console the console
 	// provider (SMS_PROVIDER unset), deadLetters the in-memory dead-letter
 	// list (unless SMS_DLQ_URL is set in AWS mode). Each may be nil.
@@ -125,24 +116,39 @@ func withDevJWT(s config.Secrets) config.Secrets {
 	return s
 }
 
-// buildStack builds the parts for cfg: in memory or on AWS.
+// buildStack builds the parts for cfg with the service's one wiring
+// (app.Build), replacing what local mode runs differently: the
+// development tokens, the console provider, credentials from the
+// environment, and in memory mode the limiter, ledger and queues.
 func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, error) {
-	st := &stack{cfg: cfg}
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	st := &stack{}
+	ao := app.Options{
+		Log: opts.Log,
+		Authenticator: func(next app.Authenticator) (app.Authenticator, error) {
+			return newDevAuthenticator(cfg, next)
+		},
+	}
 	if cfg.Provider == "" {
-		st.console = NewConsole(opts.Console, opts.Keep, opts.Now)
+		st.console = NewConsole(opts.Console, opts.lists())
+		ao.Provider = st.console
 	}
 	var err error
 	if usesAWS(cfg) {
 		st.mode = ModeAWS
-		err = st.buildAWS(ctx, opts)
+		err = st.onAWS(ctx, cfg, opts, &ao)
 	} else {
 		st.mode = ModeMemory
-		err = st.buildMemory(opts)
+		err = st.inMemory(cfg, opts, &ao)
 	}
 	if err != nil {
 		return nil, err
 	}
-	st.parts.Provider = uncut{st.parts.Provider}
+	if st.svc, err = app.Build(ctx, cfg, ao); err != nil {
+		return nil, err
+	}
+	st.svc.Parts.Provider = uncut{st.svc.Parts.Provider}
 	return st, nil
 }
 
@@ -160,67 +166,30 @@ func (u uncut) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 // envSecrets reads the credentials from the environment, dropping the
 // provider credentials the console provider does not use: credentials
 // lying around are not enough to send for real.
-func envSecrets(cfg config.Config, getenv func(string) string) (config.Secrets, error) {
+func envSecrets(cfg config.Config, getenv func(string) string) (app.SecretLoader, error) {
 	s := config.SecretsFromEnv(getenv)
 	if cfg.Provider == "" {
 		s.Twilio, s.Vonage = config.TwilioCredentials{}, config.VonageCredentials{}
 	}
 	if err := cfg.CheckSecrets(withDevJWT(s)); err != nil {
-		return config.Secrets{}, err
+		return nil, err
 	}
-	return s, nil
+	return app.FixedSecrets(s), nil
 }
 
-// authenticator accepts development tokens, then tokens signed with the
-// configured JWT secrets or published in the JWKS, if any.
-func (st *stack) authenticator(s config.Secrets, rot *app.Rotation) error {
-	var next apigw.Authenticator
-	if st.cfg.JWTJWKSURL != "" || len(s.JWTSecrets()) > 0 {
-		var refresher sms.Refresher
-		if rot != nil {
-			refresher = rot
-		}
-		a, err := app.NewAuthenticator(st.cfg, s.JWTSecrets(), refresher)
-		if err != nil {
-			return err
-		}
-		if rot != nil {
-			rot.Follow(a.Follow)
-		}
-		next = a
-	}
-	dev, err := newDevAuthenticator(st.cfg, next)
+// inMemory replaces the table and the queues with the embedded in-memory
+// parts, and the secret with the environment's credentials.
+func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) error {
+	secrets, err := envSecrets(cfg, opts.Getenv)
 	if err != nil {
 		return err
 	}
-	st.authn = dev
-	return nil
-}
-
-// buildMemory wires the embedded defaults.
-func (st *stack) buildMemory(opts Options) error {
-	s, err := envSecrets(st.cfg, opts.Getenv)
-	if err != nil {
-		return err
-	}
-	if err := st.authenticator(s, nil); err != nil {
-		return err
-	}
-	var provider sms.Provider = st.console
-	if st.console == nil {
-		if provider, err = app.NewProvider(st.cfg, s, app.HTTPClient()); err != nil {
-			return err
-		}
-	}
-	st.memQueue = memory.NewQueueWith(memory.QueueConfig{Capacity: opts.QueueCapacity, VisibilityTimeout: memoryVisibility, Now: opts.Now})
-	st.deadLetters = NewDeadLetters(opts.Console, opts.Keep, opts.Now)
-	st.parts = app.Parts{
-		Provider: provider,
-		Limiter:  memory.NewLimiter(memory.LimiterConfig{Rate: st.cfg.RateLimit, Margin: st.cfg.RateMargin, Now: opts.Now}),
-		Ledger:   memory.NewLedger(opts.Now),
-		Queue:    st.memQueue,
-	}
-	st.drainQueue, st.dlq = st.memQueue, st.deadLetters
+	ao.Secrets = secrets
+	st.memQueue = memory.NewQueueWith(memory.QueueConfig{Capacity: opts.QueueCapacity, VisibilityTimeout: memoryVisibility, Now: opts.Clock.Now})
+	st.deadLetters = NewDeadLetters(opts.Console, opts.lists())
+	ao.Limiter = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Now: opts.Clock.Now})
+	ao.Ledger = memory.NewLedger(opts.Clock.Now)
+	ao.Queue, ao.DLQ = st.memQueue, st.deadLetters
 	st.source = NewMemorySource(st.memQueue, st.deadLetters, opts.MaxReceives)
 	st.describe = []string{
 		fmt.Sprintf("memory (in-memory limiter, idempotency store and queue of %d messages; dead letters at GET /_local/dead-letters)", opts.QueueCapacity),
@@ -228,11 +197,13 @@ func (st *stack) buildMemory(opts Options) error {
 	return nil
 }
 
-// buildAWS wires DynamoDB, SQS and Secrets Manager, reached with the AWS
-// SDK's own configuration chain (environment, shared config and
-// credentials files, AWS_ENDPOINT_URL for an emulator).
-func (st *stack) buildAWS(ctx context.Context, opts Options) error {
-	cfg := st.cfg
+// onAWS points the wiring at DynamoDB, SQS and Secrets Manager, reached
+// with the AWS SDK's own configuration chain (environment, shared config
+// and credentials files, AWS_ENDPOINT_URL for an emulator), after checking
+// that the table and queues exist. Without SMS_SECRET_ID the credentials
+// come from the environment, and without SMS_DLQ_URL dead letters go to
+// the in-memory list.
+func (st *stack) onAWS(ctx context.Context, cfg config.Config, opts Options, ao *app.Options) error {
 	ac, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("local: AWS configuration: %w", err)
@@ -241,78 +212,41 @@ func (st *stack) buildAWS(ctx context.Context, opts Options) error {
 		return &config.SettingError{Setting: "AWS_REGION", Reason: "required when the local server uses AWS (" + awsReason(cfg) + ")"}
 	}
 	env := awsenv.FromConfig(ac)
-	ddb := dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) { env.Apply(awsenv.DynamoDB, &o.BaseEndpoint) })
-	sq := sqs.NewFromConfig(ac, func(o *sqs.Options) { env.Apply(awsenv.SQS, &o.BaseEndpoint) })
+	clients := app.NewClients(env)
+	ao.AWS = clients
 
-	probeCtx, cancel := context.WithTimeout(ctx, awsProbeTimeout)
-	defer cancel()
-	if _, err := ddb.DescribeTable(probeCtx, &dynamodb.DescribeTableInput{TableName: aws.String(cfg.TableName)}); err != nil {
+	if _, err := clients.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(cfg.TableName)}); err != nil {
 		return fmt.Errorf("local: %s %q: %w", config.EnvTableName, cfg.TableName, err)
 	}
 	queueARN := ""
 	if cfg.QueueURL != "" {
-		if queueARN, err = queueArn(probeCtx, sq, cfg.QueueURL); err != nil {
+		if queueARN, err = queueArn(ctx, clients.SQS, cfg.QueueURL); err != nil {
 			return fmt.Errorf("local: %s %q: %w", config.EnvQueueURL, cfg.QueueURL, err)
 		}
 	}
 	if cfg.DLQURL != "" {
-		if _, err := queueArn(probeCtx, sq, cfg.DLQURL); err != nil {
+		if _, err := queueArn(ctx, clients.SQS, cfg.DLQURL); err != nil {
 			return fmt.Errorf("local: %s %q: %w", config.EnvDLQURL, cfg.DLQURL, err)
 		}
 	}
 
-	var (
-		secrets config.Secrets
-		rot     *app.Rotation
-	)
 	secretDesc := "credentials from the environment"
 	if cfg.SecretID != "" {
-		sm := secretsmanager.NewFromConfig(ac, func(o *secretsmanager.Options) { env.Apply(awsenv.SecretsManager, &o.BaseEndpoint) })
-		src := config.NewSecretSource(sm, cfg.SecretID)
-		src.Check = func(s config.Secrets) error { return cfg.CheckSecrets(withDevJWT(s)) }
-		if secrets, err = src.Load(probeCtx); err != nil {
-			return fmt.Errorf("local: load secret %s: %w", cfg.SecretID, err)
-		}
-		rot = app.NewRotation(src)
+		ao.CheckSecrets = func(s config.Secrets) error { return cfg.CheckSecrets(withDevJWT(s)) }
 		secretDesc = "secret " + cfg.SecretID
-	} else if secrets, err = envSecrets(cfg, opts.Getenv); err != nil {
+	} else if ao.Secrets, err = envSecrets(cfg, opts.Getenv); err != nil {
 		return err
 	}
-	if err := st.authenticator(secrets, rot); err != nil {
-		return err
-	}
-
-	var provider sms.Provider = st.console
-	if st.console == nil {
-		rp, err := app.NewRotatingProvider(cfg, secrets, app.HTTPClient())
-		if err != nil {
-			return err
-		}
-		if rot != nil {
-			rot.Follow(rp.Use)
-			st.parts.Refresher = rot
-		}
-		provider = rp
-	}
-	limiter, err := dynamo.NewLimiter(ddb, cfg.TableName, dynamo.LimiterConfig{Name: "sms", Rate: cfg.RateLimit, Margin: cfg.RateMargin})
-	if err != nil {
-		return fmt.Errorf("local: limiter: %w", err)
-	}
-	st.parts.Provider, st.parts.Limiter = provider, limiter
-	st.parts.Ledger = dynamo.NewLedger(ddb, cfg.TableName, nil)
 	dlqDesc := "dead letters at GET /_local/dead-letters"
 	if cfg.DLQURL != "" {
-		st.dlq = queue.NewDLQ(sq, cfg.DLQURL)
 		dlqDesc = "dead letters to " + cfg.DLQURL
 	} else {
-		st.deadLetters = NewDeadLetters(opts.Console, opts.Keep, opts.Now)
-		st.dlq = st.deadLetters
+		st.deadLetters = NewDeadLetters(opts.Console, opts.lists())
+		ao.DLQ = st.deadLetters
 	}
 	queueDesc := "no queue (SMS_QUEUE_ENABLED=false)"
 	if cfg.QueueURL != "" {
-		q := queue.NewSQS(sq, cfg.QueueURL, nil)
-		st.parts.Queue, st.drainQueue = q, q
-		st.source = esm.NewSQSSource(sq, cfg.QueueURL, queueARN, ac.Region, 20)
+		st.source = esm.NewSQSSource(clients.SQS, cfg.QueueURL, esm.SQSSourceConfig{ARN: queueARN, Region: ac.Region, WaitSeconds: 20})
 		queueDesc = "queue " + cfg.QueueURL
 	}
 	endpoint := "AWS"

@@ -61,9 +61,6 @@ type deployment struct {
 
 var deploySeq atomic.Int64
 
-// maxReceiveCount is template.yaml's default redrive limit.
-const maxReceiveCount = 10
-
 // deploy sets up a deployment for provider ("twilio" or "vonage") on
 // moto; env adds or overrides variables, as key, value pairs.
 func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string) *deployment {
@@ -76,15 +73,6 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		sqs:      mototest.NewProxy(t, moto.URL),
 		logs:     &logging.Buffer{},
 	}
-	moto.CreateTable(t, name)
-	d.dlqURL = moto.CreateQueue(t, name+"-dlq", nil)
-	redrive, _ := json.Marshal(map[string]string{
-		"deadLetterTargetArn": "arn:aws:sqs:" + mototest.Region + ":123456789012:" + name + "-dlq",
-		"maxReceiveCount":     fmt.Sprint(maxReceiveCount),
-	})
-	// Six times the drain invocations' timeout, as template.yaml sets it
-	// for the real function.
-	d.queueURL = moto.CreateQueue(t, name, map[string]string{"VisibilityTimeout": "48", "RedrivePolicy": string(redrive)})
 	secret := map[string]string{"jwtSecret": jwtSecret}
 	d.env = map[string]string{
 		// Secrets Manager straight to moto; DynamoDB and SQS through the
@@ -96,9 +84,6 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		"AWS_ACCESS_KEY_ID":         "testing",
 		"AWS_SECRET_ACCESS_KEY":     "testing",
 		"SMS_PROVIDER":              provider,
-		"SMS_TABLE_NAME":            name,
-		"SMS_QUEUE_URL":             d.queueURL,
-		"SMS_DLQ_URL":               d.dlqURL,
 	}
 	switch provider {
 	case config.ProviderTwilio:
@@ -113,7 +98,13 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		t.Fatalf("unknown provider %q", provider)
 	}
 	raw, _ := json.Marshal(secret)
-	d.env["SMS_SECRET_ID"] = moto.CreateSecret(t, name, string(raw))
+	// The queue redrives as template.yaml's does; its visibility timeout is
+	// six times the drain invocations' timeout, as the template sets it
+	// for the real function.
+	st := moto.Deploy(t, mototest.StackConfig{Name: name, SecretJSON: string(raw), VisibilityTimeout: 6 * drainTimeout})
+	d.queueURL, d.dlqURL = st.QueueURL, st.DLQURL
+	d.env["SMS_TABLE_NAME"], d.env["SMS_QUEUE_URL"], d.env["SMS_DLQ_URL"] = st.TableName, st.QueueURL, st.DLQURL
+	d.env["SMS_SECRET_ID"] = st.SecretID
 	for i := 0; i+1 < len(env); i += 2 {
 		d.env[env[i]] = env[i+1]
 	}
@@ -123,7 +114,7 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 func (d *deployment) getenv(k string) string { return d.env[k] }
 
 // function cold-starts one instance of a function, logging to d.logs.
-func (d *deployment) function(t *testing.T, mode config.Mode) *app.Function {
+func (d *deployment) function(t *testing.T, mode config.Mode) *app.Service {
 	t.Helper()
 	f, err := app.LoadAWS(context.Background(), d.getenv, mode, logging.New(d.logs, -4))
 	if err != nil {
@@ -158,7 +149,7 @@ func (d *deployment) poller(t *testing.T) *esm.Poller {
 	h := app.NewDrainHandler(f.Config, f.Parts, f.Queue, f.DLQ, drain.Config{
 		SendBudget: drainSendBudget, BackoffBase: time.Second, BackoffMax: 8 * time.Second,
 	})
-	src := esm.NewSQSSource(d.moto.SQS(), d.queueURL, "arn:aws:sqs:"+mototest.Region+":123456789012:chaos", mototest.Region, 1)
+	src := esm.NewSQSSource(d.moto.SQS(), d.queueURL, esm.SQSSourceConfig{ARN: "arn:aws:sqs:" + mototest.Region + ":123456789012:chaos", Region: mototest.Region, WaitSeconds: 1})
 	return esm.New(src, h.Handle, esm.Config{BatchSize: 10, MaxConcurrency: 2, Timeout: drainTimeout}, logging.New(d.logs, -4))
 }
 

@@ -48,9 +48,8 @@ type Poller struct {
 	cfg     Config
 	log     *slog.Logger
 
-	mu          sync.Mutex
-	invocations int
-	seq         int
+	mu  sync.Mutex
+	seq int
 }
 
 // New returns a Poller.
@@ -68,13 +67,6 @@ func New(src Source, handler Handler, cfg Config, log *slog.Logger) *Poller {
 		cfg.FunctionName = "drain"
 	}
 	return &Poller{src: src, handler: handler, cfg: cfg, log: log}
-}
-
-// Invocations reports how many times the handler was invoked.
-func (p *Poller) Invocations() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.invocations
 }
 
 // Run polls until ctx is done, with MaxConcurrency concurrent pollers
@@ -126,7 +118,6 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 // delete.
 func (p *Poller) invoke(ctx context.Context, recs []events.SQSMessage) ([]events.SQSMessage, error) {
 	p.mu.Lock()
-	p.invocations++
 	p.seq++
 	id := fmt.Sprintf("esm-%d-%d", time.Now().UnixNano(), p.seq)
 	p.mu.Unlock()

@@ -72,7 +72,7 @@ func TestPollerAgainstSQS(t *testing.T) {
 		}
 		return resp, nil
 	}
-	p := New(NewSQSSource(client, url, "arn:aws:sqs:us-east-1:123456789012:esm-test", mototest.Region, 1), handler,
+	p := New(NewSQSSource(client, url, SQSSourceConfig{ARN: "arn:aws:sqs:us-east-1:123456789012:esm-test", Region: mototest.Region, WaitSeconds: 1}), handler,
 		Config{BatchSize: 4, MaxConcurrency: 2, Timeout: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

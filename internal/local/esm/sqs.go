@@ -18,20 +18,25 @@ type SQSAPI interface {
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
-// SQSSource reads an SQS queue as Lambda's event source mapping does.
-type SQSSource struct {
-	api      SQSAPI
-	url      string
-	arn      string
-	region   string
-	waitSecs int32
+// SQSSourceConfig describes the queue of an SQSSource.
+type SQSSourceConfig struct {
+	// ARN and Region fill the eventSourceARN and awsRegion of each record.
+	ARN, Region string
+	// WaitSeconds is the long poll of each receive (0-20; zero: short
+	// polls).
+	WaitSeconds int
 }
 
-// NewSQSSource returns a source for the queue at url. arn and region fill
-// the eventSourceARN and awsRegion of each record; waitSeconds is the long
-// poll (0-20).
-func NewSQSSource(api SQSAPI, url, arn, region string, waitSeconds int) *SQSSource {
-	return &SQSSource{api: api, url: url, arn: arn, region: region, waitSecs: int32(waitSeconds)}
+// SQSSource reads an SQS queue as Lambda's event source mapping does.
+type SQSSource struct {
+	api SQSAPI
+	url string
+	cfg SQSSourceConfig
+}
+
+// NewSQSSource returns a source for the queue at url.
+func NewSQSSource(api SQSAPI, url string, cfg SQSSourceConfig) *SQSSource {
+	return &SQSSource{api: api, url: url, cfg: cfg}
 }
 
 // Receive long-polls for up to max (at most 10) records.
@@ -39,7 +44,7 @@ func (s *SQSSource) Receive(ctx context.Context, max int) ([]events.SQSMessage, 
 	out, err := s.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(s.url),
 		MaxNumberOfMessages:         int32(min(max, 10)),
-		WaitTimeSeconds:             s.waitSecs,
+		WaitTimeSeconds:             int32(s.cfg.WaitSeconds),
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},
 	})
@@ -55,8 +60,8 @@ func (s *SQSSource) Receive(ctx context.Context, max int) ([]events.SQSMessage, 
 			Md5OfBody:      aws.ToString(m.MD5OfBody),
 			Attributes:     m.Attributes,
 			EventSource:    "aws:sqs",
-			EventSourceARN: s.arn,
-			AWSRegion:      s.region,
+			EventSourceARN: s.cfg.ARN,
+			AWSRegion:      s.cfg.Region,
 		}
 		if m.MD5OfMessageAttributes != nil {
 			r.Md5OfMessageAttributes = *m.MD5OfMessageAttributes

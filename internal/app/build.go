@@ -1,0 +1,180 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/drain"
+	"github.com/fluxkit/sms/internal/dynamo"
+	"github.com/fluxkit/sms/internal/queue"
+	"github.com/fluxkit/sms/internal/sms"
+)
+
+// limiterName names the one provider rate limit of a deployment in the
+// table.
+const limiterName = "sms"
+
+// Authenticator checks a request's bearer token and returns the caller's
+// identity (apigw.Authenticator).
+type Authenticator interface {
+	Authenticate(ctx context.Context, authorization string) (subject string, err error)
+}
+
+// Queue is the message queue as both paths use it: the send path enqueues,
+// the drain re-queues and hides records.
+type Queue interface {
+	sms.Queue
+	drain.Queue
+}
+
+// Options are what a runtime other than the deployed functions (the local
+// server, a test) runs differently. Each zero field keeps the deployed
+// functions' part, so that a part added to the deployed wiring reaches
+// every runtime unless it replaces that part on purpose.
+type Options struct {
+	// AWS are the clients of the AWS parts; nil means none, and then every
+	// part that would use them (table, queues, secret) must be replaced.
+	AWS *Clients
+	// Log is the structured logger of every part; nil discards.
+	Log *slog.Logger
+	// Secrets replaces the secret of SMS_SECRET_ID in Secrets Manager,
+	// whose rotations the provider and the token verifier follow, e.g. with
+	// FixedSecrets of credentials from the environment.
+	Secrets SecretLoader
+	// CheckSecrets checks every value read from Secrets Manager; nil means
+	// Config.CheckSecrets.
+	CheckSecrets func(config.Secrets) error
+	// Provider replaces the provider client built from the secret.
+	Provider sms.Provider
+	// Authenticator wraps the token authenticator built from the
+	// configuration. next is nil when that one has nothing to verify tokens
+	// with (no jwtSecret and no JWT_JWKS_URL); the deployed functions then
+	// fail to start.
+	Authenticator func(next Authenticator) (Authenticator, error)
+	// Limiter and Ledger replace the DynamoDB limiter and ledger in
+	// SMS_TABLE_NAME.
+	Limiter sms.Limiter
+	Ledger  sms.Ledger
+	// Queue replaces the SQS queue of SMS_QUEUE_URL.
+	Queue Queue
+	// DLQ replaces the SQS dead-letter queue of SMS_DLQ_URL.
+	DLQ drain.DeadLetterer
+}
+
+// needAWS fails when part is to be built on AWS without clients.
+func (o Options) needAWS(part string) error {
+	if o.AWS == nil {
+		return fmt.Errorf("app: %s needs AWS clients (Options.AWS) or a replacement", part)
+	}
+	return nil
+}
+
+// Service is the service wired once per process: the parts the domain
+// services run on and what the two functions' handlers take besides.
+type Service struct {
+	Config config.Config
+	Parts  Parts
+	// Auth verifies the send API's bearer tokens.
+	Auth Authenticator
+	// Queue is the queue the drain reads (Parts.Queue too); nil without
+	// SMS_QUEUE_URL.
+	Queue Queue
+	// DLQ receives the drain's poison records; nil without SMS_DLQ_URL.
+	DLQ drain.DeadLetterer
+}
+
+// Build wires the service for cfg: the secret and what is built from it
+// (Credentials), the limiter, the ledger, the queue and the dead-letter
+// queue, each replaced when opts says so.
+func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Limiter == nil || opts.Ledger == nil {
+		if err := opts.needAWS("the table"); err != nil {
+			return nil, err
+		}
+		// The DynamoDB connection opens while the secret is read.
+		warmed := make(chan struct{})
+		go func() { defer close(warmed); warmUp(ctx, opts.AWS.DynamoDB, cfg.TableName) }()
+		defer func() { <-warmed }()
+	}
+
+	src, rotates := opts.Secrets, opts.Secrets == nil
+	if rotates {
+		if err := opts.needAWS("the secret"); err != nil {
+			return nil, err
+		}
+		check := opts.CheckSecrets
+		if check == nil {
+			check = cfg.CheckSecrets
+		}
+		src = config.NewSecretSource(opts.AWS.SecretsManager, cfg.SecretID, config.SecretSourceConfig{Check: check})
+	}
+	creds, err := NewCredentials(ctx, cfg, src, HTTPClient(), log)
+	if err != nil {
+		return nil, err
+	}
+	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, Limiter: opts.Limiter, Ledger: opts.Ledger, Log: log}}
+	if svc.Parts.Provider == nil {
+		if cfg.Provider == "" {
+			return nil, errors.New("app: no provider: SMS_PROVIDER is not set")
+		}
+		svc.Parts.Provider = creds
+	}
+	if rotates {
+		svc.Parts.Refresher = creds
+	}
+	if creds.verifiesTokens() {
+		svc.Auth = creds
+	}
+	if opts.Authenticator != nil {
+		if svc.Auth, err = opts.Authenticator(svc.Auth); err != nil {
+			return nil, err
+		}
+	}
+	if svc.Auth == nil {
+		return nil, errors.New("app: nothing to verify tokens with: the secret has no jwtSecret and JWT_JWKS_URL is not set")
+	}
+	if err := svc.buildAWSParts(opts); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// buildAWSParts builds the table and queue parts that opts does not
+// replace.
+func (svc *Service) buildAWSParts(opts Options) error {
+	cfg := svc.Config
+	if svc.Parts.Limiter == nil {
+		limiter, err := dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{Name: limiterName, Rate: cfg.RateLimit, Margin: cfg.RateMargin})
+		if err != nil {
+			return fmt.Errorf("app: limiter: %w", err)
+		}
+		svc.Parts.Limiter = limiter
+	}
+	if svc.Parts.Ledger == nil {
+		svc.Parts.Ledger = dynamo.NewLedger(opts.AWS.DynamoDB, cfg.TableName, nil)
+	}
+	svc.Queue, svc.DLQ = opts.Queue, opts.DLQ
+	if svc.Queue == nil && cfg.QueueURL != "" {
+		if err := opts.needAWS("the queue"); err != nil {
+			return err
+		}
+		svc.Queue = queue.NewSQS(opts.AWS.SQS, cfg.QueueURL, nil)
+	}
+	if svc.DLQ == nil && cfg.DLQURL != "" {
+		if err := opts.needAWS("the dead-letter queue"); err != nil {
+			return err
+		}
+		svc.DLQ = queue.NewDLQ(opts.AWS.SQS, cfg.DLQURL)
+	}
+	if svc.Queue != nil {
+		svc.Parts.Queue = svc.Queue
+	}
+	return nil
+}
