@@ -76,14 +76,14 @@ func Build(ctx context.Context, cfg config.Config, env *awsenv.Env, log *slog.Lo
 		return nil, fmt.Errorf("app: limiter: %w", err)
 	}
 	sq := sqs.NewFromConfig(env.Config, func(o *sqs.Options) { env.Apply(awsenv.SQS, &o.BaseEndpoint) })
-	q := queue.NewSQS(sq, cfg.QueueURL, nil)
+	q := queue.NewSQS(sq, cfg.QueueURL, queue.Config{})
 	f := &Function{
 		Config: cfg,
 		Parts: Parts{
 			Provider:  provider,
 			Refresher: rot,
 			Limiter:   limiter,
-			Ledger:    dynamo.NewLedger(ddb, cfg.TableName, nil),
+			Ledger:    dynamo.NewLedger(ddb, cfg.TableName, dynamo.LedgerConfig{}),
 			Queue:     q,
 			Log:       log,
 		},

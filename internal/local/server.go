@@ -23,6 +23,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/local/esm"
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // Defaults of Options.
@@ -70,9 +71,9 @@ type Options struct {
 	Console io.Writer
 	// Log is the structured JSON logger (logging.New); nil discards logs.
 	Log *slog.Logger
-	// Now is the clock of the in-memory parts and the console; nil means
-	// time.Now.
-	Now func() time.Time
+	// Clock is the clock of the in-memory parts and the console; nil
+	// means sms.SystemClock.
+	Clock sms.Clock
 }
 
 // Server is the local development server: the send function behind a
@@ -115,8 +116,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = discardLogger()
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = sms.SystemClock{}
 	}
 	cfg, err := loadConfig(opts.Getenv)
 	if err != nil {
@@ -144,7 +145,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
 	api := apigw.NewHandler(st.authn, app.NewSender(cfg, sendParts), sendParts.Log)
-	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Now: opts.Now, Log: sendParts.Log})
+	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Now: opts.Clock.Now, Log: sendParts.Log})
 	s.srv = &http.Server{
 		Handler:           s.track(gw),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -129,7 +129,7 @@ func withDevJWT(s config.Secrets) config.Secrets {
 func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, error) {
 	st := &stack{cfg: cfg}
 	if cfg.Provider == "" {
-		st.console = NewConsole(opts.Console, opts.Keep, opts.Now)
+		st.console = NewConsole(opts.Console, opts.Keep, opts.Clock.Now)
 	}
 	var err error
 	if usesAWS(cfg) {
@@ -212,12 +212,18 @@ func (st *stack) buildMemory(opts Options) error {
 			return err
 		}
 	}
-	st.memQueue = memory.NewQueueWith(memory.QueueConfig{Capacity: opts.QueueCapacity, VisibilityTimeout: memoryVisibility, Now: opts.Now})
-	st.deadLetters = NewDeadLetters(opts.Console, opts.Keep, opts.Now)
+	if st.memQueue, err = memory.NewQueue(memory.QueueConfig{Capacity: opts.QueueCapacity, VisibilityTimeout: memoryVisibility, Clock: opts.Clock}); err != nil {
+		return fmt.Errorf("local: queue: %w", err)
+	}
+	limiter, err := memory.NewLimiter(memory.LimiterConfig{Rate: st.cfg.RateLimit, Margin: st.cfg.RateMargin, Clock: opts.Clock})
+	if err != nil {
+		return fmt.Errorf("local: limiter: %w", err)
+	}
+	st.deadLetters = NewDeadLetters(opts.Console, opts.Keep, opts.Clock.Now)
 	st.parts = app.Parts{
 		Provider: provider,
-		Limiter:  memory.NewLimiter(memory.LimiterConfig{Rate: st.cfg.RateLimit, Margin: st.cfg.RateMargin, Now: opts.Now}),
-		Ledger:   memory.NewLedger(opts.Now),
+		Limiter:  limiter,
+		Ledger:   memory.NewLedger(memory.LedgerConfig{Clock: opts.Clock}),
 		Queue:    st.memQueue,
 	}
 	st.drainQueue, st.dlq = st.memQueue, st.deadLetters
@@ -299,18 +305,18 @@ func (st *stack) buildAWS(ctx context.Context, opts Options) error {
 		return fmt.Errorf("local: limiter: %w", err)
 	}
 	st.parts.Provider, st.parts.Limiter = provider, limiter
-	st.parts.Ledger = dynamo.NewLedger(ddb, cfg.TableName, nil)
+	st.parts.Ledger = dynamo.NewLedger(ddb, cfg.TableName, dynamo.LedgerConfig{})
 	dlqDesc := "dead letters at GET /_local/dead-letters"
 	if cfg.DLQURL != "" {
 		st.dlq = queue.NewDLQ(sq, cfg.DLQURL)
 		dlqDesc = "dead letters to " + cfg.DLQURL
 	} else {
-		st.deadLetters = NewDeadLetters(opts.Console, opts.Keep, opts.Now)
+		st.deadLetters = NewDeadLetters(opts.Console, opts.Keep, opts.Clock.Now)
 		st.dlq = st.deadLetters
 	}
 	queueDesc := "no queue (SMS_QUEUE_ENABLED=false)"
 	if cfg.QueueURL != "" {
-		q := queue.NewSQS(sq, cfg.QueueURL, nil)
+		q := queue.NewSQS(sq, cfg.QueueURL, queue.Config{})
 		st.parts.Queue, st.drainQueue = q, q
 		st.source = esm.NewSQSSource(sq, cfg.QueueURL, queueARN, ac.Region, 20)
 		queueDesc = "queue " + cfg.QueueURL

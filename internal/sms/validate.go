@@ -160,7 +160,7 @@ func ValidateFrom(from string) error {
 // values with code CodeInvalidFrom and field "from"; the configuration
 // loader reports them under the variable's name.
 func ValidateDefaultSender(from string) error {
-	if isMessagingServiceSID(from) {
+	if IsMessagingServiceSID(from) {
 		return nil
 	}
 	if err := ValidateFrom(from); err != nil {
@@ -217,8 +217,10 @@ func senderIDProblem(s string) string {
 	return ""
 }
 
-// isMessagingServiceSID reports whether s is "MG" followed by 32 hex digits.
-func isMessagingServiceSID(s string) bool {
+// IsMessagingServiceSID reports whether s is a Twilio Messaging Service
+// SID: "MG" followed by 32 hexadecimal digits. Twilio takes one as
+// MessagingServiceSid instead of From.
+func IsMessagingServiceSID(s string) bool {
 	if len(s) != messagingServiceSIDLen || s[:2] != "MG" {
 		return false
 	}
@@ -231,14 +233,8 @@ func isMessagingServiceSID(s string) bool {
 	return true
 }
 
-func invalidTo(reason string) error {
-	return &Error{Kind: KindInvalid, Code: CodeInvalidTo, Field: "to", Message: "to " + reason}
-}
+func invalidTo(reason string) error { return InvalidField("to", reason) }
 
-func invalidBody(reason string) error {
-	return &Error{Kind: KindInvalid, Code: CodeInvalidBody, Field: "body", Message: "body " + reason}
-}
+func invalidBody(reason string) error { return InvalidField("body", reason) }
 
-func invalidFrom(reason string) error {
-	return &Error{Kind: KindInvalid, Code: CodeInvalidFrom, Field: "from", Message: "from " + reason}
-}
+func invalidFrom(reason string) error { return InvalidField("from", reason) }

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -12,14 +11,13 @@ import (
 )
 
 // NewLimiterFunc builds a fresh limiter (no slot taken) granting rate slots
-// per second with the given margin, reading time from now.
-type NewLimiterFunc func(t *testing.T, rate, margin float64, now func() time.Time) sms.Limiter
+// per second with the given margin, reading time from clock.
+type NewLimiterFunc func(t *testing.T, rate, margin float64, clock sms.Clock) sms.Limiter
 
-// Interval is the slot spacing every limiter must use: (1/rate)·(1+margin),
-// rounded to the nanosecond.
-func Interval(rate, margin float64) time.Duration {
-	return time.Duration(math.Round(float64(time.Second) * (1 + margin) / rate))
-}
+// Interval is the slot spacing every limiter must use: sms.SlotInterval,
+// (1/rate)·(1+margin) rounded to the nanosecond. The suite checks it
+// against worked values too.
+func Interval(rate, margin float64) time.Duration { return sms.SlotInterval(rate, margin) }
 
 // Limiter runs the limiter conformance suite against the limiters that
 // newLimiter builds.
@@ -66,7 +64,7 @@ func wantNoGrant(t *testing.T, l sms.Limiter, maxWait time.Duration) {
 func limiterFirstGrant(t *testing.T, newLimiter NewLimiterFunc) {
 	for _, maxWait := range []time.Duration{0, -time.Second, time.Second} {
 		clock := NewClock(epoch)
-		l := newLimiter(t, 10, 0.05, clock.Now)
+		l := newLimiter(t, 10, 0.05, clock)
 		wantGrant(t, l, maxWait, epoch)
 	}
 }
@@ -87,7 +85,7 @@ func limiterSpacing(t *testing.T, newLimiter NewLimiterFunc) {
 			t.Fatalf("Interval(%v, %v) = %v, want %v", tt.rate, tt.margin, got, tt.interval)
 		}
 		clock := NewClock(epoch)
-		l := newLimiter(t, tt.rate, tt.margin, clock.Now)
+		l := newLimiter(t, tt.rate, tt.margin, clock)
 		const slots = 10
 		maxWait := slots * tt.interval
 		for k := range slots + 1 {
@@ -116,7 +114,7 @@ func limiterMaxWait(t *testing.T, newLimiter NewLimiterFunc) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := NewClock(epoch)
-			l := newLimiter(t, rate, margin, clock.Now)
+			l := newLimiter(t, rate, margin, clock)
 			wantGrant(t, l, 0, epoch)
 			if !tt.grant {
 				for range 3 {
@@ -137,7 +135,7 @@ func limiterIdle(t *testing.T, newLimiter NewLimiterFunc) {
 	interval := Interval(rate, margin)
 	for _, idle := range []time.Duration{interval + time.Nanosecond, time.Second, time.Hour} {
 		clock := NewClock(epoch)
-		l := newLimiter(t, rate, margin, clock.Now)
+		l := newLimiter(t, rate, margin, clock)
 		for k := range 5 {
 			wantGrant(t, l, time.Second, epoch.Add(time.Duration(k)*interval))
 		}
@@ -156,7 +154,7 @@ func limiterClockBetweenSlots(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 10, 0.05
 	interval := Interval(rate, margin)
 	clock := NewClock(epoch)
-	l := newLimiter(t, rate, margin, clock.Now)
+	l := newLimiter(t, rate, margin, clock)
 	for k := range 4 {
 		wantGrant(t, l, time.Second, epoch.Add(time.Duration(k)*interval))
 	}
@@ -179,7 +177,7 @@ func limiterConcurrent(t *testing.T, newLimiter NewLimiterFunc) {
 	const workers, each = 8, 4
 	interval := Interval(rate, margin)
 	clock := NewClock(epoch)
-	l := newLimiter(t, rate, margin, clock.Now)
+	l := newLimiter(t, rate, margin, clock)
 	var (
 		mu     sync.Mutex
 		grants []time.Time
