@@ -25,9 +25,9 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// MaxBodyBytes is the largest request body accepted: enough for 1600 emoji
+// maxBodyBytes is the largest request body accepted: enough for 1600 emoji
 // written as \uXXXX escapes (DESIGN.md §3).
-const MaxBodyBytes = 64 << 10
+const maxBodyBytes = 64 << 10
 
 // Sender carries out a validated request (sms.Sender).
 type Sender interface {
@@ -167,8 +167,8 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 	if err := checkContentType(r.Headers.Get("Content-Type")); err != nil {
 		return errorResponse(err)
 	}
-	if len(r.Body) > MaxBodyBytes {
-		return errorResponse(sms.E(sms.KindInvalid, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes), sms.Code(codePayloadTooLarge)))
+	if len(r.Body) > maxBodyBytes {
+		return errorResponse(sms.E(sms.KindInvalid, fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes), sms.Code(codePayloadTooLarge)))
 	}
 	key, err := idempotencyKey(r.Headers)
 	if err != nil {

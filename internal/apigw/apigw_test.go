@@ -89,7 +89,7 @@ func TestServeRequestErrors(t *testing.T) {
 		{"no content type", req(okBody, "Content-Type", ""), 415, "unsupported_media_type", ""},
 		{"text/plain", req(okBody, "Content-Type", "text/plain"), 415, "unsupported_media_type", ""},
 		{"json with charset ok but malformed", req(`{"to":`, "Content-Type", "application/json; charset=utf-8"), 400, "invalid_request", ""},
-		{"too large", req(`{"to":"+14155552671","body":"` + strings.Repeat("a", MaxBodyBytes) + `"}`), 413, "payload_too_large", ""},
+		{"too large", req(`{"to":"+14155552671","body":"` + strings.Repeat("a", maxBodyBytes) + `"}`), 413, "payload_too_large", ""},
 		{"empty body", req(""), 400, "invalid_request", ""},
 		{"array", req(`[]`), 400, "invalid_request", ""},
 		{"unknown field", req(`{"to":"+14155552671","body":"x","extra":1}`), 400, "invalid_request", ""},

@@ -460,7 +460,7 @@ func contractScenarios() []contractScenario {
 			}
 			return second
 		}, wantStatus: 409, wantCode: "conflict"},
-		{name: "body over 64 KiB", run: sendOnce(`{"to":"+14155552671","body":"` + strings.Repeat("a", MaxBodyBytes) + `"}`), wantStatus: 413, wantCode: "payload_too_large"},
+		{name: "body over 64 KiB", run: sendOnce(`{"to":"+14155552671","body":"` + strings.Repeat("a", maxBodyBytes) + `"}`), wantStatus: 413, wantCode: "payload_too_large"},
 		{name: "form content type", run: sendOnce("to=%2B14155552671&body=hi", "Content-Type", "application/x-www-form-urlencoded"), wantStatus: 415, wantCode: "unsupported_media_type"},
 		{name: "no content type", run: sendOnce(contractBody, "Content-Type", ""), wantStatus: 415, wantCode: "unsupported_media_type"},
 

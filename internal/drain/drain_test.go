@@ -211,6 +211,18 @@ func TestHandleBudgetFromDeadline(t *testing.T) {
 	}
 }
 
+func TestHandleDefaultSendBudget(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := &fakeDeliverer{}
+	h := NewHandler(d, &fakeQueue{}, &fakeDLQ{}, discard(), Config{Clock: conformance.NewClock(now)})
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(30*time.Second))
+	defer cancel()
+	h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{record("1", msg("a"), "1")}})
+	if want := 30*time.Second - DefaultSendBudget; len(d.maxWait) != 1 || d.maxWait[0] != want {
+		t.Errorf("maxWait = %v, want %v (the deadline less DefaultSendBudget)", d.maxWait, want)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	h := NewHandler(nil, nil, nil, nil, Config{})
 	tests := []struct {

@@ -20,9 +20,9 @@ type LedgerAPI interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
-// TTLSlack is how long after a record expires the table's TTL may delete
+// ttlSlack is how long after a record expires the table's TTL may delete
 // it. Expiry itself is decided by expiresAt; TTL only cleans up.
-const TTLSlack = time.Hour
+const ttlSlack = time.Hour
 
 // Names and values of the ledger item's attributes.
 const (
@@ -33,7 +33,7 @@ const (
 	attrLeaseUntil  = "leaseUntil" // unix ms
 	attrExpiresAt   = "expiresAt"  // unix ms
 	attrOutcome     = "outcome"    // binary (a string is accepted too)
-	attrTTL         = "ttl"        // epoch seconds: expiresAt + TTLSlack
+	attrTTL         = "ttl"        // epoch seconds: expiresAt + ttlSlack
 	statePending    = "pending"
 	stateDone       = "done"
 )
@@ -239,7 +239,7 @@ func checkLedgerArgs(op, key string, d time.Duration) error {
 // ttlFor is the TTL attribute (epoch seconds) for a record expiring at
 // expiresMs (unix ms).
 func ttlFor(expiresMs int64) int64 {
-	return expiresMs/1000 + int64(TTLSlack/time.Second)
+	return expiresMs/1000 + int64(ttlSlack/time.Second)
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

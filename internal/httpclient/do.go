@@ -16,9 +16,9 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// MaxResponseBytes bounds how much of an answer Do reads; a longer answer
+// maxResponseBytes bounds how much of an answer Do reads; a longer answer
 // is cut there (and will not parse).
-const MaxResponseBytes = 1 << 20
+const maxResponseBytes = 1 << 20
 
 // Client-safe messages for transport failures.
 const (
@@ -60,7 +60,7 @@ type Response struct {
 // Success reports whether the status is 2xx.
 func (r *Response) Success() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
 
-// Do sends req with hc and reads the answer (up to MaxResponseBytes). op
+// Do sends req with hc and reads the answer (up to maxResponseBytes). op
 // prefixes the cause of an error, e.g. "twilio: create message".
 //
 // Any HTTP answer, whatever its status, is returned with a nil error and
@@ -95,7 +95,7 @@ func Do(hc *http.Client, req *http.Request, op string) (*Response, error) {
 	}
 	defer resp.Body.Close()
 
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	r := &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
 	if err != nil && r.Success() {
 		return nil, sms.E(sms.KindAmbiguous, msgNoAnswer,

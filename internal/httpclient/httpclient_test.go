@@ -277,3 +277,41 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestPostForm(t *testing.T) {
+	form := map[string][]string{"To": {"+14155552671"}, "Body": {"a & b"}}
+	tests := []struct {
+		name, baseURL, want string
+	}{
+		{"default base URL", "", "https://api.example.test/v1/send"},
+		{"configured base URL", "http://127.0.0.1:9000", "http://127.0.0.1:9000/v1/send"},
+		{"trailing slash tolerated", "http://127.0.0.1:9000//", "http://127.0.0.1:9000/v1/send"},
+	}
+	for _, tt := range tests {
+		req, err := httpclient.PostForm(context.Background(), "test: send", tt.baseURL, "https://api.example.test", "/v1/send", form)
+		if err != nil {
+			t.Fatalf("%s: PostForm error = %v", tt.name, err)
+		}
+		body, _ := io.ReadAll(req.Body)
+		if req.Method != http.MethodPost || req.URL.String() != tt.want || string(body) != "Body=a+%26+b&To=%2B14155552671" ||
+			req.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || req.Header.Get("Accept") != "application/json" ||
+			req.Header.Get("User-Agent") != httpclient.UserAgent {
+			t.Errorf("%s: PostForm = %s %s %q %v, want a JSON-accepting form POST to %s", tt.name, req.Method, req.URL, body, req.Header, tt.want)
+		}
+	}
+	_, err := httpclient.PostForm(context.Background(), "test: send", "http://bad host", "", "/x", form)
+	if got := sms.KindOf(err); got != sms.KindProviderAccount || !strings.Contains(err.Error(), "test: send: build request") {
+		t.Errorf("PostForm with a malformed base URL: error %v (kind %v), want a provider-account error naming the operation", err, got)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "127.0.0.1": true, "::1": true,
+		"example.com": false, "10.0.0.1": false, "": false, "localhost.example.com": false,
+	} {
+		if got := httpclient.IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -12,22 +12,22 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// Version is the envelope version Encode writes and Decode understands.
-const Version = 1
+// envelopeVersion is the envelope version Encode writes and Decode understands.
+const envelopeVersion = 1
 
 // MaxBodyBytes is the largest message body Decode reads and Encode writes:
 // the SQS limit of 256 KiB. Real messages are a few hundred bytes.
 const MaxBodyBytes = 256 * 1024
 
-// MaxIDLen is the longest id accepted, in bytes. An id is 1 to MaxIDLen
+// maxIDLen is the longest id accepted, in bytes. An id is 1 to maxIDLen
 // printable ASCII characters without spaces (a UUID is 36).
-const MaxIDLen = 128
+const maxIDLen = 128
 
 // Prefixes of the ids Decode derives for messages that carry no id of
 // their own. Producers must not use ids that start with them.
 const (
-	SQSIDPrefix = "sqs:"
-	SNSIDPrefix = "sns:"
+	sqsIDPrefix = "sqs:"
+	snsIDPrefix = "sns:"
 )
 
 // Poison reasons: the value of PoisonError.Reason and of the
@@ -124,7 +124,7 @@ func Encode(m sms.QueuedMessage) ([]byte, error) {
 		return nil, err
 	}
 	env := envelope{
-		Version: Version,
+		Version: envelopeVersion,
 		ID:      m.ID,
 		To:      m.To,
 		Body:    m.Body,
@@ -189,7 +189,7 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 	}
 	derivedID := ""
 	if sqsMessageID != "" {
-		derivedID = SQSIDPrefix + sqsMessageID
+		derivedID = sqsIDPrefix + sqsMessageID
 	}
 	if isSNS(fields) {
 		inner, snsID, perr := unwrapSNS(fields)
@@ -203,7 +203,7 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 			return sms.QueuedMessage{}, perr
 		}
 		if snsID != "" {
-			derivedID = SNSIDPrefix + snsID
+			derivedID = snsIDPrefix + snsID
 		}
 	}
 	m, perr := message(fields)
@@ -266,7 +266,7 @@ func unwrapSNS(fields map[string]json.RawMessage) (inner []byte, messageID strin
 		return nil, "", poison(ReasonInvalidSNSEnvelope, "Message is missing or not a string")
 	}
 	if raw, present := fields["MessageId"]; present {
-		if messageID, ok = rawString(raw); !ok || !validID(SNSIDPrefix+messageID) {
+		if messageID, ok = rawString(raw); !ok || !validID(snsIDPrefix+messageID) {
 			return nil, "", poison(ReasonInvalidSNSEnvelope, "MessageId is not a valid id")
 		}
 	}
@@ -292,7 +292,7 @@ func message(fields map[string]json.RawMessage) (sms.QueuedMessage, *PoisonError
 		switch {
 		case !isInt && !isNumber(raw):
 			return m, wrongType(fieldVersion, "a number")
-		case !isInt || v != Version:
+		case !isInt || v != envelopeVersion:
 			return m, poison(ReasonUnknownVersion, "only version 1 is understood")
 		}
 	}
@@ -438,10 +438,10 @@ func rawInt(raw json.RawMessage) (int64, bool) {
 	return int64(f), true
 }
 
-// validID reports whether id is 1 to MaxIDLen printable ASCII characters
+// validID reports whether id is 1 to maxIDLen printable ASCII characters
 // without spaces.
 func validID(id string) bool {
-	if id == "" || len(id) > MaxIDLen {
+	if id == "" || len(id) > maxIDLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

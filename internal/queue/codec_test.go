@@ -140,7 +140,7 @@ func TestEncodeRejects(t *testing.T) {
 		{"empty to", func(m *sms.QueuedMessage) { m.To = "" }, "to", sms.CodeInvalidTo},
 		{"empty body", func(m *sms.QueuedMessage) { m.Body = "" }, "body", sms.CodeInvalidBody},
 		{"id with space", func(m *sms.QueuedMessage) { m.ID = "a b" }, "id", ""},
-		{"id too long", func(m *sms.QueuedMessage) { m.ID = strings.Repeat("x", MaxIDLen+1) }, "id", ""},
+		{"id too long", func(m *sms.QueuedMessage) { m.ID = strings.Repeat("x", maxIDLen+1) }, "id", ""},
 		{"negative attempt", func(m *sms.QueuedMessage) { m.Attempt = -1 }, "attempt", ""},
 		{"oversized", func(m *sms.QueuedMessage) { m.Body = strings.Repeat("k", MaxBodyBytes) }, "", ""},
 	}
@@ -238,7 +238,7 @@ func TestDecodePoisonEdges(t *testing.T) {
 		{"enqueuedAt no zone", `{"to":"+14155552671","body":"hi","enqueuedAt":"2025-03-14T15:09:26"}`, "invalid_enqueuedAt"},
 		{"empty idempotencyKey", `{"to":"+14155552671","body":"hi","idempotencyKey":""}`, "invalid_idempotencyKey"},
 		{"empty id", `{"to":"+14155552671","body":"hi","id":""}`, "invalid_id"},
-		{"id too long", `{"to":"+14155552671","body":"hi","id":"` + strings.Repeat("i", MaxIDLen+1) + `"}`, "invalid_id"},
+		{"id too long", `{"to":"+14155552671","body":"hi","id":"` + strings.Repeat("i", maxIDLen+1) + `"}`, "invalid_id"},
 		{"id non-ascii", `{"to":"+14155552671","body":"hi","id":"caf\u00e9"}`, "invalid_id"},
 		{"to not canonical", `{"to":"+4402079460000","body":"hi"}`, "invalid_to"},
 		{"body 1601 runes", `{"to":"+14155552671","body":"` + strings.Repeat("é", sms.MaxBodyChars+1) + `"}`, "invalid_body"},

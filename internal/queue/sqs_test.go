@@ -323,3 +323,37 @@ func TestCeilSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestStampAndRequeued(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	first := now.Add(-time.Hour)
+	msg := sms.Message{ID: "m-1", To: "+14155552671", Body: "hi"}
+	tests := []struct {
+		name        string
+		in          sms.QueuedMessage
+		wantStamp   sms.QueuedMessage
+		wantRequeue sms.QueuedMessage
+	}{
+		{"fresh", sms.QueuedMessage{Message: msg},
+			sms.QueuedMessage{Message: msg, Attempt: 1, EnqueuedAt: now},
+			sms.QueuedMessage{Message: msg, Attempt: 2, EnqueuedAt: now}},
+		{"stamped before", sms.QueuedMessage{Message: msg, Attempt: 3, EnqueuedAt: first},
+			sms.QueuedMessage{Message: msg, Attempt: 3, EnqueuedAt: first},
+			sms.QueuedMessage{Message: msg, Attempt: 4, EnqueuedAt: first}},
+		{"negative attempt", sms.QueuedMessage{Message: msg, Attempt: -2, EnqueuedAt: first},
+			sms.QueuedMessage{Message: msg, Attempt: -2, EnqueuedAt: first},
+			sms.QueuedMessage{Message: msg, Attempt: 2, EnqueuedAt: first}},
+	}
+	for _, tt := range tests {
+		if got := Stamp(tt.in, now); got != tt.wantStamp {
+			t.Errorf("%s: Stamp = %+v, want %+v", tt.name, got, tt.wantStamp)
+		}
+		got, err := Requeued(tt.in, now)
+		if err != nil || got != tt.wantRequeue {
+			t.Errorf("%s: Requeued = %+v, %v; want %+v", tt.name, got, err, tt.wantRequeue)
+		}
+	}
+	if _, err := Requeued(sms.QueuedMessage{Message: sms.Message{To: "+14155552671", Body: "hi"}}, now); sms.KindOf(err) != sms.KindInternal {
+		t.Errorf("Requeued without an id: error %v, want a KindInternal error", err)
+	}
+}

@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// SentKeep is how long the drain remembers that a queued message id was
+// sentKeep is how long the drain remembers that a queued message id was
 // sent: as long as SQS can keep a message (14 days), so a redelivered or
 // re-enqueued copy is always recognised.
-const SentKeep = 14 * 24 * time.Hour
+const sentKeep = 14 * 24 * time.Hour
 
 // Action is what the drain does with a queue record after Deliver.
 type Action int
@@ -129,7 +129,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	// is about to end.
 	bg := context.WithoutCancel(ctx)
 	if err == nil {
-		if cerr := dl.ledger.Complete(bg, key, fp, []byte(rc.ID), SentKeep); cerr != nil {
+		if cerr := dl.ledger.Complete(bg, key, fp, []byte(rc.ID), sentKeep); cerr != nil {
 			// The message went out; acknowledging it is what prevents a
 			// duplicate now. Only a later redelivery could repeat it.
 			dl.d.log.LogAttrs(ctx, slog.LevelWarn, "sent, but could not record it", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
@@ -143,7 +143,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	case KindRejected, KindPartial:
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "provider refused queued message; dropping",
 			slog.String("event", "provider_rejected"), slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)), providerAttrs(err))
-		if cerr := dl.ledger.Complete(bg, key, fp, []byte("failed"), SentKeep); cerr != nil {
+		if cerr := dl.ledger.Complete(bg, key, fp, []byte("failed"), sentKeep); cerr != nil {
 			dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not record refusal", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
 		}
 		return Disposition{Action: Dropped, Kind: kind}

@@ -125,7 +125,7 @@ func providerAttrs(err error) slog.Attr {
 	return slog.Group("provider",
 		slog.String("kind", e.Kind.String()),
 		slog.String("code", e.ProviderCode),
-		slog.String("message", MaskDigits(e.ProviderMessage)))
+		slog.String("message", maskDigits(e.ProviderMessage)))
 }
 
 // NewID returns a random UUID (version 4) for a message this service

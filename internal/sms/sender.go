@@ -11,8 +11,8 @@ import (
 
 // Defaults for the idempotency records of the send path (DESIGN.md §8).
 const (
-	IdempotencyLease = 30 * time.Second
-	IdempotencyKeep  = 24 * time.Hour
+	idempotencyLease = 30 * time.Second
+	idempotencyKeep  = 24 * time.Hour
 )
 
 // SendRequest is one request to send a message as the API received it.
@@ -95,7 +95,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	}
 	key := idempotencyRecordKey(r.Caller, r.IdempotencyKey)
 	fp := Fingerprint(r.To, r.Body, r.From)
-	c, err := s.ledger.Claim(ctx, key, fp, IdempotencyLease)
+	c, err := s.ledger.Claim(ctx, key, fp, idempotencyLease)
 	if err != nil {
 		// The table is unreachable: queue rather than fail (DESIGN.md §8);
 		// the queue can absorb the message without a table.
@@ -112,7 +112,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	}
 	res, err := s.send(ctx, m)
 	if settled(err) {
-		if cerr := s.ledger.Complete(ctx, key, fp, encodeOutcome(res, err), IdempotencyKeep); cerr != nil {
+		if cerr := s.ledger.Complete(ctx, key, fp, encodeOutcome(res, err), idempotencyKeep); cerr != nil {
 			s.d.log.LogAttrs(ctx, slog.LevelWarn, "could not record idempotent result", slog.String("error", cerr.Error()))
 		}
 	} else if rerr := s.ledger.Release(context.WithoutCancel(ctx), key); rerr != nil {

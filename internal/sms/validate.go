@@ -12,8 +12,8 @@ import (
 const (
 	// MaxBodyChars is the longest body accepted, in Unicode code points.
 	MaxBodyChars = 1600
-	// MaxSenderIDLen is the longest alphanumeric sender ID.
-	MaxSenderIDLen = 11
+	// maxSenderIDLen is the longest alphanumeric sender ID.
+	maxSenderIDLen = 11
 	// minE164Digits and maxE164Digits bound the digits after the "+".
 	minE164Digits = 8
 	maxE164Digits = 15
@@ -128,7 +128,7 @@ func ValidateBody(body string) error {
 
 // ValidateFrom checks a sender chosen by the caller: either an E.164 number
 // ("+" followed by 8 to 15 digits, the first not 0) or an alphanumeric sender
-// ID of 1 to MaxSenderIDLen characters from A-Z, a-z, 0-9 and space with at
+// ID of 1 to maxSenderIDLen characters from A-Z, a-z, 0-9 and space with at
 // least one letter. A sender number is checked for its E.164 shape only, not
 // against libphonenumber's ranges: it is one of the deployment's own numbers
 // (SMS_ALLOWED_SENDERS restricts which), newly allocated ranges may be
@@ -209,7 +209,7 @@ func senderIDProblem(s string) string {
 		}
 	}
 	switch {
-	case len(s) > MaxSenderIDLen:
+	case len(s) > maxSenderIDLen:
 		return "is longer than 11 characters, the limit for an alphanumeric sender ID"
 	case !letter:
 		return "must contain at least one letter to be an alphanumeric sender ID (a phone number must start with +)"

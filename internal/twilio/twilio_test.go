@@ -99,6 +99,35 @@ func TestSendWire(t *testing.T) {
 	}
 }
 
+func TestUsesAPIKey(t *testing.T) {
+	tests := []struct {
+		name  string
+		creds twilio.Credentials
+		want  bool
+	}{
+		{"auth token only", tokenCreds, false},
+		{"API key pair", keyCreds, true},
+		{"API key pair and auth token", twilio.Credentials{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
+			APIKeySID: providertest.TwilioAPIKeySID, APIKeySecret: providertest.TwilioAPIKeySecret}, true},
+		{"key SID without its secret", twilio.Credentials{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
+			APIKeySID: providertest.TwilioAPIKeySID}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.creds.UsesAPIKey(); got != tt.want {
+			t.Errorf("%s: UsesAPIKey = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// A key SID without its secret: the auth token authenticates.
+	f := providertest.NewTwilio(t)
+	creds := tests[3].creds
+	if _, err := twilio.New(creds, twilio.Config{BaseURL: f.URL()}).Send(context.Background(), message("hi")); err != nil {
+		t.Fatalf("Send with a key SID but no secret: %v", err)
+	}
+	if got := f.Requests()[0].Auth.User; got != providertest.TwilioAccountSID {
+		t.Errorf("auth user = %q, want the account SID %q", got, providertest.TwilioAccountSID)
+	}
+}
+
 // roundTripFunc answers requests without a network.
 type roundTripFunc func(*http.Request) (*http.Response, error)
 

@@ -14,11 +14,6 @@ import (
 // per second with the given margin, reading time from clock.
 type NewLimiterFunc func(t *testing.T, rate, margin float64, clock sms.Clock) sms.Limiter
 
-// Interval is the slot spacing every limiter must use: sms.SlotInterval,
-// (1/rate)·(1+margin) rounded to the nanosecond. The suite checks it
-// against worked values too.
-func Interval(rate, margin float64) time.Duration { return sms.SlotInterval(rate, margin) }
-
 // Limiter runs the limiter conformance suite against the limiters that
 // newLimiter builds.
 func Limiter(t *testing.T, newLimiter NewLimiterFunc) {
@@ -81,8 +76,8 @@ func limiterSpacing(t *testing.T, newLimiter NewLimiterFunc) {
 		{rate: 0.5, margin: 0.05, interval: 2100 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		if got := Interval(tt.rate, tt.margin); got != tt.interval {
-			t.Fatalf("Interval(%v, %v) = %v, want %v", tt.rate, tt.margin, got, tt.interval)
+		if got := sms.SlotInterval(tt.rate, tt.margin); got != tt.interval {
+			t.Fatalf("sms.SlotInterval(%v, %v) = %v, want %v", tt.rate, tt.margin, got, tt.interval)
 		}
 		clock := NewClock(epoch)
 		l := newLimiter(t, tt.rate, tt.margin, clock)
@@ -99,7 +94,7 @@ func limiterSpacing(t *testing.T, newLimiter NewLimiterFunc) {
 
 func limiterMaxWait(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 10, 0.05
-	interval := Interval(rate, margin)
+	interval := sms.SlotInterval(rate, margin)
 	tests := []struct {
 		name    string
 		maxWait time.Duration
@@ -132,7 +127,7 @@ func limiterMaxWait(t *testing.T, newLimiter NewLimiterFunc) {
 
 func limiterIdle(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 10, 0.05
-	interval := Interval(rate, margin)
+	interval := sms.SlotInterval(rate, margin)
 	for _, idle := range []time.Duration{interval + time.Nanosecond, time.Second, time.Hour} {
 		clock := NewClock(epoch)
 		l := newLimiter(t, rate, margin, clock)
@@ -152,7 +147,7 @@ func limiterIdle(t *testing.T, newLimiter NewLimiterFunc) {
 
 func limiterClockBetweenSlots(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 10, 0.05
-	interval := Interval(rate, margin)
+	interval := sms.SlotInterval(rate, margin)
 	clock := NewClock(epoch)
 	l := newLimiter(t, rate, margin, clock)
 	for k := range 4 {
@@ -175,7 +170,7 @@ func limiterClockBetweenSlots(t *testing.T, newLimiter NewLimiterFunc) {
 func limiterConcurrent(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 50, 0.05
 	const workers, each = 8, 4
-	interval := Interval(rate, margin)
+	interval := sms.SlotInterval(rate, margin)
 	clock := NewClock(epoch)
 	l := newLimiter(t, rate, margin, clock)
 	var (
