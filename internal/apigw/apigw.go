@@ -46,12 +46,11 @@ type Handler struct {
 	auth   Authenticator
 	sender Sender
 	log    *slog.Logger
-	now    func() time.Time
 }
 
 // NewHandler returns a Handler.
 func NewHandler(auth Authenticator, sender Sender, log *slog.Logger) *Handler {
-	return &Handler{auth: auth, sender: sender, log: log, now: time.Now}
+	return &Handler{auth: auth, sender: sender, log: log}
 }
 
 // Request is a proxy request reduced to what the handler uses, whichever
@@ -147,14 +146,14 @@ func (h *Handler) Serve(ctx context.Context, r Request) Response {
 // is reported where a malformed body would be, after the checks of the
 // caller and the headers.
 func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Response) {
-	start := h.now()
+	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "panic in handler", slog.String("panic", fmt.Sprint(p)))
 			resp = errorResponse(sms.E(sms.KindInternal, "internal error"))
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.Int("status", resp.Status), slog.Duration("latency", h.now().Sub(start)))
+			slog.Int("status", resp.Status), slog.Duration("latency", time.Since(start)))
 	}()
 	if r.Method != "" && r.Method != http.MethodPost {
 		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodPost},

@@ -126,11 +126,8 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 // nothing (rate limited, unavailable, account problems) leave the key free
 // for a retry.
 func settled(err error) bool {
-	switch KindOf(err) {
-	case -1, KindRejected, KindPartial:
-		return true
-	}
-	return false
+	k := KindOf(err)
+	return err == nil || k == KindRejected || k == KindPartial
 }
 
 // send takes a slot and calls the provider, or queues.
