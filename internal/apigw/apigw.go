@@ -25,9 +25,9 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// MaxBodyBytes is the largest request body accepted: enough for 1600 emoji
+// maxBodyBytes is the largest request body accepted: enough for 1600 emoji
 // written as \uXXXX escapes (DESIGN.md §3).
-const MaxBodyBytes = 64 << 10
+const maxBodyBytes = 64 << 10
 
 // Sender carries out a validated request (sms.Sender).
 type Sender interface {
@@ -46,12 +46,11 @@ type Handler struct {
 	auth   Authenticator
 	sender Sender
 	log    *slog.Logger
-	now    func() time.Time
 }
 
 // NewHandler returns a Handler.
 func NewHandler(auth Authenticator, sender Sender, log *slog.Logger) *Handler {
-	return &Handler{auth: auth, sender: sender, log: log, now: time.Now}
+	return &Handler{auth: auth, sender: sender, log: log}
 }
 
 // Request is a proxy request reduced to what the handler uses, whichever
@@ -84,28 +83,32 @@ func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (json.RawMe
 		if err := json.Unmarshal(event, &ev); err != nil {
 			return nil, fmt.Errorf("apigw: decode payload 2.0 event: %w", err)
 		}
-		resp := h.Serve(ctx, FromV2(ev))
+		req, bodyErr := fromV2(ev)
+		resp := h.serve(ctx, req, bodyErr)
 		return json.Marshal(events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: resp.Headers, Body: string(resp.Body)})
 	}
 	var ev events.APIGatewayProxyRequest
 	if err := json.Unmarshal(event, &ev); err != nil {
 		return nil, fmt.Errorf("apigw: decode payload 1.0 event: %w", err)
 	}
-	resp := h.Serve(ctx, FromV1(ev))
+	req, bodyErr := fromV1(ev)
+	resp := h.serve(ctx, req, bodyErr)
 	return json.Marshal(events.APIGatewayProxyResponse{StatusCode: resp.Status, Headers: resp.Headers, Body: string(resp.Body)})
 }
 
-// FromV2 converts an HTTP API (payload 2.0) event.
-func FromV2(ev events.APIGatewayV2HTTPRequest) Request {
+// fromV2 converts an HTTP API (payload 2.0) event. The error reports a
+// body that is not valid base64; the request then has no body.
+func fromV2(ev events.APIGatewayV2HTTPRequest) (Request, error) {
 	hdr := make(http.Header, len(ev.Headers))
 	for k, v := range ev.Headers {
 		hdr.Set(k, v)
 	}
-	return Request{Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, Headers: hdr, Body: eventBody(ev.Body, ev.IsBase64Encoded)}
+	body, err := eventBody(ev.Body, ev.IsBase64Encoded)
+	return Request{Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, Headers: hdr, Body: body}, err
 }
 
-// FromV1 converts a REST API (payload 1.0) event.
-func FromV1(ev events.APIGatewayProxyRequest) Request {
+// fromV1 converts a REST API (payload 1.0) event, like fromV2.
+func fromV1(ev events.APIGatewayProxyRequest) (Request, error) {
 	hdr := make(http.Header, len(ev.Headers))
 	for k, vs := range ev.MultiValueHeaders {
 		for _, v := range vs {
@@ -117,38 +120,44 @@ func FromV1(ev events.APIGatewayProxyRequest) Request {
 			hdr.Set(k, v)
 		}
 	}
-	return Request{Method: ev.HTTPMethod, Path: ev.Path, Headers: hdr, Body: eventBody(ev.Body, ev.IsBase64Encoded)}
+	body, err := eventBody(ev.Body, ev.IsBase64Encoded)
+	return Request{Method: ev.HTTPMethod, Path: ev.Path, Headers: hdr, Body: body}, err
 }
 
-// eventBody returns the raw body; an undecodable base64 body is passed on
-// as nil+marker so that Serve answers 400.
-func eventBody(body string, b64 bool) []byte {
+// eventBody returns the raw body of an event, decoding base64 when the
+// event says it is encoded.
+func eventBody(body string, b64 bool) ([]byte, error) {
 	if !b64 {
-		return []byte(body)
+		return []byte(body), nil
 	}
 	b, err := base64.StdEncoding.DecodeString(body)
 	if err != nil {
-		return invalidBase64
+		return nil, invalidRequest("request body is not valid base64")
 	}
-	return b
+	return b, nil
 }
 
-var invalidBase64 = []byte("\x00invalid base64")
-
 // Serve handles one request and never panics.
-func (h *Handler) Serve(ctx context.Context, r Request) (resp Response) {
-	start := h.now()
+func (h *Handler) Serve(ctx context.Context, r Request) Response {
+	return h.serve(ctx, r, nil)
+}
+
+// serve is Serve for a request whose body could not be read (bodyErr): that
+// is reported where a malformed body would be, after the checks of the
+// caller and the headers.
+func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Response) {
+	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "panic in handler", slog.String("panic", fmt.Sprint(p)))
-			resp = errorResponse(&sms.Error{Kind: sms.KindInternal, Message: "internal error"})
+			resp = errorResponse(sms.E(sms.KindInternal, "internal error"))
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.Int("status", resp.Status), slog.Duration("latency", h.now().Sub(start)))
+			slog.Int("status", resp.Status), slog.Duration("latency", time.Since(start)))
 	}()
 	if r.Method != "" && r.Method != http.MethodPost {
 		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodPost},
-			errorBody("invalid_request", "only POST is supported"))
+			errorEnvelope(codeInvalidRequest, "only POST is supported"))
 	}
 	caller, err := h.auth.Authenticate(ctx, r.Headers.Get("Authorization"))
 	if err != nil {
@@ -157,12 +166,15 @@ func (h *Handler) Serve(ctx context.Context, r Request) (resp Response) {
 	if err := checkContentType(r.Headers.Get("Content-Type")); err != nil {
 		return errorResponse(err)
 	}
-	if len(r.Body) > MaxBodyBytes {
-		return errorResponse(&sms.Error{Kind: sms.KindInvalid, Code: sms.CodePayloadTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)})
+	if len(r.Body) > maxBodyBytes {
+		return errorResponse(sms.E(sms.KindInvalid, fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes), sms.Code(codePayloadTooLarge)))
 	}
 	key, err := idempotencyKey(r.Headers)
 	if err != nil {
 		return errorResponse(err)
+	}
+	if bodyErr != nil {
+		return errorResponse(bodyErr)
 	}
 	req, err := decodeBody(r.Body)
 	if err != nil {
@@ -177,7 +189,7 @@ func (h *Handler) Serve(ctx context.Context, r Request) (resp Response) {
 func checkContentType(ct string) error {
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeUnsupportedMediaType, Message: "Content-Type must be application/json"}
+		return sms.E(sms.KindInvalid, "Content-Type must be application/json", sms.Code(codeUnsupportedMediaType))
 	}
 	return nil
 }
@@ -193,7 +205,7 @@ func idempotencyKey(h http.Header) (string, error) {
 		bad = k[i] < 0x20 || k[i] > 0x7e
 	}
 	if bad {
-		return "", &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidRequest, Field: "Idempotency-Key", Message: "Idempotency-Key must be 1-255 printable ASCII characters"}
+		return "", sms.InvalidField("Idempotency-Key", "must be 1-255 printable ASCII characters")
 	}
 	return k, nil
 }
@@ -202,17 +214,11 @@ func idempotencyKey(h http.Header) (string, error) {
 // exactly "to", "body" and optionally "from" (matched case-sensitively,
 // each at most once), every value a JSON string of valid UTF-8.
 func decodeBody(b []byte) (sms.SendRequest, error) {
-	invalid := func(msg string) error {
-		return &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidRequest, Message: msg}
-	}
-	if bytes.Equal(b, invalidBase64) {
-		return sms.SendRequest{}, invalid("request body is not valid base64")
-	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil {
-		return sms.SendRequest{}, invalid(describeJSONError(err))
+		return sms.SendRequest{}, invalidRequest(describeJSONError(err))
 	} else if tok != json.Delim('{') {
-		return sms.SendRequest{}, invalid("request body must be a JSON object")
+		return sms.SendRequest{}, invalidRequest("request body must be a JSON object")
 	}
 	fields := map[string]*string{}
 	var r sms.SendRequest
@@ -220,54 +226,51 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return sms.SendRequest{}, invalid(describeJSONError(err))
+			return sms.SendRequest{}, invalidRequest(describeJSONError(err))
 		}
 		key, _ := tok.(string)
 		dst, known := targets[key]
 		if !known {
-			return sms.SendRequest{}, invalid(fmt.Sprintf("unknown field %q", truncate(key, 40)))
+			return sms.SendRequest{}, invalidRequest(fmt.Sprintf("unknown field %q", truncate(key, 40)))
 		}
 		if _, dup := fields[key]; dup {
-			return sms.SendRequest{}, invalid(fmt.Sprintf("field %q appears more than once", key))
+			return sms.SendRequest{}, invalidRequest(fmt.Sprintf("field %q appears more than once", key))
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return sms.SendRequest{}, invalid(describeJSONError(err))
+			return sms.SendRequest{}, invalidRequest(describeJSONError(err))
 		}
 		if len(raw) == 0 || raw[0] != '"' {
-			return sms.SendRequest{}, invalid(fmt.Sprintf("field %q must be a string", key))
+			return sms.SendRequest{}, invalidRequest(fmt.Sprintf("field %q must be a string", key))
 		}
 		if !validJSONText(raw) {
-			return sms.SendRequest{}, fieldError(key, "must be valid UTF-8 text")
+			return sms.SendRequest{}, sms.InvalidField(key, "must be valid UTF-8 text")
 		}
 		if err := json.Unmarshal(raw, dst); err != nil {
-			return sms.SendRequest{}, invalid(fmt.Sprintf("field %q must be a string", key))
+			return sms.SendRequest{}, invalidRequest(fmt.Sprintf("field %q must be a string", key))
 		}
 		fields[key] = dst
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return sms.SendRequest{}, invalid(describeJSONError(err))
+		return sms.SendRequest{}, invalidRequest(describeJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return sms.SendRequest{}, invalid("request body must be a single JSON object")
+		return sms.SendRequest{}, invalidRequest("request body must be a single JSON object")
 	}
 	if fields["to"] == nil {
-		return r, fieldError("to", "is required")
+		return r, sms.InvalidField("to", "is required")
 	}
 	if fields["body"] == nil {
-		return r, fieldError("body", "is required")
+		return r, sms.InvalidField("body", "is required")
 	}
 	if fields["from"] != nil && r.From == "" {
-		return r, fieldError("from", "must not be empty when given")
+		return r, sms.InvalidField("from", "must not be empty when given")
 	}
 	return r, nil
 }
 
-// fieldError is the validation error of one request field.
-func fieldError(field, reason string) error {
-	code := map[string]string{"to": sms.CodeInvalidTo, "body": sms.CodeInvalidBody, "from": sms.CodeInvalidFrom}[field]
-	return &sms.Error{Kind: sms.KindInvalid, Code: code, Field: field, Message: field + " " + reason}
-}
+// invalidRequest is the error of a request that is malformed as a whole.
+func invalidRequest(msg string) error { return sms.E(sms.KindInvalid, msg) }
 
 // validJSONText reports whether a JSON string literal holds valid UTF-8:
 // no invalid bytes and no unpaired UTF-16 surrogate escapes, both of which
@@ -338,7 +341,71 @@ func describeJSONError(err error) string {
 	return "malformed JSON"
 }
 
-// resultResponse maps the sender's answer to HTTP.
+// API error codes (error.code). The codes that narrow KindInvalid in the
+// domain (sms.CodeInvalidTo, …) are part of the same list; the last two are
+// the HTTP layer's own.
+const (
+	codeInvalidRequest       = "invalid_request"
+	codeUnauthorized         = "unauthorized"
+	codeForbidden            = "forbidden"
+	codeConflict             = "conflict"
+	codeRateLimited          = "rate_limited"
+	codeProviderRejected     = "provider_rejected"
+	codeProviderError        = "provider_error"
+	codeUnavailable          = "unavailable"
+	codeInternal             = "internal"
+	codePayloadTooLarge      = "payload_too_large"
+	codeUnsupportedMediaType = "unsupported_media_type"
+)
+
+// answers is how every error reaches a client: the HTTP status and API
+// code for an error of kind whose code is code. The first row of a kind is
+// its answer when the error carries no code, or one not listed for it.
+var answers = []struct {
+	kind   sms.Kind
+	code   string
+	status int
+}{
+	{sms.KindInvalid, codeInvalidRequest, http.StatusBadRequest},
+	{sms.KindInvalid, sms.CodeInvalidTo, http.StatusBadRequest},
+	{sms.KindInvalid, sms.CodeInvalidBody, http.StatusBadRequest},
+	{sms.KindInvalid, sms.CodeInvalidFrom, http.StatusBadRequest},
+	{sms.KindInvalid, sms.CodeIdempotencyMismatch, http.StatusUnprocessableEntity},
+	{sms.KindInvalid, codePayloadTooLarge, http.StatusRequestEntityTooLarge},
+	{sms.KindInvalid, codeUnsupportedMediaType, http.StatusUnsupportedMediaType},
+	{sms.KindUnauthorized, codeUnauthorized, http.StatusUnauthorized},
+	{sms.KindForbidden, codeForbidden, http.StatusForbidden},
+	{sms.KindConflict, codeConflict, http.StatusConflict},
+	{sms.KindRateLimited, codeRateLimited, http.StatusTooManyRequests},
+	{sms.KindTransient, codeUnavailable, http.StatusServiceUnavailable},
+	{sms.KindAmbiguous, codeUnavailable, http.StatusServiceUnavailable},
+	{sms.KindUnavailable, codeUnavailable, http.StatusServiceUnavailable},
+	{sms.KindRejected, codeProviderRejected, http.StatusUnprocessableEntity},
+	{sms.KindProviderAccount, codeProviderError, http.StatusBadGateway},
+	{sms.KindPartial, codeProviderError, http.StatusBadGateway},
+	{sms.KindInternal, codeInternal, http.StatusInternalServerError},
+}
+
+// answerOf looks e up in answers. A kind without a row is internal.
+func answerOf(e *sms.Error) (status int, code string) {
+	status, code = http.StatusInternalServerError, codeInternal
+	found := false
+	for _, a := range answers {
+		if a.kind != e.Kind {
+			continue
+		}
+		if a.code == e.Code {
+			return a.status, a.code
+		}
+		if !found {
+			status, code, found = a.status, a.code, true
+		}
+	}
+	return status, code
+}
+
+// resultResponse maps the sender's answer to HTTP. A failed send answers
+// its result with the error added.
 func resultResponse(res sms.Result, err error) Response {
 	if err == nil {
 		status := http.StatusOK
@@ -348,49 +415,29 @@ func resultResponse(res sms.Result, err error) Response {
 		return jsonResponse(status, nil, res)
 	}
 	if res.Status == sms.StatusFailed {
-		status := http.StatusBadGateway
-		if sms.KindOf(err) == sms.KindRejected {
-			status = http.StatusUnprocessableEntity
-		}
-		return jsonResponse(status, nil, res)
+		e := sms.AsError(err)
+		status, code := answerOf(e)
+		return jsonResponse(status, nil, failedResult{Result: res, Error: errorBody{Code: code, Message: e.Message, ProviderCode: e.ProviderCode}})
 	}
 	return errorResponse(err)
 }
 
-// StatusOf is the HTTP status of an error that has no result.
-func StatusOf(e *sms.Error) int {
-	switch e.Kind {
-	case sms.KindInvalid:
-		switch e.ErrorCode() {
-		case sms.CodeIdempotencyMismatch:
-			return http.StatusUnprocessableEntity
-		case sms.CodePayloadTooLarge:
-			return http.StatusRequestEntityTooLarge
-		case sms.CodeUnsupportedMediaType:
-			return http.StatusUnsupportedMediaType
-		}
-		return http.StatusBadRequest
-	case sms.KindUnauthorized:
-		return http.StatusUnauthorized
-	case sms.KindForbidden:
-		return http.StatusForbidden
-	case sms.KindConflict:
-		return http.StatusConflict
-	case sms.KindRateLimited:
-		return http.StatusTooManyRequests
-	case sms.KindTransient, sms.KindAmbiguous, sms.KindUnavailable:
-		return http.StatusServiceUnavailable
-	case sms.KindRejected:
-		return http.StatusUnprocessableEntity
-	case sms.KindProviderAccount, sms.KindPartial:
-		return http.StatusBadGateway
-	}
-	return http.StatusInternalServerError
+// failedResult is the body of a failed send: the result and its error.
+type failedResult struct {
+	sms.Result
+	Error errorBody `json:"error"`
+}
+
+// errorBody is the JSON shape of an error as clients see it.
+type errorBody struct {
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	ProviderCode string `json:"providerCode,omitempty"`
 }
 
 func errorResponse(err error) Response {
 	e := sms.AsError(err)
-	status := StatusOf(e)
+	status, code := answerOf(e)
 	msg := e.Message
 	if status == http.StatusInternalServerError || msg == "" {
 		msg = http.StatusText(status)
@@ -413,11 +460,12 @@ func errorResponse(err error) Response {
 		}
 		hdr["Retry-After"] = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
 	}
-	return jsonResponse(status, hdr, errorBody(e.ErrorCode(), msg))
+	return jsonResponse(status, hdr, errorEnvelope(code, msg))
 }
 
-func errorBody(code, msg string) any {
-	return map[string]sms.ErrorBody{"error": {Code: code, Message: msg}}
+// errorEnvelope is the body of an error without a result.
+func errorEnvelope(code, msg string) any {
+	return map[string]errorBody{"error": {Code: code, Message: msg}}
 }
 
 func jsonResponse(status int, hdr map[string]string, v any) Response {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -22,9 +24,9 @@ func (fakeAuth) Authenticate(_ context.Context, h string) (string, error) {
 	case "Bearer good":
 		return "user-1", nil
 	case "Bearer noscope":
-		return "", &sms.Error{Kind: sms.KindForbidden, Code: sms.CodeForbidden, Message: "token lacks the required scope"}
+		return "", sms.E(sms.KindForbidden, "token lacks the required scope")
 	}
-	return "", &sms.Error{Kind: sms.KindUnauthorized, Code: sms.CodeUnauthorized, Message: "invalid token"}
+	return "", sms.E(sms.KindUnauthorized, "invalid token")
 }
 
 type fakeSender struct {
@@ -65,7 +67,7 @@ const okBody = `{"to":"+14155552671","body":"Your code is 482901"}`
 func errorCode(t *testing.T, b []byte) string {
 	t.Helper()
 	var eb struct {
-		Error sms.ErrorBody `json:"error"`
+		Error errorBody `json:"error"`
 	}
 	if err := json.Unmarshal(b, &eb); err != nil {
 		t.Fatalf("body %s is not JSON: %v", b, err)
@@ -87,7 +89,7 @@ func TestServeRequestErrors(t *testing.T) {
 		{"no content type", req(okBody, "Content-Type", ""), 415, "unsupported_media_type", ""},
 		{"text/plain", req(okBody, "Content-Type", "text/plain"), 415, "unsupported_media_type", ""},
 		{"json with charset ok but malformed", req(`{"to":`, "Content-Type", "application/json; charset=utf-8"), 400, "invalid_request", ""},
-		{"too large", req(`{"to":"+14155552671","body":"` + strings.Repeat("a", MaxBodyBytes) + `"}`), 413, "payload_too_large", ""},
+		{"too large", req(`{"to":"+14155552671","body":"` + strings.Repeat("a", maxBodyBytes) + `"}`), 413, "payload_too_large", ""},
 		{"empty body", req(""), 400, "invalid_request", ""},
 		{"array", req(`[]`), 400, "invalid_request", ""},
 		{"unknown field", req(`{"to":"+14155552671","body":"x","extra":1}`), 400, "invalid_request", ""},
@@ -132,7 +134,7 @@ func TestServeRequestErrors(t *testing.T) {
 
 func TestServeMapsResults(t *testing.T) {
 	sent := sms.Result{MessageID: "SM1", Status: sms.StatusSent, Channel: "sms", To: "+14155552671", Segments: 1, Encoding: sms.GSM7}
-	failed := sms.Result{Status: sms.StatusFailed, Channel: "sms", To: "+14155552671", Error: &sms.ErrorBody{Code: "provider_rejected", Message: "not a mobile number", ProviderCode: "21614"}}
+	failed := sms.Result{Status: sms.StatusFailed, Channel: "sms", To: "+14155552671"}
 	tests := []struct {
 		name       string
 		res        sms.Result
@@ -142,14 +144,14 @@ func TestServeMapsResults(t *testing.T) {
 	}{
 		{"sent", sent, nil, 200, ""},
 		{"queued", sms.Result{MessageID: "q1", Status: sms.StatusQueued, Channel: "sms", To: "+14155552671"}, nil, 202, ""},
-		{"rejected", failed, &sms.Error{Kind: sms.KindRejected}, 422, ""},
-		{"account", sms.Result{Status: sms.StatusFailed, Channel: "sms"}, &sms.Error{Kind: sms.KindProviderAccount}, 502, ""},
-		{"partial", sms.Result{Status: sms.StatusFailed, Channel: "sms"}, &sms.Error{Kind: sms.KindPartial}, 502, ""},
-		{"rate limited", sms.Result{}, &sms.Error{Kind: sms.KindRateLimited, Code: sms.CodeRateLimited, RetryAfter: 1500 * 1e6}, 429, "2"},
-		{"unavailable", sms.Result{}, &sms.Error{Kind: sms.KindUnavailable, Code: sms.CodeUnavailable, RetryAfter: 5e9}, 503, "5"},
-		{"conflict", sms.Result{}, &sms.Error{Kind: sms.KindConflict, Code: sms.CodeConflict}, 409, "1"},
-		{"mismatch", sms.Result{}, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeIdempotencyMismatch}, 422, ""},
-		{"invalid to", sms.Result{}, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidTo}, 400, ""},
+		{"rejected", failed, sms.E(sms.KindRejected, "not a mobile number", sms.ProviderDetail("21614", "")), 422, ""},
+		{"account", sms.Result{Status: sms.StatusFailed, Channel: "sms"}, sms.E(sms.KindProviderAccount, ""), 502, ""},
+		{"partial", sms.Result{Status: sms.StatusFailed, Channel: "sms"}, sms.E(sms.KindPartial, ""), 502, ""},
+		{"rate limited", sms.Result{}, sms.E(sms.KindRateLimited, "", sms.RetryAfter(1500*time.Millisecond)), 429, "2"},
+		{"unavailable", sms.Result{}, sms.E(sms.KindUnavailable, "", sms.RetryAfter(5*time.Second)), 503, "5"},
+		{"conflict", sms.Result{}, sms.E(sms.KindConflict, ""), 409, "1"},
+		{"mismatch", sms.Result{}, sms.E(sms.KindInvalid, "", sms.Code(sms.CodeIdempotencyMismatch)), 422, ""},
+		{"invalid to", sms.Result{}, sms.InvalidField("to", "is required"), 400, ""},
 		{"internal", sms.Result{}, io.ErrUnexpectedEOF, 500, ""},
 	}
 	for _, tt := range tests {
@@ -167,6 +169,91 @@ func TestServeMapsResults(t *testing.T) {
 			var m map[string]any
 			if err := json.Unmarshal(resp.Body, &m); err != nil {
 				t.Fatalf("body is not JSON: %v", err)
+			}
+			if tt.res.Status == sms.StatusFailed {
+				want := codeProviderError
+				if tt.wantStatus == 422 {
+					want = codeProviderRejected
+				}
+				if got := errorCode(t, resp.Body); got != want || m["status"] != "failed" {
+					t.Errorf("failed body = %s, want the failed result with error code %s", resp.Body, want)
+				}
+			}
+		})
+	}
+}
+
+func TestServeFailedResultCarriesProviderCode(t *testing.T) {
+	res := sms.Result{Status: sms.StatusFailed, Channel: "sms", To: "+14155552671", Segments: 1, Encoding: sms.GSM7}
+	err := sms.E(sms.KindRejected, "not a mobile number", sms.ProviderDetail("21614", "To number: +14155552671, is not a mobile number"))
+	resp := newTestHandler(&fakeSender{res: res, err: err}).Serve(context.Background(), req(okBody))
+	want := `{"messageId":"","status":"failed","channel":"sms","to":"+14155552671","segments":1,"encoding":"GSM-7",` +
+		`"error":{"code":"provider_rejected","message":"not a mobile number","providerCode":"21614"}}`
+	if resp.Status != 422 || string(resp.Body) != want {
+		t.Errorf("got %d %s, want 422 %s", resp.Status, resp.Body, want)
+	}
+}
+
+func TestAnswersCoverEveryKindAndCode(t *testing.T) {
+	for k := sms.KindInternal; k <= sms.KindUnavailable; k++ {
+		found := false
+		for _, a := range answers {
+			found = found || a.kind == k
+		}
+		if !found {
+			t.Errorf("kind %v has no row in answers", k)
+		}
+	}
+	var codes []string
+	for _, a := range answers {
+		if !slices.Contains(codes, a.code) {
+			codes = append(codes, a.code)
+		}
+	}
+	slices.Sort(codes)
+	want := slices.Sorted(slices.Values(stableCodes))
+	if !slices.Equal(codes, want) {
+		t.Errorf("codes in answers = %v, want the stable codes %v", codes, want)
+	}
+	// A code that does not narrow its kind gives the kind's first row.
+	if status, code := answerOf(sms.E(sms.KindRejected, "", sms.Code(sms.CodeInvalidTo))); status != 422 || code != codeProviderRejected {
+		t.Errorf("answerOf(rejected with invalid_to) = %d %s, want 422 %s", status, code, codeProviderRejected)
+	}
+	if status, code := answerOf(sms.E(sms.Kind(99), "")); status != 500 || code != codeInternal {
+		t.Errorf("answerOf(unknown kind) = %d %s, want 500 %s", status, code, codeInternal)
+	}
+}
+
+func TestInvokeReportsInvalidBase64AfterAuthentication(t *testing.T) {
+	tests := []struct {
+		name       string
+		auth       string
+		wantStatus int
+		wantCode   string
+	}{
+		{"authenticated", "Bearer good", 400, codeInvalidRequest},
+		{"not authenticated", "Bearer bad", 401, codeUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/messaging/sms",
+				Headers: map[string]string{"Authorization": tt.auth, "Content-Type": "application/json"},
+				Body:    "not base64!", IsBase64Encoded: true}
+			raw, _ := json.Marshal(ev)
+			s := &fakeSender{}
+			out, err := newTestHandler(s).Invoke(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp events.APIGatewayProxyResponse
+			if err := json.Unmarshal(out, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.wantStatus || errorCode(t, []byte(resp.Body)) != tt.wantCode {
+				t.Errorf("got %d %s, want %d %s", resp.StatusCode, resp.Body, tt.wantStatus, tt.wantCode)
+			}
+			if len(s.got) != 0 {
+				t.Errorf("sender called %d times, want 0", len(s.got))
 			}
 		})
 	}

@@ -36,10 +36,10 @@ const (
 // checks that openapi.yaml enumerates exactly these; the fuzz test that
 // every answer uses one of them.
 var stableCodes = []string{
-	sms.CodeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom,
-	sms.CodeUnauthorized, sms.CodeForbidden, sms.CodeConflict, sms.CodeIdempotencyMismatch,
-	sms.CodePayloadTooLarge, sms.CodeUnsupportedMediaType, sms.CodeProviderRejected,
-	sms.CodeProviderError, sms.CodeRateLimited, sms.CodeUnavailable, sms.CodeInternal,
+	codeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom,
+	codeUnauthorized, codeForbidden, codeConflict, sms.CodeIdempotencyMismatch,
+	codePayloadTooLarge, codeUnsupportedMediaType, codeProviderRejected,
+	codeProviderError, codeRateLimited, codeUnavailable, codeInternal,
 }
 
 // documentedCodes lists every status openapi.yaml documents for
@@ -49,17 +49,17 @@ var stableCodes = []string{
 var documentedCodes = map[int][]string{
 	http.StatusOK:                    nil,
 	http.StatusAccepted:              nil,
-	http.StatusBadRequest:            {sms.CodeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom},
-	http.StatusUnauthorized:          {sms.CodeUnauthorized},
-	http.StatusForbidden:             {sms.CodeForbidden},
-	http.StatusConflict:              {sms.CodeConflict},
-	http.StatusRequestEntityTooLarge: {sms.CodePayloadTooLarge},
-	http.StatusUnsupportedMediaType:  {sms.CodeUnsupportedMediaType},
-	http.StatusUnprocessableEntity:   {sms.CodeProviderRejected, sms.CodeIdempotencyMismatch},
-	http.StatusTooManyRequests:       {sms.CodeRateLimited},
-	http.StatusInternalServerError:   {sms.CodeInternal},
-	http.StatusBadGateway:            {sms.CodeProviderError},
-	http.StatusServiceUnavailable:    {sms.CodeUnavailable},
+	http.StatusBadRequest:            {codeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom},
+	http.StatusUnauthorized:          {codeUnauthorized},
+	http.StatusForbidden:             {codeForbidden},
+	http.StatusConflict:              {codeConflict},
+	http.StatusRequestEntityTooLarge: {codePayloadTooLarge},
+	http.StatusUnsupportedMediaType:  {codeUnsupportedMediaType},
+	http.StatusUnprocessableEntity:   {codeProviderRejected, sms.CodeIdempotencyMismatch},
+	http.StatusTooManyRequests:       {codeRateLimited},
+	http.StatusInternalServerError:   {codeInternal},
+	http.StatusBadGateway:            {codeProviderError},
+	http.StatusServiceUnavailable:    {codeUnavailable},
 }
 
 // requiredHeaders are the response headers DESIGN.md §3 promises per
@@ -74,7 +74,7 @@ var requiredHeaders = map[int][]string{
 
 // resultCodes are the codes carried by a failed result rather than by a
 // plain error body.
-var resultCodes = []string{sms.CodeProviderRejected, sms.CodeProviderError}
+var resultCodes = []string{codeProviderRejected, codeProviderError}
 
 // runChecker runs testdata/openapi_check.py with args and stdin and returns
 // its standard output. A missing python3 or Python module fails the test
@@ -190,10 +190,10 @@ func (p *scriptedProvider) Send(ctx context.Context, m sms.Message) (sms.Receipt
 		}
 	}
 	if err != nil {
-		return sms.Receipt{}, err
+		return rc, err // a partial failure's receipt names the accepted part
 	}
 	if rc.ID == "" {
-		rc = sms.Receipt{ID: fmt.Sprintf("SM%032x", n), Parts: sms.CountSegments(m.Body).Count}
+		rc = sms.Receipt{ID: fmt.Sprintf("SM%032x", n)}
 	}
 	return rc, nil
 }
@@ -266,10 +266,31 @@ type contractEnv struct {
 	seen []exchange
 }
 
+// mustLimiter returns an in-memory limiter for cfg and fails the test on
+// error.
+func mustLimiter(t testing.TB, cfg memory.LimiterConfig) *memory.Limiter {
+	t.Helper()
+	l, err := memory.NewLimiter(cfg)
+	if err != nil {
+		t.Fatalf("memory.NewLimiter: %v", err)
+	}
+	return l
+}
+
+// mustQueue returns an in-memory queue for cfg and fails the test on error.
+func mustQueue(t testing.TB, cfg memory.QueueConfig) *memory.Queue {
+	t.Helper()
+	q, err := memory.NewQueue(cfg)
+	if err != nil {
+		t.Fatalf("memory.NewQueue: %v", err)
+	}
+	return q
+}
+
 func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	t.Helper()
 	clock := stillClock{contractT0}
-	var limiter sms.Limiter = memory.NewLimiter(memory.LimiterConfig{Rate: 10, Now: clock.Now})
+	var limiter sms.Limiter = mustLimiter(t, memory.LimiterConfig{Rate: 10, Clock: clock})
 	switch {
 	case o.limiterDown:
 		limiter = downLimiter{}
@@ -278,20 +299,20 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 			t.Fatalf("priming limiter: ok = %v, err = %v, want a slot", ok, err)
 		}
 	}
-	queue := memory.NewQueue(8)
+	queue := mustQueue(t, memory.QueueConfig{Capacity: 8})
 	if o.queueFull {
-		queue = memory.NewQueue(1)
+		queue = mustQueue(t, memory.QueueConfig{Capacity: 1})
 		if err := queue.Enqueue(t.Context(), sms.QueuedMessage{Message: sms.Message{ID: "filler", To: "+14155552671", Body: "x"}}); err != nil {
 			t.Fatalf("filling queue: %v", err)
 		}
 	}
 	ledger := o.ledger
 	if ledger == nil {
-		ledger = memory.NewLedger(clock.Now)
+		ledger = memory.NewLedger(memory.LedgerConfig{Clock: clock})
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &scriptedProvider{errs: o.providerErrs, receipt: o.receipt}
-	d := &sms.Dispatcher{Provider: p, Limiter: limiter, Clock: clock, Log: log}
+	d := sms.NewDispatcher(p, limiter, log, sms.DispatcherConfig{Clock: clock})
 	sender := sms.NewSender(d, queue, ledger, sms.SenderConfig{
 		DefaultFrom:    "+14155550100",
 		AllowedSenders: o.allowed,
@@ -370,14 +391,14 @@ type contractScenario struct {
 }
 
 func contractScenarios() []contractScenario {
-	rejected := &sms.Error{Kind: sms.KindRejected, Code: sms.CodeProviderRejected, ProviderCode: "21614",
-		Message: "the recipient number is not a mobile number", ProviderMessage: "To number: +14155552671, is not a mobile number"}
+	rejected := sms.E(sms.KindRejected, "the recipient number is not a mobile number",
+		sms.ProviderDetail("21614", "To number: +14155552671, is not a mobile number"))
 	return []contractScenario{
 		{name: "sent GSM-7", run: sendOnce(contractBody), wantStatus: 200},
 		{name: "sent UCS-2 with alphanumeric sender", run: sendOnce(`{"to":"+4915123456789","body":"Ihr Code lautet 482901 ✅","from":"My Shop"}`), wantStatus: 200},
 		{name: "sent from an allowed number", opts: contractOptions{allowed: []string{"+14155550100"}},
 			run: sendOnce(`{"to":"+14155552671","body":"hi","from":"+14155550100"}`), wantStatus: 200},
-		{name: "vonage multipart sent", opts: contractOptions{receipt: sms.Receipt{ID: "0A0000001234ABCD", Parts: 2}},
+		{name: "vonage multipart sent", opts: contractOptions{receipt: sms.Receipt{ID: "0A0000001234ABCD"}},
 			run: sendOnce(`{"to":"+447911123456","body":"` + strings.Repeat("Parcel update. ", 12) + `"}`), wantStatus: 200},
 		{name: "idempotent replay", run: func(e *contractEnv) Response {
 			first := e.post("first", contractBody, "Idempotency-Key", "order-1")
@@ -392,7 +413,7 @@ func contractScenarios() []contractScenario {
 		}, wantStatus: 200},
 		{name: "queued without a slot", opts: contractOptions{noSlot: true}, run: sendOnce(contractBody), wantStatus: 202},
 		{name: "queued after a transient provider failure",
-			opts: contractOptions{providerErrs: []error{&sms.Error{Kind: sms.KindTransient, ProviderCode: "20429", Message: "the SMS provider is rate limiting requests"}}},
+			opts: contractOptions{providerErrs: []error{sms.E(sms.KindTransient, "the SMS provider is rate limiting requests", sms.ProviderDetail("20429", ""))}},
 			run:  sendOnce(contractBody), wantStatus: 202},
 		{name: "queued after an unknown provider outcome", opts: contractOptions{providerErrs: []error{errors.New("read tcp: connection reset by peer")}},
 			run: sendOnce(contractBody), wantStatus: 202},
@@ -439,7 +460,7 @@ func contractScenarios() []contractScenario {
 			}
 			return second
 		}, wantStatus: 409, wantCode: "conflict"},
-		{name: "body over 64 KiB", run: sendOnce(`{"to":"+14155552671","body":"` + strings.Repeat("a", MaxBodyBytes) + `"}`), wantStatus: 413, wantCode: "payload_too_large"},
+		{name: "body over 64 KiB", run: sendOnce(`{"to":"+14155552671","body":"` + strings.Repeat("a", maxBodyBytes) + `"}`), wantStatus: 413, wantCode: "payload_too_large"},
 		{name: "form content type", run: sendOnce("to=%2B14155552671&body=hi", "Content-Type", "application/x-www-form-urlencoded"), wantStatus: 415, wantCode: "unsupported_media_type"},
 		{name: "no content type", run: sendOnce(contractBody, "Content-Type", ""), wantStatus: 415, wantCode: "unsupported_media_type"},
 
@@ -458,15 +479,15 @@ func contractScenarios() []contractScenario {
 		}, wantStatus: 422, wantCode: "idempotency_mismatch"},
 		{name: "no slot with queueing off", opts: contractOptions{noSlot: true, queueOff: true}, run: sendOnce(contractBody), wantStatus: 429, wantCode: "rate_limited"},
 		{name: "provider refused the credentials",
-			opts: contractOptions{providerErrs: []error{&sms.Error{Kind: sms.KindProviderAccount, Code: sms.CodeProviderError, ProviderCode: "20003", Message: "the SMS provider refused our credentials"}}},
+			opts: contractOptions{providerErrs: []error{sms.E(sms.KindProviderAccount, "the SMS provider refused our credentials", sms.ProviderDetail("20003", ""))}},
 			run:  sendOnce(contractBody), wantStatus: 502, wantCode: "provider_error"},
 		{name: "vonage multipart failed part-way",
-			opts: contractOptions{providerErrs: []error{&sms.Error{Kind: sms.KindPartial, Code: sms.CodeProviderError, MessageID: "0A0000001234ABCD", ProviderCode: "1",
-				Message: "the SMS provider accepted only some parts of the message; it is not retried"}}},
+			opts: contractOptions{receipt: sms.Receipt{ID: "0A0000001234ABCD"}, providerErrs: []error{sms.E(sms.KindPartial,
+				"the SMS provider accepted only some parts of the message; it is not retried", sms.ProviderDetail("1", ""))}},
 			run: sendOnce(`{"to":"+447911123456","body":"` + strings.Repeat("Parcel update. ", 12) + `"}`), wantStatus: 502, wantCode: "provider_error"},
 		{name: "queue unreachable", opts: contractOptions{noSlot: true, queueFull: true}, run: sendOnce(contractBody), wantStatus: 503, wantCode: "unavailable"},
 		{name: "provider down with queueing off",
-			opts: contractOptions{queueOff: true, providerErrs: []error{&sms.Error{Kind: sms.KindTransient, ProviderCode: "503", Message: "the SMS provider is temporarily unavailable"}}},
+			opts: contractOptions{queueOff: true, providerErrs: []error{sms.E(sms.KindTransient, "the SMS provider is temporarily unavailable", sms.ProviderDetail("503", ""))}},
 			run:  sendOnce(contractBody), wantStatus: 503, wantCode: "unavailable"},
 		{name: "limiter down with queueing off", opts: contractOptions{queueOff: true, limiterDown: true}, run: sendOnce(contractBody), wantStatus: 503, wantCode: "unavailable"},
 		{name: "unreadable idempotency record", opts: contractOptions{ledger: unreadableLedger{}},
@@ -509,7 +530,7 @@ type checkerReport struct {
 func responseCode(t *testing.T, body []byte) string {
 	t.Helper()
 	var b struct {
-		Error *sms.ErrorBody `json:"error"`
+		Error *errorBody `json:"error"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
 		t.Fatalf("body %s is not JSON: %v", body, err)

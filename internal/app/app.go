@@ -48,27 +48,25 @@ func NewSender(cfg config.Config, p Parts) *sms.Sender {
 // NewDrainHandler builds the drain function's handler over queue and dlq;
 // zero fields of dc take the drain package's defaults.
 func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
-	d := sms.NewDeliverer(dispatcher(p), p.Ledger, cfg.From, cfg.AllowedSenders)
-	if dc.SendBudget == 0 {
-		dc.SendBudget = ProviderTimeout + 3*time.Second
-	}
-	return drain.NewHandler(d, q, dlq, dc, p.Log, nil)
+	d := sms.NewDeliverer(dispatcher(p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, AllowedSenders: cfg.AllowedSenders})
+	return drain.NewHandler(d, q, dlq, p.Log, dc)
 }
 
 func dispatcher(p Parts) *sms.Dispatcher {
-	return &sms.Dispatcher{Provider: p.Provider, Limiter: p.Limiter, Refresher: p.Refresher, Clock: sms.SystemClock{}, Log: p.Log}
+	return sms.NewDispatcher(p.Provider, p.Limiter, p.Log, sms.DispatcherConfig{Refresher: p.Refresher})
 }
 
 // NewProvider returns the configured provider's client built with s.
 func NewProvider(cfg config.Config, s config.Secrets, hc *http.Client) (sms.Provider, error) {
 	switch cfg.Provider {
 	case config.ProviderTwilio:
-		return twilio.New(cfg.TwilioAPIURL, twilio.Credentials{
+		return twilio.New(twilio.Credentials{
 			AccountSID: s.Twilio.AccountSID, AuthToken: s.Twilio.AuthToken,
 			APIKeySID: s.Twilio.APIKeySID, APIKeySecret: s.Twilio.APIKeySecret,
-		}, hc), nil
+		}, twilio.Config{BaseURL: cfg.TwilioAPIURL, HTTPClient: hc}), nil
 	case config.ProviderVonage:
-		return vonage.New(cfg.VonageAPIURL, vonage.Credentials{APIKey: s.Vonage.APIKey, APISecret: s.Vonage.APISecret}, hc), nil
+		return vonage.New(vonage.Credentials{APIKey: s.Vonage.APIKey, APISecret: s.Vonage.APISecret},
+			vonage.Config{BaseURL: cfg.VonageAPIURL, HTTPClient: hc}), nil
 	}
 	return nil, fmt.Errorf("app: SMS_PROVIDER %q has no client", cfg.Provider)
 }

@@ -22,7 +22,7 @@ import (
 type instantProvider struct{}
 
 func (instantProvider) Send(_ context.Context, m sms.Message) (sms.Receipt, error) {
-	return sms.Receipt{ID: "SM0123456789abcdef0123456789abcdef", Parts: 1}, nil
+	return sms.Receipt{ID: "SM0123456789abcdef0123456789abcdef"}, nil
 }
 
 // BenchmarkHandlerInProcess is the in-process cost of one accepted request:
@@ -31,11 +31,19 @@ func (instantProvider) Send(_ context.Context, m sms.Message) (sms.Receipt, erro
 func BenchmarkHandlerInProcess(b *testing.B) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	cfg := config.Config{From: "FluxKit", QueueEnabled: true, MaxWait: 250 * time.Millisecond}
+	limiter, err := memory.NewLimiter(memory.LimiterConfig{Rate: 1e9})
+	if err != nil {
+		b.Fatal(err)
+	}
+	queue, err := memory.NewQueue(memory.QueueConfig{Capacity: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
 	parts := app.Parts{
 		Provider: instantProvider{},
-		Limiter:  memory.NewLimiter(memory.LimiterConfig{Rate: 1e9}),
-		Ledger:   memory.NewLedger(nil),
-		Queue:    memory.NewQueue(1 << 20),
+		Limiter:  limiter,
+		Ledger:   memory.NewLedger(memory.LedgerConfig{}),
+		Queue:    queue,
 		Log:      log,
 	}
 	authn, err := app.NewCredentials(context.Background(), cfg, app.FixedSecrets(config.Secrets{JWTSecret: testJWTSecret}), nil, log)

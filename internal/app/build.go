@@ -158,14 +158,14 @@ func (svc *Service) buildAWSParts(opts Options) error {
 		svc.Parts.Limiter = limiter
 	}
 	if svc.Parts.Ledger == nil {
-		svc.Parts.Ledger = dynamo.NewLedger(opts.AWS.DynamoDB, cfg.TableName, nil)
+		svc.Parts.Ledger = dynamo.NewLedger(opts.AWS.DynamoDB, cfg.TableName, dynamo.LedgerConfig{})
 	}
 	svc.Queue, svc.DLQ = opts.Queue, opts.DLQ
 	if svc.Queue == nil && cfg.QueueURL != "" {
 		if err := opts.needAWS("the queue"); err != nil {
 			return err
 		}
-		svc.Queue = queue.NewSQS(opts.AWS.SQS, cfg.QueueURL, nil)
+		svc.Queue = queue.NewSQS(opts.AWS.SQS, cfg.QueueURL, queue.Config{})
 	}
 	if svc.DLQ == nil && cfg.DLQURL != "" {
 		if err := opts.needAWS("the dead-letter queue"); err != nil {

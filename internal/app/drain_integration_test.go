@@ -192,7 +192,7 @@ func TestDrainFailures(t *testing.T) {
 func TestDrainLapsedClaimIsSent(t *testing.T) {
 	s := newStack(t)
 	// A worker claimed the id and died before sending: its lease lapses.
-	ledger := dynamo.NewLedger(s.moto.DynamoDB(), s.env["SMS_TABLE_NAME"], nil)
+	ledger := dynamo.NewLedger(s.moto.DynamoDB(), s.env["SMS_TABLE_NAME"], dynamo.LedgerConfig{})
 	// The drain applies the default sender before claiming.
 	m := sms.Message{ID: "crashed-1", To: "+14155552671", Body: "after crash", From: providertest.TwilioFrom}
 	key := "msg#" + m.ID

@@ -25,6 +25,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -147,7 +148,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	if cfg.JWKSURL != "" {
 		u, err := url.Parse(cfg.JWKSURL)
-		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && httpclient.IsLoopback(u.Hostname())) {
 			return nil, errors.New("auth: JWKS URL must be an absolute https URL (http only on a loopback host)")
 		}
 		v.jwks = newJWKSCache(u.String(), cfg.HTTPClient, v.clock)
@@ -250,7 +251,7 @@ func (v *Verifier) check(tc *tokenClaims) (Claims, error) {
 		c.NotBefore = tc.NotBefore.Time
 	}
 	if v.scope != "" && !c.HasScope(v.scope) {
-		return Claims{}, &sms.Error{Kind: sms.KindForbidden, Code: sms.CodeForbidden, Message: msgScope}
+		return Claims{}, sms.E(sms.KindForbidden, msgScope)
 	}
 	return c, nil
 }
@@ -299,10 +300,5 @@ func classify(err error) error {
 
 // unauthorized builds the 401 error with a client-safe message.
 func unauthorized(msg string, cause error) *sms.Error {
-	return &sms.Error{Kind: sms.KindUnauthorized, Code: sms.CodeUnauthorized, Message: msg, Err: cause}
-}
-
-// isLoopback reports whether host names the local machine.
-func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+	return sms.E(sms.KindUnauthorized, msg, sms.Cause(cause))
 }

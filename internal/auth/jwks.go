@@ -314,5 +314,5 @@ func b64Int(s string) (*big.Int, error) {
 // unavailable is the error for a JWKS that cannot be fetched: not the
 // token's fault, so not a 401.
 func unavailable(retry time.Duration, cause error) *sms.Error {
-	return &sms.Error{Kind: sms.KindUnavailable, Code: sms.CodeUnavailable, Message: msgKeysDown, RetryAfter: retry, Err: cause}
+	return sms.E(sms.KindUnavailable, msgKeysDown, sms.RetryAfter(retry), sms.Cause(cause))
 }

@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/twilio"
+	"github.com/fluxkit/sms/internal/vonage"
 )
 
 // Provider names accepted in SMS_PROVIDER.
@@ -48,12 +51,12 @@ const (
 // Defaults and bounds.
 const (
 	DefaultRateLimit    = 10.0
-	DefaultRateMargin   = 0.05
+	DefaultRateMargin   = sms.DefaultMargin
 	MaxRateMargin       = 0.5 // exclusive
 	DefaultMaxWait      = 250 * time.Millisecond
 	MaxWaitLimit        = 5 * time.Second
-	DefaultTwilioAPIURL = "https://api.twilio.com"
-	DefaultVonageAPIURL = "https://rest.nexmo.com"
+	DefaultTwilioAPIURL = twilio.DefaultBaseURL
+	DefaultVonageAPIURL = vonage.DefaultBaseURL
 )
 
 // Config holds every setting of DESIGN.md §4.
@@ -324,7 +327,7 @@ func (c Config) Validate(mode Mode) error {
 // or returns "".
 func senderProblem(from, provider string) string {
 	if provider == ProviderVonage {
-		if strings.HasPrefix(from, "MG") && len(from) == 34 {
+		if sms.IsMessagingServiceSID(from) {
 			return "a Messaging Service SID is only for SMS_PROVIDER=twilio"
 		}
 		if err := sms.ValidateFrom(from); err != nil {
@@ -376,13 +379,8 @@ func urlProblem(v string, strict bool) (string, string) {
 	if u.User != nil {
 		return "", reasonURLCredentials
 	}
-	if strict && u.Scheme != "https" && !isLoopback(u.Hostname()) {
+	if strict && u.Scheme != "https" && !httpclient.IsLoopback(u.Hostname()) {
 		return "", "must be an https URL (http only on a loopback host)"
 	}
 	return strings.TrimRight(v, "/"), ""
-}
-
-// isLoopback reports whether host names the local machine.
-func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/fluxkit/sms/internal/twilio"
 )
 
 // redacted is what every secret type prints, logs and marshals as.
@@ -30,8 +32,8 @@ type TwilioCredentials struct {
 }
 
 // UsesAPIKey reports whether the API key, rather than the auth token,
-// authenticates requests (it is preferred when both are present).
-func (t TwilioCredentials) UsesAPIKey() bool { return t.APIKeySID != "" && t.APIKeySecret != "" }
+// authenticates requests: the Twilio client's rule.
+func (t TwilioCredentials) UsesAPIKey() bool { return twilio.Credentials(t).UsesAPIKey() }
 
 // VonageCredentials are a Vonage account's API key and secret.
 type VonageCredentials struct {

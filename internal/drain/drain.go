@@ -17,9 +17,10 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// Deliverer delivers one decoded queue message (sms.Deliverer).
+// Deliverer delivers one decoded queue message and says what to do with
+// its record (sms.Deliverer).
 type Deliverer interface {
-	Deliver(ctx context.Context, m sms.QueuedMessage, maxWait, lease time.Duration) (sms.Disposition, error)
+	Deliver(ctx context.Context, m sms.QueuedMessage, maxWait, lease time.Duration) sms.Disposition
 }
 
 // Queue is what the drain needs of its own queue (queue.SQS).
@@ -35,18 +36,27 @@ type DeadLetterer interface {
 	DeadLetter(ctx context.Context, rawBody, reason string) error
 }
 
-// Config tunes the drain.
+// DefaultSendBudget is the time kept free for one provider call and the
+// bookkeeping after it when Config.SendBudget is zero: the provider call's
+// own timeout (5 s, app.ProviderTimeout) and 3 s to spare.
+const DefaultSendBudget = 8 * time.Second
+
+// Config tunes the drain. Zero fields take the defaults.
 type Config struct {
 	// Workers is how many records of a batch are in flight at once
 	// (default 4). Each holds at most one limiter slot.
 	Workers int
 	// SendBudget is the time kept free before the invocation's deadline
-	// for the provider call and the bookkeeping after it (default 8s).
+	// for the provider call and the bookkeeping after it (default
+	// DefaultSendBudget).
 	SendBudget time.Duration
 	// BackoffBase and BackoffMax shape the visibility timeout given to a
 	// record that failed: BackoffBase * 2^(receives-1), at most BackoffMax
 	// (defaults 5s and 15m).
 	BackoffBase, BackoffMax time.Duration
+	// Clock is the time source of the budget when the context has no
+	// deadline; nil means sms.SystemClock.
+	Clock sms.Clock
 }
 
 // Handler handles SQS events for the drain function.
@@ -54,18 +64,19 @@ type Handler struct {
 	deliver Deliverer
 	queue   Queue
 	dlq     DeadLetterer
-	cfg     Config
 	log     *slog.Logger
-	now     func() time.Time
+	cfg     Config
 }
 
-// NewHandler returns a Handler. now may be nil (time.Now).
-func NewHandler(d Deliverer, q Queue, dlq DeadLetterer, cfg Config, log *slog.Logger, now func() time.Time) *Handler {
+// NewHandler returns a Handler that delivers records through deliverer,
+// requeues through queue, dead-letters poison to dlq and logs to log (nil
+// discards).
+func NewHandler(deliverer Deliverer, queue Queue, dlq DeadLetterer, log *slog.Logger, cfg Config) *Handler {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
 	if cfg.SendBudget <= 0 {
-		cfg.SendBudget = 8 * time.Second
+		cfg.SendBudget = DefaultSendBudget
 	}
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = 5 * time.Second
@@ -73,10 +84,13 @@ func NewHandler(d Deliverer, q Queue, dlq DeadLetterer, cfg Config, log *slog.Lo
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 15 * time.Minute
 	}
-	if now == nil {
-		now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
 	}
-	return &Handler{deliver: d, queue: q, dlq: dlq, cfg: cfg, log: log, now: now}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{deliver: deliverer, queue: queue, dlq: dlq, log: log, cfg: cfg}
 }
 
 // Handle processes a batch and reports the records SQS should redeliver.
@@ -84,7 +98,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	var (
 		mu       sync.Mutex
 		failures []events.SQSBatchItemFailure
-		counts   = map[string]int{}
+		counts   = map[sms.Action]int{}
 	)
 	jobs := make(chan events.SQSMessage)
 	var wg sync.WaitGroup
@@ -94,9 +108,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		go func() {
 			defer wg.Done()
 			for rec := range jobs {
-				outcome, ok := h.record(ctx, rec)
+				action, ok := h.record(ctx, rec)
 				mu.Lock()
-				counts[outcome]++
+				counts[action]++
 				if !ok {
 					failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 				}
@@ -110,16 +124,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	close(jobs)
 	wg.Wait()
 	attrs := []slog.Attr{slog.Int("records", len(ev.Records)), slog.Int("failures", len(failures))}
-	for k, v := range counts {
-		attrs = append(attrs, slog.Int(k, v))
+	for a, n := range counts {
+		attrs = append(attrs, slog.Int(a.String(), n))
 	}
 	h.log.LogAttrs(ctx, slog.LevelInfo, "batch", attrs...)
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
 }
 
-// record handles one record and reports its outcome name and whether it
-// is done with (false: report it as a batch item failure).
-func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (string, bool) {
+// record handles one record and reports what was done with it and whether
+// it is done with (false: report it as a batch item failure).
+func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (sms.Action, bool) {
 	m, err := queue.Decode([]byte(rec.Body), rec.MessageId)
 	if err != nil {
 		reason, _ := queue.PoisonReason(err)
@@ -130,29 +144,24 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (string, bo
 	}
 	maxWait, lease := h.budget(ctx)
 	if maxWait < 0 {
-		return h.requeue(ctx, m)
+		return h.requeue(ctx, m, 0, sms.Deferred)
 	}
-	disp, err := h.deliver.Deliver(ctx, m, maxWait, lease)
-	switch disp {
+	d := h.deliver.Deliver(ctx, m, maxWait, lease)
+	switch d.Action {
 	case sms.Delivered, sms.Duplicate, sms.Dropped:
-		return disp.String(), true
+		return d.Action, true
 	case sms.Deferred:
-		return h.requeue(ctx, m)
+		// No slot in time: a fresh copy does not burn a receive count
+		// towards the DLQ while the drain is merely busy.
+		return h.requeue(ctx, m, 0, sms.Deferred)
+	case sms.HeldElsewhere:
+		// Nothing is wrong with the message, so a fresh copy waits for
+		// the other worker's claim instead of burning receive counts
+		// towards the DLQ. If that worker sends it, the copy is skipped as
+		// a duplicate; if it died, the copy is sent once its lease lapses.
+		return h.requeue(ctx, m, h.backoff(m.Attempt), sms.HeldElsewhere)
 	case sms.Poison:
-		reason := "duplicate_id" // another message already used this id
-		if sms.KindOf(err) == sms.KindForbidden {
-			reason = "sender_not_allowed"
-		}
-		return h.deadLetter(ctx, rec, reason)
-	}
-	if sms.KindOf(err) == sms.KindConflict {
-		// Another worker holds the id (a duplicate delivery, or a claim
-		// whose worker died): nothing is wrong with the message, so a fresh
-		// copy waits for that claim instead of burning receive counts
-		// towards the DLQ. If the other worker sends it, the copy is
-		// skipped as a duplicate; if it died, the copy is sent once its
-		// lease lapses.
-		return h.requeueAfter(ctx, m, h.backoff(m.Attempt), "held")
+		return h.deadLetter(ctx, rec, d.PoisonReason)
 	}
 	// Retry: back off through the visibility timeout, then let SQS
 	// redeliver (and dead-letter after the redrive limit).
@@ -162,8 +171,8 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (string, bo
 		h.log.LogAttrs(ctx, slog.LevelWarn, "could not set retry backoff", slog.String("messageId", m.ID), slog.String("error", verr.Error()))
 	}
 	h.log.LogAttrs(ctx, slog.LevelWarn, "record will be retried", slog.String("messageId", m.ID),
-		slog.String("kind", sms.KindOf(err).String()), slog.Int("receives", receives), slog.Duration("backoff", wait))
-	return "retry", false
+		slog.String("kind", d.Kind.String()), slog.Int("receives", receives), slog.Duration("backoff", wait))
+	return sms.Retry, false
 }
 
 // budget is how long a record may wait for a slot, and the claim lease
@@ -171,39 +180,33 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (string, bo
 func (h *Handler) budget(ctx context.Context) (maxWait, lease time.Duration) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		deadline = h.now().Add(time.Minute)
+		deadline = h.cfg.Clock.Now().Add(time.Minute)
 	}
-	left := deadline.Sub(h.now())
+	left := deadline.Sub(h.cfg.Clock.Now())
 	return left - h.cfg.SendBudget, left + h.cfg.SendBudget
 }
 
-// requeue re-enqueues a record that could not get a slot in time as a fresh
-// copy, so that a healthy message never burns receive counts towards the
-// DLQ while the drain is merely busy.
-func (h *Handler) requeue(ctx context.Context, m sms.QueuedMessage) (string, bool) {
-	return h.requeueAfter(ctx, m, 0, "deferred")
-}
-
-// requeueAfter puts a fresh copy of m back on the queue, visible after
-// delay, and reports the outcome name and whether the record is done with
-// (false when the copy could not be sent: SQS redelivers the original).
-func (h *Handler) requeueAfter(ctx context.Context, m sms.QueuedMessage, delay time.Duration, outcome string) (string, bool) {
+// requeue puts a fresh copy of m back on the queue, visible after delay,
+// and reports action and whether the record is done with (false when the
+// copy could not be sent: SQS redelivers the original).
+func (h *Handler) requeue(ctx context.Context, m sms.QueuedMessage, delay time.Duration, action sms.Action) (sms.Action, bool) {
 	if err := h.queue.Requeue(context.WithoutCancel(ctx), m, delay); err != nil {
 		h.log.LogAttrs(ctx, slog.LevelWarn, "could not requeue record", slog.String("messageId", m.ID),
-			slog.String("outcome", outcome), slog.String("error", err.Error()))
-		return outcome, false
+			slog.String("outcome", action.String()), slog.String("error", err.Error()))
+		return action, false
 	}
-	return outcome, true
+	return action, true
 }
 
-func (h *Handler) deadLetter(ctx context.Context, rec events.SQSMessage, reason string) (string, bool) {
+// deadLetter puts a poison record on the dead-letter queue with reason.
+func (h *Handler) deadLetter(ctx context.Context, rec events.SQSMessage, reason string) (sms.Action, bool) {
 	if err := h.dlq.DeadLetter(context.WithoutCancel(ctx), rec.Body, reason); err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "could not dead-letter poison record", slog.String("sqsMessageId", rec.MessageId), slog.String("error", err.Error()))
-		return "poison", false
+		return sms.Poison, false
 	}
 	h.log.LogAttrs(ctx, slog.LevelWarn, "poison record dead-lettered", slog.String("event", "poison"),
 		slog.String("sqsMessageId", rec.MessageId), slog.String("reason", reason))
-	return "poison", true
+	return sms.Poison, true
 }
 
 // backoff is the visibility timeout before the next try of a record

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 )
 
 type fakeDeliverer struct {
@@ -21,23 +22,19 @@ type fakeDeliverer struct {
 	maxWait []time.Duration
 }
 
-func (f *fakeDeliverer) Deliver(_ context.Context, m sms.QueuedMessage, maxWait, _ time.Duration) (sms.Disposition, error) {
+func (f *fakeDeliverer) Deliver(_ context.Context, m sms.QueuedMessage, maxWait, _ time.Duration) sms.Disposition {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.got = append(f.got, m)
 	f.maxWait = append(f.maxWait, maxWait)
-	d := f.byBody[m.Body]
-	if d == 0 {
-		d = sms.Delivered
+	d, ok := f.byBody[m.Body]
+	if !ok {
+		d = sms.Disposition{Action: sms.Delivered}
 	}
-	if d == sms.Retry {
-		if m.Body == "held" {
-			return d, &sms.Error{Kind: sms.KindConflict}
-		}
-		return d, &sms.Error{Kind: sms.KindTransient}
-	}
-	return d, nil
+	return d
 }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type fakeQueue struct {
 	mu         sync.Mutex
@@ -96,10 +93,16 @@ func msg(body string) string { return `{"to":"+14155552671","body":"` + body + `
 
 func TestHandleDispositions(t *testing.T) {
 	d := &fakeDeliverer{byBody: map[string]sms.Disposition{
-		"dup": sms.Duplicate, "drop": sms.Dropped, "retry": sms.Retry, "defer": sms.Deferred, "poison": sms.Poison}}
+		"dup":    {Action: sms.Duplicate},
+		"drop":   {Action: sms.Dropped, Kind: sms.KindRejected},
+		"retry":  {Action: sms.Retry, Kind: sms.KindTransient},
+		"defer":  {Action: sms.Deferred},
+		"poison": {Action: sms.Poison, Kind: sms.KindInvalid, PoisonReason: sms.PoisonDuplicateID},
+		"sender": {Action: sms.Poison, Kind: sms.KindForbidden, PoisonReason: sms.PoisonSenderNotAllowed},
+	}}
 	q := &fakeQueue{}
 	dlq := &fakeDLQ{}
-	h := NewHandler(d, q, dlq, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	h := NewHandler(d, q, dlq, discard(), Config{})
 	ev := events.SQSEvent{Records: []events.SQSMessage{
 		record("1", msg("ok"), "1"),
 		record("2", msg("dup"), "1"),
@@ -109,6 +112,7 @@ func TestHandleDispositions(t *testing.T) {
 		record("6", msg("poison"), "1"),
 		record("7", `not json`, "1"),
 		record("8", `{"to":"+1415","body":"x"}`, "1"),
+		record("9", msg("sender"), "1"),
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -125,21 +129,22 @@ func TestHandleDispositions(t *testing.T) {
 	if len(q.requeued) != 1 || q.requeued[0].Body != "defer" {
 		t.Errorf("requeued = %+v, want the deferred record", q.requeued)
 	}
-	wantDLQ := map[string]string{msg("poison"): "duplicate_id", `not json`: "invalid_json", `{"to":"+1415","body":"x"}`: "invalid_to"}
+	wantDLQ := map[string]string{msg("poison"): "duplicate_id", msg("sender"): "sender_not_allowed",
+		`not json`: "invalid_json", `{"to":"+1415","body":"x"}`: "invalid_to"}
 	for body, reason := range wantDLQ {
 		if got := dlq.reasons[body]; got != reason {
 			t.Errorf("DLQ reason for %s = %q, want %q", body, got, reason)
 		}
 	}
-	if got := len(d.got); got != 6 {
-		t.Errorf("deliveries = %d, want 6 (decodable records only)", got)
+	if got := len(d.got); got != 7 {
+		t.Errorf("deliveries = %d, want 7 (decodable records only)", got)
 	}
 }
 
 func TestHandleRequeuesHeldRecordWithDelay(t *testing.T) {
-	d := &fakeDeliverer{byBody: map[string]sms.Disposition{"held": sms.Retry}}
+	d := &fakeDeliverer{byBody: map[string]sms.Disposition{"held": {Action: sms.HeldElsewhere, Kind: sms.KindConflict}}}
 	q := &fakeQueue{}
-	h := NewHandler(d, q, &fakeDLQ{}, Config{BackoffBase: 2 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	h := NewHandler(d, q, &fakeDLQ{}, discard(), Config{BackoffBase: 2 * time.Second})
 	body := `{"to":"+14155552671","body":"held","attempt":3}`
 	resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("h", body, "1")}})
 	if got := len(resp.BatchItemFailures); got != 0 {
@@ -157,7 +162,7 @@ func TestHandleRequeuesHeldRecordWithDelay(t *testing.T) {
 }
 
 func TestHandleFailsRecordWhenDLQUnreachable(t *testing.T) {
-	h := NewHandler(&fakeDeliverer{}, &fakeQueue{}, &fakeDLQ{err: errors.New("down")}, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	h := NewHandler(&fakeDeliverer{}, &fakeQueue{}, &fakeDLQ{err: errors.New("down")}, discard(), Config{})
 	resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("p", "{", "1")}})
 	if got := len(resp.BatchItemFailures); got != 1 {
 		t.Errorf("failures = %d, want 1 (poison kept until the DLQ takes it)", got)
@@ -165,8 +170,8 @@ func TestHandleFailsRecordWhenDLQUnreachable(t *testing.T) {
 }
 
 func TestHandleRequeueFailureFailsRecord(t *testing.T) {
-	d := &fakeDeliverer{byBody: map[string]sms.Disposition{"defer": sms.Deferred}}
-	h := NewHandler(d, &fakeQueue{requeueErr: errors.New("down")}, &fakeDLQ{}, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	d := &fakeDeliverer{byBody: map[string]sms.Disposition{"defer": {Action: sms.Deferred}}}
+	h := NewHandler(d, &fakeQueue{requeueErr: errors.New("down")}, &fakeDLQ{}, discard(), Config{})
 	resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("d", msg("defer"), "1")}})
 	if got := len(resp.BatchItemFailures); got != 1 {
 		t.Errorf("failures = %d, want 1", got)
@@ -177,7 +182,7 @@ func TestHandleBudgetFromDeadline(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	d := &fakeDeliverer{}
 	q := &fakeQueue{}
-	h := NewHandler(d, q, &fakeDLQ{}, Config{SendBudget: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+	h := NewHandler(d, q, &fakeDLQ{}, discard(), Config{SendBudget: 5 * time.Second, Clock: conformance.NewClock(now)})
 	tests := []struct {
 		name        string
 		left        time.Duration
@@ -206,8 +211,20 @@ func TestHandleBudgetFromDeadline(t *testing.T) {
 	}
 }
 
+func TestHandleDefaultSendBudget(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := &fakeDeliverer{}
+	h := NewHandler(d, &fakeQueue{}, &fakeDLQ{}, discard(), Config{Clock: conformance.NewClock(now)})
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(30*time.Second))
+	defer cancel()
+	h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{record("1", msg("a"), "1")}})
+	if want := 30*time.Second - DefaultSendBudget; len(d.maxWait) != 1 || d.maxWait[0] != want {
+		t.Errorf("maxWait = %v, want %v (the deadline less DefaultSendBudget)", d.maxWait, want)
+	}
+}
+
 func TestBackoff(t *testing.T) {
-	h := NewHandler(nil, nil, nil, Config{}, nil, nil)
+	h := NewHandler(nil, nil, nil, nil, Config{})
 	tests := []struct {
 		receives int
 		want     time.Duration

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 )
 
 // reportRates adds grants (or operations) per second and DynamoDB
@@ -30,7 +31,7 @@ func reportRates(b *testing.B, grants int64, requests int64) {
 // the item.
 func BenchmarkDynamoLimiterReserve(b *testing.B) {
 	ctx := context.Background()
-	frozen := func() time.Time { return epoch }
+	frozen := conformance.NewClock(epoch)
 	b.Run("idle", func(b *testing.B) {
 		api := newCountingAPI()
 		l := mustLimiter(b, api, newTable(b), LimiterConfig{Name: "bench", Rate: 1e6, Shards: 1})
@@ -46,7 +47,7 @@ func BenchmarkDynamoLimiterReserve(b *testing.B) {
 	})
 	b.Run("busy", func(b *testing.B) {
 		api := newCountingAPI()
-		l := mustLimiter(b, api, newTable(b), LimiterConfig{Name: "bench", Rate: 1e6, Shards: 1, Now: frozen})
+		l := mustLimiter(b, api, newTable(b), LimiterConfig{Name: "bench", Rate: 1e6, Shards: 1, Clock: frozen})
 		b.ReportAllocs()
 		var grants int64
 		for b.Loop() {
@@ -67,7 +68,7 @@ func BenchmarkDynamoLimiterReserve(b *testing.B) {
 			for range instances {
 				api := newCountingAPI()
 				apis = append(apis, api)
-				limiters = append(limiters, mustLimiter(b, api, table, LimiterConfig{Name: "bench", Rate: 1e6, Shards: 1, Now: frozen}))
+				limiters = append(limiters, mustLimiter(b, api, table, LimiterConfig{Name: "bench", Rate: 1e6, Shards: 1, Clock: frozen}))
 			}
 			var grants, worker atomic.Int64
 			b.ReportAllocs()
@@ -96,7 +97,7 @@ func BenchmarkDynamoLimiterReserve(b *testing.B) {
 func BenchmarkDynamoLedgerClaimComplete(b *testing.B) {
 	ctx := context.Background()
 	api := newCountingAPI()
-	l := NewLedger(api, newTable(b), nil)
+	l := NewLedger(api, newTable(b), LedgerConfig{})
 	outcome := []byte(`{"messageId":"SM0123456789abcdef0123456789abcdef","status":"sent"}`)
 	b.ReportAllocs()
 	var ops int64

@@ -67,7 +67,7 @@
 // Each key is one item, pk "ledger#<key>", sk "ledger", with state
 // ("pending" or "done"), fp (the request's fingerprint), leaseUntil and
 // expiresAt (unix milliseconds), outcome (binary) and ttl (epoch seconds,
-// expiresAt plus TTLSlack). Claim is one conditional PutItem; Complete one
+// expiresAt plus ttlSlack). Claim is one conditional PutItem; Complete one
 // PutItem; Release one DeleteItem conditioned on state = pending.
 //
 // # Errors

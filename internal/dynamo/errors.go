@@ -23,9 +23,9 @@ const retryAfter = time.Second
 func classify(op string, err error) error {
 	wrapped := fmt.Errorf("dynamo: %s: %w", op, err)
 	if unavailable(err) {
-		return &sms.Error{Kind: sms.KindUnavailable, Message: "storage unavailable", RetryAfter: retryAfter, Err: wrapped}
+		return sms.E(sms.KindUnavailable, "storage unavailable", sms.RetryAfter(retryAfter), sms.Cause(wrapped))
 	}
-	return &sms.Error{Kind: sms.KindInternal, Message: "internal error", Err: wrapped}
+	return sms.E(sms.KindInternal, "internal error", sms.Cause(wrapped))
 }
 
 // retryables is the SDK's own judgement of which failures are worth a
@@ -55,5 +55,5 @@ func unavailable(err error) bool {
 
 // internalf builds a KindInternal error for a state that should not occur.
 func internalf(format string, args ...any) error {
-	return &sms.Error{Kind: sms.KindInternal, Message: "internal error", Err: fmt.Errorf(format, args...)}
+	return sms.E(sms.KindInternal, "internal error", sms.Cause(fmt.Errorf(format, args...)))
 }

@@ -20,9 +20,9 @@ type LedgerAPI interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
-// TTLSlack is how long after a record expires the table's TTL may delete
+// ttlSlack is how long after a record expires the table's TTL may delete
 // it. Expiry itself is decided by expiresAt; TTL only cleans up.
-const TTLSlack = time.Hour
+const ttlSlack = time.Hour
 
 // Names and values of the ledger item's attributes.
 const (
@@ -33,7 +33,7 @@ const (
 	attrLeaseUntil  = "leaseUntil" // unix ms
 	attrExpiresAt   = "expiresAt"  // unix ms
 	attrOutcome     = "outcome"    // binary (a string is accepted too)
-	attrTTL         = "ttl"        // epoch seconds: expiresAt + TTLSlack
+	attrTTL         = "ttl"        // epoch seconds: expiresAt + ttlSlack
 	statePending    = "pending"
 	stateDone       = "done"
 )
@@ -51,16 +51,22 @@ const claimCondition = "attribute_not_exists(#pk) OR #exp < :now OR (#st = :pend
 type Ledger struct {
 	api   LedgerAPI
 	table string
-	now   func() time.Time
+	clock sms.Clock
 }
 
-// NewLedger returns a ledger keeping its records in table through api,
-// reading time from now (nil means time.Now).
-func NewLedger(api LedgerAPI, table string, now func() time.Time) *Ledger {
-	if now == nil {
-		now = time.Now
+// LedgerConfig holds the options of a Ledger.
+type LedgerConfig struct {
+	// Clock is the time source of leases and expiry; nil means
+	// sms.SystemClock.
+	Clock sms.Clock
+}
+
+// NewLedger returns a ledger keeping its records in table through api.
+func NewLedger(api LedgerAPI, table string, cfg LedgerConfig) *Ledger {
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
 	}
-	return &Ledger{api: api, table: table, now: now}
+	return &Ledger{api: api, table: table, clock: cfg.Clock}
 }
 
 // Claim takes key for lease with one conditional PutItem. When the
@@ -78,7 +84,7 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 	// The record can vanish between the failed condition and the answer
 	// only if it was deleted at that moment (a Release); then try again.
 	for range 3 {
-		now := l.now()
+		now := l.clock.Now()
 		until := now.Add(lease).UnixMilli()
 		_, err := l.api.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(l.table),
@@ -115,10 +121,8 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 		}
 		return decideClaim(ccf.Item, fingerprint, token)
 	}
-	return sms.Claim{}, &sms.Error{
-		Kind: sms.KindUnavailable, Message: "ledger contended", RetryAfter: retryAfter,
-		Err: errors.New("dynamo: claim: record changed under 3 requests"),
-	}
+	return sms.Claim{}, sms.E(sms.KindUnavailable, "ledger contended", sms.RetryAfter(retryAfter),
+		sms.Cause(errors.New("dynamo: claim: record changed under 3 requests")))
 }
 
 // forget removes the pending record of a claim that failed with an unknown
@@ -179,7 +183,7 @@ func (l *Ledger) Complete(ctx context.Context, key, fingerprint string, outcome 
 	if err := checkLedgerArgs("complete", key, keep); err != nil {
 		return err
 	}
-	now := l.now()
+	now := l.clock.Now()
 	expires := now.Add(keep).UnixMilli()
 	item := map[string]types.AttributeValue{
 		attrPK:          str("ledger#" + key),
@@ -235,7 +239,7 @@ func checkLedgerArgs(op, key string, d time.Duration) error {
 // ttlFor is the TTL attribute (epoch seconds) for a record expiring at
 // expiresMs (unix ms).
 func ttlFor(expiresMs int64) int64 {
-	return expiresMs/1000 + int64(TTLSlack/time.Second)
+	return expiresMs/1000 + int64(ttlSlack/time.Second)
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

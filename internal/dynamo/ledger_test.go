@@ -18,15 +18,15 @@ import (
 )
 
 func TestLedgerConformance(t *testing.T) {
-	conformance.Ledger(t, func(t *testing.T, now func() time.Time) sms.Ledger {
-		return NewLedger(newCountingAPI(), newTable(t), now)
+	conformance.Ledger(t, func(t *testing.T, clock sms.Clock) sms.Ledger {
+		return NewLedger(newCountingAPI(), newTable(t), LedgerConfig{Clock: clock})
 	})
 }
 
 func TestLedgerItem(t *testing.T) {
 	table := newTable(t)
 	clock := conformance.NewClock(epoch)
-	l := NewLedger(newCountingAPI(), table, clock.Now)
+	l := NewLedger(newCountingAPI(), table, LedgerConfig{Clock: clock})
 	ctx := context.Background()
 	num := func(ms int64) types.AttributeValue { return number(ms) }
 	wantItem := func(want map[string]types.AttributeValue) {
@@ -83,7 +83,7 @@ func show(v types.AttributeValue) string {
 func TestLedgerRequests(t *testing.T) {
 	table := newTable(t)
 	api := newCountingAPI()
-	l := NewLedger(api, table, nil)
+	l := NewLedger(api, table, LedgerConfig{})
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -132,7 +132,7 @@ func TestLedgerReadsForeignRecords(t *testing.T) {
 		"pk": str("ledger#odd-state"), "sk": str("ledger"), "state": str("sending"), "fp": str("a"),
 		"leaseUntil": far, "expiresAt": far,
 	})
-	l := NewLedger(newCountingAPI(), table, nil)
+	l := NewLedger(newCountingAPI(), table, LedgerConfig{})
 	c, err := l.Claim(context.Background(), "string-outcome", "a", time.Minute)
 	if err != nil || c.State != sms.Done || string(c.Outcome) != `{"status":"sent"}` {
 		t.Errorf("Claim(string-outcome) = %v %q, %v; want Done with the string", c.State, c.Outcome, err)
@@ -174,7 +174,7 @@ func TestLedgerErrors(t *testing.T) {
 		{"missing table", failingLedgerAPI{&types.ResourceNotFoundException{Message: aws.String("no table")}}, table, context.Background(), sms.KindInternal},
 	}
 	for _, tt := range tests {
-		l := NewLedger(tt.api, tt.table, nil)
+		l := NewLedger(tt.api, tt.table, LedgerConfig{})
 		ops := map[string]func() error{
 			"claim":    func() error { _, err := l.Claim(tt.ctx, "k", "a", time.Minute); return err },
 			"complete": func() error { return l.Complete(tt.ctx, "k", "a", []byte("r"), time.Hour) },
@@ -209,7 +209,7 @@ func ledgerLosingFirstPutAnswer(t *testing.T, attempts int) (*Ledger, *mototest.
 	cfg := moto.Config()
 	cfg.BaseEndpoint = aws.String(proxy.URL)
 	cfg.RetryMaxAttempts = attempts
-	return NewLedger(dynamodb.NewFromConfig(cfg), table, nil), proxy
+	return NewLedger(dynamodb.NewFromConfig(cfg), table, LedgerConfig{}), proxy
 }
 
 // TestClaimRecognisesItsOwnRetriedWrite loses the answer to a claim's

@@ -22,9 +22,6 @@ type LimiterAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 }
 
-// DefaultMargin is the margin used when LimiterConfig.Margin is zero.
-const DefaultMargin = 0.05
-
 // ShardRate is the most slots per second the default configuration puts
 // on one item: half of what a DynamoDB partition sustains for writes.
 const ShardRate = 500
@@ -49,7 +46,7 @@ type LimiterConfig struct {
 	// must be positive.
 	Rate float64
 	// Margin stretches every slot by this fraction: zero means
-	// DefaultMargin; it must be less than 1. Calls may reach the provider
+	// sms.DefaultMargin; it must be less than 1. Calls may reach the provider
 	// up to Margin seconds after their slot starts without breaking the
 	// 1-second bound, and a saturated limiter grants Rate/(1+Margin) slots
 	// per second.
@@ -57,8 +54,8 @@ type LimiterConfig struct {
 	// Shards is how many items share the rate; zero means
 	// ceil(Rate/ShardRate).
 	Shards int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time source; nil means sms.SystemClock.
+	Clock sms.Clock
 }
 
 // Limiter is the DynamoDB sms.Limiter shared by every instance of the
@@ -67,7 +64,7 @@ type LimiterConfig struct {
 type Limiter struct {
 	api    LimiterAPI
 	table  string
-	now    func() time.Time
+	clock  sms.Clock
 	rate   float64
 	shards []shard
 	// maxLate is how far in the past a granted slot may start when the
@@ -117,16 +114,16 @@ func NewLimiter(api LimiterAPI, table string, cfg LimiterConfig) (*Limiter, erro
 		cfg.Name = "default"
 	}
 	if cfg.Margin == 0 {
-		cfg.Margin = DefaultMargin
+		cfg.Margin = sms.DefaultMargin
 	}
 	if cfg.Shards == 0 {
 		cfg.Shards = int(math.Ceil(cfg.Rate / ShardRate))
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
 	}
 	l := &Limiter{
-		api: api, table: table, now: cfg.Now, rate: cfg.Rate, shards: make([]shard, cfg.Shards),
+		api: api, table: table, clock: cfg.Clock, rate: cfg.Rate, shards: make([]shard, cfg.Shards),
 		maxLate: int64(cfg.Margin * float64(time.Second) / 2),
 	}
 	var cum float64
@@ -137,7 +134,7 @@ func NewLimiter(api LimiterAPI, table string, cfg LimiterConfig) (*Limiter, erro
 		s.sk = "shard#" + strconv.Itoa(i)
 		s.rate = r
 		s.weight = cum
-		s.interval = time.Duration(math.Round(float64(time.Second) * (1 + cfg.Margin) / r))
+		s.interval = sms.SlotInterval(r, cfg.Margin)
 		s.gate = make(chan struct{}, 1)
 	}
 	return l, nil
@@ -230,7 +227,7 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 		maxWait = 0
 	}
 	s := l.pick()
-	if s.known.Load() > horizonAt(l.now().UnixNano(), maxWait) {
+	if s.known.Load() > horizonAt(l.clock.Now().UnixNano(), maxWait) {
 		// Refuse at once, without waiting for the gate.
 		return time.Time{}, false, nil
 	}
@@ -242,7 +239,7 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 	defer func() { <-s.gate }()
 	late := false
 	for range maxAttempts {
-		now := l.now().UnixNano()
+		now := l.clock.Now().UnixNano()
 		horizon := horizonAt(now, maxWait)
 		known := s.known.Load()
 		if known > horizon {
@@ -258,7 +255,7 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 		at, stored, err := l.try(ctx, s, f, now, horizon)
 		if err == nil {
 			s.observe(at + int64(s.interval))
-			if l.now().UnixNano()-at > l.maxLate {
+			if l.clock.Now().UnixNano()-at > l.maxLate {
 				// The answer came too late to use the slot within the
 				// margin. It stays taken (capacity lost, never exceeded).
 				late = true
@@ -287,7 +284,7 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 	if late {
 		cause = fmt.Errorf("dynamo: reserve slot: item %s/%s: answers slower than %v", s.pk, s.sk, time.Duration(l.maxLate))
 	}
-	return time.Time{}, false, &sms.Error{Kind: sms.KindUnavailable, Message: "rate limiter unavailable", RetryAfter: retryAfter, Err: cause}
+	return time.Time{}, false, sms.E(sms.KindUnavailable, "rate limiter unavailable", sms.RetryAfter(retryAfter), sms.Cause(cause))
 }
 
 // horizonAt is now + maxWait in unix ns, saturating instead of overflowing.

@@ -24,9 +24,9 @@ var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func TestLimiterConformance(t *testing.T) {
 	table := newTable(t)
 	var seq atomic.Int64
-	conformance.Limiter(t, func(t *testing.T, rate, margin float64, now func() time.Time) sms.Limiter {
+	conformance.Limiter(t, func(t *testing.T, rate, margin float64, clock sms.Clock) sms.Limiter {
 		l, err := NewLimiter(newCountingAPI(), table, LimiterConfig{
-			Name: fmt.Sprintf("conformance-%d", seq.Add(1)), Rate: rate, Margin: margin, Shards: 1, Now: now,
+			Name: fmt.Sprintf("conformance-%d", seq.Add(1)), Rate: rate, Margin: margin, Shards: 1, Clock: clock,
 		})
 		if err != nil {
 			t.Fatalf("NewLimiter: %v", err)
@@ -58,7 +58,7 @@ func mustReserve(tb testing.TB, l *Limiter, maxWait time.Duration) time.Time {
 func TestLimiterItem(t *testing.T) {
 	table := newTable(t)
 	clock := conformance.NewClock(epoch)
-	l := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Now: clock.Now})
+	l := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Clock: clock})
 	interval := 105 * time.Millisecond
 	if got := l.Interval(); got != interval {
 		t.Fatalf("Interval() = %v, want %v", got, interval)
@@ -83,7 +83,7 @@ func TestLimiterItem(t *testing.T) {
 	if _, ok, err := l.Reserve(context.Background(), 0); ok || err != nil {
 		t.Fatalf("Reserve(0) = %v, %v; want no slot", ok, err)
 	}
-	fresh := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Now: clock.Now})
+	fresh := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Clock: clock})
 	if _, ok, err := fresh.Reserve(context.Background(), interval); ok || err != nil {
 		t.Fatalf("fresh Reserve(interval) = %v, %v; want no slot", ok, err)
 	}
@@ -158,7 +158,7 @@ func TestLimiterRequests(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := conformance.NewClock(epoch)
-			cfg := LimiterConfig{Name: fmt.Sprintf("requests-%d", i), Rate: rate, Now: clock.Now}
+			cfg := LimiterConfig{Name: fmt.Sprintf("requests-%d", i), Rate: rate, Clock: clock}
 			apis := []*countingAPI{newCountingAPI(), newCountingAPI()}
 			ls := []*Limiter{mustLimiter(t, apis[0], table, cfg), mustLimiter(t, apis[1], table, cfg)}
 			for j, c := range tt.calls {
@@ -255,7 +255,7 @@ func TestLimiterShards(t *testing.T) {
 	clock := conformance.NewClock(epoch)
 	api := newCountingAPI()
 	// 30/s over 3 shards: 10/s each, slots 105 ms apart on each item.
-	l := mustLimiter(t, api, table, LimiterConfig{Name: "sharded", Rate: 30, Shards: 3, Now: clock.Now})
+	l := mustLimiter(t, api, table, LimiterConfig{Name: "sharded", Rate: 30, Shards: 3, Clock: clock})
 	const calls = 300
 	grants := make([]time.Time, 0, calls)
 	for range calls {
@@ -373,7 +373,7 @@ func TestLimiterGivesUpUnderContention(t *testing.T) {
 			Item:    map[string]types.AttributeValue{"next": number(clock.Now().UnixNano())},
 		}
 	}}
-	l := mustLimiter(t, api, "t", LimiterConfig{Rate: 10, Now: clock.Now})
+	l := mustLimiter(t, api, "t", LimiterConfig{Rate: 10, Clock: clock})
 	_, ok, err := l.Reserve(context.Background(), time.Second)
 	if ok || err == nil {
 		t.Fatalf("Reserve = %v, %v; want an error", ok, err)
@@ -440,7 +440,7 @@ func TestLimiterDropsSlotsAnsweredLate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := conformance.NewClock(epoch)
 			api := &slowAPI{LimiterAPI: newCountingAPI(), clock: clock, delay: tt.delay}
-			l := mustLimiter(t, api, table, LimiterConfig{Name: fmt.Sprintf("late-%d", i), Rate: 10, Now: clock.Now})
+			l := mustLimiter(t, api, table, LimiterConfig{Name: fmt.Sprintf("late-%d", i), Rate: 10, Clock: clock})
 			at, ok, err := l.Reserve(context.Background(), tt.maxWait)
 			if tt.want < 0 {
 				if err == nil || sms.KindOf(err) != sms.KindUnavailable {

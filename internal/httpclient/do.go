@@ -1,6 +1,7 @@
 package httpclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,21 +9,46 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// MaxResponseBytes bounds how much of an answer Do reads; a longer answer
+// maxResponseBytes bounds how much of an answer Do reads; a longer answer
 // is cut there (and will not parse).
-const MaxResponseBytes = 1 << 20
+const maxResponseBytes = 1 << 20
 
 // Client-safe messages for transport failures.
 const (
 	msgUnreachable = "the SMS provider could not be reached"
 	msgNoAnswer    = "the SMS provider did not answer; the message may have been sent"
 )
+
+// UserAgent is sent with every provider request.
+const UserAgent = "fluxkit-sms"
+
+// PostForm builds the POST of form to baseURL+path that the provider APIs
+// take: a URL-encoded form, answered in JSON. An empty baseURL means
+// defaultBaseURL, and trailing slashes of the base URL are dropped. A
+// request that cannot be built (a malformed base URL) is a
+// KindProviderAccount *sms.Error: the configuration is wrong, and retrying
+// will not help.
+func PostForm(ctx context.Context, op, baseURL, defaultBaseURL, path string, form url.Values) (*http.Request, error) {
+	if baseURL == "" {
+		baseURL = defaultBaseURL
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, sms.E(sms.KindProviderAccount, "the SMS provider endpoint is misconfigured",
+			sms.Cause(fmt.Errorf("%s: build request: %w", op, err)))
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+	return req, nil
+}
 
 // Response is a provider's answer, read whole.
 type Response struct {
@@ -34,7 +60,7 @@ type Response struct {
 // Success reports whether the status is 2xx.
 func (r *Response) Success() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
 
-// Do sends req with hc and reads the answer (up to MaxResponseBytes). op
+// Do sends req with hc and reads the answer (up to maxResponseBytes). op
 // prefixes the cause of an error, e.g. "twilio: create message".
 //
 // Any HTTP answer, whatever its status, is returned with a nil error and
@@ -69,15 +95,11 @@ func Do(hc *http.Client, req *http.Request, op string) (*Response, error) {
 	}
 	defer resp.Body.Close()
 
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	r := &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
 	if err != nil && r.Success() {
-		return nil, &sms.Error{
-			Kind:    sms.KindAmbiguous,
-			Code:    sms.DefaultCode(sms.KindAmbiguous),
-			Message: msgNoAnswer,
-			Err:     fmt.Errorf("%s: read %d answer from %s: %w", op, resp.StatusCode, req.URL.Host, err),
-		}
+		return nil, sms.E(sms.KindAmbiguous, msgNoAnswer,
+			sms.Cause(fmt.Errorf("%s: read %d answer from %s: %w", op, resp.StatusCode, req.URL.Host, err)))
 	}
 	return r, nil
 }
@@ -91,19 +113,9 @@ func transportError(op string, req *http.Request, err error, written bool) *sms.
 	}
 	cause := fmt.Errorf("%s: %s %s: %w", op, req.Method, req.URL.Host, err)
 	if written {
-		return &sms.Error{
-			Kind:    sms.KindAmbiguous,
-			Code:    sms.DefaultCode(sms.KindAmbiguous),
-			Message: msgNoAnswer,
-			Err:     cause,
-		}
+		return sms.E(sms.KindAmbiguous, msgNoAnswer, sms.Cause(cause))
 	}
-	return &sms.Error{
-		Kind:    sms.KindTransient,
-		Code:    sms.DefaultCode(sms.KindTransient),
-		Message: msgUnreachable,
-		Err:     cause,
-	}
+	return sms.E(sms.KindTransient, msgUnreachable, sms.Cause(cause))
 }
 
 // Unexpected classifies an answer the caller could not make sense of (why
@@ -116,21 +128,15 @@ func transportError(op string, req *http.Request, err error, written bool) *sms.
 //
 // ProviderMessage carries the HTTP status line, never the body.
 func Unexpected(op string, r *Response, why error) *sms.Error {
-	e := &sms.Error{
-		ProviderMessage: fmt.Sprintf("HTTP %d %s", r.StatusCode, http.StatusText(r.StatusCode)),
-		Err:             fmt.Errorf("%s: unexpected HTTP %d answer: %w", op, r.StatusCode, why),
-	}
+	detail := sms.ProviderDetail("", fmt.Sprintf("HTTP %d %s", r.StatusCode, http.StatusText(r.StatusCode)))
+	cause := sms.Cause(fmt.Errorf("%s: unexpected HTTP %d answer: %w", op, r.StatusCode, why))
 	switch {
 	case r.Success():
-		e.Kind, e.Message = sms.KindAmbiguous, "the SMS provider's answer could not be read; the message may have been sent"
+		return sms.E(sms.KindAmbiguous, "the SMS provider's answer could not be read; the message may have been sent", detail, cause)
 	case IsTransientStatus(r.StatusCode):
-		e.Kind, e.Message = sms.KindTransient, "the SMS provider is temporarily unavailable"
-		e.RetryAfter = RetryAfter(r.Header)
-	default:
-		e.Kind, e.Message = sms.KindProviderAccount, "the SMS provider gave an unexpected answer"
+		return sms.E(sms.KindTransient, "the SMS provider is temporarily unavailable", detail, cause, sms.RetryAfter(RetryAfter(r.Header)))
 	}
-	e.Code = sms.DefaultCode(e.Kind)
-	return e
+	return sms.E(sms.KindProviderAccount, "the SMS provider gave an unexpected answer", detail, cause)
 }
 
 // IsTransientStatus reports whether an HTTP status says "try again later":

@@ -51,3 +51,10 @@ func New(timeout time.Duration) *http.Client {
 		},
 	}
 }
+
+// IsLoopback reports whether host (a URL's Hostname) names the local
+// machine: the only kind of host a configured URL may reach over plain
+// http.
+func IsLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}

@@ -82,7 +82,7 @@ func NewConsole(w io.Writer, cfg ListConfig) *Console {
 // call cut short before it was written would.
 func (c *Console) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	if err := ctx.Err(); err != nil {
-		return sms.Receipt{}, &sms.Error{Kind: sms.KindTransient, Message: "console provider: request cancelled", Err: err}
+		return sms.Receipt{}, sms.E(sms.KindTransient, "console provider: request cancelled", sms.Cause(err))
 	}
 	seg := sms.CountSegments(m.Body)
 	sent := SentMessage{
@@ -103,7 +103,7 @@ func (c *Console) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 		// A terminal that cannot be written to must not fail the send.
 		_, _ = c.w.Write(c.buf)
 	}
-	return sms.Receipt{ID: sent.ID, Parts: seg.Count}, nil
+	return sms.Receipt{ID: sent.ID}, nil
 }
 
 // appendLine formats a message as one line: time, sender, recipient,

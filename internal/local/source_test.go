@@ -11,6 +11,16 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
+// newMemoryQueue returns an in-memory queue of the given capacity.
+func newMemoryQueue(t *testing.T, capacity int) *memory.Queue {
+	t.Helper()
+	q, err := memory.NewQueue(memory.QueueConfig{Capacity: capacity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 func enqueue(t *testing.T, q *memory.Queue, id string) {
 	t.Helper()
 	m := sms.QueuedMessage{Message: sms.Message{ID: id, To: "+14155551234", Body: "hi"}}
@@ -20,7 +30,7 @@ func enqueue(t *testing.T, q *memory.Queue, id string) {
 }
 
 func TestMemorySourceRecords(t *testing.T) {
-	q := memory.NewQueue(10)
+	q := newMemoryQueue(t, 10)
 	enqueue(t, q, "11111111-1111-4111-8111-111111111111")
 	src := NewMemorySource(q, NewDeadLetters(nil, ListConfig{}), 3)
 
@@ -62,7 +72,7 @@ func TestMemorySourceRecords(t *testing.T) {
 // more than maxReceives times goes to the dead-letter list.
 func TestMemorySourceRedrive(t *testing.T) {
 	const maxReceives = 3
-	q := memory.NewQueue(10)
+	q := newMemoryQueue(t, 10)
 	enqueue(t, q, "22222222-2222-4222-8222-222222222222")
 	dlq := NewDeadLetters(nil, ListConfig{})
 	src := NewMemorySource(q, dlq, maxReceives)
@@ -95,7 +105,7 @@ func TestMemorySourceRedrive(t *testing.T) {
 }
 
 func TestMemorySourceReceiveEndsWithContext(t *testing.T) {
-	src := NewMemorySource(memory.NewQueue(1), NewDeadLetters(nil, ListConfig{}), 0)
+	src := NewMemorySource(newMemoryQueue(t, 1), NewDeadLetters(nil, ListConfig{}), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	recs, err := src.Receive(ctx, 10)

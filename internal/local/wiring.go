@@ -185,10 +185,14 @@ func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) erro
 		return err
 	}
 	ao.Secrets = secrets
-	st.memQueue = memory.NewQueueWith(memory.QueueConfig{Capacity: opts.QueueCapacity, VisibilityTimeout: memoryVisibility, Now: opts.Clock.Now})
+	if st.memQueue, err = memory.NewQueue(memory.QueueConfig{Capacity: opts.QueueCapacity, VisibilityTimeout: memoryVisibility, Clock: opts.Clock}); err != nil {
+		return fmt.Errorf("local: queue: %w", err)
+	}
 	st.deadLetters = NewDeadLetters(opts.Console, opts.lists())
-	ao.Limiter = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Now: opts.Clock.Now})
-	ao.Ledger = memory.NewLedger(opts.Clock.Now)
+	if ao.Limiter, err = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock}); err != nil {
+		return fmt.Errorf("local: limiter: %w", err)
+	}
+	ao.Ledger = memory.NewLedger(memory.LedgerConfig{Clock: opts.Clock})
 	ao.Queue, ao.DLQ = st.memQueue, st.deadLetters
 	st.source = NewMemorySource(st.memQueue, st.deadLetters, opts.MaxReceives)
 	st.describe = []string{

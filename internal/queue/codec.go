@@ -12,22 +12,22 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// Version is the envelope version Encode writes and Decode understands.
-const Version = 1
+// envelopeVersion is the envelope version Encode writes and Decode understands.
+const envelopeVersion = 1
 
 // MaxBodyBytes is the largest message body Decode reads and Encode writes:
 // the SQS limit of 256 KiB. Real messages are a few hundred bytes.
 const MaxBodyBytes = 256 * 1024
 
-// MaxIDLen is the longest id accepted, in bytes. An id is 1 to MaxIDLen
+// maxIDLen is the longest id accepted, in bytes. An id is 1 to maxIDLen
 // printable ASCII characters without spaces (a UUID is 36).
-const MaxIDLen = 128
+const maxIDLen = 128
 
 // Prefixes of the ids Decode derives for messages that carry no id of
 // their own. Producers must not use ids that start with them.
 const (
-	SQSIDPrefix = "sqs:"
-	SNSIDPrefix = "sns:"
+	sqsIDPrefix = "sqs:"
+	snsIDPrefix = "sns:"
 )
 
 // Poison reasons: the value of PoisonError.Reason and of the
@@ -47,13 +47,16 @@ const (
 
 // Field names of the queue message, as they appear in the JSON.
 const (
-	fieldVersion        = "version"
-	fieldID             = "id"
-	fieldTo             = "to"
-	fieldBody           = "body"
-	fieldFrom           = "from"
-	fieldAttempt        = "attempt"
-	fieldEnqueuedAt     = "enqueuedAt"
+	fieldVersion    = "version"
+	fieldID         = "id"
+	fieldTo         = "to"
+	fieldBody       = "body"
+	fieldFrom       = "from"
+	fieldAttempt    = "attempt"
+	fieldEnqueuedAt = "enqueuedAt"
+	// fieldIdempotencyKey was written by earlier versions of the send
+	// function. Decode still checks it and drops it; Encode no longer
+	// writes it.
 	fieldIdempotencyKey = "idempotencyKey"
 )
 
@@ -95,23 +98,22 @@ func poison(reason, detail string) *PoisonError {
 // envelope is the v1 queue message as Encode writes it. Field order is the
 // order of the JSON object.
 type envelope struct {
-	Version        int    `json:"version"`
-	ID             string `json:"id,omitempty"`
-	To             string `json:"to"`
-	Body           string `json:"body"`
-	From           string `json:"from,omitempty"`
-	Attempt        int    `json:"attempt,omitempty"`
-	EnqueuedAt     string `json:"enqueuedAt,omitempty"`
-	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	Version    int    `json:"version"`
+	ID         string `json:"id,omitempty"`
+	To         string `json:"to"`
+	Body       string `json:"body"`
+	From       string `json:"from,omitempty"`
+	Attempt    int    `json:"attempt,omitempty"`
+	EnqueuedAt string `json:"enqueuedAt,omitempty"`
 }
 
 // Encode writes m as a v1 queue message:
 //
 //	{"version":1,"id":"…","to":"+1…","body":"…","from":"…","attempt":1,
-//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z","idempotencyKey":"…"}
+//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z"}
 //
-// Empty optional fields (id, from, idempotencyKey), a zero Attempt and a
-// zero EnqueuedAt are left out; Decode reads a missing attempt as 1.
+// Empty optional fields (id, from), a zero Attempt and a zero EnqueuedAt
+// are left out; Decode reads a missing attempt as 1.
 // EnqueuedAt is written in UTC. Encode checks only what Decode would refuse
 // for reasons of shape (empty to or body, a malformed id, a negative
 // attempt, an oversized result); it does not validate the number or the
@@ -122,29 +124,27 @@ func Encode(m sms.QueuedMessage) ([]byte, error) {
 		return nil, err
 	}
 	env := envelope{
-		Version:        Version,
-		ID:             m.ID,
-		To:             m.To,
-		Body:           m.Body,
-		From:           m.From,
-		Attempt:        m.Attempt,
-		IdempotencyKey: m.IdempotencyKey,
+		Version: envelopeVersion,
+		ID:      m.ID,
+		To:      m.To,
+		Body:    m.Body,
+		From:    m.From,
+		Attempt: m.Attempt,
 	}
 	if !m.EnqueuedAt.IsZero() {
 		env.EnqueuedAt = m.EnqueuedAt.UTC().Format(time.RFC3339Nano)
 	}
 	var buf bytes.Buffer
-	buf.Grow(128 + len(m.Body) + len(m.IdempotencyKey))
+	buf.Grow(128 + len(m.Body))
 	enc := json.NewEncoder(&buf)
 	// "<#> Your code" and "A & B" stay readable in the console and DLQ.
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(env); err != nil {
-		return nil, &sms.Error{Kind: sms.KindInternal, Message: "cannot encode the queue message", Err: err}
+		return nil, sms.E(sms.KindInternal, "cannot encode the queue message", sms.Cause(err))
 	}
 	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(out) > MaxBodyBytes {
-		return nil, &sms.Error{Kind: sms.KindInvalid, Code: sms.CodePayloadTooLarge,
-			Message: "the queue message is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
+		return nil, sms.E(sms.KindInvalid, "the queue message is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
 	}
 	return out, nil
 }
@@ -152,13 +152,13 @@ func Encode(m sms.QueuedMessage) ([]byte, error) {
 func checkEncodable(m sms.QueuedMessage) error {
 	switch {
 	case m.To == "":
-		return &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidTo, Field: fieldTo, Message: "to is required"}
+		return sms.InvalidField(fieldTo, "is required")
 	case m.Body == "":
-		return &sms.Error{Kind: sms.KindInvalid, Code: sms.CodeInvalidBody, Field: fieldBody, Message: "body is required"}
+		return sms.InvalidField(fieldBody, "is required")
 	case m.ID != "" && !validID(m.ID):
-		return &sms.Error{Kind: sms.KindInvalid, Field: fieldID, Message: "id must be 1 to 128 printable ASCII characters without spaces"}
+		return sms.InvalidField(fieldID, "must be 1 to 128 printable ASCII characters without spaces")
 	case m.Attempt < 0 || m.Attempt > math.MaxInt32:
-		return &sms.Error{Kind: sms.KindInvalid, Field: fieldAttempt, Message: "attempt must be between 1 and 2147483647"}
+		return sms.InvalidField(fieldAttempt, "must be between 1 and 2147483647")
 	}
 	return nil
 }
@@ -189,7 +189,7 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 	}
 	derivedID := ""
 	if sqsMessageID != "" {
-		derivedID = SQSIDPrefix + sqsMessageID
+		derivedID = sqsIDPrefix + sqsMessageID
 	}
 	if isSNS(fields) {
 		inner, snsID, perr := unwrapSNS(fields)
@@ -203,7 +203,7 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 			return sms.QueuedMessage{}, perr
 		}
 		if snsID != "" {
-			derivedID = SNSIDPrefix + snsID
+			derivedID = snsIDPrefix + snsID
 		}
 	}
 	m, perr := message(fields)
@@ -212,7 +212,7 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 	}
 	if m.ID == "" {
 		if derivedID == "" {
-			return sms.QueuedMessage{}, &sms.Error{Kind: sms.KindInternal, Message: "queue: decode: a message without an id needs the SQS message id"}
+			return sms.QueuedMessage{}, sms.E(sms.KindInternal, "internal error", sms.Cause(errors.New("queue: decode: a message without an id needs the SQS message id")))
 		}
 		m.ID = derivedID
 	}
@@ -266,7 +266,7 @@ func unwrapSNS(fields map[string]json.RawMessage) (inner []byte, messageID strin
 		return nil, "", poison(ReasonInvalidSNSEnvelope, "Message is missing or not a string")
 	}
 	if raw, present := fields["MessageId"]; present {
-		if messageID, ok = rawString(raw); !ok || !validID(SNSIDPrefix+messageID) {
+		if messageID, ok = rawString(raw); !ok || !validID(snsIDPrefix+messageID) {
 			return nil, "", poison(ReasonInvalidSNSEnvelope, "MessageId is not a valid id")
 		}
 	}
@@ -292,7 +292,7 @@ func message(fields map[string]json.RawMessage) (sms.QueuedMessage, *PoisonError
 		switch {
 		case !isInt && !isNumber(raw):
 			return m, wrongType(fieldVersion, "a number")
-		case !isInt || v != Version:
+		case !isInt || v != envelopeVersion:
 			return m, poison(ReasonUnknownVersion, "only version 1 is understood")
 		}
 	}
@@ -339,7 +339,7 @@ func message(fields map[string]json.RawMessage) (sms.QueuedMessage, *PoisonError
 		}
 		m.EnqueuedAt = t
 	}
-	if m.IdempotencyKey, perr = optionalString(fields, fieldIdempotencyKey); perr != nil {
+	if _, perr = optionalString(fields, fieldIdempotencyKey); perr != nil {
 		return m, perr
 	}
 	if err := m.Validate(); err != nil {
@@ -353,8 +353,8 @@ func message(fields map[string]json.RawMessage) (sms.QueuedMessage, *PoisonError
 // detail is the error's client message, which never repeats the input.
 func validationPoison(err error) *PoisonError {
 	var e *sms.Error
-	if errors.As(err, &e) && e.Kind == sms.KindInvalid {
-		return poison(e.ErrorCode(), e.Message)
+	if errors.As(err, &e) && e.Kind == sms.KindInvalid && e.Code != "" {
+		return poison(e.Code, e.Message)
 	}
 	return poison(ReasonInvalidMessage, "the message failed validation")
 }
@@ -438,10 +438,10 @@ func rawInt(raw json.RawMessage) (int64, bool) {
 	return int64(f), true
 }
 
-// validID reports whether id is 1 to MaxIDLen printable ASCII characters
+// validID reports whether id is 1 to maxIDLen printable ASCII characters
 // without spaces.
 func validID(id string) bool {
-	if id == "" || len(id) > MaxIDLen {
+	if id == "" || len(id) > maxIDLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

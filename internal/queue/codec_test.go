@@ -62,9 +62,8 @@ func TestEncodeGolden(t *testing.T) {
 	m := sms.QueuedMessage{
 		Message: sms.Message{ID: "5d41402a-bc4b-4a76-b971-9d911017c592", To: "+14155552671",
 			Body: "<#> Your code is 482901 & \"more\"", From: "FluxKit"},
-		Attempt:        1,
-		EnqueuedAt:     time.Date(2025, 3, 14, 16, 9, 26, 535897932, time.FixedZone("CET", 3600)),
-		IdempotencyKey: "user-42|order-1001",
+		Attempt:    1,
+		EnqueuedAt: time.Date(2025, 3, 14, 16, 9, 26, 535897932, time.FixedZone("CET", 3600)),
 	}
 	got, err := Encode(m)
 	if err != nil {
@@ -72,7 +71,7 @@ func TestEncodeGolden(t *testing.T) {
 	}
 	want := `{"version":1,"id":"5d41402a-bc4b-4a76-b971-9d911017c592","to":"+14155552671",` +
 		`"body":"<#> Your code is 482901 & \"more\"","from":"FluxKit","attempt":1,` +
-		`"enqueuedAt":"2025-03-14T15:09:26.535897932Z","idempotencyKey":"user-42|order-1001"}`
+		`"enqueuedAt":"2025-03-14T15:09:26.535897932Z"}`
 	if string(got) != want {
 		t.Errorf("Encode =\n%s\nwant\n%s", got, want)
 	}
@@ -100,7 +99,6 @@ var encodeSamples = []sms.QueuedMessage{
 		Message: sms.Message{ID: "0b6f7c4e-3a51-4c1e-9d2a-5f8e1b7a9c33", To: "+447911123456",
 			Body: "Caf\u00e9 \U0001F680 <b>&</b> \"q\" \\ \n\t\u0000 end", From: "+14155550100"},
 		Attempt: 7, EnqueuedAt: time.Date(2025, 12, 31, 23, 59, 59, 999999999, time.FixedZone("X", -5*3600)),
-		IdempotencyKey: "sub|key with spaces & ünïcode",
 	},
 	{
 		Message: sms.Message{ID: "sqs:9b2f4a1e-0c3d-4e5f-8a7b-6c5d4e3f2a1b", To: "+33612345678",
@@ -141,10 +139,10 @@ func TestEncodeRejects(t *testing.T) {
 	}{
 		{"empty to", func(m *sms.QueuedMessage) { m.To = "" }, "to", sms.CodeInvalidTo},
 		{"empty body", func(m *sms.QueuedMessage) { m.Body = "" }, "body", sms.CodeInvalidBody},
-		{"id with space", func(m *sms.QueuedMessage) { m.ID = "a b" }, "id", sms.CodeInvalidRequest},
-		{"id too long", func(m *sms.QueuedMessage) { m.ID = strings.Repeat("x", MaxIDLen+1) }, "id", sms.CodeInvalidRequest},
-		{"negative attempt", func(m *sms.QueuedMessage) { m.Attempt = -1 }, "attempt", sms.CodeInvalidRequest},
-		{"oversized", func(m *sms.QueuedMessage) { m.IdempotencyKey = strings.Repeat("k", MaxBodyBytes) }, "", sms.CodePayloadTooLarge},
+		{"id with space", func(m *sms.QueuedMessage) { m.ID = "a b" }, "id", ""},
+		{"id too long", func(m *sms.QueuedMessage) { m.ID = strings.Repeat("x", maxIDLen+1) }, "id", ""},
+		{"negative attempt", func(m *sms.QueuedMessage) { m.Attempt = -1 }, "attempt", ""},
+		{"oversized", func(m *sms.QueuedMessage) { m.Body = strings.Repeat("k", MaxBodyBytes) }, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,8 +159,11 @@ func TestEncodeRejects(t *testing.T) {
 			if e.Field != tt.field {
 				t.Errorf("Field = %q, want %q", e.Field, tt.field)
 			}
-			if got := e.ErrorCode(); got != tt.code {
-				t.Errorf("ErrorCode = %q, want %q", got, tt.code)
+			if e.Code != tt.code {
+				t.Errorf("Code = %q, want %q", e.Code, tt.code)
+			}
+			if !strings.HasPrefix(e.Message, tt.field) || e.Message == "" {
+				t.Errorf("Message = %q, want one naming field %q", e.Message, tt.field)
 			}
 		})
 	}
@@ -237,7 +238,7 @@ func TestDecodePoisonEdges(t *testing.T) {
 		{"enqueuedAt no zone", `{"to":"+14155552671","body":"hi","enqueuedAt":"2025-03-14T15:09:26"}`, "invalid_enqueuedAt"},
 		{"empty idempotencyKey", `{"to":"+14155552671","body":"hi","idempotencyKey":""}`, "invalid_idempotencyKey"},
 		{"empty id", `{"to":"+14155552671","body":"hi","id":""}`, "invalid_id"},
-		{"id too long", `{"to":"+14155552671","body":"hi","id":"` + strings.Repeat("i", MaxIDLen+1) + `"}`, "invalid_id"},
+		{"id too long", `{"to":"+14155552671","body":"hi","id":"` + strings.Repeat("i", maxIDLen+1) + `"}`, "invalid_id"},
 		{"id non-ascii", `{"to":"+14155552671","body":"hi","id":"caf\u00e9"}`, "invalid_id"},
 		{"to not canonical", `{"to":"+4402079460000","body":"hi"}`, "invalid_to"},
 		{"body 1601 runes", `{"to":"+14155552671","body":"` + strings.Repeat("é", sms.MaxBodyChars+1) + `"}`, "invalid_body"},
@@ -338,7 +339,7 @@ func TestPoisonErrorMessage(t *testing.T) {
 
 func BenchmarkEncode(b *testing.B) {
 	m := encodeSamples[0]
-	m.From, m.IdempotencyKey = "FluxKit", "user-42|order-1001"
+	m.From = "FluxKit"
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Encode(m); err != nil {

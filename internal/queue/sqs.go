@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,52 +38,72 @@ type API interface {
 // SQS is the message queue of the asynchronous path. It implements
 // sms.Queue.
 type SQS struct {
-	api API
-	url string
-	now func() time.Time
+	api   API
+	url   string
+	clock sms.Clock
 }
 
-// NewSQS returns the queue at queueURL, reached through api. now gives the
-// enqueue time; nil means time.Now.
-func NewSQS(api API, queueURL string, now func() time.Time) *SQS {
-	if now == nil {
-		now = time.Now
+// Config holds the options of an SQS queue.
+type Config struct {
+	// Clock gives the enqueue time of messages without one; nil means
+	// sms.SystemClock.
+	Clock sms.Clock
+}
+
+// NewSQS returns the queue at queueURL, reached through api.
+func NewSQS(api API, queueURL string, cfg Config) *SQS {
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
 	}
-	return &SQS{api: api, url: queueURL, now: now}
+	return &SQS{api: api, url: queueURL, clock: cfg.Clock}
 }
 
-// Enqueue puts m on the queue as a v1 envelope. A zero Attempt becomes 1
-// and a zero EnqueuedAt becomes now. Failing to reach SQS is a
-// KindUnavailable *sms.Error: the caller answers 503 and claims nothing.
+// Enqueue puts m on the queue as a v1 envelope, stamped as Stamp does.
+// Failing to reach SQS is a KindUnavailable *sms.Error: the caller answers
+// 503 and claims nothing.
 func (q *SQS) Enqueue(ctx context.Context, m sms.QueuedMessage) error {
+	return q.send(ctx, Stamp(m, q.clock.Now()), 0)
+}
+
+// Stamp returns m as it first goes on a queue: a zero Attempt becomes 1 and
+// a zero EnqueuedAt becomes now.
+func Stamp(m sms.QueuedMessage, now time.Time) sms.QueuedMessage {
 	if m.Attempt == 0 {
 		m.Attempt = 1
 	}
 	if m.EnqueuedAt.IsZero() {
-		m.EnqueuedAt = q.now()
+		m.EnqueuedAt = now
 	}
-	return q.send(ctx, m, 0)
+	return m
+}
+
+// Requeued returns the fresh copy of a message taken from a queue that
+// Requeue puts back: the same id and EnqueuedAt (now when it has none), and
+// Attempt incremented (from 1 when it has none). The attempt count is the
+// only thing that survives requeues, so a consumer can bound them. m.ID
+// must be set: a KindInternal *sms.Error says it is not.
+func Requeued(m sms.QueuedMessage, now time.Time) (sms.QueuedMessage, error) {
+	if m.ID == "" {
+		return m, sms.E(sms.KindInternal, "internal error", sms.Cause(errors.New("queue: requeue: the message has no id")))
+	}
+	m.Attempt = max(m.Attempt, 1) + 1
+	if m.EnqueuedAt.IsZero() {
+		m.EnqueuedAt = now
+	}
+	return m, nil
 }
 
 // Requeue puts a fresh copy of a message already taken from the queue
 // back on it, visible after delay (rounded up to whole seconds, at most
 // MaxDelay). The drain uses it when it runs out of time before a slot is
 // free: the copy starts with a new SQS receive count, so the redrive
-// policy does not count this as a failure. The copy keeps the id (a
-// derived "sqs:…" id included, so deduplication still holds), the
-// EnqueuedAt and the idempotency key, and has Attempt incremented: the
-// attempt count is the only thing that survives requeues, so a consumer
-// can bound them. m.ID must be set.
+// policy does not count this as a failure. The copy is Requeued(m): it
+// keeps the id (a derived "sqs:…" id included, so deduplication still
+// holds). m.ID must be set.
 func (q *SQS) Requeue(ctx context.Context, m sms.QueuedMessage, delay time.Duration) error {
-	if m.ID == "" {
-		return &sms.Error{Kind: sms.KindInternal, Message: "queue: requeue: the message has no id"}
-	}
-	if m.Attempt < 1 {
-		m.Attempt = 1
-	}
-	m.Attempt++
-	if m.EnqueuedAt.IsZero() {
-		m.EnqueuedAt = q.now()
+	m, err := Requeued(m, q.clock.Now())
+	if err != nil {
+		return err
 	}
 	return q.send(ctx, m, delaySeconds(delay))
 }
@@ -153,7 +174,7 @@ func (d *DLQ) DeadLetter(ctx context.Context, rawBody, reason string) error {
 }
 
 func unavailable(err error) error {
-	return &sms.Error{Kind: sms.KindUnavailable, Code: sms.CodeUnavailable, Message: "the message queue is unavailable", Err: err}
+	return sms.E(sms.KindUnavailable, "the message queue is unavailable", sms.Cause(err))
 }
 
 // delaySeconds converts d to an SQS DelaySeconds value.

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 )
 
@@ -97,15 +98,15 @@ func TestSQSEnqueueRoundTrip(t *testing.T) {
 		{
 			name: "keeps given fields",
 			in: sms.QueuedMessage{Message: sms.Message{ID: "0b6f7c4e", To: "+447911123456", Body: "hi", From: "MyApp"},
-				Attempt: 3, EnqueuedAt: now.Add(-time.Hour), IdempotencyKey: "user-42|k"},
+				Attempt: 3, EnqueuedAt: now.Add(-time.Hour)},
 			want: sms.QueuedMessage{Message: sms.Message{ID: "0b6f7c4e", To: "+447911123456", Body: "hi", From: "MyApp"},
-				Attempt: 3, EnqueuedAt: now.Add(-time.Hour), IdempotencyKey: "user-42|k"},
+				Attempt: 3, EnqueuedAt: now.Add(-time.Hour)},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := newQueue(t, s, "")
-			q := NewSQS(api, url, func() time.Time { return now })
+			q := NewSQS(api, url, Config{Clock: conformance.NewClock(now)})
 			if err := q.Enqueue(context.Background(), tt.in); err != nil {
 				t.Fatalf("Enqueue error = %v", err)
 			}
@@ -130,7 +131,7 @@ func TestSQSRequeue(t *testing.T) {
 	api := s.SQS()
 	url := newQueue(t, s, "")
 	first := time.Date(2025, 3, 14, 15, 0, 0, 0, time.UTC)
-	q := NewSQS(api, url, func() time.Time { return first.Add(time.Minute) })
+	q := NewSQS(api, url, Config{Clock: conformance.NewClock(first.Add(time.Minute))})
 
 	// A producer message without an id, as the drain decoded it.
 	m := sms.QueuedMessage{Message: sms.Message{ID: "sqs:orig-1", To: "+14155552671", Body: "hi"}, Attempt: 1, EnqueuedAt: first}
@@ -160,7 +161,7 @@ func TestSQSRequeueDelay(t *testing.T) {
 	s := moto(t)
 	api := s.SQS()
 	url := newQueue(t, s, "")
-	q := NewSQS(api, url, nil)
+	q := NewSQS(api, url, Config{})
 	m := sms.QueuedMessage{Message: sms.Message{ID: "d-1", To: "+14155552671", Body: "hi"}, Attempt: 1}
 	if err := q.Requeue(context.Background(), m, time.Millisecond); err != nil {
 		t.Fatalf("Requeue error = %v", err)
@@ -183,7 +184,7 @@ func TestSQSChangeVisibility(t *testing.T) {
 	s := moto(t)
 	api := s.SQS()
 	url := s.CreateQueue(t, "change-visibility", map[string]string{"VisibilityTimeout": "30"})
-	q := NewSQS(api, url, nil)
+	q := NewSQS(api, url, Config{})
 	if err := q.Enqueue(context.Background(), sms.QueuedMessage{Message: sms.Message{ID: "v-1", To: "+14155552671", Body: "hi"}}); err != nil {
 		t.Fatalf("Enqueue error = %v", err)
 	}
@@ -249,8 +250,8 @@ func TestSQSErrorsAreUnavailable(t *testing.T) {
 		call   func() error
 		prefix string
 	}{
-		{"Enqueue", func() error { return NewSQS(api, missing, nil).Enqueue(context.Background(), m) }, "queue: send message: "},
-		{"Requeue", func() error { return NewSQS(api, missing, nil).Requeue(context.Background(), m, time.Second) }, "queue: send message: "},
+		{"Enqueue", func() error { return NewSQS(api, missing, Config{}).Enqueue(context.Background(), m) }, "queue: send message: "},
+		{"Requeue", func() error { return NewSQS(api, missing, Config{}).Requeue(context.Background(), m, time.Second) }, "queue: send message: "},
 		{"DeadLetter", func() error { return NewDLQ(api, missing).DeadLetter(context.Background(), "{}", "invalid_to") }, "queue: dead-letter message: "},
 	}
 	for _, tt := range tests {
@@ -263,8 +264,8 @@ func TestSQSErrorsAreUnavailable(t *testing.T) {
 			if e.Kind != sms.KindUnavailable {
 				t.Errorf("Kind = %v, want %v", e.Kind, sms.KindUnavailable)
 			}
-			if e.ErrorCode() != sms.CodeUnavailable {
-				t.Errorf("ErrorCode = %q, want %q", e.ErrorCode(), sms.CodeUnavailable)
+			if e.Code != "" || e.Message == "" {
+				t.Errorf("Code, Message = %q, %q, want no narrowing code and a message", e.Code, e.Message)
 			}
 			if !strings.HasPrefix(e.Err.Error(), tt.prefix) {
 				t.Errorf("cause = %q, want prefix %q", e.Err.Error(), tt.prefix)
@@ -282,7 +283,7 @@ func TestSQSErrorsAreUnavailable(t *testing.T) {
 
 func TestSQSEncodeErrorIsNotUnavailable(t *testing.T) {
 	// An unencodable message never reaches SQS; the API is not called.
-	q := NewSQS(failingAPI{t}, "unused", nil)
+	q := NewSQS(failingAPI{t}, "unused", Config{})
 	err := q.Enqueue(context.Background(), sms.QueuedMessage{Message: sms.Message{To: "+14155552671"}})
 	if got := sms.KindOf(err); got != sms.KindInvalid {
 		t.Errorf("kind = %v, want %v", got, sms.KindInvalid)
@@ -320,5 +321,39 @@ func TestCeilSeconds(t *testing.T) {
 		if got := ceilSeconds(tt.d, tt.limit); got != tt.want {
 			t.Errorf("ceilSeconds(%v, %v) = %d, want %d", tt.d, tt.limit, got, tt.want)
 		}
+	}
+}
+
+func TestStampAndRequeued(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	first := now.Add(-time.Hour)
+	msg := sms.Message{ID: "m-1", To: "+14155552671", Body: "hi"}
+	tests := []struct {
+		name        string
+		in          sms.QueuedMessage
+		wantStamp   sms.QueuedMessage
+		wantRequeue sms.QueuedMessage
+	}{
+		{"fresh", sms.QueuedMessage{Message: msg},
+			sms.QueuedMessage{Message: msg, Attempt: 1, EnqueuedAt: now},
+			sms.QueuedMessage{Message: msg, Attempt: 2, EnqueuedAt: now}},
+		{"stamped before", sms.QueuedMessage{Message: msg, Attempt: 3, EnqueuedAt: first},
+			sms.QueuedMessage{Message: msg, Attempt: 3, EnqueuedAt: first},
+			sms.QueuedMessage{Message: msg, Attempt: 4, EnqueuedAt: first}},
+		{"negative attempt", sms.QueuedMessage{Message: msg, Attempt: -2, EnqueuedAt: first},
+			sms.QueuedMessage{Message: msg, Attempt: -2, EnqueuedAt: first},
+			sms.QueuedMessage{Message: msg, Attempt: 2, EnqueuedAt: first}},
+	}
+	for _, tt := range tests {
+		if got := Stamp(tt.in, now); got != tt.wantStamp {
+			t.Errorf("%s: Stamp = %+v, want %+v", tt.name, got, tt.wantStamp)
+		}
+		got, err := Requeued(tt.in, now)
+		if err != nil || got != tt.wantRequeue {
+			t.Errorf("%s: Requeued = %+v, %v; want %+v", tt.name, got, err, tt.wantRequeue)
+		}
+	}
+	if _, err := Requeued(sms.QueuedMessage{Message: sms.Message{To: "+14155552671", Body: "hi"}}, now); sms.KindOf(err) != sms.KindInternal {
+		t.Errorf("Requeued without an id: error %v, want a KindInternal error", err)
 	}
 }

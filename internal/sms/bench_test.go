@@ -62,7 +62,7 @@ func BenchmarkMaskDigits(b *testing.B) {
 	const text = "The 'To' number +14155551234 is not a valid phone number."
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = MaskDigits(text)
+		_ = maskDigits(text)
 	}
 }
 

@@ -6,43 +6,67 @@ import (
 	"time"
 )
 
-// SentKeep is how long the drain remembers that a queued message id was
+// sentKeep is how long the drain remembers that a queued message id was
 // sent: as long as SQS can keep a message (14 days), so a redelivered or
 // re-enqueued copy is always recognised.
-const SentKeep = 14 * 24 * time.Hour
+const sentKeep = 14 * 24 * time.Hour
 
-// Disposition is what the drain should do with a queue record after
-// Deliver.
-type Disposition int
+// Action is what the drain does with a queue record after Deliver.
+type Action int
 
-// The dispositions of a queue record.
+// The actions on a queue record.
 const (
 	// Delivered: the provider accepted it now. Acknowledge.
-	Delivered Disposition = iota + 1
+	Delivered Action = iota + 1
 	// Duplicate: it was sent before (a redelivery). Acknowledge.
 	Duplicate
 	// Dropped: the provider refused it for good (rejected number, opted
 	// out, partial multipart). Acknowledge; never retry.
 	Dropped
-	// Retry: a transient, ambiguous or account failure, or another worker
-	// holds it. Leave it for SQS to redeliver with backoff.
+	// Retry: a transient, ambiguous or account failure, or a dependency is
+	// down. Leave it for SQS to redeliver with backoff.
 	Retry
+	// HeldElsewhere: another worker holds its id (a duplicate delivery, or a claim
+	// whose worker died). Nothing is wrong with the message: re-enqueue a
+	// fresh copy after a backoff so it does not burn receive counts.
+	HeldElsewhere
 	// Deferred: no send slot was free in the time left. Re-enqueue a fresh
-	// copy so it does not burn a receive count.
+	// copy at once so it does not burn a receive count.
 	Deferred
-	// Poison: it can never be processed (a different message reusing the
-	// id: KindInvalid; a sender not allowed: KindForbidden). Dead-letter it.
+	// Poison: it can never be processed. Dead-letter it with the
+	// disposition's PoisonReason.
 	Poison
 )
 
-var dispositionNames = [...]string{"", "delivered", "duplicate", "dropped", "retry", "deferred", "poison"}
+var actionNames = [...]string{"", "delivered", "duplicate", "dropped", "retry", "held", "deferred", "poison"}
 
-// String names the disposition for logs and metrics.
-func (d Disposition) String() string {
-	if int(d) > 0 && int(d) < len(dispositionNames) {
-		return dispositionNames[d]
+// String names the action for logs and metrics.
+func (a Action) String() string {
+	if int(a) > 0 && int(a) < len(actionNames) {
+		return actionNames[a]
 	}
 	return "unknown"
+}
+
+// Dead-letter reasons of the records Deliver finds poison.
+const (
+	// PoisonDuplicateID: another message already used this id.
+	PoisonDuplicateID = "duplicate_id"
+	// PoisonSenderNotAllowed: the message names a sender outside
+	// SMS_ALLOWED_SENDERS.
+	PoisonSenderNotAllowed = "sender_not_allowed"
+)
+
+// Disposition is the outcome of Deliver: what the drain does with the
+// record, and why.
+type Disposition struct {
+	Action Action
+	// Kind is the kind of the failure behind a Dropped, Retry,
+	// HeldElsewhere or Poison action, for logs.
+	Kind Kind
+	// PoisonReason is the dead-letter reason of a Poison action
+	// (PoisonDuplicateID, PoisonSenderNotAllowed).
+	PoisonReason string
 }
 
 // Deliverer sends queued messages exactly once where the outcome is known:
@@ -55,14 +79,22 @@ type Deliverer struct {
 	allowed     map[string]bool
 }
 
-// NewDeliverer returns a Deliverer. Messages without a sender get
-// defaultFrom; when allowedSenders is not empty, a message naming another
-// sender (other than the default) is poison.
-func NewDeliverer(d *Dispatcher, ledger Ledger, defaultFrom string, allowedSenders []string) *Deliverer {
-	dl := &Deliverer{d: d, ledger: ledger, defaultFrom: defaultFrom}
-	if len(allowedSenders) > 0 {
-		dl.allowed = map[string]bool{defaultFrom: true}
-		for _, a := range allowedSenders {
+// DelivererConfig holds the sender rules of the drain path.
+type DelivererConfig struct {
+	// DefaultFrom is the sender of messages that name none.
+	DefaultFrom string
+	// AllowedSenders, when not empty, lists the senders a message may name
+	// besides DefaultFrom; a message naming another one is poison.
+	AllowedSenders []string
+}
+
+// NewDeliverer returns a Deliverer sending through d and recording sent
+// ids in ledger.
+func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer {
+	dl := &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom}
+	if len(cfg.AllowedSenders) > 0 {
+		dl.allowed = map[string]bool{cfg.DefaultFrom: true}
+		for _, a := range cfg.AllowedSenders {
 			dl.allowed[a] = true
 		}
 	}
@@ -71,64 +103,64 @@ func NewDeliverer(d *Dispatcher, ledger Ledger, defaultFrom string, allowedSende
 
 // Deliver processes one validated queued message. maxWait bounds the wait
 // for a slot (the time the invocation has left); lease is how long the
-// claim on the id lasts should this worker die mid-way. The error, if any,
-// explains a Retry, Dropped or Poison disposition.
-func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, lease time.Duration) (Disposition, error) {
+// claim on the id lasts should this worker die mid-way.
+func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, lease time.Duration) Disposition {
 	if m.From == "" {
 		m.From = dl.defaultFrom
 	} else if dl.allowed != nil && !dl.allowed[m.From] {
-		return Poison, &Error{Kind: KindForbidden, Code: CodeForbidden, Field: "from", Message: "sender is not in SMS_ALLOWED_SENDERS"}
+		return Disposition{Action: Poison, Kind: KindForbidden, PoisonReason: PoisonSenderNotAllowed}
 	}
 	key := "msg#" + m.ID
 	fp := Fingerprint(m.To, m.Body, m.From)
 	c, err := dl.ledger.Claim(ctx, key, fp, lease)
 	if err != nil {
-		return Retry, classifyDependency(err)
+		return Disposition{Action: Retry, Kind: KindOf(classifyDependency(err))}
 	}
 	switch c.State {
 	case Done:
-		return Duplicate, nil
+		return Disposition{Action: Duplicate}
 	case Held:
-		return Retry, &Error{Kind: KindConflict, Message: "message is being sent by another worker"}
+		return Disposition{Action: HeldElsewhere, Kind: KindConflict}
 	case Mismatch:
-		return Poison, &Error{Kind: KindInvalid, Code: CodeInvalidRequest, Message: "another message already used this id"}
+		return Disposition{Action: Poison, Kind: KindInvalid, PoisonReason: PoisonDuplicateID}
 	}
 	rc, err := dl.d.dispatch(ctx, m.Message, maxWait)
 	// The bookkeeping below must happen even when the invocation's context
 	// is about to end.
 	bg := context.WithoutCancel(ctx)
 	if err == nil {
-		if cerr := dl.ledger.Complete(bg, key, fp, []byte(rc.ID), SentKeep); cerr != nil {
+		if cerr := dl.ledger.Complete(bg, key, fp, []byte(rc.ID), sentKeep); cerr != nil {
 			// The message went out; acknowledging it is what prevents a
 			// duplicate now. Only a later redelivery could repeat it.
-			dl.d.Log.LogAttrs(ctx, slog.LevelWarn, "sent, but could not record it", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
+			dl.d.log.LogAttrs(ctx, slog.LevelWarn, "sent, but could not record it", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
 		}
-		dl.d.Log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("messageId", m.ID), slog.String("providerId", rc.ID),
+		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("messageId", m.ID), slog.String("providerId", rc.ID),
 			slog.String("to", MaskNumber(m.To)), slog.Int("attempt", m.Attempt))
-		return Delivered, nil
+		return Disposition{Action: Delivered}
 	}
-	switch KindOf(err) {
+	kind := KindOf(err)
+	switch kind {
 	case KindRejected, KindPartial:
-		dl.d.Log.LogAttrs(ctx, slog.LevelWarn, "provider refused queued message; dropping",
+		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "provider refused queued message; dropping",
 			slog.String("event", "provider_rejected"), slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)), providerAttrs(err))
-		if cerr := dl.ledger.Complete(bg, key, fp, []byte("failed"), SentKeep); cerr != nil {
-			dl.d.Log.LogAttrs(ctx, slog.LevelWarn, "could not record refusal", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
+		if cerr := dl.ledger.Complete(bg, key, fp, []byte("failed"), sentKeep); cerr != nil {
+			dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not record refusal", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
 		}
-		return Dropped, err
+		return Disposition{Action: Dropped, Kind: kind}
 	}
 	if rerr := dl.ledger.Release(bg, key); rerr != nil {
-		dl.d.Log.LogAttrs(ctx, slog.LevelWarn, "could not release claim", slog.String("messageId", m.ID), slog.String("error", rerr.Error()))
+		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release claim", slog.String("messageId", m.ID), slog.String("error", rerr.Error()))
 	}
-	switch KindOf(err) {
+	switch kind {
 	case KindRateLimited:
-		return Deferred, nil
+		return Disposition{Action: Deferred}
 	case KindAmbiguous:
-		dl.d.Log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown; will retry (at-least-once)",
+		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown; will retry (at-least-once)",
 			slog.String("event", "ambiguous_send"), slog.String("messageId", m.ID), providerAttrs(err))
 	case KindProviderAccount:
 		// dispatch already logged it with event=provider_account_error.
 	default:
-		dl.d.Log.LogAttrs(ctx, slog.LevelWarn, "send failed; will retry", slog.String("messageId", m.ID), slog.String("error", err.Error()))
+		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "send failed; will retry", slog.String("messageId", m.ID), slog.String("error", err.Error()))
 	}
-	return Retry, err
+	return Disposition{Action: Retry, Kind: kind}
 }

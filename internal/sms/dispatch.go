@@ -14,63 +14,56 @@ type Refresher interface {
 	Refresh(ctx context.Context) (changed bool, err error)
 }
 
-// Clock is the time source of the domain services; tests inject a fake.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d or until ctx is done, returning ctx.Err() then.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// Sleep waits for d or until ctx is done.
-func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Dispatcher performs paced provider calls: it takes a slot from the shared
 // limiter, waits for it, calls the provider, and on a provider-account
 // failure re-reads the credentials once and tries again with a new slot.
 // Both the send path (Sender) and the drain path (Deliverer) use it, so a
 // provider call never happens without a slot.
 type Dispatcher struct {
-	Provider  Provider
-	Limiter   Limiter
-	Refresher Refresher // optional
-	Clock     Clock
-	Log       *slog.Logger
+	provider  Provider
+	limiter   Limiter
+	refresher Refresher // nil: no credential refresh
+	clock     Clock
+	log       *slog.Logger
+}
+
+// DispatcherConfig holds the optional parts of a Dispatcher.
+type DispatcherConfig struct {
+	// Refresher re-reads the provider credentials after a provider-account
+	// failure; nil means the failure stands.
+	Refresher Refresher
+	// Clock is the time source; nil means SystemClock.
+	Clock Clock
+}
+
+// NewDispatcher returns a Dispatcher sending through provider at the pace of
+// limiter and logging to log (nil discards).
+func NewDispatcher(provider Provider, limiter Limiter, log *slog.Logger, cfg DispatcherConfig) *Dispatcher {
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{provider: provider, limiter: limiter, refresher: cfg.Refresher, clock: cfg.Clock, log: log}
 }
 
 // errNoSlot is returned by dispatch when no slot is free within maxWait.
-var errNoSlot = &Error{Kind: KindRateLimited, Code: CodeRateLimited, Message: "rate limit reached"}
+var errNoSlot = E(KindRateLimited, "rate limit reached")
 
 // dispatch sends m when a slot starting within maxWait is free. It returns
 // errNoSlot when none is, a KindUnavailable error when the limiter cannot
 // be reached, and the provider's classified error otherwise.
 func (d *Dispatcher) dispatch(ctx context.Context, m Message, maxWait time.Duration) (Receipt, error) {
 	rc, err := d.once(ctx, m, maxWait)
-	if KindOf(err) != KindProviderAccount || d.Refresher == nil {
+	if KindOf(err) != KindProviderAccount || d.refresher == nil {
 		return rc, err
 	}
-	d.Log.LogAttrs(ctx, slog.LevelError, "provider refused the account; re-reading credentials",
+	d.log.LogAttrs(ctx, slog.LevelError, "provider refused the account; re-reading credentials",
 		slog.String("event", "provider_account_error"), providerAttrs(err))
-	changed, rerr := d.Refresher.Refresh(ctx)
+	changed, rerr := d.refresher.Refresh(ctx)
 	if rerr != nil {
-		d.Log.LogAttrs(ctx, slog.LevelError, "credential refresh failed", slog.String("error", rerr.Error()))
+		d.log.LogAttrs(ctx, slog.LevelError, "credential refresh failed", slog.String("error", rerr.Error()))
 		return rc, err
 	}
 	if !changed {
@@ -83,24 +76,24 @@ func (d *Dispatcher) dispatch(ctx context.Context, m Message, maxWait time.Durat
 		return rc, err
 	}
 	if KindOf(err2) == KindProviderAccount {
-		d.Log.LogAttrs(ctx, slog.LevelError, "provider still refuses the account after refresh",
+		d.log.LogAttrs(ctx, slog.LevelError, "provider still refuses the account after refresh",
 			slog.String("event", "provider_account_error"), providerAttrs(err2))
 	}
 	return rc, err2
 }
 
 func (d *Dispatcher) once(ctx context.Context, m Message, maxWait time.Duration) (Receipt, error) {
-	at, ok, err := d.Limiter.Reserve(ctx, maxWait)
+	at, ok, err := d.limiter.Reserve(ctx, maxWait)
 	if err != nil {
 		return Receipt{}, classifyDependency(err)
 	}
 	if !ok {
 		return Receipt{}, errNoSlot
 	}
-	if err := d.Clock.Sleep(ctx, at.Sub(d.Clock.Now())); err != nil {
-		return Receipt{}, &Error{Kind: KindTransient, Message: "request ended before its send slot", Err: err}
+	if err := d.clock.Sleep(ctx, at.Sub(d.clock.Now())); err != nil {
+		return Receipt{}, E(KindTransient, "request ended before its send slot", Cause(err))
 	}
-	rc, err := d.Provider.Send(ctx, m)
+	rc, err := d.provider.Send(ctx, m)
 	if err != nil {
 		return rc, classifyProvider(err)
 	}
@@ -113,7 +106,7 @@ func classifyDependency(err error) error {
 	if e := AsError(err); e.Kind != KindInternal {
 		return err
 	}
-	return &Error{Kind: KindUnavailable, Message: "a dependency is unavailable", Err: err}
+	return E(KindUnavailable, "a dependency is unavailable", Cause(err))
 }
 
 // classifyProvider keeps classified provider errors and treats anything
@@ -122,7 +115,7 @@ func classifyProvider(err error) error {
 	if e := AsError(err); e.Kind != KindInternal {
 		return err
 	}
-	return &Error{Kind: KindAmbiguous, Message: "provider outcome unknown", Err: err}
+	return E(KindAmbiguous, "provider outcome unknown", Cause(err))
 }
 
 // providerAttrs describes a provider error for logs with numbers masked and
@@ -132,7 +125,7 @@ func providerAttrs(err error) slog.Attr {
 	return slog.Group("provider",
 		slog.String("kind", e.Kind.String()),
 		slog.String("code", e.ProviderCode),
-		slog.String("message", MaskDigits(e.ProviderMessage)))
+		slog.String("message", maskDigits(e.ProviderMessage)))
 }
 
 // NewID returns a random UUID (version 4) for a message this service

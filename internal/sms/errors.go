@@ -50,32 +50,28 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", int(k))
 }
 
-// Stable error codes reported in error.code.
+// Codes that narrow KindInvalid for clients. Every other API error code
+// follows from the kind alone and belongs to the HTTP boundary (package
+// apigw), which maps kinds and these codes to statuses in one table.
 const (
-	CodeInvalidRequest       = "invalid_request"
-	CodeInvalidTo            = "invalid_to"
-	CodeInvalidBody          = "invalid_body"
-	CodeInvalidFrom          = "invalid_from"
-	CodeUnauthorized         = "unauthorized"
-	CodeForbidden            = "forbidden"
-	CodeConflict             = "conflict"
-	CodeIdempotencyMismatch  = "idempotency_mismatch"
-	CodePayloadTooLarge      = "payload_too_large"
-	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeProviderRejected     = "provider_rejected"
-	CodeProviderError        = "provider_error"
-	CodeRateLimited          = "rate_limited"
-	CodeUnavailable          = "unavailable"
-	CodeInternal             = "internal"
+	CodeInvalidTo           = "invalid_to"
+	CodeInvalidBody         = "invalid_body"
+	CodeInvalidFrom         = "invalid_from"
+	CodeIdempotencyMismatch = "idempotency_mismatch"
 )
 
-// Error is the domain error. Message is safe to show to a client; Err is the
-// cause, kept for logs and errors.Is/As, and never shown to a client.
+// fieldCodes are the codes of the request fields that have their own.
+var fieldCodes = map[string]string{"to": CodeInvalidTo, "body": CodeInvalidBody, "from": CodeInvalidFrom}
+
+// Error is the domain error; build it with E or InvalidField. Message is
+// safe to show to a client; Err is the cause, kept for logs and
+// errors.Is/As, and never shown to a client.
 type Error struct {
 	Kind Kind
-	// Code is the stable API error code; when empty, DefaultCode(Kind) applies.
+	// Code narrows Kind for clients (CodeInvalidTo, …); empty means the
+	// kind says it all.
 	Code string
-	// Field names the offending request field for validation errors.
+	// Field names the offending request field.
 	Field string
 	// Message is a client-safe description.
 	Message string
@@ -84,14 +80,48 @@ type Error struct {
 	// ProviderMessage is the provider's own error text (may contain phone
 	// numbers: mask before logging).
 	ProviderMessage string
-	// MessageID is the provider's id when part of the message was accepted
-	// (a partial multipart send).
-	MessageID string
-	// RetryAfter is how long a client should wait before retrying
-	// (rate-limited and unavailable answers).
+	// RetryAfter is how long a client should wait before retrying.
 	RetryAfter time.Duration
 	// Err is the underlying cause.
 	Err error
+}
+
+// An ErrorOption sets an optional part of an *Error built by E.
+type ErrorOption func(*Error)
+
+// E returns an *Error of kind k with the client-safe message msg, refined
+// by opts (Cause, Code, Field, RetryAfter, ProviderDetail).
+func E(k Kind, msg string, opts ...ErrorOption) *Error {
+	e := &Error{Kind: k, Message: msg}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Cause sets the underlying cause, kept for logs and errors.Is/As.
+func Cause(err error) ErrorOption { return func(e *Error) { e.Err = err } }
+
+// Code sets the code that narrows the kind.
+func Code(code string) ErrorOption { return func(e *Error) { e.Code = code } }
+
+// Field names the offending request field.
+func Field(name string) ErrorOption { return func(e *Error) { e.Field = name } }
+
+// RetryAfter sets how long a client should wait before retrying.
+func RetryAfter(d time.Duration) ErrorOption { return func(e *Error) { e.RetryAfter = d } }
+
+// ProviderDetail records the provider's own error code and text.
+func ProviderDetail(code, text string) ErrorOption {
+	return func(e *Error) { e.ProviderCode, e.ProviderMessage = code, text }
+}
+
+// InvalidField returns the KindInvalid error of the request field field:
+// its message is the field's name followed by reason, and its code the
+// field's own (CodeInvalidTo, CodeInvalidBody, CodeInvalidFrom) when it
+// has one.
+func InvalidField(field, reason string) *Error {
+	return &Error{Kind: KindInvalid, Code: fieldCodes[field], Field: field, Message: field + " " + reason}
 }
 
 // Error implements error.
@@ -115,14 +145,6 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// ErrorCode returns the stable API code of e.
-func (e *Error) ErrorCode() string {
-	if e.Code != "" {
-		return e.Code
-	}
-	return DefaultCode(e.Kind)
-}
-
 // KindOf reports the kind of the first *Error in err's chain, or
 // KindInternal when there is none. A nil error has no kind and returns -1.
 func KindOf(err error) Kind {
@@ -143,29 +165,5 @@ func AsError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Kind: KindInternal, Message: "internal error", Err: err}
-}
-
-// DefaultCode is the API error code for a kind when no specific code is set.
-func DefaultCode(k Kind) string {
-	switch k {
-	case KindInvalid:
-		return CodeInvalidRequest
-	case KindUnauthorized:
-		return CodeUnauthorized
-	case KindForbidden:
-		return CodeForbidden
-	case KindConflict:
-		return CodeConflict
-	case KindRateLimited:
-		return CodeRateLimited
-	case KindRejected:
-		return CodeProviderRejected
-	case KindProviderAccount, KindPartial:
-		return CodeProviderError
-	case KindTransient, KindAmbiguous, KindUnavailable:
-		return CodeUnavailable
-	default:
-		return CodeInternal
-	}
+	return E(KindInternal, "internal error", Cause(err))
 }

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestKindOfAndAsError(t *testing.T) {
-	base := &Error{Kind: KindRejected, ProviderCode: "21614", Message: "not a mobile number"}
+	base := E(KindRejected, "not a mobile number", ProviderDetail("21614", ""))
 	tests := []struct {
 		name     string
 		err      error
@@ -16,10 +17,10 @@ func TestKindOfAndAsError(t *testing.T) {
 		wantCode string
 	}{
 		{"nil has no kind", nil, -1, ""},
-		{"domain error", base, KindRejected, CodeProviderRejected},
-		{"wrapped domain error", fmt.Errorf("twilio: send: %w", base), KindRejected, CodeProviderRejected},
-		{"explicit code wins", &Error{Kind: KindInvalid, Code: CodeInvalidTo}, KindInvalid, CodeInvalidTo},
-		{"plain error is internal", errors.New("boom"), KindInternal, CodeInternal},
+		{"domain error", base, KindRejected, ""},
+		{"wrapped domain error", fmt.Errorf("twilio: send: %w", base), KindRejected, ""},
+		{"narrowing code kept", E(KindInvalid, "to is required", Code(CodeInvalidTo)), KindInvalid, CodeInvalidTo},
+		{"plain error is internal", errors.New("boom"), KindInternal, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,36 +30,67 @@ func TestKindOfAndAsError(t *testing.T) {
 			if tt.err == nil {
 				return
 			}
-			if got := AsError(tt.err).ErrorCode(); got != tt.wantCode {
-				t.Errorf("ErrorCode = %q, want %q", got, tt.wantCode)
+			e := AsError(tt.err)
+			if e.Kind != tt.wantKind || e.Code != tt.wantCode {
+				t.Errorf("AsError = kind %v code %q, want kind %v code %q", e.Kind, e.Code, tt.wantKind, tt.wantCode)
+			}
+			if !errors.Is(e, tt.err) && !errors.Is(tt.err, e) {
+				t.Errorf("AsError(%v) = %v, unrelated to the error", tt.err, e)
 			}
 		})
 	}
 }
 
-func TestDefaultCodeCoversEveryKind(t *testing.T) {
-	want := map[Kind]string{
-		KindInternal: CodeInternal, KindInvalid: CodeInvalidRequest, KindUnauthorized: CodeUnauthorized,
-		KindForbidden: CodeForbidden, KindConflict: CodeConflict, KindRateLimited: CodeRateLimited,
-		KindTransient: CodeUnavailable, KindAmbiguous: CodeUnavailable, KindRejected: CodeProviderRejected,
-		KindProviderAccount: CodeProviderError, KindPartial: CodeProviderError, KindUnavailable: CodeUnavailable,
-	}
+func TestKindNames(t *testing.T) {
+	seen := map[string]bool{}
 	for k := KindInternal; k <= KindUnavailable; k++ {
-		if got := DefaultCode(k); got != want[k] {
-			t.Errorf("DefaultCode(%v) = %q, want %q", k, got, want[k])
+		name := k.String()
+		if strings.HasPrefix(name, "kind(") || seen[name] {
+			t.Errorf("kind %d has name %q, want a name of its own", int(k), name)
 		}
-		if strings.HasPrefix(k.String(), "kind(") {
-			t.Errorf("kind %d has no name", int(k))
-		}
+		seen[name] = true
 	}
 	if got := Kind(99).String(); got != "kind(99)" {
 		t.Errorf("Kind(99).String() = %q, want kind(99)", got)
 	}
 }
 
+func TestEAppliesOptions(t *testing.T) {
+	cause := errors.New("connection reset")
+	got := E(KindUnavailable, "storage unavailable", Cause(cause), RetryAfter(2*time.Second),
+		Field("to"), Code(CodeInvalidTo), ProviderDetail("5", "throttled"))
+	want := Error{Kind: KindUnavailable, Code: CodeInvalidTo, Field: "to", Message: "storage unavailable",
+		ProviderCode: "5", ProviderMessage: "throttled", RetryAfter: 2 * time.Second, Err: cause}
+	if *got != want {
+		t.Errorf("E(...) = %+v, want %+v", *got, want)
+	}
+	if plain := E(KindConflict, "busy"); *plain != (Error{Kind: KindConflict, Message: "busy"}) {
+		t.Errorf("E without options = %+v, want only kind and message", *plain)
+	}
+}
+
+func TestInvalidField(t *testing.T) {
+	tests := []struct {
+		field, reason string
+		wantCode      string
+	}{
+		{"to", "is required", CodeInvalidTo},
+		{"body", "is required", CodeInvalidBody},
+		{"from", "must not be empty when given", CodeInvalidFrom},
+		{"Idempotency-Key", "must be 1-255 printable ASCII characters", ""},
+	}
+	for _, tt := range tests {
+		got := InvalidField(tt.field, tt.reason)
+		want := Error{Kind: KindInvalid, Code: tt.wantCode, Field: tt.field, Message: tt.field + " " + tt.reason}
+		if *got != want {
+			t.Errorf("InvalidField(%q, %q) = %+v, want %+v", tt.field, tt.reason, *got, want)
+		}
+	}
+}
+
 func TestErrorTextKeepsContext(t *testing.T) {
 	cause := errors.New("connection reset")
-	e := &Error{Kind: KindAmbiguous, Field: "to", Message: "outcome unknown", ProviderCode: "5", Err: cause}
+	e := E(KindAmbiguous, "outcome unknown", Field("to"), ProviderDetail("5", ""), Cause(cause))
 	got := e.Error()
 	for _, want := range []string{"ambiguous", "to", "outcome unknown", "provider code 5", "connection reset"} {
 		if !strings.Contains(got, want) {

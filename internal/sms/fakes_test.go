@@ -34,12 +34,14 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-// fakeProvider answers from a script of errors (nil = accept).
+// fakeProvider answers from a script of errors (nil = accept). A failure
+// comes with a receipt for failID (the accepted part of a partial send).
 type fakeProvider struct {
-	mu    sync.Mutex
-	errs  []error
-	sent  []Message
-	calls int
+	mu     sync.Mutex
+	errs   []error
+	failID string
+	sent   []Message
+	calls  int
 }
 
 func (p *fakeProvider) Send(_ context.Context, m Message) (Receipt, error) {
@@ -50,11 +52,11 @@ func (p *fakeProvider) Send(_ context.Context, m Message) (Receipt, error) {
 		err := p.errs[0]
 		p.errs = p.errs[1:]
 		if err != nil {
-			return Receipt{}, err
+			return Receipt{ID: p.failID}, err
 		}
 	}
 	p.sent = append(p.sent, m)
-	return Receipt{ID: "SM" + m.To, Parts: 1}, nil
+	return Receipt{ID: "SM" + m.To}, nil
 }
 
 // fakeLimiter grants slots at a fixed offset, refuses, or fails.

@@ -157,15 +157,15 @@ func FuzzMaskDigits(f *testing.F) {
 	f.Add("\xff14155551234\xff")
 	f.Add("number ４１５５５５１２３４")
 	f.Fuzz(func(t *testing.T, text string) {
-		got := MaskDigits(text)
+		got := maskDigits(text)
 		if n := longestDigitRun(got); n >= minMaskedRunDigits {
-			t.Fatalf("MaskDigits(%q) = %q keeps %d digits in a row", text, got, n)
+			t.Fatalf("maskDigits(%q) = %q keeps %d digits in a row", text, got, n)
 		}
 		if utf8.ValidString(text) && utf8.RuneCountInString(got) != utf8.RuneCountInString(text) {
-			t.Fatalf("MaskDigits(%q) = %q changes the number of characters", text, got)
+			t.Fatalf("maskDigits(%q) = %q changes the number of characters", text, got)
 		}
 		if !strings.ContainsFunc(text, unicode.IsDigit) && got != text {
-			t.Fatalf("MaskDigits(%q) = %q, want text without digits unchanged", text, got)
+			t.Fatalf("maskDigits(%q) = %q, want text without digits unchanged", text, got)
 		}
 		masked := MaskNumber(text)
 		shown, digits := 0, 0

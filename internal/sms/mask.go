@@ -12,7 +12,7 @@ import (
 const maskKeepLast = 4
 
 // minMaskedRunDigits is how many digits a run of free text needs before
-// MaskDigits treats it as a phone number.
+// maskDigits treats it as a phone number.
 const minMaskedRunDigits = 6
 
 // MaskNumber returns s with the digits of a phone number hidden, for logs:
@@ -86,7 +86,7 @@ func countryCodeLen(s string) int {
 }
 
 // isNumberSeparator reports whether r is punctuation commonly written inside
-// a phone number; MaskNumber keeps it and MaskDigits lets it join digits.
+// a phone number; MaskNumber keeps it and maskDigits lets it join digits.
 func isNumberSeparator(r rune) bool {
 	switch r {
 	case ' ', '-', '.', '(', ')':
@@ -95,7 +95,7 @@ func isNumberSeparator(r rune) bool {
 	return false
 }
 
-// MaskDigits masks every phone-number-like run in free text, such as a
+// maskDigits masks every phone-number-like run in free text, such as a
 // provider's error message, with MaskNumber's rule, so that "The 'To' number
 // +14155551234 is not valid" becomes "The 'To' number +1******1234 is not
 // valid". A run is an optional "+" and digits, possibly split by single
@@ -103,7 +103,7 @@ func isNumberSeparator(r rune) bool {
 // masked when it holds at least 6 digits. Shorter runs, such as provider
 // error codes like 21211, stay as they are. Any Unicode decimal digit
 // counts as a digit.
-func MaskDigits(text string) string {
+func maskDigits(text string) string {
 	first := -1
 	for i, r := range text {
 		if unicode.IsDigit(r) {

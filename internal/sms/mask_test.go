@@ -121,12 +121,12 @@ func TestMaskDigits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := MaskDigits(tt.in)
+			got := maskDigits(tt.in)
 			if got != tt.want {
-				t.Errorf("MaskDigits(%q) = %q, want %q", tt.in, got, tt.want)
+				t.Errorf("maskDigits(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 			if n := longestDigitRun(got); n >= minMaskedRunDigits {
-				t.Errorf("MaskDigits(%q) = %q keeps %d digits in a row", tt.in, got, n)
+				t.Errorf("maskDigits(%q) = %q keeps %d digits in a row", tt.in, got, n)
 			}
 		})
 	}
@@ -149,11 +149,11 @@ func longestDigitRun(s string) int {
 
 func TestMaskDigitsLeavesCleanTextAlone(t *testing.T) {
 	in := "Authenticate: the account is suspended"
-	allocs := testing.AllocsPerRun(100, func() { _ = MaskDigits(in) })
+	allocs := testing.AllocsPerRun(100, func() { _ = maskDigits(in) })
 	if allocs != 0 {
-		t.Errorf("MaskDigits on text without digits allocates %v times, want 0", allocs)
+		t.Errorf("maskDigits on text without digits allocates %v times, want 0", allocs)
 	}
-	if got := MaskDigits(in); got != in {
-		t.Errorf("MaskDigits(%q) = %q, want it unchanged", in, got)
+	if got := maskDigits(in); got != in {
+		t.Errorf("maskDigits(%q) = %q, want it unchanged", in, got)
 	}
 }

@@ -36,16 +36,17 @@ type Message struct {
 	From string
 }
 
-// Receipt is what a provider answers when it accepts a message.
+// Receipt is what a provider answers when it accepts a message, or part of
+// one (a KindPartial failure).
 type Receipt struct {
 	// ID is the provider's message id (for a multipart Vonage send, the
-	// first part's id).
+	// first accepted part's id).
 	ID string
-	// Parts is how many parts the provider reported (0 when unknown).
-	Parts int
 }
 
-// Result is the outcome of a request as the API reports it.
+// Result is the outcome of a request as the API reports it. A failed send
+// (status "failed") comes with the error that says why; the API adds it
+// to the result as "error".
 type Result struct {
 	MessageID string   `json:"messageId"`
 	Status    Status   `json:"status"`
@@ -53,15 +54,6 @@ type Result struct {
 	To        string   `json:"to"`
 	Segments  int      `json:"segments,omitempty"`
 	Encoding  Encoding `json:"encoding,omitempty"`
-	// Error describes a failed send (status "failed").
-	Error *ErrorBody `json:"error,omitempty"`
-}
-
-// ErrorBody is the JSON shape of an error as clients see it.
-type ErrorBody struct {
-	Code         string `json:"code"`
-	Message      string `json:"message"`
-	ProviderCode string `json:"providerCode,omitempty"`
 }
 
 // QueuedMessage is a message as it travels through the queue: the message
@@ -73,6 +65,4 @@ type QueuedMessage struct {
 	Attempt int
 	// EnqueuedAt is when the message first entered the queue.
 	EnqueuedAt time.Time
-	// IdempotencyKey is the caller's Idempotency-Key, if any (scoped key).
-	IdempotencyKey string
 }

@@ -2,14 +2,27 @@ package sms
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
 // Provider sends one message through an SMS provider. Implementations
 // classify every failure as an *Error of kind KindTransient, KindAmbiguous,
-// KindRejected, KindProviderAccount or KindPartial.
+// KindRejected, KindProviderAccount or KindPartial; with KindPartial the
+// Receipt names the first part that was accepted.
 type Provider interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
+}
+
+// DefaultMargin is the fraction a Limiter stretches every slot by when it
+// is configured with none: calls may reach the provider up to that many
+// seconds after their slot starts without breaking the 1-second bound.
+const DefaultMargin = 0.05
+
+// SlotInterval is the spacing of the slots of a limiter granting rate
+// slots per second with margin: (1/rate)·(1+margin), to the nanosecond.
+func SlotInterval(rate, margin float64) time.Duration {
+	return time.Duration(math.Round(float64(time.Second) * (1 + margin) / rate))
 }
 
 // Limiter hands out provider send slots shared by the whole deployment.

@@ -11,8 +11,8 @@ import (
 
 // Defaults for the idempotency records of the send path (DESIGN.md §8).
 const (
-	IdempotencyLease = 30 * time.Second
-	IdempotencyKeep  = 24 * time.Hour
+	idempotencyLease = 30 * time.Second
+	idempotencyKeep  = 24 * time.Hour
 )
 
 // SendRequest is one request to send a message as the API received it.
@@ -77,13 +77,13 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 		return Result{}, err
 	}
 	if r.From != "" && s.allowed != nil && !s.allowed[r.From] {
-		return Result{}, &Error{Kind: KindForbidden, Code: CodeForbidden, Field: "from", Message: "sender is not allowed"}
+		return Result{}, E(KindForbidden, "sender is not allowed", Field("from"))
 	}
 	if m.From == "" {
 		m.From = s.cfg.DefaultFrom
 	}
 	if r.IdempotencyKey == "" {
-		return s.send(ctx, m, "")
+		return s.send(ctx, m)
 	}
 	return s.sendOnce(ctx, m, r)
 }
@@ -91,32 +91,32 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 // sendOnce runs send under an idempotency record.
 func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result, error) {
 	if s.ledger == nil {
-		return Result{}, &Error{Kind: KindUnavailable, Message: "idempotency is not available", RetryAfter: 5 * time.Second}
+		return Result{}, E(KindUnavailable, "idempotency is not available", RetryAfter(5*time.Second))
 	}
-	key := IdempotencyRecordKey(r.Caller, r.IdempotencyKey)
+	key := idempotencyRecordKey(r.Caller, r.IdempotencyKey)
 	fp := Fingerprint(r.To, r.Body, r.From)
-	c, err := s.ledger.Claim(ctx, key, fp, IdempotencyLease)
+	c, err := s.ledger.Claim(ctx, key, fp, idempotencyLease)
 	if err != nil {
 		// The table is unreachable: queue rather than fail (DESIGN.md §8);
 		// the queue can absorb the message without a table.
-		s.d.Log.LogAttrs(ctx, slog.LevelWarn, "idempotency store unavailable; queueing", slog.String("error", err.Error()))
-		return s.enqueue(ctx, m, r.IdempotencyKey, err)
+		s.d.log.LogAttrs(ctx, slog.LevelWarn, "idempotency store unavailable; queueing", slog.String("error", err.Error()))
+		return s.enqueue(ctx, m, err)
 	}
 	switch c.State {
 	case Held:
-		return Result{}, &Error{Kind: KindConflict, Code: CodeConflict, Message: "a request with this Idempotency-Key is still in progress", RetryAfter: time.Second}
+		return Result{}, E(KindConflict, "a request with this Idempotency-Key is still in progress", RetryAfter(time.Second))
 	case Mismatch:
-		return Result{}, &Error{Kind: KindInvalid, Code: CodeIdempotencyMismatch, Message: "Idempotency-Key was already used with a different request"}
+		return Result{}, E(KindInvalid, "Idempotency-Key was already used with a different request", Code(CodeIdempotencyMismatch))
 	case Done:
 		return decodeOutcome(c.Outcome)
 	}
-	res, err := s.send(ctx, m, r.IdempotencyKey)
-	if settled(res, err) {
-		if cerr := s.ledger.Complete(ctx, key, fp, encodeOutcome(res, err), IdempotencyKeep); cerr != nil {
-			s.d.Log.LogAttrs(ctx, slog.LevelWarn, "could not record idempotent result", slog.String("error", cerr.Error()))
+	res, err := s.send(ctx, m)
+	if settled(err) {
+		if cerr := s.ledger.Complete(ctx, key, fp, encodeOutcome(res, err), idempotencyKeep); cerr != nil {
+			s.d.log.LogAttrs(ctx, slog.LevelWarn, "could not record idempotent result", slog.String("error", cerr.Error()))
 		}
 	} else if rerr := s.ledger.Release(context.WithoutCancel(ctx), key); rerr != nil {
-		s.d.Log.LogAttrs(ctx, slog.LevelWarn, "could not release idempotency key", slog.String("error", rerr.Error()))
+		s.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release idempotency key", slog.String("error", rerr.Error()))
 	}
 	return res, err
 }
@@ -125,72 +125,61 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 // something was sent, queued or refused for good. Outcomes that accepted
 // nothing (rate limited, unavailable, account problems) leave the key free
 // for a retry.
-func settled(res Result, err error) bool {
-	if err == nil {
-		return true
-	}
-	switch KindOf(err) {
-	case KindRejected, KindPartial:
-		return true
-	}
-	return false
+func settled(err error) bool {
+	k := KindOf(err)
+	return err == nil || k == KindRejected || k == KindPartial
 }
 
 // send takes a slot and calls the provider, or queues.
-func (s *Sender) send(ctx context.Context, m Message, idemKey string) (Result, error) {
+func (s *Sender) send(ctx context.Context, m Message) (Result, error) {
 	seg := CountSegments(m.Body)
 	rc, err := s.d.dispatch(ctx, m, s.cfg.MaxWait)
 	if err == nil {
-		s.d.Log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
+		s.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
 		return Result{MessageID: rc.ID, Status: StatusSent, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, nil
 	}
-	e := AsError(err)
-	switch e.Kind {
+	switch KindOf(err) {
 	case KindRejected, KindProviderAccount, KindPartial:
-		s.d.Log.LogAttrs(ctx, slog.LevelWarn, "provider refused the message", slog.String("to", MaskNumber(m.To)), providerAttrs(err))
-		code := CodeProviderError
-		if e.Kind == KindRejected {
-			code = CodeProviderRejected
-		}
-		res := Result{MessageID: e.MessageID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding,
-			Error: &ErrorBody{Code: code, Message: e.Message, ProviderCode: e.ProviderCode}}
-		return res, err
+		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider refused the message", slog.String("to", MaskNumber(m.To)), providerAttrs(err))
+		// A partial send's receipt names the parts that went out.
+		return Result{MessageID: rc.ID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, err
+	case KindRateLimited:
+		// No slot: queue without a warning, this is the normal overflow.
 	case KindAmbiguous:
-		s.d.Log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown; queueing for retry (at-least-once)",
+		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown; queueing for retry (at-least-once)",
 			slog.String("event", "ambiguous_send"), slog.String("to", MaskNumber(m.To)), providerAttrs(err))
 	case KindTransient:
-		s.d.Log.LogAttrs(ctx, slog.LevelWarn, "provider failed transiently; queueing", providerAttrs(err))
+		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider failed transiently; queueing", providerAttrs(err))
 	case KindUnavailable:
-		s.d.Log.LogAttrs(ctx, slog.LevelWarn, "rate limiter unavailable; queueing", slog.String("error", err.Error()))
-	case KindRateLimited:
+		s.d.log.LogAttrs(ctx, slog.LevelWarn, "rate limiter unavailable; queueing", slog.String("error", err.Error()))
 	default:
 		return Result{}, err
 	}
-	return s.enqueue(ctx, m, idemKey, err)
+	return s.enqueue(ctx, m, err)
 }
 
 // enqueue hands m to the queue, or explains why it cannot when queueing is
 // off. cause is why the message could not be sent now.
-func (s *Sender) enqueue(ctx context.Context, m Message, idemKey string, cause error) (Result, error) {
+func (s *Sender) enqueue(ctx context.Context, m Message, cause error) (Result, error) {
 	if !s.cfg.QueueEnabled {
 		if KindOf(cause) == KindRateLimited {
-			return Result{}, &Error{Kind: KindRateLimited, Code: CodeRateLimited, Message: "rate limit reached; retry later", RetryAfter: time.Second}
+			return Result{}, E(KindRateLimited, "rate limit reached; retry later", RetryAfter(time.Second))
 		}
-		return Result{}, &Error{Kind: KindUnavailable, Code: CodeUnavailable, Message: "the message could not be sent now; retry later", RetryAfter: 5 * time.Second, Err: cause}
+		return Result{}, E(KindUnavailable, "the message could not be sent now; retry later", RetryAfter(5*time.Second), Cause(cause))
 	}
 	m.ID = s.cfg.NewID()
-	qm := QueuedMessage{Message: m, Attempt: 1, EnqueuedAt: s.d.Clock.Now(), IdempotencyKey: idemKey}
+	qm := QueuedMessage{Message: m, Attempt: 1, EnqueuedAt: s.d.clock.Now()}
 	if err := s.queue.Enqueue(ctx, qm); err != nil {
-		s.d.Log.LogAttrs(ctx, slog.LevelError, "queue unavailable", slog.String("error", err.Error()))
-		return Result{}, &Error{Kind: KindUnavailable, Code: CodeUnavailable, Message: "the message could not be accepted now; retry later", RetryAfter: 5 * time.Second, Err: err}
+		s.d.log.LogAttrs(ctx, slog.LevelError, "queue unavailable", slog.String("error", err.Error()))
+		return Result{}, E(KindUnavailable, "the message could not be accepted now; retry later", RetryAfter(5*time.Second), Cause(err))
 	}
-	s.d.Log.LogAttrs(ctx, slog.LevelInfo, "queued", slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)))
+	s.d.log.LogAttrs(ctx, slog.LevelInfo, "queued", slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)))
 	return Result{MessageID: m.ID, Status: StatusQueued, Channel: Channel, To: m.To}, nil
 }
 
-// IdempotencyRecordKey is the ledger key of an Idempotency-Key scoped to a
+// idempotencyRecordKey is the ledger key of an Idempotency-Key scoped to a
 // caller. It is a hash, so neither the subject nor the key is stored.
-func IdempotencyRecordKey(caller, key string) string {
+func idempotencyRecordKey(caller, key string) string {
 	h := sha256.New()
 	h.Write([]byte(caller))
 	h.Write([]byte{0})
@@ -212,9 +201,18 @@ func Fingerprint(to, body, from string) string {
 
 // storedOutcome is what an idempotency record keeps.
 type storedOutcome struct {
-	Result *Result    `json:"result,omitempty"`
-	Kind   Kind       `json:"kind,omitempty"`
-	Err    *ErrorBody `json:"error,omitempty"`
+	Result *Result      `json:"result,omitempty"`
+	Kind   Kind         `json:"kind,omitempty"`
+	Err    *storedError `json:"error,omitempty"`
+}
+
+// storedError is the client-facing part of a stored error. Records written
+// before codes narrowed kinds only carry the kind's code, which the
+// boundary maps back to the same answer.
+type storedError struct {
+	Code         string `json:"code,omitempty"`
+	Message      string `json:"message"`
+	ProviderCode string `json:"providerCode,omitempty"`
 }
 
 func encodeOutcome(res Result, err error) []byte {
@@ -222,7 +220,7 @@ func encodeOutcome(res Result, err error) []byte {
 	if err != nil {
 		e := AsError(err)
 		o.Kind = e.Kind
-		o.Err = &ErrorBody{Code: e.ErrorCode(), Message: e.Message, ProviderCode: e.ProviderCode}
+		o.Err = &storedError{Code: e.Code, Message: e.Message, ProviderCode: e.ProviderCode}
 	}
 	b, _ := json.Marshal(o)
 	return b
@@ -231,10 +229,10 @@ func encodeOutcome(res Result, err error) []byte {
 func decodeOutcome(b []byte) (Result, error) {
 	var o storedOutcome
 	if err := json.Unmarshal(b, &o); err != nil || o.Result == nil {
-		return Result{}, &Error{Kind: KindInternal, Message: "stored idempotent result is unreadable", Err: err}
+		return Result{}, E(KindInternal, "stored idempotent result is unreadable", Cause(err))
 	}
 	if o.Err == nil {
 		return *o.Result, nil
 	}
-	return *o.Result, &Error{Kind: o.Kind, Code: o.Err.Code, Message: o.Err.Message, ProviderCode: o.Err.ProviderCode, MessageID: o.Result.MessageID}
+	return *o.Result, E(o.Kind, o.Err.Message, Code(o.Err.Code), ProviderDetail(o.Err.ProviderCode, ""))
 }

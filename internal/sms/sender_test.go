@@ -22,7 +22,7 @@ func newSenderFixture(t *testing.T, queueEnabled bool) *senderFixture {
 	t.Helper()
 	f := &senderFixture{clock: newFakeClock(), provider: &fakeProvider{}, queue: &fakeQueue{}, ledger: &fakeLedger{}, refresh: &fakeRefresher{}}
 	f.limiter = &fakeLimiter{clock: f.clock}
-	d := &Dispatcher{Provider: f.provider, Limiter: f.limiter, Refresher: f.refresh, Clock: f.clock, Log: discardLog()}
+	d := NewDispatcher(f.provider, f.limiter, discardLog(), DispatcherConfig{Refresher: f.refresh, Clock: f.clock})
 	n := 0
 	f.sender = NewSender(d, f.queue, f.ledger, SenderConfig{
 		DefaultFrom: "FluxKit", AllowedSenders: []string{"FluxKit", "Alerts"}, QueueEnabled: queueEnabled,
@@ -33,11 +33,11 @@ func newSenderFixture(t *testing.T, queueEnabled bool) *senderFixture {
 }
 
 func TestSenderOutcomes(t *testing.T) {
-	rejected := &Error{Kind: KindRejected, ProviderCode: "21614", Message: "not a mobile number"}
-	account := &Error{Kind: KindProviderAccount, ProviderCode: "20003", Message: "authentication failed"}
-	transient := &Error{Kind: KindTransient, ProviderCode: "503"}
-	ambiguous := &Error{Kind: KindAmbiguous}
-	partial := &Error{Kind: KindPartial, MessageID: "part-1", ProviderCode: "1"}
+	rejected := E(KindRejected, "not a mobile number", ProviderDetail("21614", ""))
+	account := E(KindProviderAccount, "authentication failed", ProviderDetail("20003", ""))
+	transient := E(KindTransient, "", ProviderDetail("503", ""))
+	ambiguous := E(KindAmbiguous, "")
+	partial := E(KindPartial, "", ProviderDetail("1", ""))
 	tests := []struct {
 		name         string
 		queueEnabled bool
@@ -45,28 +45,29 @@ func TestSenderOutcomes(t *testing.T) {
 		setup        func(f *senderFixture)
 		wantStatus   Status
 		wantKind     Kind
-		wantCode     string
+		wantCode     string // the code narrowing the kind, if any
+		wantID       string // the message id of a failed send
 		wantQueued   int
 		wantSent     int
 	}{
 		{name: "sent with default sender", queueEnabled: true, req: SendRequest{To: testTo, Body: "code 1"}, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
 		{name: "near slot waits then sends", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.delay = 200 * time.Millisecond }, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
 		{name: "no slot queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.refuse = true }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
-		{name: "no slot queue off is 429", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.refuse = true }, wantKind: KindRateLimited, wantCode: CodeRateLimited},
+		{name: "no slot queue off is 429", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.refuse = true }, wantKind: KindRateLimited},
 		{name: "limiter down queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.err = errBoom }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
-		{name: "limiter down queue off is 503", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.err = errBoom }, wantKind: KindUnavailable, wantCode: CodeUnavailable},
-		{name: "queue down is 503", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.refuse = true; f.queue.err = errBoom }, wantKind: KindUnavailable, wantCode: CodeUnavailable},
+		{name: "limiter down queue off is 503", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.err = errBoom }, wantKind: KindUnavailable},
+		{name: "queue down is 503", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.limiter.refuse = true; f.queue.err = errBoom }, wantKind: KindUnavailable},
 		{name: "transient provider queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{transient} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
 		{name: "ambiguous provider queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
-		{name: "transient provider queue off is 503", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{transient} }, wantKind: KindUnavailable, wantCode: CodeUnavailable},
-		{name: "rejected", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{rejected} }, wantStatus: StatusFailed, wantKind: KindRejected, wantCode: CodeProviderRejected},
-		{name: "partial multipart", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{partial} }, wantStatus: StatusFailed, wantKind: KindPartial, wantCode: CodeProviderError},
-		{name: "account error without rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account} }, wantStatus: StatusFailed, wantKind: KindProviderAccount, wantCode: CodeProviderError},
+		{name: "transient provider queue off is 503", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{transient} }, wantKind: KindUnavailable},
+		{name: "rejected", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{rejected} }, wantStatus: StatusFailed, wantKind: KindRejected},
+		{name: "partial multipart", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs, f.provider.failID = []error{partial}, "part-1" }, wantStatus: StatusFailed, wantKind: KindPartial, wantID: "part-1"},
+		{name: "account error without rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account} }, wantStatus: StatusFailed, wantKind: KindProviderAccount},
 		{name: "account error fixed by rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account}; f.refresh.changed = true }, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
 		{name: "unclassified provider error is ambiguous and queued", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{errBoom} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
 		{name: "invalid to", queueEnabled: true, req: SendRequest{To: "4155552671", Body: "x"}, wantKind: KindInvalid, wantCode: CodeInvalidTo},
 		{name: "empty body", queueEnabled: true, req: SendRequest{To: testTo, Body: ""}, wantKind: KindInvalid, wantCode: CodeInvalidBody},
-		{name: "sender not allowed", queueEnabled: true, req: SendRequest{To: testTo, Body: "x", From: "Other"}, wantKind: KindForbidden, wantCode: CodeForbidden},
+		{name: "sender not allowed", queueEnabled: true, req: SendRequest{To: testTo, Body: "x", From: "Other"}, wantKind: KindForbidden},
 		{name: "allowed sender override", queueEnabled: true, req: SendRequest{To: testTo, Body: "x", From: "Alerts"}, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
 	}
 	for _, tt := range tests {
@@ -80,9 +81,12 @@ func TestSenderOutcomes(t *testing.T) {
 				t.Fatalf("kind = %v (err %v), want %v", got, err, tt.wantKind)
 			}
 			if err != nil {
-				if got := AsError(err).ErrorCode(); got != tt.wantCode {
+				if got := AsError(err).Code; got != tt.wantCode {
 					t.Errorf("code = %q, want %q", got, tt.wantCode)
 				}
+			}
+			if res.Status == StatusFailed && res.MessageID != tt.wantID {
+				t.Errorf("messageId = %q, want %q", res.MessageID, tt.wantID)
 			}
 			if res.Status != tt.wantStatus {
 				t.Errorf("status = %q, want %q", res.Status, tt.wantStatus)
@@ -177,13 +181,13 @@ func TestSenderIdempotency(t *testing.T) {
 		other := req
 		other.Body = "code 43"
 		_, err := f.sender.Send(ctx, other)
-		if got := AsError(err).ErrorCode(); got != CodeIdempotencyMismatch {
+		if got := AsError(err).Code; got != CodeIdempotencyMismatch {
 			t.Errorf("code = %q, want %q", got, CodeIdempotencyMismatch)
 		}
 	})
 	t.Run("in progress is a conflict", func(t *testing.T) {
 		f := newSenderFixture(t, true)
-		if _, err := f.ledger.Claim(ctx, IdempotencyRecordKey(req.Caller, req.IdempotencyKey), Fingerprint(req.To, req.Body, req.From), time.Minute); err != nil {
+		if _, err := f.ledger.Claim(ctx, idempotencyRecordKey(req.Caller, req.IdempotencyKey), Fingerprint(req.To, req.Body, req.From), time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		_, err := f.sender.Send(ctx, req)
@@ -193,14 +197,14 @@ func TestSenderIdempotency(t *testing.T) {
 	})
 	t.Run("rejection is replayed", func(t *testing.T) {
 		f := newSenderFixture(t, true)
-		f.provider.errs = []error{&Error{Kind: KindRejected, ProviderCode: "21610", Message: "opted out"}}
+		f.provider.errs = []error{E(KindRejected, "opted out", ProviderDetail("21610", ""))}
 		r1, err1 := f.sender.Send(ctx, req)
 		r2, err2 := f.sender.Send(ctx, req)
 		if KindOf(err1) != KindRejected || KindOf(err2) != KindRejected {
 			t.Fatalf("kinds = %v, %v, want rejected twice", KindOf(err1), KindOf(err2))
 		}
-		if r2.Error == nil || r2.Error.ProviderCode != "21610" || r2.Status != StatusFailed {
-			t.Errorf("replayed result = %+v, want failed with provider code 21610", r2)
+		if r2.Status != StatusFailed || AsError(err2).ProviderCode != "21610" || AsError(err2).Message != "opted out" {
+			t.Errorf("replayed result = %+v, %v; want failed, opted out, provider code 21610", r2, err2)
 		}
 		if r1.Status != r2.Status || f.provider.calls != 1 {
 			t.Errorf("provider calls = %d, want 1", f.provider.calls)
@@ -227,8 +231,8 @@ func TestSenderIdempotency(t *testing.T) {
 		if err != nil || res.Status != StatusQueued {
 			t.Fatalf("got %+v, %v; want queued", res, err)
 		}
-		if got := f.queue.msgs[0].IdempotencyKey; got != "k1" {
-			t.Errorf("queued idempotency key = %q, want k1", got)
+		if got := f.queue.msgs[0]; got.ID != res.MessageID || got.To != req.To || got.Attempt != 1 {
+			t.Errorf("queued %+v, want message %s to %s, attempt 1", got, res.MessageID, req.To)
 		}
 	})
 }
@@ -237,7 +241,8 @@ func TestDeliverer(t *testing.T) {
 	ctx := context.Background()
 	qm := QueuedMessage{Message: Message{ID: "m1", To: testTo, Body: "hello", From: "FluxKit"}, Attempt: 1}
 	newD := func(f *senderFixture) *Deliverer {
-		return NewDeliverer(&Dispatcher{Provider: f.provider, Limiter: f.limiter, Refresher: f.refresh, Clock: f.clock, Log: discardLog()}, f.ledger, "FluxKit", []string{"Alerts"})
+		d := NewDispatcher(f.provider, f.limiter, discardLog(), DispatcherConfig{Refresher: f.refresh, Clock: f.clock})
+		return NewDeliverer(d, f.ledger, DelivererConfig{DefaultFrom: "FluxKit", AllowedSenders: []string{"Alerts"}})
 	}
 	tests := []struct {
 		name     string
@@ -245,14 +250,14 @@ func TestDeliverer(t *testing.T) {
 		want     Disposition
 		wantSent int
 	}{
-		{name: "delivered", want: Delivered, wantSent: 1},
-		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Deferred},
-		{name: "transient retries", setup: func(f *senderFixture) { f.provider.errs = []error{&Error{Kind: KindTransient}} }, want: Retry},
-		{name: "ambiguous retries", setup: func(f *senderFixture) { f.provider.errs = []error{&Error{Kind: KindAmbiguous}} }, want: Retry},
-		{name: "account error retries", setup: func(f *senderFixture) { f.provider.errs = []error{&Error{Kind: KindProviderAccount}} }, want: Retry},
-		{name: "rejected is dropped", setup: func(f *senderFixture) { f.provider.errs = []error{&Error{Kind: KindRejected}} }, want: Dropped},
-		{name: "ledger down retries", setup: func(f *senderFixture) { f.ledger.err = errBoom }, want: Retry},
-		{name: "limiter down retries", setup: func(f *senderFixture) { f.limiter.err = errBoom }, want: Retry},
+		{name: "delivered", want: Disposition{Action: Delivered}, wantSent: 1},
+		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Disposition{Action: Deferred}},
+		{name: "transient retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindTransient, "")} }, want: Disposition{Action: Retry, Kind: KindTransient}},
+		{name: "ambiguous retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindAmbiguous, "")} }, want: Disposition{Action: Retry, Kind: KindAmbiguous}},
+		{name: "account error retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindProviderAccount, "")} }, want: Disposition{Action: Retry, Kind: KindProviderAccount}},
+		{name: "rejected is dropped", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindRejected, "")} }, want: Disposition{Action: Dropped, Kind: KindRejected}},
+		{name: "ledger down retries", setup: func(f *senderFixture) { f.ledger.err = errBoom }, want: Disposition{Action: Retry, Kind: KindUnavailable}},
+		{name: "limiter down retries", setup: func(f *senderFixture) { f.limiter.err = errBoom }, want: Disposition{Action: Retry, Kind: KindUnavailable}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,7 +265,7 @@ func TestDeliverer(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(f)
 			}
-			got, _ := newD(f).Deliver(ctx, qm, time.Second, time.Minute)
+			got := newD(f).Deliver(ctx, qm, time.Second, time.Minute)
 			if got != tt.want {
 				t.Errorf("disposition = %v, want %v", got, tt.want)
 			}
@@ -273,10 +278,10 @@ func TestDeliverer(t *testing.T) {
 	t.Run("redelivery after send is a duplicate", func(t *testing.T) {
 		f := newSenderFixture(t, true)
 		d := newD(f)
-		if got, _ := d.Deliver(ctx, qm, time.Second, time.Minute); got != Delivered {
+		if got := d.Deliver(ctx, qm, time.Second, time.Minute).Action; got != Delivered {
 			t.Fatalf("first = %v, want delivered", got)
 		}
-		if got, _ := d.Deliver(ctx, qm, time.Second, time.Minute); got != Duplicate {
+		if got := d.Deliver(ctx, qm, time.Second, time.Minute).Action; got != Duplicate {
 			t.Errorf("second = %v, want duplicate", got)
 		}
 		if got := f.provider.calls; got != 1 {
@@ -285,12 +290,12 @@ func TestDeliverer(t *testing.T) {
 	})
 	t.Run("retry after transient sends once", func(t *testing.T) {
 		f := newSenderFixture(t, true)
-		f.provider.errs = []error{&Error{Kind: KindTransient}}
+		f.provider.errs = []error{E(KindTransient, "")}
 		d := newD(f)
-		if got, _ := d.Deliver(ctx, qm, time.Second, time.Minute); got != Retry {
+		if got := d.Deliver(ctx, qm, time.Second, time.Minute).Action; got != Retry {
 			t.Fatalf("first = %v, want retry", got)
 		}
-		if got, _ := d.Deliver(ctx, qm, time.Second, time.Minute); got != Delivered {
+		if got := d.Deliver(ctx, qm, time.Second, time.Minute).Action; got != Delivered {
 			t.Fatalf("second = %v, want delivered", got)
 		}
 		if got := len(f.provider.sent); got != 1 {
@@ -303,9 +308,9 @@ func TestDeliverer(t *testing.T) {
 		d.Deliver(ctx, qm, time.Second, time.Minute)
 		other := qm
 		other.Body = "different"
-		got, err := d.Deliver(ctx, other, time.Second, time.Minute)
-		if got != Poison || err == nil {
-			t.Errorf("disposition = %v (%v), want poison", got, err)
+		got := d.Deliver(ctx, other, time.Second, time.Minute)
+		if got.Action != Poison || got.PoisonReason != PoisonDuplicateID {
+			t.Errorf("disposition = %+v, want poison with reason %s", got, PoisonDuplicateID)
 		}
 	})
 	t.Run("sender rules", func(t *testing.T) {
@@ -313,25 +318,30 @@ func TestDeliverer(t *testing.T) {
 			from     string
 			want     Disposition
 			wantFrom string
-		}{{"", Delivered, "FluxKit"}, {"Alerts", Delivered, "Alerts"}, {"FluxKit", Delivered, "FluxKit"}, {"Other", Poison, ""}}
+		}{
+			{"", Disposition{Action: Delivered}, "FluxKit"},
+			{"Alerts", Disposition{Action: Delivered}, "Alerts"},
+			{"FluxKit", Disposition{Action: Delivered}, "FluxKit"},
+			{"Other", Disposition{Action: Poison, Kind: KindForbidden, PoisonReason: PoisonSenderNotAllowed}, ""},
+		}
 		for _, c := range cases {
 			f := newSenderFixture(t, true)
 			m := qm
 			m.ID, m.From = "s-"+c.from, c.from
-			got, _ := newD(f).Deliver(ctx, m, time.Second, time.Minute)
+			got := newD(f).Deliver(ctx, m, time.Second, time.Minute)
 			if got != c.want {
-				t.Errorf("from %q: disposition = %v, want %v", c.from, got, c.want)
+				t.Errorf("from %q: disposition = %+v, want %+v", c.from, got, c.want)
 			}
-			if c.want == Delivered && f.provider.sent[0].From != c.wantFrom {
+			if c.want.Action == Delivered && f.provider.sent[0].From != c.wantFrom {
 				t.Errorf("from %q: sent with %q, want %q", c.from, f.provider.sent[0].From, c.wantFrom)
 			}
 		}
 	})
-	t.Run("held by another worker retries", func(t *testing.T) {
+	t.Run("held by another worker waits", func(t *testing.T) {
 		f := newSenderFixture(t, true)
 		f.ledger.Claim(ctx, "msg#m1", Fingerprint(qm.To, qm.Body, qm.From), time.Minute)
-		if got, _ := newD(f).Deliver(ctx, qm, time.Second, time.Minute); got != Retry {
-			t.Errorf("disposition = %v, want retry", got)
+		if got := newD(f).Deliver(ctx, qm, time.Second, time.Minute); got.Action != HeldElsewhere {
+			t.Errorf("disposition = %+v, want held elsewhere", got)
 		}
 	})
 }

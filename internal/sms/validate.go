@@ -12,8 +12,8 @@ import (
 const (
 	// MaxBodyChars is the longest body accepted, in Unicode code points.
 	MaxBodyChars = 1600
-	// MaxSenderIDLen is the longest alphanumeric sender ID.
-	MaxSenderIDLen = 11
+	// maxSenderIDLen is the longest alphanumeric sender ID.
+	maxSenderIDLen = 11
 	// minE164Digits and maxE164Digits bound the digits after the "+".
 	minE164Digits = 8
 	maxE164Digits = 15
@@ -128,7 +128,7 @@ func ValidateBody(body string) error {
 
 // ValidateFrom checks a sender chosen by the caller: either an E.164 number
 // ("+" followed by 8 to 15 digits, the first not 0) or an alphanumeric sender
-// ID of 1 to MaxSenderIDLen characters from A-Z, a-z, 0-9 and space with at
+// ID of 1 to maxSenderIDLen characters from A-Z, a-z, 0-9 and space with at
 // least one letter. A sender number is checked for its E.164 shape only, not
 // against libphonenumber's ranges: it is one of the deployment's own numbers
 // (SMS_ALLOWED_SENDERS restricts which), newly allocated ranges may be
@@ -160,7 +160,7 @@ func ValidateFrom(from string) error {
 // values with code CodeInvalidFrom and field "from"; the configuration
 // loader reports them under the variable's name.
 func ValidateDefaultSender(from string) error {
-	if isMessagingServiceSID(from) {
+	if IsMessagingServiceSID(from) {
 		return nil
 	}
 	if err := ValidateFrom(from); err != nil {
@@ -209,7 +209,7 @@ func senderIDProblem(s string) string {
 		}
 	}
 	switch {
-	case len(s) > MaxSenderIDLen:
+	case len(s) > maxSenderIDLen:
 		return "is longer than 11 characters, the limit for an alphanumeric sender ID"
 	case !letter:
 		return "must contain at least one letter to be an alphanumeric sender ID (a phone number must start with +)"
@@ -217,8 +217,10 @@ func senderIDProblem(s string) string {
 	return ""
 }
 
-// isMessagingServiceSID reports whether s is "MG" followed by 32 hex digits.
-func isMessagingServiceSID(s string) bool {
+// IsMessagingServiceSID reports whether s is a Twilio Messaging Service
+// SID: "MG" followed by 32 hexadecimal digits. Twilio takes one as
+// MessagingServiceSid instead of From.
+func IsMessagingServiceSID(s string) bool {
 	if len(s) != messagingServiceSIDLen || s[:2] != "MG" {
 		return false
 	}
@@ -231,14 +233,8 @@ func isMessagingServiceSID(s string) bool {
 	return true
 }
 
-func invalidTo(reason string) error {
-	return &Error{Kind: KindInvalid, Code: CodeInvalidTo, Field: "to", Message: "to " + reason}
-}
+func invalidTo(reason string) error { return InvalidField("to", reason) }
 
-func invalidBody(reason string) error {
-	return &Error{Kind: KindInvalid, Code: CodeInvalidBody, Field: "body", Message: "body " + reason}
-}
+func invalidBody(reason string) error { return InvalidField("body", reason) }
 
-func invalidFrom(reason string) error {
-	return &Error{Kind: KindInvalid, Code: CodeInvalidFrom, Field: "from", Message: "from " + reason}
-}
+func invalidFrom(reason string) error { return InvalidField("from", reason) }

@@ -288,10 +288,30 @@ func TestMessageValidate(t *testing.T) {
 			if got, want := KindOf(err), KindInvalid; got != want {
 				t.Errorf("KindOf(err) = %v, want %v", got, want)
 			}
-			if got, want := AsError(err).ErrorCode(), tt.wantCode; got != want {
-				t.Errorf("ErrorCode() = %q, want %q", got, want)
+			if got, want := AsError(err).Code, tt.wantCode; got != want {
+				t.Errorf("Code = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+func TestIsMessagingServiceSID(t *testing.T) {
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"MG0123456789abcdef0123456789abcdef", true},
+		{"MG" + strings.Repeat("AB", 16), true},
+		{"MG" + strings.Repeat("ab", 15), false},
+		{"MG" + strings.Repeat("xy", 16), false},
+		{"mg" + strings.Repeat("ab", 16), false},
+		{"+15005550006", false},
+		{"MGFluxKit", false},
+	}
+	for _, tt := range tests {
+		if got := IsMessagingServiceSID(tt.s); got != tt.want {
+			t.Errorf("IsMessagingServiceSID(%q) = %v, want %v", tt.s, got, tt.want)
+		}
 	}
 }
 

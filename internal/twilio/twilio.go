@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/sms"
@@ -21,15 +20,12 @@ import (
 // DefaultBaseURL is Twilio's REST API.
 const DefaultBaseURL = "https://api.twilio.com"
 
-// UserAgent is sent with every request.
-const UserAgent = "fluxkit-sms"
-
 const op = "twilio: create message"
 
 // Credentials authenticate to Twilio. AccountSID always names the account
-// in the URL; the API key pair (APIKeySID "SK…", APIKeySecret), Twilio's
-// recommendation for production, is used for Basic auth when set, otherwise
-// AccountSID and AuthToken are.
+// in the URL; Basic auth uses the API key pair (APIKeySID "SK…",
+// APIKeySecret), Twilio's recommendation for production, when UsesAPIKey,
+// and otherwise AccountSID and AuthToken.
 type Credentials struct {
 	AccountSID   string
 	AuthToken    string
@@ -37,76 +33,63 @@ type Credentials struct {
 	APIKeySecret string
 }
 
+// UsesAPIKey reports whether Basic auth uses the API key: both its SID and
+// its secret are set.
+func (c Credentials) UsesAPIKey() bool { return c.APIKeySID != "" && c.APIKeySecret != "" }
+
+// Config holds the options of a Client.
+type Config struct {
+	// BaseURL is the API's base URL; empty means DefaultBaseURL. A
+	// trailing slash is tolerated.
+	BaseURL string
+	// HTTPClient makes the calls; nil means
+	// httpclient.New(httpclient.DefaultTimeout).
+	HTTPClient *http.Client
+}
+
 // Client sends messages through one Twilio account. It is safe for
 // concurrent use.
 type Client struct {
-	endpoint string
-	auth     string // the Authorization header value
-	hc       *http.Client
+	baseURL string
+	path    string
+	auth    string // the Authorization header value
+	hc      *http.Client
 }
 
-// New returns a client for the account in creds. baseURL defaults to
-// DefaultBaseURL (a trailing slash is tolerated); hc defaults to
-// httpclient.New(httpclient.DefaultTimeout).
-func New(baseURL string, creds Credentials, hc *http.Client) *Client {
-	if baseURL == "" {
-		baseURL = DefaultBaseURL
-	}
-	if hc == nil {
-		hc = httpclient.New(httpclient.DefaultTimeout)
+// New returns a client for the account in creds.
+func New(creds Credentials, cfg Config) *Client {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = httpclient.New(httpclient.DefaultTimeout)
 	}
 	user, pass := creds.AccountSID, creds.AuthToken
-	if creds.APIKeySID != "" {
+	if creds.UsesAPIKey() {
 		user, pass = creds.APIKeySID, creds.APIKeySecret
 	}
 	return &Client{
-		endpoint: strings.TrimRight(baseURL, "/") + "/2010-04-01/Accounts/" +
-			url.PathEscape(creds.AccountSID) + "/Messages.json",
-		auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)),
-		hc:   hc,
+		baseURL: cfg.BaseURL,
+		path:    "/2010-04-01/Accounts/" + url.PathEscape(creds.AccountSID) + "/Messages.json",
+		auth:    "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)),
+		hc:      cfg.HTTPClient,
 	}
 }
 
-// IsMessagingServiceSID reports whether s is a Messaging Service SID
-// ("MG" and 32 hex digits), which is sent as MessagingServiceSid instead of
-// From.
-func IsMessagingServiceSID(s string) bool {
-	if len(s) != 34 || s[:2] != "MG" {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-// Send creates the message. Receipt.ID is the message SID and Receipt.Parts
-// Twilio's num_segments (0 when a Messaging Service has yet to pick the
-// sender). Every failure is an *sms.Error; see classify for the mapping.
+// Send creates the message. Receipt.ID is the message SID. A From that is
+// a Messaging Service SID (sms.IsMessagingServiceSID) is sent as
+// MessagingServiceSid. Every failure is an *sms.Error; see classify for
+// the mapping.
 func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	form := url.Values{"To": {m.To}, "Body": {m.Body}}
 	switch {
-	case IsMessagingServiceSID(m.From):
+	case sms.IsMessagingServiceSID(m.From):
 		form.Set("MessagingServiceSid", m.From)
 	case m.From != "":
 		form.Set("From", m.From)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
+	req, err := httpclient.PostForm(ctx, op, c.baseURL, DefaultBaseURL, c.path, form)
 	if err != nil {
-		return sms.Receipt{}, &sms.Error{
-			Kind:    sms.KindProviderAccount,
-			Code:    sms.CodeProviderError,
-			Message: "the SMS provider endpoint is misconfigured",
-			Err:     fmt.Errorf("%s: build request: %w", op, err),
-		}
+		return sms.Receipt{}, err
 	}
 	req.Header.Set("Authorization", c.auth)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", UserAgent)
 
 	resp, err := httpclient.Do(c.hc, req, op)
 	if err != nil {
@@ -119,10 +102,8 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 }
 
 // message is the part of the Message resource the client reads.
-// num_segments is a JSON string.
 type message struct {
-	SID         string `json:"sid"`
-	NumSegments string `json:"num_segments"`
+	SID string `json:"sid"`
 }
 
 // receipt reads a 2xx answer. One without a SID is ambiguous: Twilio may
@@ -135,11 +116,7 @@ func receipt(resp *httpclient.Response) (sms.Receipt, error) {
 	if msg.SID == "" {
 		return sms.Receipt{}, httpclient.Unexpected(op, resp, errors.New("message has no sid"))
 	}
-	parts, err := strconv.Atoi(msg.NumSegments)
-	if err != nil || parts < 0 {
-		parts = 0 // unknown; the message was accepted all the same
-	}
-	return sms.Receipt{ID: msg.SID, Parts: parts}, nil
+	return sms.Receipt{ID: msg.SID}, nil
 }
 
 // apiError is Twilio's error envelope.
@@ -196,26 +173,20 @@ func classify(resp *httpclient.Response) *sms.Error {
 		}
 		return httpclient.Unexpected(op, resp, fmt.Errorf("decode error: %w", err))
 	}
-	e := &sms.Error{
-		ProviderCode:    strconv.Itoa(ae.Code),
-		ProviderMessage: ae.Message,
-		Err:             fmt.Errorf("%s: HTTP %d, error %d", op, resp.StatusCode, ae.Code),
-	}
+	detail := sms.ProviderDetail(strconv.Itoa(ae.Code), ae.Message)
+	cause := sms.Cause(fmt.Errorf("%s: HTTP %d, error %d", op, resp.StatusCode, ae.Code))
 	known, ok := codes[ae.Code]
 	switch {
 	case httpclient.IsTransientStatus(resp.StatusCode):
-		e.Kind, e.Message = sms.KindTransient, "the SMS provider is temporarily unavailable"
+		msg := "the SMS provider is temporarily unavailable"
 		if ok && known.kind == sms.KindTransient {
-			e.Message = known.msg
+			msg = known.msg
 		}
-		e.RetryAfter = httpclient.RetryAfter(resp.Header)
+		return sms.E(sms.KindTransient, msg, detail, cause, sms.RetryAfter(httpclient.RetryAfter(resp.Header)))
 	case ok:
-		e.Kind, e.Message = known.kind, known.msg
+		return sms.E(known.kind, known.msg, detail, cause)
 	case resp.StatusCode == http.StatusBadRequest:
-		e.Kind, e.Message = sms.KindRejected, "the SMS provider rejected the message"
-	default:
-		e.Kind, e.Message = sms.KindProviderAccount, "the SMS provider refused the request for this account"
+		return sms.E(sms.KindRejected, "the SMS provider rejected the message", detail, cause)
 	}
-	e.Code = sms.DefaultCode(e.Kind)
-	return e
+	return sms.E(sms.KindProviderAccount, "the SMS provider refused the request for this account", detail, cause)
 }

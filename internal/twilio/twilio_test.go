@@ -43,7 +43,7 @@ func TestSendWire(t *testing.T) {
 		body      string
 		wantUser  string
 		wantParam map[string]string // "" means absent
-		wantParts int
+		wantParts int               // as the fake counted them
 	}{
 		{"auth token, number sender", tokenCreds, providertest.TwilioFrom, "Your code is 482901",
 			providertest.TwilioAccountSID, map[string]string{"From": providertest.TwilioFrom, "MessagingServiceSid": ""}, 1},
@@ -52,7 +52,7 @@ func TestSendWire(t *testing.T) {
 		{"alphanumeric sender", tokenCreds, "FluxKit", "hello",
 			providertest.TwilioAccountSID, map[string]string{"From": "FluxKit"}, 1},
 		{"messaging service", tokenCreds, providertest.TwilioMessagingServiceSID, "hello",
-			providertest.TwilioAccountSID, map[string]string{"MessagingServiceSid": providertest.TwilioMessagingServiceSID, "From": ""}, 0},
+			providertest.TwilioAccountSID, map[string]string{"MessagingServiceSid": providertest.TwilioMessagingServiceSID, "From": ""}, 1},
 		{"two gsm parts", tokenCreds, providertest.TwilioFrom, strings.Repeat("a", 161),
 			providertest.TwilioAccountSID, nil, 2},
 		{"ucs2 parts", tokenCreds, providertest.TwilioFrom, strings.Repeat("😀", 36),
@@ -61,7 +61,7 @@ func TestSendWire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := providertest.NewTwilio(t)
-			c := twilio.New(f.URL()+"/", tt.creds, httpclient.New(10*time.Second))
+			c := twilio.New(tt.creds, twilio.Config{BaseURL: f.URL() + "/", HTTPClient: httpclient.New(10 * time.Second)})
 			got, err := c.Send(context.Background(), sms.Message{To: to, From: tt.from, Body: tt.body})
 			if err != nil {
 				t.Fatalf("Send: %v", err)
@@ -70,15 +70,18 @@ func TestSendWire(t *testing.T) {
 			if len(acc) != 1 {
 				t.Fatalf("fake accepted %d, want 1", len(acc))
 			}
-			if want := (sms.Receipt{ID: acc[0].ID, Parts: tt.wantParts}); got != want {
+			if want := (sms.Receipt{ID: acc[0].ID}); got != want {
 				t.Errorf("receipt = %+v, want %+v", got, want)
+			}
+			if acc[0].Parts != tt.wantParts {
+				t.Errorf("fake sent %d parts, want %d", acc[0].Parts, tt.wantParts)
 			}
 			if !regexp.MustCompile(`^SM[0-9a-f]{32}$`).MatchString(got.ID) {
 				t.Errorf("ID = %q, want a message SID", got.ID)
 			}
 			r := f.Requests()[0]
 			if r.Method != http.MethodPost || r.ContentType != "application/x-www-form-urlencoded" ||
-				r.UserAgent != twilio.UserAgent || r.Auth.Scheme != "basic" || r.Auth.User != tt.wantUser {
+				r.UserAgent != httpclient.UserAgent || r.Auth.Scheme != "basic" || r.Auth.User != tt.wantUser {
 				t.Errorf("request = %s %s %q %q %+v, want a form POST as %s", r.Method, r.Path, r.ContentType, r.UserAgent, r.Auth, tt.wantUser)
 			}
 			if want := "/2010-04-01/Accounts/" + providertest.TwilioAccountSID + "/Messages.json"; r.Path != want {
@@ -93,6 +96,35 @@ func TestSendWire(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestUsesAPIKey(t *testing.T) {
+	tests := []struct {
+		name  string
+		creds twilio.Credentials
+		want  bool
+	}{
+		{"auth token only", tokenCreds, false},
+		{"API key pair", keyCreds, true},
+		{"API key pair and auth token", twilio.Credentials{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
+			APIKeySID: providertest.TwilioAPIKeySID, APIKeySecret: providertest.TwilioAPIKeySecret}, true},
+		{"key SID without its secret", twilio.Credentials{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
+			APIKeySID: providertest.TwilioAPIKeySID}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.creds.UsesAPIKey(); got != tt.want {
+			t.Errorf("%s: UsesAPIKey = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// A key SID without its secret: the auth token authenticates.
+	f := providertest.NewTwilio(t)
+	creds := tests[3].creds
+	if _, err := twilio.New(creds, twilio.Config{BaseURL: f.URL()}).Send(context.Background(), message("hi")); err != nil {
+		t.Fatalf("Send with a key SID but no secret: %v", err)
+	}
+	if got := f.Requests()[0].Auth.User; got != providertest.TwilioAccountSID {
+		t.Errorf("auth user = %q, want the account SID %q", got, providertest.TwilioAccountSID)
 	}
 }
 
@@ -111,35 +143,15 @@ func TestDefaultBaseURL(t *testing.T) {
 			Body:       io.NopCloser(strings.NewReader(`{"sid":"SM1","num_segments":"3"}`)),
 		}, nil
 	})}
-	got, err := twilio.New("", tokenCreds, hc).Send(context.Background(), message("hi"))
+	got, err := twilio.New(tokenCreds, twilio.Config{HTTPClient: hc}).Send(context.Background(), message("hi"))
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	if want := "https://api.twilio.com/2010-04-01/Accounts/" + providertest.TwilioAccountSID + "/Messages.json"; gotURL != want {
 		t.Errorf("URL = %q, want %q", gotURL, want)
 	}
-	if want := (sms.Receipt{ID: "SM1", Parts: 3}); got != want {
+	if want := (sms.Receipt{ID: "SM1"}); got != want {
 		t.Errorf("receipt = %+v, want %+v", got, want)
-	}
-}
-
-func TestIsMessagingServiceSID(t *testing.T) {
-	tests := []struct {
-		s    string
-		want bool
-	}{
-		{providertest.TwilioMessagingServiceSID, true},
-		{"MG" + strings.Repeat("AB", 16), true},
-		{"MG" + strings.Repeat("ab", 15), false},
-		{"MG" + strings.Repeat("xy", 16), false},
-		{"mg" + strings.Repeat("ab", 16), false},
-		{"+15005550006", false},
-		{"MGFluxKit", false},
-	}
-	for _, tt := range tests {
-		if got := twilio.IsMessagingServiceSID(tt.s); got != tt.want {
-			t.Errorf("IsMessagingServiceSID(%q) = %v, want %v", tt.s, got, tt.want)
-		}
 	}
 }
 
@@ -213,7 +225,7 @@ func TestSendClassifies(t *testing.T) {
 			if timeout == 0 {
 				timeout = 2 * time.Second
 			}
-			_, err := twilio.New(f.URL(), creds, httpclient.New(timeout)).Send(context.Background(), msg)
+			_, err := twilio.New(creds, twilio.Config{BaseURL: f.URL(), HTTPClient: httpclient.New(timeout)}).Send(context.Background(), msg)
 			checkError(t, err, tt.want, tt.wantCode, creds)
 			if f.Count() != 1 {
 				t.Errorf("fake saw %d requests, want 1", f.Count())
@@ -237,8 +249,8 @@ func checkError(t *testing.T, err error, want sms.Kind, wantCode string, creds t
 	if wantCode != "" && e.ProviderMessage == "" {
 		t.Errorf("ProviderMessage is empty, want Twilio's text")
 	}
-	if e.Code != sms.DefaultCode(want) || e.Message == "" {
-		t.Errorf("Code, Message = %q, %q, want %q and a message", e.Code, e.Message, sms.DefaultCode(want))
+	if e.Code != "" || e.Message == "" {
+		t.Errorf("Code, Message = %q, %q, want no narrowing code and a message", e.Code, e.Message)
 	}
 	for _, secret := range []string{to[2:], "5005550", creds.AuthToken, creds.APIKeySecret, providertest.TwilioAuthToken} {
 		if secret == "" {
@@ -258,20 +270,20 @@ func TestSendTransportFailures(t *testing.T) {
 		}
 		url := "http://" + l.Addr().String()
 		l.Close()
-		_, err = twilio.New(url, tokenCreds, httpclient.New(10*time.Second)).Send(context.Background(), message("hi"))
+		_, err = twilio.New(tokenCreds, twilio.Config{BaseURL: url, HTTPClient: httpclient.New(10 * time.Second)}).Send(context.Background(), message("hi"))
 		checkError(t, err, sms.KindTransient, "", tokenCreds)
 	})
 	t.Run("untrusted TLS", func(t *testing.T) {
 		srv := httptest.NewTLSServer(http.NotFoundHandler())
 		t.Cleanup(srv.Close)
-		_, err := twilio.New(srv.URL, tokenCreds, httpclient.New(10*time.Second)).Send(context.Background(), message("hi"))
+		_, err := twilio.New(tokenCreds, twilio.Config{BaseURL: srv.URL, HTTPClient: httpclient.New(10 * time.Second)}).Send(context.Background(), message("hi"))
 		checkError(t, err, sms.KindTransient, "", tokenCreds)
 	})
 	t.Run("caller canceled before sending", func(t *testing.T) {
 		f := providertest.NewTwilio(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := twilio.New(f.URL(), tokenCreds, nil).Send(ctx, message("hi"))
+		_, err := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL()}).Send(ctx, message("hi"))
 		checkError(t, err, sms.KindTransient, "", tokenCreds)
 		if n := f.Count(); n != 0 {
 			t.Errorf("fake saw %d requests, want 0", n)
@@ -282,7 +294,7 @@ func TestSendTransportFailures(t *testing.T) {
 		f.FailNext(1, providertest.Fault{Delay: 300 * time.Millisecond})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		_, err := twilio.New(f.URL(), tokenCreds, nil).Send(ctx, message("hi"))
+		_, err := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL()}).Send(ctx, message("hi"))
 		checkError(t, err, sms.KindAmbiguous, "", tokenCreds)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("error %v does not wrap context.DeadlineExceeded", err)
@@ -293,7 +305,7 @@ func TestSendTransportFailures(t *testing.T) {
 func TestDroppedAfterAcceptIsDeliveredOnce(t *testing.T) {
 	f := providertest.NewTwilio(t)
 	f.FailNext(1, providertest.Fault{Drop: providertest.DropAfterAccept})
-	c := twilio.New(f.URL(), tokenCreds, nil)
+	c := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL()})
 	_, err := c.Send(context.Background(), message("hi"))
 	if got := sms.KindOf(err); got != sms.KindAmbiguous {
 		t.Fatalf("first send kind = %v, want %v", got, sms.KindAmbiguous)
@@ -311,7 +323,7 @@ func TestDroppedAfterAcceptIsDeliveredOnce(t *testing.T) {
 
 func BenchmarkTwilioSend(b *testing.B) {
 	f := providertest.NewTwilio(b)
-	c := twilio.New(f.URL(), tokenCreds, httpclient.New(5*time.Second))
+	c := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL(), HTTPClient: httpclient.New(5 * time.Second)})
 	m := message("Your code is 482901")
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -19,9 +19,6 @@ import (
 // DefaultBaseURL is Vonage's SMS API.
 const DefaultBaseURL = "https://rest.nexmo.com"
 
-// UserAgent is sent with every request.
-const UserAgent = "fluxkit-sms"
-
 // maxClientRef is the longest client-ref Vonage accepts.
 const maxClientRef = 40
 
@@ -33,29 +30,30 @@ type Credentials struct {
 	APISecret string
 }
 
+// Config holds the options of a Client.
+type Config struct {
+	// BaseURL is the API's base URL; empty means DefaultBaseURL. A
+	// trailing slash is tolerated.
+	BaseURL string
+	// HTTPClient makes the calls; nil means
+	// httpclient.New(httpclient.DefaultTimeout).
+	HTTPClient *http.Client
+}
+
 // Client sends messages through one Vonage account. It is safe for
 // concurrent use.
 type Client struct {
-	endpoint string
-	creds    Credentials
-	hc       *http.Client
+	baseURL string
+	creds   Credentials
+	hc      *http.Client
 }
 
-// New returns a client for the account in creds. baseURL defaults to
-// DefaultBaseURL (a trailing slash is tolerated); hc defaults to
-// httpclient.New(httpclient.DefaultTimeout).
-func New(baseURL string, creds Credentials, hc *http.Client) *Client {
-	if baseURL == "" {
-		baseURL = DefaultBaseURL
+// New returns a client for the account in creds.
+func New(creds Credentials, cfg Config) *Client {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = httpclient.New(httpclient.DefaultTimeout)
 	}
-	if hc == nil {
-		hc = httpclient.New(httpclient.DefaultTimeout)
-	}
-	return &Client{
-		endpoint: strings.TrimRight(baseURL, "/") + "/sms/json",
-		creds:    creds,
-		hc:       hc,
-	}
+	return &Client{baseURL: cfg.BaseURL, creds: creds, hc: cfg.HTTPClient}
 }
 
 // Send submits the message. The form carries the credentials as api_key
@@ -64,10 +62,10 @@ func New(baseURL string, creds Credentials, hc *http.Client) *Client {
 // message's ID as client-ref when it fits in 40 characters (it comes back in
 // delivery receipts).
 //
-// Receipt.ID is the first part's message-id and Receipt.Parts the number of
-// parts. Every failure is an *sms.Error; a multipart message that was
-// accepted only in part is KindPartial, carrying the first accepted part's
-// id, and must not be retried.
+// Receipt.ID is the first part's message-id. Every failure is an
+// *sms.Error; a multipart message that was accepted only in part is
+// KindPartial, with the receipt of the first accepted part, and must not
+// be retried.
 func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	form := url.Values{
 		"api_key":    {c.creds.APIKey},
@@ -82,18 +80,10 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	if m.ID != "" && len(m.ID) <= maxClientRef {
 		form.Set("client-ref", m.ID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
+	req, err := httpclient.PostForm(ctx, op, c.baseURL, DefaultBaseURL, "/sms/json", form)
 	if err != nil {
-		return sms.Receipt{}, &sms.Error{
-			Kind:    sms.KindProviderAccount,
-			Code:    sms.CodeProviderError,
-			Message: "the SMS provider endpoint is misconfigured",
-			Err:     fmt.Errorf("%s: build request: %w", op, err),
-		}
+		return sms.Receipt{}, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", UserAgent)
 
 	resp, err := httpclient.Do(c.hc, req, op)
 	if err != nil {
@@ -165,20 +155,15 @@ func result(resp *httpclient.Response) (sms.Receipt, error) {
 		}
 	}
 	if failed == 0 {
-		return sms.Receipt{ID: firstOK, Parts: len(sub.Messages)}, nil
+		return sms.Receipt{ID: firstOK}, nil
 	}
 	f := sub.Messages[firstFail]
 	if firstOK != "" {
-		return sms.Receipt{}, &sms.Error{
-			Kind:            sms.KindPartial,
-			Code:            sms.DefaultCode(sms.KindPartial),
-			Message:         "the SMS provider accepted only some parts of the message; it is not retried",
-			MessageID:       firstOK,
-			ProviderCode:    f.Status,
-			ProviderMessage: f.ErrorText,
-			Err: fmt.Errorf("%s: %d of %d parts failed, part %d with status %s",
-				op, failed, len(sub.Messages), firstFail+1, f.Status),
-		}
+		return sms.Receipt{ID: firstOK}, sms.E(sms.KindPartial,
+			"the SMS provider accepted only some parts of the message; it is not retried",
+			sms.ProviderDetail(f.Status, f.ErrorText),
+			sms.Cause(fmt.Errorf("%s: %d of %d parts failed, part %d with status %s",
+				op, failed, len(sub.Messages), firstFail+1, f.Status)))
 	}
 	return sms.Receipt{}, statusError(f)
 }
@@ -223,12 +208,6 @@ func statusError(p part) *sms.Error {
 	if !ok {
 		known = outcome{sms.KindProviderAccount, "the SMS provider refused the message with an unknown status"}
 	}
-	return &sms.Error{
-		Kind:            known.kind,
-		Code:            sms.DefaultCode(known.kind),
-		Message:         known.msg,
-		ProviderCode:    p.Status,
-		ProviderMessage: p.ErrorText,
-		Err:             fmt.Errorf("%s: status %s", op, p.Status),
-	}
+	return sms.E(known.kind, known.msg, sms.ProviderDetail(p.Status, p.ErrorText),
+		sms.Cause(fmt.Errorf("%s: status %s", op, p.Status)))
 }

@@ -27,7 +27,7 @@ func message(body string) sms.Message {
 
 func newClient(t testing.TB, url string, timeout time.Duration) *vonage.Client {
 	t.Helper()
-	return vonage.New(url, creds, httpclient.New(timeout))
+	return vonage.New(creds, vonage.Config{BaseURL: url, HTTPClient: httpclient.New(timeout)})
 }
 
 func TestSendWire(t *testing.T) {
@@ -61,8 +61,11 @@ func TestSendWire(t *testing.T) {
 			if len(acc) != 1 {
 				t.Fatalf("fake accepted %d, want 1", len(acc))
 			}
-			if want := (sms.Receipt{ID: acc[0].PartIDs[0], Parts: tt.wantParts}); got != want {
+			if want := (sms.Receipt{ID: acc[0].PartIDs[0]}); got != want {
 				t.Errorf("receipt = %+v, want %+v", got, want)
+			}
+			if len(acc[0].PartIDs) != tt.wantParts {
+				t.Errorf("fake accepted %d parts, want %d", len(acc[0].PartIDs), tt.wantParts)
 			}
 			if acc[0].Mangled {
 				t.Errorf("fake saw a mangled send: UCS-2 text without type=unicode")
@@ -70,7 +73,7 @@ func TestSendWire(t *testing.T) {
 			r := f.Requests()[0]
 			p := r.Params
 			if r.Method != http.MethodPost || r.Path != "/sms/json" || r.ContentType != "application/x-www-form-urlencoded" ||
-				r.UserAgent != vonage.UserAgent {
+				r.UserAgent != httpclient.UserAgent {
 				t.Errorf("request = %s %s %q %q, want a form POST to /sms/json", r.Method, r.Path, r.ContentType, r.UserAgent)
 			}
 			if r.Auth != (providertest.Auth{Scheme: "params", User: creds.APIKey, Secret: creds.APISecret}) {
@@ -110,14 +113,14 @@ func TestDefaultBaseURL(t *testing.T) {
 			Body:       io.NopCloser(strings.NewReader(`{"message-count":"1","messages":[{"message-id":"A1","status":"0"}]}`)),
 		}, nil
 	})}
-	got, err := vonage.New("", creds, hc).Send(context.Background(), message("hi"))
+	got, err := vonage.New(creds, vonage.Config{HTTPClient: hc}).Send(context.Background(), message("hi"))
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	if want := "https://rest.nexmo.com/sms/json"; gotURL != want {
 		t.Errorf("URL = %q, want %q", gotURL, want)
 	}
-	if want := (sms.Receipt{ID: "A1", Parts: 1}); got != want {
+	if want := (sms.Receipt{ID: "A1"}); got != want {
 		t.Errorf("receipt = %+v, want %+v", got, want)
 	}
 }
@@ -212,8 +215,8 @@ func checkError(t *testing.T, err error, want sms.Kind, wantCode string) *sms.Er
 	if wantCode != "" && e.ProviderMessage == "" {
 		t.Errorf("ProviderMessage is empty, want Vonage's error-text")
 	}
-	if e.Code != sms.DefaultCode(want) || e.Message == "" {
-		t.Errorf("Code, Message = %q, %q, want %q and a message", e.Code, e.Message, sms.DefaultCode(want))
+	if e.Code != "" || e.Message == "" {
+		t.Errorf("Code, Message = %q, %q, want no narrowing code and a message", e.Code, e.Message)
 	}
 	for _, secret := range []string{to[1:], creds.APIKey, creds.APISecret} {
 		if strings.Contains(e.Message, secret) || strings.Contains(err.Error(), secret) {
@@ -237,17 +240,17 @@ func TestSendPartialFailure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := providertest.NewVonage(t)
 			f.FailNext(1, tt.fault)
-			_, err := newClient(t, f.URL(), 10*time.Second).Send(context.Background(), message(long))
+			rc, err := newClient(t, f.URL(), 10*time.Second).Send(context.Background(), message(long))
 			e := checkError(t, err, sms.KindPartial, strconv.Itoa(tt.fault.Code))
 			acc := f.Accepted()
 			if len(acc) != 1 || len(acc[0].PartIDs) != 2 {
 				t.Fatalf("accepted = %+v, want one message with two parts", acc)
 			}
-			if want := acc[0].PartIDs[0]; e.MessageID != want {
-				t.Errorf("MessageID = %q, want the first accepted part %q", e.MessageID, want)
+			if want := acc[0].PartIDs[0]; rc.ID != want {
+				t.Errorf("receipt ID = %q, want the first accepted part %q", rc.ID, want)
 			}
-			if e.Code != sms.CodeProviderError {
-				t.Errorf("Code = %q, want %q", e.Code, sms.CodeProviderError)
+			if e.Code != "" {
+				t.Errorf("Code = %q, want none", e.Code)
 			}
 		})
 	}
@@ -269,7 +272,7 @@ func TestSendTransportFailures(t *testing.T) {
 		f.FailNext(1, providertest.Fault{Delay: 300 * time.Millisecond})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		_, err := vonage.New(f.URL(), creds, nil).Send(ctx, message("hi"))
+		_, err := vonage.New(creds, vonage.Config{BaseURL: f.URL()}).Send(ctx, message("hi"))
 		checkError(t, err, sms.KindAmbiguous, "")
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("error %v does not wrap context.DeadlineExceeded", err)
@@ -279,7 +282,7 @@ func TestSendTransportFailures(t *testing.T) {
 		f := providertest.NewVonage(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := vonage.New(f.URL(), creds, nil).Send(ctx, message("hi"))
+		_, err := vonage.New(creds, vonage.Config{BaseURL: f.URL()}).Send(ctx, message("hi"))
 		checkError(t, err, sms.KindTransient, "")
 		if n := f.Count(); n != 0 {
 			t.Errorf("fake saw %d requests, want 0", n)

@@ -19,7 +19,7 @@ const minSweep = 64
 // last sweep, so memory stays proportional to the live records at an
 // amortized constant cost per call. It is safe for concurrent use.
 type Ledger struct {
-	now func() time.Time
+	clock sms.Clock
 
 	mu      sync.Mutex
 	records map[string]ledgerRecord
@@ -34,13 +34,18 @@ type ledgerRecord struct {
 	outcome     []byte
 }
 
-// NewLedger returns an empty ledger that reads time from now (nil means
-// time.Now).
-func NewLedger(now func() time.Time) *Ledger {
-	if now == nil {
-		now = time.Now
+// LedgerConfig holds the options of a Ledger.
+type LedgerConfig struct {
+	// Clock is the time source; nil means sms.SystemClock.
+	Clock sms.Clock
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger(cfg LedgerConfig) *Ledger {
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
 	}
-	return &Ledger{now: now, records: make(map[string]ledgerRecord), sweepAt: minSweep}
+	return &Ledger{clock: cfg.Clock, records: make(map[string]ledgerRecord), sweepAt: minSweep}
 }
 
 // Claim takes key for lease unless a live record holds it; see sms.Ledger.
@@ -48,7 +53,7 @@ func (l *Ledger) Claim(ctx context.Context, key, fingerprint string, lease time.
 	if err := checkArgs(ctx, "claim", key, lease); err != nil {
 		return sms.Claim{}, err
 	}
-	now := l.now()
+	now := l.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if r, ok := l.records[key]; ok && !r.expiresAt.Before(now) {
@@ -72,7 +77,7 @@ func (l *Ledger) Complete(ctx context.Context, key, fingerprint string, outcome 
 	if err := checkArgs(ctx, "complete", key, keep); err != nil {
 		return err
 	}
-	now := l.now()
+	now := l.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.put(key, ledgerRecord{done: true, fingerprint: fingerprint, leaseUntil: now, expiresAt: now.Add(keep), outcome: clone(outcome)}, now)
@@ -117,13 +122,13 @@ func (l *Ledger) Len() int {
 
 func checkArgs(ctx context.Context, op, key string, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
-		return &sms.Error{Kind: sms.KindUnavailable, Message: "ledger unavailable", Err: fmt.Errorf("memory: ledger %s: %w", op, err)}
+		return sms.E(sms.KindUnavailable, "ledger unavailable", sms.Cause(fmt.Errorf("memory: ledger %s: %w", op, err)))
 	}
 	if key == "" {
-		return &sms.Error{Kind: sms.KindInternal, Message: "internal error", Err: fmt.Errorf("memory: ledger %s: empty key", op)}
+		return sms.E(sms.KindInternal, "internal error", sms.Cause(fmt.Errorf("memory: ledger %s: empty key", op)))
 	}
 	if d <= 0 {
-		return &sms.Error{Kind: sms.KindInternal, Message: "internal error", Err: fmt.Errorf("memory: ledger %s: duration %v is not positive", op, d)}
+		return sms.E(sms.KindInternal, "internal error", sms.Cause(fmt.Errorf("memory: ledger %s: duration %v is not positive", op, d)))
 	}
 	return nil
 }

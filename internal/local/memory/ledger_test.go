@@ -11,15 +11,15 @@ import (
 )
 
 func TestLedgerConformance(t *testing.T) {
-	conformance.Ledger(t, func(t *testing.T, now func() time.Time) sms.Ledger {
-		return NewLedger(now)
+	conformance.Ledger(t, func(t *testing.T, clock sms.Clock) sms.Ledger {
+		return NewLedger(LedgerConfig{Clock: clock})
 	})
 }
 
 func TestLedgerSweepsExpiredRecords(t *testing.T) {
 	ctx := context.Background()
 	clock := conformance.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
-	l := NewLedger(clock.Now)
+	l := NewLedger(LedgerConfig{Clock: clock})
 	// 1,000 short-lived claims, each expired before the next batch.
 	for i := range 1000 {
 		if _, err := l.Claim(ctx, fmt.Sprintf("old-%d", i), "fp", time.Second); err != nil {
@@ -49,7 +49,7 @@ func TestLedgerSweepsExpiredRecords(t *testing.T) {
 }
 
 func BenchmarkMemoryLedgerClaimComplete(b *testing.B) {
-	l := NewLedger(nil)
+	l := NewLedger(LedgerConfig{})
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0

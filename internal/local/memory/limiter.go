@@ -13,53 +13,46 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// DefaultMargin is the margin used when LimiterConfig.Margin is zero.
-const DefaultMargin = 0.05
-
 // LimiterConfig configures a Limiter.
 type LimiterConfig struct {
 	// Rate is the number of slots per second; it must be positive.
 	Rate float64
 	// Margin stretches every slot by this fraction (zero means
-	// DefaultMargin). Calls may reach the provider up to Margin seconds
-	// after their slot starts without breaking the 1-second bound.
+	// sms.DefaultMargin). Calls may reach the provider up to Margin
+	// seconds after their slot starts without breaking the 1-second bound.
 	Margin float64
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time source; nil means sms.SystemClock.
+	Clock sms.Clock
 }
 
 // Limiter is an in-process sms.Limiter. It keeps one "next free slot" time
-// and spaces slots interval = (1/Rate)·(1+Margin) apart, exactly like the
+// and spaces slots sms.SlotInterval(Rate, Margin) apart, exactly like the
 // DynamoDB limiter of package dynamo (see its documentation for the bound).
 // It is safe for concurrent use.
 type Limiter struct {
 	interval time.Duration
-	now      func() time.Time
+	clock    sms.Clock
 
 	mu   sync.Mutex
 	next time.Time // zero: no slot taken yet
 }
 
-// NewLimiter returns a limiter for cfg. It panics when cfg.Rate is not a
-// positive finite number or cfg.Margin is negative or not finite: both are
-// programming errors, validated by the configuration first.
-func NewLimiter(cfg LimiterConfig) *Limiter {
+// NewLimiter returns a limiter for cfg. It fails when cfg.Rate is not a
+// positive finite number or cfg.Margin is negative or not finite.
+func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 	if !(cfg.Rate > 0) || math.IsInf(cfg.Rate, 0) {
-		panic(fmt.Sprintf("memory: limiter rate %v is not a positive number", cfg.Rate))
+		return nil, fmt.Errorf("memory: new limiter: rate %v is not a positive number", cfg.Rate)
 	}
 	if !(cfg.Margin >= 0) || math.IsInf(cfg.Margin, 0) {
-		panic(fmt.Sprintf("memory: limiter margin %v is not a non-negative number", cfg.Margin))
+		return nil, fmt.Errorf("memory: new limiter: margin %v is not a non-negative number", cfg.Margin)
 	}
 	if cfg.Margin == 0 {
-		cfg.Margin = DefaultMargin
+		cfg.Margin = sms.DefaultMargin
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
 	}
-	return &Limiter{
-		interval: time.Duration(math.Round(float64(time.Second) * (1 + cfg.Margin) / cfg.Rate)),
-		now:      cfg.Now,
-	}
+	return &Limiter{interval: sms.SlotInterval(cfg.Rate, cfg.Margin), clock: cfg.Clock}, nil
 }
 
 // Interval is the spacing between consecutive slots.
@@ -74,12 +67,12 @@ func (l *Limiter) Interval() time.Duration { return l.interval }
 // negative maxWait counts as zero.
 func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return time.Time{}, false, &sms.Error{Kind: sms.KindUnavailable, Message: "rate limiter unavailable", Err: fmt.Errorf("memory: reserve slot: %w", err)}
+		return time.Time{}, false, sms.E(sms.KindUnavailable, "rate limiter unavailable", sms.Cause(fmt.Errorf("memory: reserve slot: %w", err)))
 	}
 	if maxWait < 0 {
 		maxWait = 0
 	}
-	now := l.now()
+	now := l.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {

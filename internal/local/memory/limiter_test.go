@@ -11,9 +11,19 @@ import (
 )
 
 func TestLimiterConformance(t *testing.T) {
-	conformance.Limiter(t, func(t *testing.T, rate, margin float64, now func() time.Time) sms.Limiter {
-		return NewLimiter(LimiterConfig{Rate: rate, Margin: margin, Now: now})
+	conformance.Limiter(t, func(t *testing.T, rate, margin float64, clock sms.Clock) sms.Limiter {
+		return newLimiter(t, LimiterConfig{Rate: rate, Margin: margin, Clock: clock})
 	})
+}
+
+// newLimiter returns a limiter for cfg and fails the test on error.
+func newLimiter(t testing.TB, cfg LimiterConfig) *Limiter {
+	t.Helper()
+	l, err := NewLimiter(cfg)
+	if err != nil {
+		t.Fatalf("NewLimiter(%+v) error = %v", cfg, err)
+	}
+	return l
 }
 
 func TestLimiterDefaultMargin(t *testing.T) {
@@ -26,7 +36,7 @@ func TestLimiterDefaultMargin(t *testing.T) {
 		{rate: 1, margin: 0, want: 1050 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		l := NewLimiter(LimiterConfig{Rate: tt.rate, Margin: tt.margin})
+		l := newLimiter(t, LimiterConfig{Rate: tt.rate, Margin: tt.margin})
 		if got := l.Interval(); got != tt.want {
 			t.Errorf("NewLimiter(rate %v, margin %v).Interval() = %v, want %v", tt.rate, tt.margin, got, tt.want)
 		}
@@ -40,19 +50,14 @@ func TestNewLimiterRejectsBadConfig(t *testing.T) {
 		{Rate: 10, Margin: -0.1},
 	}
 	for _, cfg := range tests {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("NewLimiter(%+v) did not panic, want a panic", cfg)
-				}
-			}()
-			NewLimiter(cfg)
-		}()
+		if l, err := NewLimiter(cfg); err == nil || l != nil {
+			t.Errorf("NewLimiter(%+v) = %v, %v; want an error", cfg, l, err)
+		}
 	}
 }
 
 func TestLimiterCanceledContext(t *testing.T) {
-	l := NewLimiter(LimiterConfig{Rate: 10})
+	l := newLimiter(t, LimiterConfig{Rate: 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, ok, err := l.Reserve(ctx, time.Second)
@@ -70,7 +75,7 @@ func TestLimiterCanceledContext(t *testing.T) {
 }
 
 func BenchmarkMemoryLimiterReserve(b *testing.B) {
-	l := NewLimiter(LimiterConfig{Rate: 1e9})
+	l := newLimiter(b, LimiterConfig{Rate: 1e9})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -81,7 +86,7 @@ func BenchmarkMemoryLimiterReserve(b *testing.B) {
 }
 
 func BenchmarkMemoryLimiterReserveParallel(b *testing.B) {
-	l := NewLimiter(LimiterConfig{Rate: 1e9})
+	l := newLimiter(b, LimiterConfig{Rate: 1e9})
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -33,9 +33,9 @@ type QueueConfig struct {
 	// before it is delivered again unless acked (zero means
 	// DefaultVisibilityTimeout).
 	VisibilityTimeout time.Duration
-	// Now is the clock for enqueue times and visibility deadlines; nil
-	// means time.Now. Receive waits on real timers.
-	Now func() time.Time
+	// Clock is the time source of enqueue times and visibility deadlines;
+	// nil means sms.SystemClock. Receive waits on real timers.
+	Clock sms.Clock
 }
 
 // Item is one message handed out by Receive, with what SQS would report
@@ -67,7 +67,7 @@ type Item struct {
 type Queue struct {
 	capacity   int
 	visibility time.Duration
-	now        func() time.Time
+	clock      sms.Clock
 	idPrefix   string
 
 	mu       sync.Mutex
@@ -89,67 +89,47 @@ type queued struct {
 	index     int    // position in hidden; -1 when not there
 }
 
-// NewQueue returns an empty queue holding at most capacity messages, with
-// DefaultVisibilityTimeout and the system clock. It panics when capacity
-// is not positive.
-func NewQueue(capacity int) *Queue {
-	return NewQueueWith(QueueConfig{Capacity: capacity})
-}
-
-// NewQueueWith returns an empty queue configured by cfg. It panics when
-// cfg.Capacity is not positive or cfg.VisibilityTimeout is negative: both
-// are programming errors.
-func NewQueueWith(cfg QueueConfig) *Queue {
+// NewQueue returns an empty queue configured by cfg. It fails when
+// cfg.Capacity is not positive or cfg.VisibilityTimeout is negative.
+func NewQueue(cfg QueueConfig) (*Queue, error) {
 	if cfg.Capacity <= 0 {
-		panic(fmt.Sprintf("memory: queue capacity %d is not positive", cfg.Capacity))
+		return nil, fmt.Errorf("memory: new queue: capacity %d is not positive", cfg.Capacity)
 	}
 	if cfg.VisibilityTimeout < 0 {
-		panic(fmt.Sprintf("memory: queue visibility timeout %v is negative", cfg.VisibilityTimeout))
+		return nil, fmt.Errorf("memory: new queue: visibility timeout %v is negative", cfg.VisibilityTimeout)
 	}
 	if cfg.VisibilityTimeout == 0 {
 		cfg.VisibilityTimeout = DefaultVisibilityTimeout
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
 	}
 	return &Queue{
 		capacity:   cfg.Capacity,
 		visibility: cfg.VisibilityTimeout,
-		now:        cfg.Now,
+		clock:      cfg.Clock,
 		idPrefix:   randomPrefix(),
 		inFlight:   make(map[string]*queued),
 		changed:    make(chan struct{}),
-	}
+	}, nil
 }
 
-// Enqueue puts m on the queue, encoded with queue.Encode. A zero Attempt
-// becomes 1 and a zero EnqueuedAt becomes now, as queue.SQS does. A full
-// queue or a done ctx gives a KindUnavailable *sms.Error; a message that
-// cannot be encoded gives Encode's error.
+// Enqueue puts m on the queue, encoded with queue.Encode and stamped with
+// queue.Stamp, as queue.SQS does. A full queue or a done ctx gives a
+// KindUnavailable *sms.Error; a message that cannot be encoded gives
+// Encode's error.
 func (q *Queue) Enqueue(ctx context.Context, m sms.QueuedMessage) error {
-	if m.Attempt == 0 {
-		m.Attempt = 1
-	}
-	if m.EnqueuedAt.IsZero() {
-		m.EnqueuedAt = q.now()
-	}
-	return q.put(ctx, "enqueue", m, 0)
+	return q.put(ctx, "enqueue", queue.Stamp(m, q.clock.Now()), 0)
 }
 
 // Requeue puts a fresh copy of a received message back on the queue,
 // visible after delay (at most queue.MaxDelay), with the semantics of
-// queue.SQS.Requeue: same id, EnqueuedAt and idempotency key, Attempt
-// incremented, a new message id and receive count. m.ID must be set.
+// queue.SQS.Requeue: the copy is queue.Requeued(m), with a new message id
+// and receive count. m.ID must be set.
 func (q *Queue) Requeue(ctx context.Context, m sms.QueuedMessage, delay time.Duration) error {
-	if m.ID == "" {
-		return &sms.Error{Kind: sms.KindInternal, Message: "memory: queue requeue: the message has no id"}
-	}
-	if m.Attempt < 1 {
-		m.Attempt = 1
-	}
-	m.Attempt++
-	if m.EnqueuedAt.IsZero() {
-		m.EnqueuedAt = q.now()
+	m, err := queue.Requeued(m, q.clock.Now())
+	if err != nil {
+		return err
 	}
 	return q.put(ctx, "requeue", m, min(max(delay, 0), queue.MaxDelay))
 }
@@ -162,7 +142,7 @@ func (q *Queue) put(ctx context.Context, op string, m sms.QueuedMessage, delay t
 	if err != nil {
 		return err
 	}
-	now := q.now()
+	now := q.clock.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.lenLocked() >= q.capacity {
@@ -196,7 +176,7 @@ func (q *Queue) Receive(ctx context.Context, limit int) []Item {
 			return nil
 		}
 		q.mu.Lock()
-		now := q.now()
+		now := q.clock.Now()
 		q.promoteLocked(now)
 		if len(q.ready) > 0 {
 			items := q.takeLocked(now, limit)
@@ -244,7 +224,7 @@ func (q *Queue) Ack(receiptHandle string) error {
 // receive count. It returns ErrStaleReceipt when that receive is no longer
 // current.
 func (q *Queue) Nack(receiptHandle string, delay time.Duration) error {
-	now := q.now()
+	now := q.clock.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	msg, ok := q.inFlight[receiptHandle]
@@ -323,7 +303,7 @@ func (q *Queue) notifyLocked() {
 }
 
 func queueUnavailable(err error) error {
-	return &sms.Error{Kind: sms.KindUnavailable, Code: sms.CodeUnavailable, Message: "the message queue is unavailable", Err: err}
+	return sms.E(sms.KindUnavailable, "the message queue is unavailable", sms.Cause(err))
 }
 
 // randomPrefix makes message ids unique across processes, like SQS's, so

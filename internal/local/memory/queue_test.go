@@ -18,6 +18,16 @@ var _ sms.Queue = (*Queue)(nil)
 
 var queueEpoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// newQueue returns a queue for cfg and fails the test on error.
+func newQueue(t testing.TB, cfg QueueConfig) *Queue {
+	t.Helper()
+	q, err := NewQueue(cfg)
+	if err != nil {
+		t.Fatalf("NewQueue(%+v) error = %v", cfg, err)
+	}
+	return q
+}
+
 // msg returns a message with id.
 func msg(id string) sms.QueuedMessage {
 	return sms.QueuedMessage{Message: sms.Message{ID: id, To: "+14155552671", Body: "Your code is 482901"}}
@@ -41,10 +51,9 @@ func enqueue(t *testing.T, q *Queue, m sms.QueuedMessage) {
 
 func TestQueueRoundTripThroughCodec(t *testing.T) {
 	clock := conformance.NewClock(queueEpoch)
-	q := NewQueueWith(QueueConfig{Capacity: 4, Now: clock.Now})
+	q := newQueue(t, QueueConfig{Capacity: 4, Clock: clock})
 	in := sms.QueuedMessage{
-		Message:        sms.Message{ID: "a1", To: "+447911123456", Body: "Café 🚀 <#>", From: "MyApp"},
-		IdempotencyKey: "user-1|k",
+		Message: sms.Message{ID: "a1", To: "+447911123456", Body: "Café 🚀 <#>", From: "MyApp"},
 	}
 	enqueue(t, q, in)
 	items := receiveNow(t, q, 10)
@@ -76,7 +85,7 @@ func TestQueueRoundTripThroughCodec(t *testing.T) {
 	if want := "sqs:" + it.MessageID; got.ID != want {
 		t.Errorf("derived ID = %q, want %q", got.ID, want)
 	}
-	other := NewQueue(1)
+	other := newQueue(t, QueueConfig{Capacity: 1})
 	enqueue(t, other, msg("x"))
 	if o := receiveNow(t, other, 1)[0]; o.MessageID == it.MessageID {
 		t.Errorf("two queues gave the same message id %q", o.MessageID)
@@ -84,7 +93,7 @@ func TestQueueRoundTripThroughCodec(t *testing.T) {
 }
 
 func TestQueueFullIsUnavailable(t *testing.T) {
-	q := NewQueue(2)
+	q := newQueue(t, QueueConfig{Capacity: 2})
 	enqueue(t, q, msg("1"))
 	enqueue(t, q, msg("2"))
 	err := q.Enqueue(context.Background(), msg("3"))
@@ -95,8 +104,8 @@ func TestQueueFullIsUnavailable(t *testing.T) {
 	if e.Kind != sms.KindUnavailable {
 		t.Errorf("Kind = %v, want %v", e.Kind, sms.KindUnavailable)
 	}
-	if got := e.ErrorCode(); got != sms.CodeUnavailable {
-		t.Errorf("ErrorCode = %q, want %q", got, sms.CodeUnavailable)
+	if e.Code != "" || e.Message == "" {
+		t.Errorf("Code, Message = %q, %q, want no narrowing code and a message", e.Code, e.Message)
 	}
 	if got := q.Len(); got != 2 {
 		t.Errorf("Len = %d, want 2", got)
@@ -119,7 +128,7 @@ func TestQueueFullIsUnavailable(t *testing.T) {
 }
 
 func TestQueueEnqueueErrors(t *testing.T) {
-	q := NewQueue(2)
+	q := newQueue(t, QueueConfig{Capacity: 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if got := sms.KindOf(q.Enqueue(ctx, msg("a"))); got != sms.KindUnavailable {
@@ -134,7 +143,7 @@ func TestQueueEnqueueErrors(t *testing.T) {
 }
 
 func TestQueueReceiveOrderAndLimit(t *testing.T) {
-	q := NewQueue(10)
+	q := newQueue(t, QueueConfig{Capacity: 10})
 	for i := range 5 {
 		enqueue(t, q, msg(fmt.Sprint(i)))
 	}
@@ -166,7 +175,7 @@ func TestQueueReceiveOrderAndLimit(t *testing.T) {
 
 func TestQueueVisibilityTimeout(t *testing.T) {
 	clock := conformance.NewClock(queueEpoch)
-	q := NewQueueWith(QueueConfig{Capacity: 4, VisibilityTimeout: 10 * time.Second, Now: clock.Now})
+	q := newQueue(t, QueueConfig{Capacity: 4, VisibilityTimeout: 10 * time.Second, Clock: clock})
 	enqueue(t, q, msg("v"))
 	first := receiveNow(t, q, 1)[0]
 
@@ -206,7 +215,7 @@ func TestQueueVisibilityTimeout(t *testing.T) {
 
 func TestQueueNackDelay(t *testing.T) {
 	clock := conformance.NewClock(queueEpoch)
-	q := NewQueueWith(QueueConfig{Capacity: 4, Now: clock.Now})
+	q := newQueue(t, QueueConfig{Capacity: 4, Clock: clock})
 	enqueue(t, q, msg("n"))
 	enqueue(t, q, msg("m"))
 	items := receiveNow(t, q, 2)
@@ -238,7 +247,7 @@ func TestQueueNackDelay(t *testing.T) {
 
 func TestQueueRequeue(t *testing.T) {
 	clock := conformance.NewClock(queueEpoch)
-	q := NewQueueWith(QueueConfig{Capacity: 4, Now: clock.Now})
+	q := newQueue(t, QueueConfig{Capacity: 4, Clock: clock})
 	first := queueEpoch.Add(-time.Minute)
 	in := sms.QueuedMessage{Message: sms.Message{ID: "sqs:orig", To: "+14155552671", Body: "hi"}, Attempt: 1, EnqueuedAt: first}
 	if err := q.Requeue(context.Background(), in, 3*time.Second); err != nil {
@@ -271,7 +280,7 @@ func TestQueueRequeue(t *testing.T) {
 }
 
 func TestQueueReceiveBlocks(t *testing.T) {
-	q := NewQueueWith(QueueConfig{Capacity: 4, VisibilityTimeout: 80 * time.Millisecond})
+	q := newQueue(t, QueueConfig{Capacity: 4, VisibilityTimeout: 80 * time.Millisecond})
 
 	// Wakes on Enqueue.
 	done := make(chan []Item)
@@ -313,7 +322,7 @@ func TestQueueReceiveBlocks(t *testing.T) {
 
 func TestQueueConcurrent(t *testing.T) {
 	const producers, perProducer, consumers = 4, 250, 3
-	q := NewQueue(64) // smaller than the total: producers retry when full
+	q := newQueue(t, QueueConfig{Capacity: 64}) // smaller than the total: producers retry when full
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -404,18 +413,15 @@ func TestNewQueueRejectsBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("NewQueueWith(%+v) did not panic", tt.cfg)
-				}
-			}()
-			NewQueueWith(tt.cfg)
+			if q, err := NewQueue(tt.cfg); err == nil || q != nil {
+				t.Errorf("NewQueue(%+v) = %v, %v; want an error", tt.cfg, q, err)
+			}
 		})
 	}
 }
 
 func BenchmarkMemoryQueueEnqueueReceiveAck(b *testing.B) {
-	q := NewQueue(1024)
+	q := newQueue(b, QueueConfig{Capacity: 1024})
 	ctx := context.Background()
 	m := msg("5d41402a-bc4b-4a76-b971-9d911017c592")
 	b.ReportAllocs()

@@ -6,11 +6,16 @@
 package conformance
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
-// Clock is a manual clock for tests. It is safe for concurrent use.
+// Clock is a manual sms.Clock for tests: it reads the same time until
+// moved, and Sleep moves it instead of waiting. It is safe for concurrent
+// use.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -25,6 +30,20 @@ func (c *Clock) Now() time.Time {
 	defer c.mu.Unlock()
 	return c.now
 }
+
+// Sleep moves the clock forward by d (when positive) and returns at once,
+// or returns ctx.Err() without moving it when ctx is done.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d > 0 {
+		c.Advance(d)
+	}
+	return nil
+}
+
+var _ sms.Clock = (*Clock)(nil)
 
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) {

@@ -10,8 +10,8 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// NewLedgerFunc builds a fresh, empty ledger reading time from now.
-type NewLedgerFunc func(t *testing.T, now func() time.Time) sms.Ledger
+// NewLedgerFunc builds a fresh, empty ledger reading time from clock.
+type NewLedgerFunc func(t *testing.T, clock sms.Clock) sms.Ledger
 
 // Ledger runs the ledger conformance suite against the ledgers that
 // newLedger builds. Times move in whole milliseconds, the ledger's
@@ -193,7 +193,7 @@ func ledgerScenarios(t *testing.T, newLedger NewLedgerFunc) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := NewClock(epoch)
-			l := newLedger(t, clock.Now)
+			l := newLedger(t, clock)
 			ctx := context.Background()
 			for i, s := range tt.steps {
 				key := s.key
@@ -236,7 +236,7 @@ func ledgerScenarios(t *testing.T, newLedger NewLedgerFunc) {
 func ledgerOutcomeCopied(t *testing.T, newLedger NewLedgerFunc) {
 	ctx := context.Background()
 	clock := NewClock(epoch)
-	l := newLedger(t, clock.Now)
+	l := newLedger(t, clock)
 	outcome := []byte("original")
 	if err := l.Complete(ctx, "k", "a", outcome, keep); err != nil {
 		t.Fatalf("Complete error = %v", err)
@@ -257,7 +257,7 @@ func ledgerOutcomeCopied(t *testing.T, newLedger NewLedgerFunc) {
 func ledgerConcurrent(t *testing.T, newLedger NewLedgerFunc) {
 	const workers = 16
 	clock := NewClock(epoch)
-	l := newLedger(t, clock.Now)
+	l := newLedger(t, clock)
 	var (
 		mu     sync.Mutex
 		states = map[sms.ClaimState]int{}
@@ -287,7 +287,7 @@ func ledgerConcurrent(t *testing.T, newLedger NewLedgerFunc) {
 func ledgerInvalid(t *testing.T, newLedger NewLedgerFunc) {
 	ctx := context.Background()
 	clock := NewClock(epoch)
-	l := newLedger(t, clock.Now)
+	l := newLedger(t, clock)
 	tests := []struct {
 		name string
 		call func() error

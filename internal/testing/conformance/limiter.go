@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -12,14 +11,8 @@ import (
 )
 
 // NewLimiterFunc builds a fresh limiter (no slot taken) granting rate slots
-// per second with the given margin, reading time from now.
-type NewLimiterFunc func(t *testing.T, rate, margin float64, now func() time.Time) sms.Limiter
-
-// Interval is the slot spacing every limiter must use: (1/rate)·(1+margin),
-// rounded to the nanosecond.
-func Interval(rate, margin float64) time.Duration {
-	return time.Duration(math.Round(float64(time.Second) * (1 + margin) / rate))
-}
+// per second with the given margin, reading time from clock.
+type NewLimiterFunc func(t *testing.T, rate, margin float64, clock sms.Clock) sms.Limiter
 
 // Limiter runs the limiter conformance suite against the limiters that
 // newLimiter builds.
@@ -66,7 +59,7 @@ func wantNoGrant(t *testing.T, l sms.Limiter, maxWait time.Duration) {
 func limiterFirstGrant(t *testing.T, newLimiter NewLimiterFunc) {
 	for _, maxWait := range []time.Duration{0, -time.Second, time.Second} {
 		clock := NewClock(epoch)
-		l := newLimiter(t, 10, 0.05, clock.Now)
+		l := newLimiter(t, 10, 0.05, clock)
 		wantGrant(t, l, maxWait, epoch)
 	}
 }
@@ -83,11 +76,11 @@ func limiterSpacing(t *testing.T, newLimiter NewLimiterFunc) {
 		{rate: 0.5, margin: 0.05, interval: 2100 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		if got := Interval(tt.rate, tt.margin); got != tt.interval {
-			t.Fatalf("Interval(%v, %v) = %v, want %v", tt.rate, tt.margin, got, tt.interval)
+		if got := sms.SlotInterval(tt.rate, tt.margin); got != tt.interval {
+			t.Fatalf("sms.SlotInterval(%v, %v) = %v, want %v", tt.rate, tt.margin, got, tt.interval)
 		}
 		clock := NewClock(epoch)
-		l := newLimiter(t, tt.rate, tt.margin, clock.Now)
+		l := newLimiter(t, tt.rate, tt.margin, clock)
 		const slots = 10
 		maxWait := slots * tt.interval
 		for k := range slots + 1 {
@@ -101,7 +94,7 @@ func limiterSpacing(t *testing.T, newLimiter NewLimiterFunc) {
 
 func limiterMaxWait(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 10, 0.05
-	interval := Interval(rate, margin)
+	interval := sms.SlotInterval(rate, margin)
 	tests := []struct {
 		name    string
 		maxWait time.Duration
@@ -116,7 +109,7 @@ func limiterMaxWait(t *testing.T, newLimiter NewLimiterFunc) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := NewClock(epoch)
-			l := newLimiter(t, rate, margin, clock.Now)
+			l := newLimiter(t, rate, margin, clock)
 			wantGrant(t, l, 0, epoch)
 			if !tt.grant {
 				for range 3 {
@@ -134,10 +127,10 @@ func limiterMaxWait(t *testing.T, newLimiter NewLimiterFunc) {
 
 func limiterIdle(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 10, 0.05
-	interval := Interval(rate, margin)
+	interval := sms.SlotInterval(rate, margin)
 	for _, idle := range []time.Duration{interval + time.Nanosecond, time.Second, time.Hour} {
 		clock := NewClock(epoch)
-		l := newLimiter(t, rate, margin, clock.Now)
+		l := newLimiter(t, rate, margin, clock)
 		for k := range 5 {
 			wantGrant(t, l, time.Second, epoch.Add(time.Duration(k)*interval))
 		}
@@ -154,9 +147,9 @@ func limiterIdle(t *testing.T, newLimiter NewLimiterFunc) {
 
 func limiterClockBetweenSlots(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 10, 0.05
-	interval := Interval(rate, margin)
+	interval := sms.SlotInterval(rate, margin)
 	clock := NewClock(epoch)
-	l := newLimiter(t, rate, margin, clock.Now)
+	l := newLimiter(t, rate, margin, clock)
 	for k := range 4 {
 		wantGrant(t, l, time.Second, epoch.Add(time.Duration(k)*interval))
 	}
@@ -177,9 +170,9 @@ func limiterClockBetweenSlots(t *testing.T, newLimiter NewLimiterFunc) {
 func limiterConcurrent(t *testing.T, newLimiter NewLimiterFunc) {
 	const rate, margin = 50, 0.05
 	const workers, each = 8, 4
-	interval := Interval(rate, margin)
+	interval := sms.SlotInterval(rate, margin)
 	clock := NewClock(epoch)
-	l := newLimiter(t, rate, margin, clock.Now)
+	l := newLimiter(t, rate, margin, clock)
 	var (
 		mu     sync.Mutex
 		grants []time.Time

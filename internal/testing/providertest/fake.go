@@ -25,6 +25,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // Drop says whether and when a fault closes the connection instead of
@@ -145,8 +147,8 @@ type Accepted struct {
 type Option func(*config)
 
 type config struct {
-	now  func() time.Time
-	plan Plan
+	clock sms.Clock
+	plan  Plan
 
 	twilioAccountSID, twilioAuthToken string
 	twilioKeySID, twilioKeySecret     string
@@ -158,7 +160,7 @@ type config struct {
 
 func newConfig(opts []Option) config {
 	c := config{
-		now:              time.Now,
+		clock:            sms.SystemClock{},
 		twilioAccountSID: TwilioAccountSID,
 		twilioAuthToken:  TwilioAuthToken,
 		twilioKeySID:     TwilioAPIKeySID,
@@ -173,9 +175,9 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// WithClock sets the fake's clock (time.Now by default).
-func WithClock(now func() time.Time) Option {
-	return func(c *config) { c.now = now }
+// WithClock sets the fake's clock (sms.SystemClock by default).
+func WithClock(clock sms.Clock) Option {
+	return func(c *config) { c.clock = clock }
 }
 
 // WithPlan starts the fake with a random fault plan (see SetPlan).
@@ -381,7 +383,7 @@ func (c *core) finish(i int, status int, code string, a *Accepted) {
 
 func (c *core) serve(w http.ResponseWriter, r *http.Request, p provider) {
 	rec := Request{
-		At:          c.cfg.now(),
+		At:          c.cfg.clock.Now(),
 		Method:      r.Method,
 		Path:        r.URL.Path,
 		ContentType: r.Header.Get("Content-Type"),

@@ -253,7 +253,7 @@ type twilioMessage struct {
 }
 
 func (tw *twilioWire) accept(to, from, body, service string) answer {
-	now := tw.cfg.now().UTC()
+	now := tw.cfg.clock.Now().UTC()
 	sid := "SM" + randomHex(16)
 	ucs2 := needsUCS2(body)
 	parts := len(splitParts(body, ucs2))

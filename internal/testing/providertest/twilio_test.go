@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
@@ -70,7 +71,7 @@ func (c twilioCall) do(t *testing.T, base string) (int, map[string]any) {
 
 func TestTwilioAccepts(t *testing.T) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	f := providertest.NewTwilio(t, providertest.WithClock(func() time.Time { return at }))
+	f := providertest.NewTwilio(t, providertest.WithClock(conformance.NewClock(at)))
 	status, body := validTwilioCall().do(t, f.URL())
 
 	if status != http.StatusCreated {

@@ -271,7 +271,7 @@ func (vw *vonageWire) accept(rec *Request, f *Fault, ucs2 bool) answer {
 	vw.mu.Unlock()
 
 	a := &Accepted{
-		At: vw.cfg.now(), To: to, From: from, Body: text, ClientRef: ref,
+		At: vw.cfg.clock.Now(), To: to, From: from, Body: text, ClientRef: ref,
 		Parts: len(parts), Encoding: "GSM-7", Mangled: !ucs2 && needsUCS2(text),
 	}
 	if ucs2 {
