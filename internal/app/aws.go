@@ -47,7 +47,7 @@ func LoadAWS(ctx context.Context, getenv func(string) string, mode config.Mode, 
 	if err != nil {
 		return nil, err
 	}
-	return Build(ctx, cfg, Options{AWS: NewClients(env), Log: log})
+	return Build(ctx, cfg, Options{Mode: mode, AWS: NewClients(env), Log: log})
 }
 
 // warmUp opens the connection to DynamoDB during init with one read of an

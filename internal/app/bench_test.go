@@ -46,7 +46,7 @@ func BenchmarkHandlerInProcess(b *testing.B) {
 		Queue:    queue,
 		Log:      log,
 	}
-	authn, err := app.NewCredentials(context.Background(), cfg, app.FixedSecrets(config.Secrets{JWTSecret: testJWTSecret}), nil, log)
+	authn, err := app.NewCredentials(context.Background(), cfg, app.Sources{Provider: app.FixedSecrets(config.Secrets{JWTSecret: testJWTSecret})}, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}

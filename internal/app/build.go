@@ -35,8 +35,12 @@ type Queue interface {
 // functions' part, so that a part added to the deployed wiring reaches
 // every runtime unless it replaces that part on purpose.
 type Options struct {
+	// Mode is the program: config.ModeDrain verifies no tokens, so it reads
+	// no JWT keys and needs none; the zero value is config.ModeSend (the
+	// local server verifies tokens as the send function does).
+	Mode config.Mode
 	// AWS are the clients of the AWS parts; nil means none, and then every
-	// part that would use them (table, queues, secret) must be replaced.
+	// part that would use them (table, queues, secrets) must be replaced.
 	AWS *Clients
 	// Log is the structured logger of every part; nil discards.
 	Log *slog.Logger
@@ -44,8 +48,9 @@ type Options struct {
 	// whose rotations the provider and the token verifier follow, e.g. with
 	// FixedSecrets of credentials from the environment.
 	Secrets SecretLoader
-	// CheckSecrets checks every value read from Secrets Manager; nil means
-	// Config.CheckSecrets.
+	// CheckSecrets checks every value read from the secret of
+	// SMS_SECRET_ID; nil means Config.SecretCheck(Mode). A JWT secret of
+	// its own (JWT_SECRET_ID) is always checked with Config.CheckJWTSecrets.
 	CheckSecrets func(config.Secrets) error
 	// Provider replaces the provider client built from the secret.
 	Provider sms.Provider
@@ -77,7 +82,7 @@ func (o Options) needAWS(part string) error {
 type Service struct {
 	Config config.Config
 	Parts  Parts
-	// Auth verifies the send API's bearer tokens.
+	// Auth verifies the send API's bearer tokens; nil for the drain.
 	Auth Authenticator
 	// Queue is the queue the drain reads (Parts.Queue too); nil without
 	// SMS_QUEUE_URL.
@@ -86,9 +91,11 @@ type Service struct {
 	DLQ drain.DeadLetterer
 }
 
-// Build wires the service for cfg: the secret and what is built from it
+// Build wires the service for cfg: the secrets and what is built from them
 // (Credentials), the limiter, the ledger, the queue and the dead-letter
-// queue, each replaced when opts says so.
+// queue, each replaced when opts says so. The send function reads the JWT
+// secret of JWT_SECRET_ID too when it is another secret than SMS_SECRET_ID
+// and tokens are HS256; the drain never does.
 func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, error) {
 	log := opts.Log
 	if log == nil {
@@ -104,16 +111,23 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 		defer func() { <-warmed }()
 	}
 
-	src, rotates := opts.Secrets, opts.Secrets == nil
+	src := Sources{Provider: opts.Secrets, Mode: opts.Mode}
+	rotates := opts.Secrets == nil
 	if rotates {
 		if err := opts.needAWS("the secret"); err != nil {
 			return nil, err
 		}
 		check := opts.CheckSecrets
 		if check == nil {
-			check = cfg.CheckSecrets
+			check = cfg.SecretCheck(opts.Mode)
 		}
-		src = config.NewSecretSource(opts.AWS.SecretsManager, cfg.SecretID, config.SecretSourceConfig{Check: check})
+		src.Provider = config.NewSecretSource(opts.AWS.SecretsManager, cfg.SecretID, config.SecretSourceConfig{Check: check})
+	}
+	if opts.Mode != config.ModeDrain && cfg.JWTJWKSURL == "" && cfg.SplitJWTSecret() {
+		if err := opts.needAWS("the JWT secret"); err != nil {
+			return nil, err
+		}
+		src.JWT = config.NewSecretSource(opts.AWS.SecretsManager, cfg.JWTSecretID, config.SecretSourceConfig{Check: cfg.CheckJWTSecrets})
 	}
 	creds, err := NewCredentials(ctx, cfg, src, HTTPClient(), log)
 	if err != nil {
@@ -137,7 +151,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 			return nil, err
 		}
 	}
-	if svc.Auth == nil {
+	if svc.Auth == nil && opts.Mode != config.ModeDrain {
 		return nil, errors.New("app: nothing to verify tokens with: the secret has no jwtSecret and JWT_JWKS_URL is not set")
 	}
 	if err := svc.buildAWSParts(opts); err != nil {

@@ -59,7 +59,7 @@ func TestCredentialsFollowJWTSecretRotation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &scriptedSecrets{cur: config.Secrets{JWTSecret: oldJWTSecret}, next: config.Secrets{JWTSecret: tt.next}}
-			c, err := app.NewCredentials(context.Background(), config.Config{}, src, nil, nil)
+			c, err := app.NewCredentials(context.Background(), config.Config{}, app.Sources{Provider: src}, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +83,7 @@ func TestCredentialsFollowJWTSecretRotation(t *testing.T) {
 func TestCredentialsRebuildOnlyOnChanges(t *testing.T) {
 	ctx := context.Background()
 	src := &scriptedSecrets{cur: config.Secrets{JWTSecret: oldJWTSecret}, next: config.Secrets{JWTSecret: oldJWTSecret}}
-	c, err := app.NewCredentials(ctx, config.Config{}, src, nil, nil)
+	c, err := app.NewCredentials(ctx, config.Config{}, app.Sources{Provider: src}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestCredentialsRotateTheProvider(t *testing.T) {
 	fresh := stale
 	fresh.Twilio.AuthToken = providertest.TwilioAuthToken
 	src := &scriptedSecrets{cur: stale, next: fresh}
-	c, err := app.NewCredentials(ctx, cfg, src, app.HTTPClient(), nil)
+	c, err := app.NewCredentials(ctx, cfg, app.Sources{Provider: src}, app.HTTPClient(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestCredentialsKeepThePreviousOnAnUnusableSecret(t *testing.T) {
 	ctx := context.Background()
 	logs := &logging.Buffer{}
 	src := &scriptedSecrets{cur: config.Secrets{JWTSecret: oldJWTSecret}, next: config.Secrets{JWTSecret: "short"}}
-	c, err := app.NewCredentials(ctx, config.Config{}, src, nil, logging.New(logs, 0))
+	c, err := app.NewCredentials(ctx, config.Config{}, app.Sources{Provider: src}, nil, logging.New(logs, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

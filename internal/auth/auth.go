@@ -8,9 +8,15 @@
 // "none", HS256 tokens signed with a public key, and similar algorithm
 // confusions fail.
 //
+// JWKS mode requires an issuer and an audience: an identity provider signs
+// the tokens of every application it serves with the same keys, so without
+// them any of its tokens would be accepted. The JWKS is fetched without
+// following redirects.
+//
 // Every token failure is an *sms.Error of kind KindUnauthorized with a short
 // client-safe message; a valid token without the required scope is
-// KindForbidden. Messages never contain the token.
+// KindForbidden. Messages never contain the token. SignatureFailed tells the
+// one failure that may mean the keys were rotated since they were loaded.
 package auth
 
 import (
@@ -66,6 +72,7 @@ const (
 	msgNoSubject      = "token has no subject"
 	msgSubjectTooLong = "token subject too long"
 	msgScope          = "token lacks the required scope"
+	msgLifetime       = "token lifetime exceeds the maximum accepted"
 	msgKeysDown       = "token signing keys unavailable"
 )
 
@@ -78,9 +85,10 @@ type Config struct {
 	// JWKSURL, when set, selects RS256/ES256 verification with the keys
 	// published there. It must be https, or http on a loopback host.
 	JWKSURL string
-	// Issuer, when set, is the required iss claim.
+	// Issuer, when set, is the required iss claim. Required with JWKSURL.
 	Issuer string
-	// Audience, when set, must be one of the token's aud values.
+	// Audience, when set, must be one of the token's aud values. Required
+	// with JWKSURL.
 	Audience string
 	// RequiredScope, when set, must be among the token's scopes.
 	RequiredScope string
@@ -90,7 +98,12 @@ type Config struct {
 	// Clock is the time source; nil means the system clock.
 	Clock sms.Clock
 	// HTTPClient fetches the JWKS; nil means a client with a 10 s timeout.
+	// Whatever the client, redirects are not followed.
 	HTTPClient *http.Client
+	// MaxLifetime, when positive, is the longest lifetime accepted: a token
+	// whose exp - iat (or, without iat, exp - now) exceeds it is refused.
+	// Zero means no limit.
+	MaxLifetime time.Duration
 }
 
 // Claims are the verified facts a token carries.
@@ -123,6 +136,7 @@ type Verifier struct {
 	audience string
 	scope    string
 	leeway   time.Duration
+	lifetime time.Duration // 0: no limit
 	clock    sms.Clock
 }
 
@@ -135,6 +149,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		audience: cfg.Audience,
 		scope:    cfg.RequiredScope,
 		leeway:   cfg.Leeway,
+		lifetime: cfg.MaxLifetime,
 		clock:    cfg.Clock,
 	}
 	switch {
@@ -143,10 +158,19 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	case v.leeway < 0 || v.leeway > MaxLeeway:
 		return nil, fmt.Errorf("auth: leeway %v outside (0, %v]", cfg.Leeway, MaxLeeway)
 	}
+	if v.lifetime < 0 {
+		return nil, fmt.Errorf("auth: max lifetime %v is negative (0 means no limit)", cfg.MaxLifetime)
+	}
 	if v.clock == nil {
 		v.clock = sms.SystemClock{}
 	}
 	if cfg.JWKSURL != "" {
+		switch {
+		case cfg.Issuer == "":
+			return nil, errors.New("auth: a JWKS URL needs an issuer: the identity provider's keys sign other applications' tokens too")
+		case cfg.Audience == "":
+			return nil, errors.New("auth: a JWKS URL needs an audience: the identity provider's keys sign other applications' tokens too")
+		}
 		u, err := url.Parse(cfg.JWKSURL)
 		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && httpclient.IsLoopback(u.Hostname())) {
 			return nil, errors.New("auth: JWKS URL must be an absolute https URL (http only on a loopback host)")
@@ -224,6 +248,9 @@ func (v *Verifier) check(tc *tokenClaims) (Claims, error) {
 	if tc.IssuedAt != nil && now.Before(tc.IssuedAt.Add(-v.leeway)) {
 		return Claims{}, unauthorized(msgIssuedFuture, nil)
 	}
+	if v.lifetime > 0 && tooLong(tc, now, v.lifetime, v.leeway) {
+		return Claims{}, unauthorized(msgLifetime, nil)
+	}
 	if v.issuer != "" && tc.Issuer != v.issuer {
 		return Claims{}, unauthorized(msgIssuer, nil)
 	}
@@ -254,6 +281,16 @@ func (v *Verifier) check(tc *tokenClaims) (Claims, error) {
 		return Claims{}, sms.E(sms.KindForbidden, msgScope)
 	}
 	return c, nil
+}
+
+// tooLong reports whether the token was minted for longer than limit:
+// exp - iat, or without iat exp - now (with leeway for the issuer's clock
+// running ahead).
+func tooLong(tc *tokenClaims, now time.Time, limit, leeway time.Duration) bool {
+	if tc.IssuedAt != nil {
+		return tc.ExpiresAt.Sub(tc.IssuedAt.Time) > limit
+	}
+	return tc.ExpiresAt.Sub(now) > limit+leeway
 }
 
 // bearer extracts the token from an Authorization header value.
@@ -291,11 +328,24 @@ func classify(err error) error {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return unauthorized(msgMalformed, err)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return unauthorized(msgSignature, err)
+		return unauthorized(msgSignature, fmt.Errorf("%w: %w", errSignature, err))
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return unauthorized(msgAlgorithm, err)
 	}
 	return unauthorized(msgMalformed, err)
+}
+
+// errSignature marks the cause of a signature failure (SignatureFailed).
+var errSignature = errors.New("auth: signature does not verify against the keys held")
+
+// SignatureFailed reports whether err, from Verify, says that the token is
+// well-formed, names an accepted algorithm, and its signature does not
+// verify against the keys the verifier holds. It is the one failure that
+// may mean the keys were rotated since they were loaded: an expired,
+// malformed or wrong-audience token (any other failure) says nothing about
+// the keys, so it must not make a caller re-read them.
+func SignatureFailed(err error) bool {
+	return sms.KindOf(err) == sms.KindUnauthorized && errors.Is(err, errSignature)
 }
 
 // unauthorized builds the 401 error with a client-safe message.

@@ -297,6 +297,9 @@ func TestNewVerifierRejectsBadConfig(t *testing.T) {
 		{"JWKS over plain http", Config{JWKSURL: "http://issuer.example/jwks.json"}, "JWKS URL"},
 		{"JWKS relative", Config{JWKSURL: "/jwks.json"}, "JWKS URL"},
 		{"JWKS bad scheme", Config{JWKSURL: "ftp://issuer.example/jwks.json"}, "JWKS URL"},
+		{"JWKS without issuer", Config{JWKSURL: "https://issuer.example/jwks.json", Audience: testAudience}, "issuer"},
+		{"JWKS without audience", Config{JWKSURL: "https://issuer.example/jwks.json", Issuer: testIssuer}, "audience"},
+		{"negative max lifetime", Config{Secrets: [][]byte{secretNow}, MaxLifetime: -time.Hour}, "max lifetime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,9 +310,82 @@ func TestNewVerifierRejectsBadConfig(t *testing.T) {
 		})
 	}
 	for _, u := range []string{"https://issuer.example/.well-known/jwks.json", "http://127.0.0.1:8080/jwks", "http://localhost/jwks", "http://[::1]:9/jwks"} {
-		if _, err := NewVerifier(Config{JWKSURL: u}); err != nil {
+		if _, err := NewVerifier(Config{JWKSURL: u, Issuer: testIssuer, Audience: testAudience}); err != nil {
 			t.Errorf("NewVerifier(JWKSURL: %q) = %v, want nil", u, err)
 		}
+	}
+}
+
+func TestVerifyMaxLifetime(t *testing.T) {
+	const limit = 24 * time.Hour
+	tests := []struct {
+		name   string
+		limit  time.Duration
+		claims map[string]any
+		want   wantErr
+	}{
+		{"exp - iat at the limit", limit, map[string]any{"iat": testNow.Add(-time.Hour).Unix(), "exp": testNow.Add(limit - time.Hour).Unix()}, ok},
+		{"exp - iat over the limit", limit, map[string]any{"iat": testNow.Add(-time.Hour).Unix(), "exp": testNow.Add(limit - time.Hour + time.Second).Unix()}, unauth(msgLifetime)},
+		// An old iat counts: the token was minted for longer than the limit
+		// even if little of it is left.
+		{"issued long ago, exp near", limit, map[string]any{"iat": testNow.Add(-limit).Unix(), "exp": testNow.Add(time.Minute).Unix()}, unauth(msgLifetime)},
+		{"no iat, exp - now within the limit", limit, map[string]any{"iat": nil, "exp": testNow.Add(limit).Unix()}, ok},
+		{"no iat, exp - now over the limit", limit, map[string]any{"iat": nil, "exp": testNow.Add(limit + MaxLeeway + time.Second).Unix()}, unauth(msgLifetime)},
+		{"ten-year token with the limit off", 0, map[string]any{"exp": testNow.Add(10 * 365 * 24 * time.Hour).Unix()}, ok},
+		{"ten-year token without iat, limit off", 0, map[string]any{"iat": nil, "exp": testNow.Add(10 * 365 * 24 * time.Hour).Unix()}, ok},
+		// Expiry is still judged first: an expired long-lived token says so.
+		{"expired and too long", limit, map[string]any{"iat": testNow.Add(-3 * limit).Unix(), "exp": testNow.Add(-time.Hour).Unix()}, unauth(msgExpired)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := NewVerifier(Config{Secrets: [][]byte{secretNow}, MaxLifetime: tt.limit, Clock: stoppedClock(testNow)})
+			if err != nil {
+				t.Fatalf("NewVerifier: %v", err)
+			}
+			tok := mustSign(t, secretNow, claimsWith(tt.claims))
+			_, err = v.Verify(context.Background(), "Bearer "+tok)
+			checkErr(t, err, tt.want, tok)
+		})
+	}
+}
+
+// TestSignatureFailed: only a well-formed token of an accepted algorithm
+// whose signature does not verify against the keys held is a signature
+// failure (the one failure that may mean the keys were rotated).
+func TestSignatureFailed(t *testing.T) {
+	v := newHSVerifier(t)
+	sign := func(c map[string]any) string { return mustSign(t, secretNow, claimsWith(c)) }
+	other := []byte("some-other-secret-of-enough-length!!")
+	tests := []struct {
+		name   string
+		header string
+		want   bool
+	}{
+		{"unknown secret", "Bearer " + mustSign(t, other, claimsWith(nil)), true},
+		{"unknown secret, expired too", "Bearer " + mustSign(t, other, claimsWith(map[string]any{"exp": testNow.Add(-time.Hour).Unix()})), true},
+		{"valid", "Bearer " + sign(nil), false},
+		{"expired", "Bearer " + sign(map[string]any{"exp": testNow.Add(-time.Hour).Unix()}), false},
+		{"wrong aud", "Bearer " + sign(map[string]any{"aud": "other-api"}), false},
+		{"wrong iss", "Bearer " + sign(map[string]any{"iss": "https://evil.example"}), false},
+		{"no sub", "Bearer " + sign(map[string]any{"sub": nil}), false},
+		{"missing scope", "Bearer " + sign(map[string]any{"scope": nil}), false},
+		{"alg none", "Bearer " + unsignedToken(claimsWith(nil)), false},
+		{"alg HS512 with an unknown secret", "Bearer " + signWith(t, jwt.SigningMethodHS512, other, nil, claimsWith(nil)), false},
+		{"malformed", "Bearer a.b.c", false},
+		{"claims not JSON", "Bearer " + base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + ".bm90LWpzb24." + strings.Repeat("A", 43), false},
+		{"no token", "", false},
+		{"wrong scheme", "Basic dXNlcjpwYXNzd29yZA==", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), tt.header)
+			if got := SignatureFailed(err); got != tt.want {
+				t.Errorf("SignatureFailed(%v) = %v, want %v", err, got, tt.want)
+			}
+		})
+	}
+	if SignatureFailed(nil) || SignatureFailed(errors.New("other")) {
+		t.Error("SignatureFailed of nil or a foreign error = true, want false")
 	}
 }
 

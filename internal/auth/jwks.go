@@ -63,11 +63,17 @@ type jwksCache struct {
 	lastErr   error     // outcome of the last attempt
 }
 
+// newJWKSCache returns the cache of url, fetched with a copy of client
+// (nil: a client with a 10 s timeout) that does not follow redirects: the
+// configured URL names the keys' host, and a redirect (an open redirect on
+// that host, say) must not let another host choose them.
 func newJWKSCache(url string, client *http.Client, clock sms.Clock) *jwksCache {
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+	c := http.Client{Timeout: 10 * time.Second}
+	if client != nil {
+		c = *client
 	}
-	return &jwksCache{url: url, client: client, clock: clock, sem: make(chan struct{}, 1)}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &jwksCache{url: url, client: &c, clock: clock, sem: make(chan struct{}, 1)}
 }
 
 // lookupResult says what lookup found.
@@ -207,6 +213,9 @@ func (c *jwksCache) fetch(ctx context.Context) ([]jwk, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			return nil, fmt.Errorf("auth: fetch JWKS: HTTP status %d: the JWKS URL redirects, and redirects are not followed (configure the final URL)", resp.StatusCode)
+		}
 		return nil, fmt.Errorf("auth: fetch JWKS: HTTP status %d", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))

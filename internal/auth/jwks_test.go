@@ -10,11 +10,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -287,6 +289,48 @@ func TestJWKSUnavailable(t *testing.T) {
 		})
 		if got := srv.hits.Load(); got != st.wantHits {
 			t.Errorf("%s: JWKS fetches = %d, want %d", st.name, got, st.wantHits)
+		}
+	}
+}
+
+// TestJWKSDoesNotFollowRedirects: a JWKS URL that redirects, even to a
+// valid key set, is a failed fetch, whatever HTTP client the verifier is
+// given (an open redirect on the issuer's host must not let another host
+// choose the keys).
+func TestJWKSDoesNotFollowRedirects(t *testing.T) {
+	rk := rsaKey()
+	real := newJWKSServer(t, rsaJWK("k1", &rk.PublicKey))
+	tok := signWith(t, jwt.SigningMethodRS256, rk, map[string]any{"kid": "k1"}, claimsWith(nil))
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, client := range []struct {
+			name string
+			hc   *http.Client
+		}{{"default client", nil}, {"client that follows redirects", &http.Client{Timeout: 5 * time.Second}}} {
+			t.Run(fmt.Sprintf("%d/%s", status, client.name), func(t *testing.T) {
+				hits := real.hits.Load()
+				redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, real.URL+"/.well-known/jwks.json", status)
+				}))
+				defer redirector.Close()
+				v, err := NewVerifier(Config{
+					JWKSURL: redirector.URL + "/.well-known/jwks.json", Issuer: testIssuer, Audience: testAudience,
+					RequiredScope: testScope, Clock: &clock{t: testNow}, HTTPClient: client.hc,
+				})
+				if err != nil {
+					t.Fatalf("NewVerifier: %v", err)
+				}
+				_, err = v.Verify(context.Background(), "Bearer "+tok)
+				checkErr(t, err, wantErr{sms.KindUnavailable, sms.CodeUnavailable, msgKeysDown}, tok)
+				if err != nil && !strings.Contains(sms.AsError(err).Err.Error(), "redirect") {
+					t.Errorf("cause = %v, want it to say the JWKS URL redirects", sms.AsError(err).Err)
+				}
+				if got := real.hits.Load() - hits; got != 0 {
+					t.Errorf("the redirect target was fetched %d times, want 0", got)
+				}
+				if client.hc != nil && client.hc.CheckRedirect != nil {
+					t.Error("the caller's client was changed, want a copy")
+				}
+			})
 		}
 	}
 }

@@ -43,6 +43,8 @@ const (
 	EnvJWTAudience      = "JWT_AUDIENCE"
 	EnvJWTJWKSURL       = "JWT_JWKS_URL"
 	EnvJWTRequiredScope = "JWT_REQUIRED_SCOPE"
+	EnvJWTSecretID      = "JWT_SECRET_ID"
+	EnvJWTMaxLifetime   = "JWT_MAX_LIFETIME"
 	EnvTwilioAPIURL     = "TWILIO_API_URL"
 	EnvVonageAPIURL     = "VONAGE_API_URL"
 	EnvAWSEndpointURL   = "AWS_ENDPOINT_URL"
@@ -70,6 +72,11 @@ type Config struct {
 	// SecretID is the Secrets Manager secret holding the credentials; empty
 	// means they come from the environment (local runs only).
 	SecretID string
+	// JWTSecretID is the secret holding the HS256 signing keys
+	// (JWT_SECRET_ID): SecretID unless set. Another secret than SecretID
+	// (SplitJWTSecret) keeps the keys away from the programs that need only
+	// the provider credentials.
+	JWTSecretID string
 	// RateLimit is the most provider sends per second for the deployment.
 	RateLimit float64
 	// QueueEnabled queues messages when no slot is free; false answers 429.
@@ -93,6 +100,9 @@ type Config struct {
 	JWTJWKSURL string
 	// JWTRequiredScope, when set, must be among the token's scopes.
 	JWTRequiredScope string
+	// JWTMaxLifetime, when positive, is the longest token lifetime accepted
+	// (JWT_MAX_LIFETIME: a Go duration, or "off", the default, for none).
+	JWTMaxLifetime time.Duration
 	// TwilioAPIURL and VonageAPIURL are the providers' base URLs, without a
 	// trailing slash.
 	TwilioAPIURL, VonageAPIURL string
@@ -168,6 +178,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Provider:         get(EnvProvider),
 		From:             get(EnvFrom),
 		SecretID:         get(EnvSecretID),
+		JWTSecretID:      get(EnvJWTSecretID),
 		RateLimit:        DefaultRateLimit,
 		QueueEnabled:     true,
 		RateMargin:       DefaultRateMargin,
@@ -178,6 +189,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		JWTRequiredScope: get(EnvJWTRequiredScope),
 		TwilioAPIURL:     DefaultTwilioAPIURL,
 		VonageAPIURL:     DefaultVonageAPIURL,
+	}
+	if c.JWTSecretID == "" {
+		c.JWTSecretID = c.SecretID
 	}
 	var errs []error
 	fail := func(err *SettingError) { errs = append(errs, err) }
@@ -273,6 +287,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.AllowedSenders = append(c.AllowedSenders, s)
 		}
 	}
+	if v := get(EnvJWTMaxLifetime); v != "" && !strings.EqualFold(v, "off") {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fail(settingErr(EnvJWTMaxLifetime, `must be a duration > 0 such as "24h", or "off", got %q`, v))
+		} else {
+			c.JWTMaxLifetime = d
+		}
+	}
 	if strings.ContainsAny(c.JWTRequiredScope, " \t") {
 		fail(settingErr(EnvJWTRequiredScope, "must be a single scope without spaces, got %q", c.JWTRequiredScope))
 	}
@@ -282,6 +304,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// SplitJWTSecret reports whether the JWT signing keys are in another
+// secret than the provider credentials (JWT_SECRET_ID set to another
+// secret than SMS_SECRET_ID).
+func (c Config) SplitJWTSecret() bool { return c.JWTSecretID != c.SecretID }
+
 // Validate checks that the settings mode needs are present:
 //   - ModeSend: SMS_PROVIDER, SMS_FROM, SMS_SECRET_ID, SMS_TABLE_NAME, and
 //     SMS_QUEUE_URL unless SMS_QUEUE_ENABLED=false.
@@ -289,6 +316,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 //     SMS_QUEUE_URL (to extend a record's visibility) and SMS_DLQ_URL.
 //   - ModeLocal: nothing, except SMS_FROM when SMS_PROVIDER names a real
 //     provider; an empty SMS_PROVIDER means the console provider.
+//
+// The programs that verify tokens (send, local) also need JWT_ISSUER and
+// JWT_AUDIENCE when JWT_JWKS_URL is set: an identity provider signs the
+// tokens of every application it serves with the same keys. The drain
+// verifies no tokens and ignores them. JWT_SECRET_ID needs SMS_SECRET_ID.
 func (c Config) Validate(mode Mode) error {
 	var required []string
 	switch mode {
@@ -319,6 +351,16 @@ func (c Config) Validate(mode Mode) error {
 		if values[name] == "" {
 			errs = append(errs, settingErr(name, "required by the %s program", mode))
 		}
+	}
+	if mode != ModeDrain && c.JWTJWKSURL != "" {
+		for _, s := range []struct{ name, v string }{{EnvJWTIssuer, c.JWTIssuer}, {EnvJWTAudience, c.JWTAudience}} {
+			if s.v == "" {
+				errs = append(errs, settingErr(s.name, "required when %s is set: the identity provider's keys sign other applications' tokens too", EnvJWTJWKSURL))
+			}
+		}
+	}
+	if c.SecretID == "" && c.JWTSecretID != "" {
+		errs = append(errs, settingErr(EnvJWTSecretID, "needs %s (without it the credentials and %s come from the environment)", EnvSecretID, EnvJWTSecret))
 	}
 	return errors.Join(errs...)
 }

@@ -72,6 +72,8 @@ func TestFromEnvValues(t *testing.T) {
 		EnvTwilioAPIURL:     "https://api.dublin.ie1.twilio.com/",
 		EnvVonageAPIURL:     "http://127.0.0.1:9000",
 		EnvAWSEndpointURL:   "http://127.0.0.1:5000",
+		EnvJWTSecretID:      "sms/jwt",
+		EnvJWTMaxLifetime:   "24h",
 	}))
 	if err != nil {
 		t.Fatalf("FromEnv = %v, want nil", err)
@@ -80,6 +82,7 @@ func TestFromEnvValues(t *testing.T) {
 		Provider:         "vonage",
 		From:             "MyApp",
 		SecretID:         "sms/credentials",
+		JWTSecretID:      "sms/jwt",
 		RateLimit:        2.5,
 		QueueEnabled:     false,
 		RateMargin:       0,
@@ -92,12 +95,62 @@ func TestFromEnvValues(t *testing.T) {
 		JWTAudience:      "sms-api",
 		JWTJWKSURL:       "https://issuer.example/.well-known/jwks.json",
 		JWTRequiredScope: "sms:send",
+		JWTMaxLifetime:   24 * time.Hour,
 		TwilioAPIURL:     "https://api.dublin.ie1.twilio.com",
 		VonageAPIURL:     "http://127.0.0.1:9000",
 		AWSEndpointURL:   "http://127.0.0.1:5000",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv =\n%+v, want\n%+v", got, want)
+	}
+}
+
+func TestFromEnvJWTSettings(t *testing.T) {
+	tests := []struct {
+		name         string
+		vars         map[string]string
+		wantSecretID string
+		wantLifetime time.Duration
+	}{
+		{"JWT secret defaults to the provider secret", map[string]string{EnvSecretID: "sms/credentials"}, "sms/credentials", 0},
+		{"JWT secret of its own", map[string]string{EnvSecretID: "sms/credentials", EnvJWTSecretID: " sms/jwt "}, "sms/jwt", 0},
+		{"max lifetime off by default", nil, "", 0},
+		{"max lifetime off", map[string]string{EnvJWTMaxLifetime: "off"}, "", 0},
+		{"max lifetime OFF", map[string]string{EnvJWTMaxLifetime: "OFF"}, "", 0},
+		{"max lifetime 24h", map[string]string{EnvJWTMaxLifetime: "24h"}, "", 24 * time.Hour},
+		{"max lifetime 90m", map[string]string{EnvJWTMaxLifetime: "1h30m"}, "", 90 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromEnv(env(tt.vars))
+			if err != nil {
+				t.Fatalf("FromEnv = %v, want nil", err)
+			}
+			if c.JWTSecretID != tt.wantSecretID || c.JWTMaxLifetime != tt.wantLifetime {
+				t.Errorf("JWTSecretID, JWTMaxLifetime = %q, %v; want %q, %v", c.JWTSecretID, c.JWTMaxLifetime, tt.wantSecretID, tt.wantLifetime)
+			}
+		})
+	}
+}
+
+func TestSplitJWTSecret(t *testing.T) {
+	tests := []struct {
+		vars map[string]string
+		want bool
+	}{
+		{map[string]string{EnvSecretID: "sms/credentials"}, false},
+		{map[string]string{EnvSecretID: "sms/credentials", EnvJWTSecretID: "sms/credentials"}, false},
+		{map[string]string{EnvSecretID: "sms/credentials", EnvJWTSecretID: "sms/jwt"}, true},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		c, err := FromEnv(env(tt.vars))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.SplitJWTSecret(); got != tt.want {
+			t.Errorf("SplitJWTSecret(%v) = %v, want %v", tt.vars, got, tt.want)
+		}
 	}
 }
 
@@ -164,6 +217,10 @@ func TestFromEnvInvalid(t *testing.T) {
 		{"allowed sender bad", map[string]string{EnvAllowedSenders: "Good,+12"}, EnvAllowedSenders, `entry "+12"`},
 		{"allowed sender MG", map[string]string{EnvAllowedSenders: "MG0123456789abcdef0123456789abcdef"}, EnvAllowedSenders, "entry"},
 		{"scope with space", map[string]string{EnvJWTRequiredScope: "sms:send sms:read"}, EnvJWTRequiredScope, "single scope"},
+		{"max lifetime without unit", map[string]string{EnvJWTMaxLifetime: "86400"}, EnvJWTMaxLifetime, `got "86400"`},
+		{"max lifetime zero", map[string]string{EnvJWTMaxLifetime: "0s"}, EnvJWTMaxLifetime, `"off"`},
+		{"max lifetime negative", map[string]string{EnvJWTMaxLifetime: "-1h"}, EnvJWTMaxLifetime, "> 0"},
+		{"max lifetime in days", map[string]string{EnvJWTMaxLifetime: "1d"}, EnvJWTMaxLifetime, `such as "24h"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,6 +305,61 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate(%v) names %d settings, want %d: %v", tt.mode, got, len(tt.missing), err)
 			}
 		})
+	}
+	if err := (Config{}).Validate(Mode(9)); err == nil {
+		t.Errorf("Validate(Mode(9)) = nil, want an error")
+	}
+}
+
+// TestValidateJWKSNeedsIssuerAndAudience: with a JWKS, the issuer and the
+// audience are required by every program that verifies tokens, so that
+// another application's token from the same identity provider is refused.
+// The drain verifies no tokens: it starts whatever they are.
+func TestValidateJWKSNeedsIssuerAndAudience(t *testing.T) {
+	jwks := with(lambdaEnv, map[string]string{EnvJWTJWKSURL: "https://issuer.example/.well-known/jwks.json"})
+	tests := []struct {
+		name  string
+		mode  Mode
+		vars  map[string]string
+		names []string // settings the error must name; none means valid
+	}{
+		{"send without both", ModeSend, jwks, []string{EnvJWTIssuer, EnvJWTAudience}},
+		{"send without audience", ModeSend, with(jwks, map[string]string{EnvJWTIssuer: "https://issuer.example/"}), []string{EnvJWTAudience}},
+		{"send without issuer", ModeSend, with(jwks, map[string]string{EnvJWTAudience: "sms-api"}), []string{EnvJWTIssuer}},
+		{"send with both", ModeSend, with(jwks, map[string]string{EnvJWTIssuer: "https://issuer.example/", EnvJWTAudience: "sms-api"}), nil},
+		{"local without both", ModeLocal, map[string]string{EnvJWTJWKSURL: "https://issuer.example/jwks"}, []string{EnvJWTIssuer, EnvJWTAudience}},
+		{"drain verifies no tokens", ModeDrain, jwks, nil},
+		{"HS256 needs neither", ModeSend, lambdaEnv, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(tt.vars), tt.mode)
+			if len(tt.names) == 0 {
+				if err != nil {
+					t.Errorf("Load(%v) = %v, want nil", tt.mode, err)
+				}
+				return
+			}
+			for _, name := range tt.names {
+				if want := "config: " + name + ": required when " + EnvJWTJWKSURL + " is set"; err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Load(%v) = %v, want it to contain %q", tt.mode, err, want)
+				}
+			}
+			if got := strings.Count(err.Error(), "config: "); got != len(tt.names) {
+				t.Errorf("Load(%v) reported %d problems, want %d: %v", tt.mode, got, len(tt.names), err)
+			}
+		})
+	}
+}
+
+func TestValidateJWTSecretIDNeedsSecretID(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{EnvJWTSecretID: "sms/jwt"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate(ModeLocal)
+	if err == nil || !strings.Contains(err.Error(), "config: "+EnvJWTSecretID+": ") {
+		t.Errorf("Validate(local) = %v, want an error naming %s", err, EnvJWTSecretID)
 	}
 	if err := (Config{}).Validate(Mode(9)); err == nil {
 		t.Errorf("Validate(Mode(9)) = nil, want an error")

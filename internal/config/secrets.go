@@ -165,17 +165,47 @@ var (
 	}
 )
 
-// CheckSecrets checks s against what c needs: the credentials of c.Provider
-// (none for the console provider) and, unless c.JWTJWKSURL is set, a
-// jwtSecret of at least 32 bytes (local mode, which mints its own tokens,
-// fills it before calling). Errors name the secret's JSON key when
-// c.SecretID is set and the environment variable otherwise; they never
-// contain a value. All problems are reported together.
+// CheckSecrets checks s as the one secret of a program that verifies
+// tokens with it: the credentials of c.Provider (none for the console
+// provider) and, unless c.JWTJWKSURL is set, a jwtSecret of at least 32
+// bytes (local mode, which mints its own tokens, fills it before calling).
+// Errors name the secret's JSON key when c.SecretID is set and the
+// environment variable otherwise; they never contain a value. All problems
+// are reported together. SecretCheck says which check a program's secret
+// of SMS_SECRET_ID needs.
 func (c Config) CheckSecrets(s Secrets) error {
-	n := envNames
-	if c.SecretID != "" {
-		n = jsonNames
+	errs := []error{c.CheckProviderSecrets(s)}
+	if c.JWTJWKSURL == "" {
+		errs = append(errs, c.CheckJWTSecrets(s))
 	}
+	return errors.Join(errs...)
+}
+
+// SecretCheck returns the check of the secret of SMS_SECRET_ID for mode:
+// CheckSecrets when the program verifies HS256 tokens with that secret's
+// jwtSecret, CheckProviderSecrets otherwise: for the drain, which verifies
+// no tokens, with a JWKS, and when the keys are in a secret of their own
+// (SplitJWTSecret; CheckJWTSecrets checks that one).
+func (c Config) SecretCheck(mode Mode) func(Secrets) error {
+	if mode == ModeDrain || c.JWTJWKSURL != "" || c.SplitJWTSecret() {
+		return c.CheckProviderSecrets
+	}
+	return c.CheckSecrets
+}
+
+// names returns the names errors give the credentials: the secret's JSON
+// keys with a secret, the environment variables without.
+func (c Config) names() secretNames {
+	if c.SecretID != "" {
+		return jsonNames
+	}
+	return envNames
+}
+
+// CheckProviderSecrets checks the credentials of c.Provider in s (none for
+// the console provider), ignoring the JWT keys. Errors are as CheckSecrets's.
+func (c Config) CheckProviderSecrets(s Secrets) error {
+	n := c.names()
 	var errs []error
 	fail := func(name, reason string) { errs = append(errs, settingErr(name, "%s", reason)) }
 	required := func(name, v string) bool {
@@ -204,30 +234,53 @@ func (c Config) CheckSecrets(s Secrets) error {
 		required(n.apiKey, s.Vonage.APIKey)
 		required(n.apiSecret, s.Vonage.APISecret)
 	}
-	if c.JWTJWKSURL == "" {
-		if required(n.jwtSecret, s.JWTSecret) && len(s.JWTSecret) < minJWTSecretSize {
-			fail(n.jwtSecret, fmt.Sprintf("must be at least %d bytes", minJWTSecretSize))
-		}
-		if s.JWTSecretPrevious != "" && len(s.JWTSecretPrevious) < minJWTSecretSize {
-			fail(n.jwtSecretPrevious, fmt.Sprintf("must be at least %d bytes", minJWTSecretSize))
-		}
-		for _, f := range []struct{ name, v string }{{n.jwtSecret, s.JWTSecret}, {n.jwtSecretPrevious, s.JWTSecretPrevious}} {
-			if f.v == LocalDevSecret {
-				fail(f.name, "is the published local development secret; only make local accepts it")
-			}
-		}
-	}
-	for _, f := range []struct{ name, v string }{
-		{n.accountSID, s.Twilio.AccountSID}, {n.authToken, s.Twilio.AuthToken},
-		{n.apiKeySID, s.Twilio.APIKeySID}, {n.apiKeySecret, s.Twilio.APIKeySecret},
-		{n.apiKey, s.Vonage.APIKey}, {n.apiSecret, s.Vonage.APISecret},
-		{n.jwtSecret, s.JWTSecret}, {n.jwtSecretPrevious, s.JWTSecretPrevious},
-	} {
-		if f.v != strings.TrimSpace(f.v) {
-			fail(f.name, "has leading or trailing whitespace (a pasted newline?)")
-		}
-	}
+	errs = append(errs, untrimmed(
+		field{n.accountSID, s.Twilio.AccountSID}, field{n.authToken, s.Twilio.AuthToken},
+		field{n.apiKeySID, s.Twilio.APIKeySID}, field{n.apiKeySecret, s.Twilio.APIKeySecret},
+		field{n.apiKey, s.Vonage.APIKey}, field{n.apiSecret, s.Vonage.APISecret},
+	)...)
 	return errors.Join(errs...)
+}
+
+// CheckJWTSecrets checks the HS256 keys in s: a jwtSecret and, when
+// present, a jwtSecretPrevious of at least 32 bytes, neither of them the
+// published local development secret. It ignores the provider credentials,
+// so it checks the secret of JWT_SECRET_ID as well as the JWT half of a
+// combined secret. Errors are as CheckSecrets's.
+func (c Config) CheckJWTSecrets(s Secrets) error {
+	n := c.names()
+	var errs []error
+	fail := func(name, reason string) { errs = append(errs, settingErr(name, "%s", reason)) }
+	switch {
+	case s.JWTSecret == "":
+		fail(n.jwtSecret, "required")
+	case len(s.JWTSecret) < minJWTSecretSize:
+		fail(n.jwtSecret, fmt.Sprintf("must be at least %d bytes", minJWTSecretSize))
+	}
+	if s.JWTSecretPrevious != "" && len(s.JWTSecretPrevious) < minJWTSecretSize {
+		fail(n.jwtSecretPrevious, fmt.Sprintf("must be at least %d bytes", minJWTSecretSize))
+	}
+	for _, f := range []field{{n.jwtSecret, s.JWTSecret}, {n.jwtSecretPrevious, s.JWTSecretPrevious}} {
+		if f.v == LocalDevSecret {
+			fail(f.name, "is the published local development secret; only make local accepts it")
+		}
+	}
+	errs = append(errs, untrimmed(field{n.jwtSecret, s.JWTSecret}, field{n.jwtSecretPrevious, s.JWTSecretPrevious})...)
+	return errors.Join(errs...)
+}
+
+// field is one credential and the name errors give it.
+type field struct{ name, v string }
+
+// untrimmed reports the fields with leading or trailing whitespace.
+func untrimmed(fields ...field) []error {
+	var errs []error
+	for _, f := range fields {
+		if f.v != strings.TrimSpace(f.v) {
+			errs = append(errs, settingErr(f.name, "has leading or trailing whitespace (a pasted newline?)"))
+		}
+	}
+	return errs
 }
 
 // isSID reports whether s is prefix followed by 32 hexadecimal digits.

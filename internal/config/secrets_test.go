@@ -192,6 +192,60 @@ func TestCheckSecrets(t *testing.T) {
 	}
 }
 
+// TestSecretCheck: what the secret of SMS_SECRET_ID must hold depends on
+// the program. The drain verifies no tokens, so it never needs jwtSecret;
+// with JWT_SECRET_ID naming another secret (or a JWKS) the send function
+// does not need it in the provider secret either, and the JWT secret needs
+// only jwtSecret.
+func TestSecretCheck(t *testing.T) {
+	provider := Secrets{Twilio: TwilioCredentials{AccountSID: testAccountSID, AuthToken: testAuthToken}}
+	combined := provider
+	combined.JWTSecret = testJWTSecret
+	jwtOnly := Secrets{JWTSecret: testJWTSecret}
+	one := Config{Provider: ProviderTwilio, SecretID: "sms/credentials", JWTSecretID: "sms/credentials"}
+	split := Config{Provider: ProviderTwilio, SecretID: "sms/credentials", JWTSecretID: "sms/jwt"}
+	jwks := one
+	jwks.JWTJWKSURL = "https://issuer.example/jwks"
+
+	tests := []struct {
+		name    string
+		check   func(Secrets) error
+		s       Secrets
+		wantErr string // fragment; empty means valid
+	}{
+		{"send, one secret, complete", one.SecretCheck(ModeSend), combined, ""},
+		{"send, one secret, no jwtSecret", one.SecretCheck(ModeSend), provider, "secret key jwtSecret: required"},
+		{"drain, one secret, no jwtSecret", one.SecretCheck(ModeDrain), provider, ""},
+		{"drain, jwtSecret short is not its concern", one.SecretCheck(ModeDrain), func() Secrets { s := provider; s.JWTSecret = "short"; return s }(), ""},
+		{"drain still needs the provider", one.SecretCheck(ModeDrain), jwtOnly, "secret key accountSid: required"},
+		{"send, split, provider secret without jwtSecret", split.SecretCheck(ModeSend), provider, ""},
+		{"send, split, provider secret still with jwtSecret", split.SecretCheck(ModeSend), combined, ""},
+		{"send, split, provider secret without provider", split.SecretCheck(ModeSend), jwtOnly, "secret key accountSid: required"},
+		{"local, one secret, no jwtSecret", one.SecretCheck(ModeLocal), provider, "secret key jwtSecret: required"},
+		{"send, JWKS, no jwtSecret", jwks.SecretCheck(ModeSend), provider, ""},
+		{"JWT secret", split.CheckJWTSecrets, jwtOnly, ""},
+		{"JWT secret without jwtSecret", split.CheckJWTSecrets, provider, "secret key jwtSecret: required"},
+		{"JWT secret short", split.CheckJWTSecrets, Secrets{JWTSecret: "short"}, "secret key jwtSecret: must be at least 32 bytes"},
+		{"JWT secret with a pasted newline", split.CheckJWTSecrets, Secrets{JWTSecret: testJWTSecret + "\n"}, "secret key jwtSecret: has leading or trailing whitespace"},
+		{"JWT secret is the local development secret", split.CheckJWTSecrets, Secrets{JWTSecret: LocalDevSecret}, "is the published local development secret"},
+		{"provider check ignores the JWT keys", split.CheckProviderSecrets, func() Secrets { s := provider; s.JWTSecret = " x"; return s }(), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.check(tt.s)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Errorf("check = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("check = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestSecretsRedacted(t *testing.T) {
 	s := fullSecrets
 	wrapper := struct {

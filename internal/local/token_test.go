@@ -41,7 +41,7 @@ func TestDevAuthenticator(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	cfg := config.Config{}
-	next, err := app.NewCredentials(ctx, cfg, app.FixedSecrets(config.Secrets{JWTSecret: userSecret}), nil, nil)
+	next, err := app.NewCredentials(ctx, cfg, app.Sources{Provider: app.FixedSecrets(config.Secrets{JWTSecret: userSecret})}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestDeployedAuthenticatorRefusesDevTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deployed, err := app.NewCredentials(context.Background(), config.Config{}, app.FixedSecrets(config.Secrets{JWTSecret: userSecret}), nil, nil)
+	deployed, err := app.NewCredentials(context.Background(), config.Config{}, app.Sources{Provider: app.FixedSecrets(config.Secrets{JWTSecret: userSecret})}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -232,7 +233,7 @@ func TestFunctionsRunBootstrapOnArm64(t *testing.T) {
 }
 
 func TestFunctionsGetEveryConfigVariable(t *testing.T) {
-	_, cfn := loadTemplate(t)
+	_, tpl := loadTemplate(t)
 	// Every variable of DESIGN.md §4 a deployment sets, and where it comes from.
 	want := map[string]string{
 		"SMS_PROVIDER":        "Provider",
@@ -249,14 +250,39 @@ func TestFunctionsGetEveryConfigVariable(t *testing.T) {
 		"JWT_AUDIENCE":        "JwtAudience",
 		"JWT_JWKS_URL":        "JwtJwksUrl",
 		"JWT_REQUIRED_SCOPE":  "JwtRequiredScope",
+		"JWT_MAX_LIFETIME":    "JwtMaxLifetime",
 	}
-	for _, fn := range []string{"SendFunction", "DrainFunction"} {
-		vars, _ := at(props(t, cfn, fn), "Environment", "Variables").(obj)
-		for name, from := range want {
-			if got := target(vars[name]); got != from {
-				t.Errorf("%s: %s = %v, want a Ref to %s", fn, name, vars[name], from)
+	for _, f := range jwtSecretForms {
+		t.Run(f.name, func(t *testing.T) {
+			cfn := f.resolve(t, tpl)
+			for _, fn := range []string{"SendFunction", "DrainFunction"} {
+				vars, _ := at(props(t, cfn, fn), "Environment", "Variables").(obj)
+				for name, from := range want {
+					if got := target(vars[name]); got != from {
+						t.Errorf("%s: %s = %v, want a Ref to %s", fn, name, vars[name], from)
+					}
+				}
 			}
-		}
+			// JWT_SECRET_ID: only the send function reads the JWT keys, and
+			// without JwtSecretArn it is left unset, so that the function
+			// reads them from SMS_SECRET_ID exactly as before.
+			send, _ := at(props(t, cfn, "SendFunction"), "Environment", "Variables").(obj)
+			jwtID, set := send["JWT_SECRET_ID"]
+			switch f.params["JwtSecretArn"] {
+			case "":
+				if set {
+					t.Errorf("SendFunction: JWT_SECRET_ID = %v, want it unset", jwtID)
+				}
+			default:
+				if got := target(jwtID); got != "JwtSecretArn" {
+					t.Errorf("SendFunction: JWT_SECRET_ID = %v, want a Ref to JwtSecretArn", jwtID)
+				}
+			}
+			drain, _ := at(props(t, cfn, "DrainFunction"), "Environment", "Variables").(obj)
+			if v, ok := drain["JWT_SECRET_ID"]; ok {
+				t.Errorf("DrainFunction: JWT_SECRET_ID = %v, want it unset (the drain never reads the JWT keys)", v)
+			}
+		})
 	}
 }
 
@@ -400,8 +426,29 @@ func grants(t *testing.T, owner string, docs []any) []grant {
 	return out
 }
 
+// TestIAMIsLeastPrivilege checks every role's exact grants in both forms
+// of JwtSecretArn: set, the send function alone gets the JWT secret, and
+// the drain keeps only the provider secret (IAM grants whole secrets, so
+// that is what keeps it from the JWT keys once they leave the provider
+// secret).
 func TestIAMIsLeastPrivilege(t *testing.T) {
-	_, cfn := loadTemplate(t)
+	_, tpl := loadTemplate(t)
+	for _, f := range jwtSecretForms {
+		t.Run(f.name, func(t *testing.T) {
+			var jwtGrants []grant
+			if f.params["JwtSecretArn"] != "" {
+				jwtGrants = []grant{{"secretsmanager:GetSecretValue", "JwtSecretArn"}}
+			}
+			checkGrants(t, f.resolve(t, tpl), jwtGrants)
+		})
+	}
+}
+
+// checkGrants compares the grants of every IAM resource of cfn with the
+// expected ones; sendExtra are the send role's grants beyond the common
+// ones.
+func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
+	t.Helper()
 	docs := policyDocuments(t, cfn)
 
 	for owner, d := range docs {
@@ -427,7 +474,7 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 		return gs
 	}
 	want := map[string][]grant{
-		"SendFunctionRole": append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}),
+		"SendFunctionRole": append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}), sendExtra...),
 		"DrainFunctionRole": append(common("DrainLogGroup"),
 			grant{"sqs:ReceiveMessage", "Queue"}, grant{"sqs:DeleteMessage", "Queue"},
 			grant{"sqs:GetQueueAttributes", "Queue"}, grant{"sqs:ChangeMessageVisibility", "Queue"},
@@ -509,6 +556,31 @@ func TestTableMatchesDesign(t *testing.T) {
 	}
 }
 
+// TestProviderSecretIsNeverRegenerated pins the provider secret's
+// GenerateSecretString: CloudFormation regenerates the whole secret when it
+// changes, which on an existing stack would erase the operator's
+// credentials and change the jwtSecret every caller's token is signed with.
+// Change the JWT setup through JwtSecretArn, never through this resource.
+func TestProviderSecretIsNeverRegenerated(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	want := obj{
+		"SecretStringTemplate": `{"accountSid":"","authToken":"","apiKey":"","apiSecret":""}`,
+		"GenerateStringKey":    "jwtSecret",
+		"PasswordLength":       float64(64),
+		"ExcludePunctuation":   true,
+	}
+	got, _ := props(t, cfn, "ProviderSecret")["GenerateSecretString"].(obj)
+	gotJSON, _ := json.Marshal(got)
+	wantJSON, _ := json.Marshal(want)
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("ProviderSecret GenerateSecretString = %s, want %s unchanged (a change regenerates the secret of every existing stack)", gotJSON, wantJSON)
+	}
+	r := resource(t, cfn, "ProviderSecret")
+	if r["Type"] != "AWS::SecretsManager::Secret" || r["Condition"] != nil {
+		t.Errorf("ProviderSecret = %v, want an unconditional AWS::SecretsManager::Secret (the same logical resource on every stack)", r)
+	}
+}
+
 func TestSecretHoldsNoCredentials(t *testing.T) {
 	_, cfn := loadTemplate(t)
 	p := props(t, cfn, "ProviderSecret")
@@ -531,6 +603,96 @@ func TestSecretHoldsNoCredentials(t *testing.T) {
 		if v != "" {
 			t.Errorf("SecretStringTemplate %s = %q, want empty (the operator sets it)", k, v)
 		}
+	}
+}
+
+// TestJwtParameters: JwtSecretArn and JwtMaxLifetime default to the
+// behaviour of stacks deployed before they existed, and accept only what
+// the functions accept.
+func TestJwtParameters(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	tests := []struct {
+		param    string
+		accepted []string
+		refused  []string
+	}{
+		{"JwtSecretArn",
+			[]string{"", sampleJwtSecretArn, "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:sms_jwt.1-a1B2c3"},
+			[]string{"fluxkit-sms/jwt", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fluxkit-sms/jwt", "arn:aws:ssm:eu-west-1:123456789012:parameter/jwt-AbC123", "*"}},
+		{"JwtMaxLifetime",
+			[]string{"", "off", "24h", "90m", "1h30m", "3600s"},
+			[]string{"1d", "24", "-1h", "0", "24 h", "forever"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.param, func(t *testing.T) {
+			p, ok := at(cfn, "Parameters", tt.param).(obj)
+			if !ok {
+				t.Fatalf("parameter %s missing", tt.param)
+			}
+			if got := p["Default"]; got != "" {
+				t.Errorf("Default = %v, want empty (stacks deployed before the parameter keep their behaviour)", got)
+			}
+			pattern, _ := p["AllowedPattern"].(string)
+			re, err := regexp.Compile(pattern)
+			if err != nil || pattern == "" {
+				t.Fatalf("AllowedPattern %q: %v, want a pattern", pattern, err)
+			}
+			for _, v := range tt.accepted {
+				if !fullMatch(re, v) {
+					t.Errorf("AllowedPattern refuses %q, want it accepted", v)
+				}
+			}
+			for _, v := range tt.refused {
+				if fullMatch(re, v) {
+					t.Errorf("AllowedPattern accepts %q, want it refused", v)
+				}
+			}
+		})
+	}
+	for _, name := range []string{"JwtSecretArn", "JwtMaxLifetime"} {
+		found := false
+		for _, g := range asList(at(cfn, "Metadata", "AWS::CloudFormation::Interface", "ParameterGroups")) {
+			if slices.Contains(asStrings(at(g, "Parameters")), name) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("parameter %s is in no parameter group", name)
+		}
+	}
+}
+
+// fullMatch reports whether re, as CloudFormation applies an
+// AllowedPattern, matches all of v.
+func fullMatch(re *regexp.Regexp, v string) bool {
+	loc := re.FindStringIndex(v)
+	return loc != nil && loc[0] == 0 && loc[1] == len(v)
+}
+
+// TestRulesRequireIssuerAndAudienceWithJwks: the stack refuses to deploy a
+// JWKS without JwtIssuer and JwtAudience (the send function would refuse
+// to start), before anything changes.
+func TestRulesRequireIssuerAndAudienceWithJwks(t *testing.T) {
+	raw, _ := loadTemplate(t)
+	jwks := "https://issuer.example/.well-known/jwks.json"
+	tests := []struct {
+		name       string
+		params     map[string]string
+		wantFailed int
+	}{
+		{"HS256", nil, 0},
+		{"JWKS alone", map[string]string{"JwtJwksUrl": jwks}, 2},
+		{"JWKS without audience", map[string]string{"JwtJwksUrl": jwks, "JwtIssuer": "https://issuer.example/"}, 1},
+		{"JWKS without issuer", map[string]string{"JwtJwksUrl": jwks, "JwtAudience": "sms-api"}, 1},
+		{"JWKS with both", map[string]string{"JwtJwksUrl": jwks, "JwtIssuer": "https://issuer.example/", "JwtAudience": "sms-api"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			failed := form{tt.name, tt.params}.failedRules(t, raw)
+			if len(failed) != tt.wantFailed {
+				t.Errorf("failed rule assertions = %q, want %d", failed, tt.wantFailed)
+			}
+		})
 	}
 }
 
