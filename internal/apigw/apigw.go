@@ -26,7 +26,7 @@ import (
 )
 
 // maxBodyBytes is the largest request body accepted: enough for 1600 emoji
-// written as \uXXXX escapes (DESIGN.md §3).
+// written as \uXXXX escapes.
 const maxBodyBytes = 64 << 10
 
 // Sender carries out a validated request (sms.Sender).
@@ -345,17 +345,18 @@ func describeJSONError(err error) string {
 // domain (sms.CodeInvalidTo, …) are part of the same list; the last two are
 // the HTTP layer's own.
 const (
-	codeInvalidRequest       = "invalid_request"
-	codeUnauthorized         = "unauthorized"
-	codeForbidden            = "forbidden"
-	codeConflict             = "conflict"
-	codeRateLimited          = "rate_limited"
-	codeProviderRejected     = "provider_rejected"
-	codeProviderError        = "provider_error"
-	codeUnavailable          = "unavailable"
-	codeInternal             = "internal"
-	codePayloadTooLarge      = "payload_too_large"
-	codeUnsupportedMediaType = "unsupported_media_type"
+	codeInvalidRequest         = "invalid_request"
+	codeUnauthorized           = "unauthorized"
+	codeForbidden              = "forbidden"
+	codeConflict               = "conflict"
+	codeRateLimited            = "rate_limited"
+	codeProviderRejected       = "provider_rejected"
+	codeProviderError          = "provider_error"
+	codeProviderOutcomeUnknown = "provider_outcome_unknown"
+	codeUnavailable            = "unavailable"
+	codeInternal               = "internal"
+	codePayloadTooLarge        = "payload_too_large"
+	codeUnsupportedMediaType   = "unsupported_media_type"
 )
 
 // answers is how every error reaches a client: the HTTP status and API
@@ -378,7 +379,7 @@ var answers = []struct {
 	{sms.KindConflict, codeConflict, http.StatusConflict},
 	{sms.KindRateLimited, codeRateLimited, http.StatusTooManyRequests},
 	{sms.KindTransient, codeUnavailable, http.StatusServiceUnavailable},
-	{sms.KindAmbiguous, codeUnavailable, http.StatusServiceUnavailable},
+	{sms.KindAmbiguous, codeProviderOutcomeUnknown, http.StatusBadGateway},
 	{sms.KindUnavailable, codeUnavailable, http.StatusServiceUnavailable},
 	{sms.KindRejected, codeProviderRejected, http.StatusUnprocessableEntity},
 	{sms.KindProviderAccount, codeProviderError, http.StatusBadGateway},
@@ -404,8 +405,8 @@ func answerOf(e *sms.Error) (status int, code string) {
 	return status, code
 }
 
-// resultResponse maps the sender's answer to HTTP. A failed send answers
-// its result with the error added.
+// resultResponse maps the sender's answer to HTTP. A failed send, or one
+// whose outcome is unknown, answers its result with the error added.
 func resultResponse(res sms.Result, err error) Response {
 	if err == nil {
 		status := http.StatusOK
@@ -414,7 +415,7 @@ func resultResponse(res sms.Result, err error) Response {
 		}
 		return jsonResponse(status, nil, res)
 	}
-	if res.Status == sms.StatusFailed {
+	if res.Status == sms.StatusFailed || res.Status == sms.StatusUnknown {
 		e := sms.AsError(err)
 		status, code := answerOf(e)
 		return jsonResponse(status, nil, failedResult{Result: res, Error: errorBody{Code: code, Message: e.Message, ProviderCode: e.ProviderCode}})
@@ -422,7 +423,8 @@ func resultResponse(res sms.Result, err error) Response {
 	return errorResponse(err)
 }
 
-// failedResult is the body of a failed send: the result and its error.
+// failedResult is the body of a failed send, or of one whose outcome is
+// unknown: the result and its error.
 type failedResult struct {
 	sms.Result
 	Error errorBody `json:"error"`

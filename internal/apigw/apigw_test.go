@@ -147,6 +147,8 @@ func TestServeMapsResults(t *testing.T) {
 		{"rejected", failed, sms.E(sms.KindRejected, "not a mobile number", sms.ProviderDetail("21614", "")), 422, ""},
 		{"account", sms.Result{Status: sms.StatusFailed, Channel: "sms"}, sms.E(sms.KindProviderAccount, ""), 502, ""},
 		{"partial", sms.Result{Status: sms.StatusFailed, Channel: "sms"}, sms.E(sms.KindPartial, ""), 502, ""},
+		{"outcome unknown", sms.Result{MessageID: "0b6f7c4e-3a51-4c1e-9d2a-5f8e1b7a9c33", Status: sms.StatusUnknown, Channel: "sms", To: "+14155552671"},
+			sms.E(sms.KindAmbiguous, "the message may have been sent"), 502, ""},
 		{"rate limited", sms.Result{}, sms.E(sms.KindRateLimited, "", sms.RetryAfter(1500*time.Millisecond)), 429, "2"},
 		{"unavailable", sms.Result{}, sms.E(sms.KindUnavailable, "", sms.RetryAfter(5*time.Second)), 503, "5"},
 		{"conflict", sms.Result{}, sms.E(sms.KindConflict, ""), 409, "1"},
@@ -177,6 +179,11 @@ func TestServeMapsResults(t *testing.T) {
 				}
 				if got := errorCode(t, resp.Body); got != want || m["status"] != "failed" {
 					t.Errorf("failed body = %s, want the failed result with error code %s", resp.Body, want)
+				}
+			}
+			if tt.res.Status == sms.StatusUnknown {
+				if got := errorCode(t, resp.Body); got != codeProviderOutcomeUnknown || m["status"] != "unknown" || m["messageId"] != tt.res.MessageID {
+					t.Errorf("unknown body = %s, want the result with status unknown, its messageId and error code %s", resp.Body, codeProviderOutcomeUnknown)
 				}
 			}
 		})

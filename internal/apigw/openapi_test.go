@@ -39,7 +39,7 @@ var stableCodes = []string{
 	codeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom,
 	codeUnauthorized, codeForbidden, codeConflict, sms.CodeIdempotencyMismatch,
 	codePayloadTooLarge, codeUnsupportedMediaType, codeProviderRejected,
-	codeProviderError, codeRateLimited, codeUnavailable, codeInternal,
+	codeProviderError, codeProviderOutcomeUnknown, codeRateLimited, codeUnavailable, codeInternal,
 }
 
 // documentedCodes lists every status openapi.yaml documents for
@@ -58,7 +58,7 @@ var documentedCodes = map[int][]string{
 	http.StatusUnprocessableEntity:   {codeProviderRejected, sms.CodeIdempotencyMismatch},
 	http.StatusTooManyRequests:       {codeRateLimited},
 	http.StatusInternalServerError:   {codeInternal},
-	http.StatusBadGateway:            {codeProviderError},
+	http.StatusBadGateway:            {codeProviderError, codeProviderOutcomeUnknown},
 	http.StatusServiceUnavailable:    {codeUnavailable},
 }
 
@@ -72,9 +72,9 @@ var requiredHeaders = map[int][]string{
 	http.StatusServiceUnavailable: {"Retry-After"},
 }
 
-// resultCodes are the codes carried by a failed result rather than by a
-// plain error body.
-var resultCodes = []string{codeProviderRejected, codeProviderError}
+// resultCodes are the codes carried by a result (status failed, or unknown
+// for codeProviderOutcomeUnknown) rather than by a plain error body.
+var resultCodes = []string{codeProviderRejected, codeProviderError, codeProviderOutcomeUnknown}
 
 // runChecker runs testdata/openapi_check.py with args and stdin and returns
 // its standard output. A missing python3 or Python module fails the test
@@ -217,6 +217,21 @@ type downLimiter struct{}
 
 func (downLimiter) Reserve(context.Context, time.Duration) (time.Time, bool, error) {
 	return time.Time{}, false, errors.New("dynamo: take slot: connection refused")
+}
+
+// downLedger is an idempotency store whose table cannot be reached.
+type downLedger struct{}
+
+func (downLedger) Claim(context.Context, string, string, time.Duration) (sms.Claim, error) {
+	return sms.Claim{}, errors.New("dynamo: claim: connection refused")
+}
+
+func (downLedger) Complete(context.Context, string, string, []byte, time.Duration) error {
+	return errors.New("dynamo: complete: connection refused")
+}
+
+func (downLedger) Release(context.Context, string) error {
+	return errors.New("dynamo: release: connection refused")
 }
 
 // unreadableLedger holds a completed record whose outcome cannot be decoded.
@@ -418,6 +433,7 @@ func contractScenarios() []contractScenario {
 		{name: "queued after an unknown provider outcome", opts: contractOptions{providerErrs: []error{errors.New("read tcp: connection reset by peer")}},
 			run: sendOnce(contractBody), wantStatus: 202},
 		{name: "queued while the limiter is down", opts: contractOptions{limiterDown: true}, run: sendOnce(contractBody), wantStatus: 202},
+		{name: "sent to a seven-digit number", run: sendOnce(`{"to":"+6834002","body":"Fakaalofa lahi atu"}`), wantStatus: 200},
 
 		{name: "malformed JSON", run: sendOnce(`{"to":`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
 		{name: "not an object", run: sendOnce(`["+14155552671"]`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
@@ -490,6 +506,34 @@ func contractScenarios() []contractScenario {
 			opts: contractOptions{queueOff: true, providerErrs: []error{sms.E(sms.KindTransient, "the SMS provider is temporarily unavailable", sms.ProviderDetail("503", ""))}},
 			run:  sendOnce(contractBody), wantStatus: 503, wantCode: "unavailable"},
 		{name: "limiter down with queueing off", opts: contractOptions{queueOff: true, limiterDown: true}, run: sendOnce(contractBody), wantStatus: 503, wantCode: "unavailable"},
+		{name: "key while the table is down", opts: contractOptions{ledger: downLedger{}}, run: func(e *contractEnv) Response {
+			resp := e.post("request", contractBody, "Idempotency-Key", "order-6")
+			if n := e.provider.callCount(); n != 0 {
+				e.t.Errorf("provider calls = %d, want 0: nothing is accepted without a record", n)
+			}
+			ctx, cancel := context.WithTimeout(e.t.Context(), 50*time.Millisecond)
+			defer cancel()
+			if n := len(e.queue.Receive(ctx, 10)); n != 0 {
+				e.t.Errorf("queue holds %d messages, want 0: nothing is accepted without a record", n)
+			}
+			return resp
+		}, wantStatus: 503, wantCode: "unavailable"},
+		{name: "unknown outcome with queueing off", opts: contractOptions{queueOff: true, providerErrs: []error{errors.New("read tcp: connection reset by peer")}},
+			run: func(e *contractEnv) Response {
+				first := e.post("first", contractBody, "Idempotency-Key", "order-5")
+				again := e.post("replay", contractBody, "Idempotency-Key", "order-5")
+				if again.Status != first.Status || !bytes.Equal(again.Body, first.Body) {
+					e.t.Errorf("replay = %d %s, want the first answer %d %s", again.Status, again.Body, first.Status, first.Body)
+				}
+				if n := e.provider.callCount(); n != 1 {
+					e.t.Errorf("provider calls = %d, want 1: the replay sends nothing", n)
+				}
+				var res sms.Result
+				if err := json.Unmarshal(first.Body, &res); err != nil || res.Status != sms.StatusUnknown || len(res.MessageID) != 36 {
+					e.t.Errorf("body %s: want status unknown and a service id (UUID) as messageId", first.Body)
+				}
+				return again
+			}, wantStatus: 502, wantCode: "provider_outcome_unknown"},
 		{name: "unreadable idempotency record", opts: contractOptions{ledger: unreadableLedger{}},
 			run: sendOnce(contractBody, "Idempotency-Key", "order-4"), wantStatus: 500, wantCode: "internal"},
 	}
@@ -579,7 +623,11 @@ func syntheticBodies() []checkerCase {
 		for _, c := range stableCodes {
 			body := fmt.Sprintf(`{"error":{"code":%q,"message":"m"}}`, c)
 			if slices.Contains(resultCodes, c) {
-				body = fmt.Sprintf(`{"messageId":"","status":"failed","channel":"sms","to":"+14155552671","segments":1,"encoding":"GSM-7","error":{"code":%q,"message":"m","providerCode":"1"}}`, c)
+				status := "failed"
+				if c == codeProviderOutcomeUnknown {
+					status = "unknown"
+				}
+				body = fmt.Sprintf(`{"messageId":"m-1","status":%q,"channel":"sms","to":"+14155552671","segments":1,"encoding":"GSM-7","error":{"code":%q,"message":"m","providerCode":"1"}}`, status, c)
 			}
 			out = append(out, checkerCase{Name: fmt.Sprintf("synthetic %d %s", status, c), Status: status, Body: body, ExpectValid: slices.Contains(codes, c)})
 		}
@@ -593,6 +641,10 @@ func syntheticBodies() []checkerCase {
 		checkerCase{Name: "synthetic 202 queued", Status: 202, Body: queued, ExpectValid: true},
 		checkerCase{Name: "synthetic 202 sent", Status: 202, Body: sent},
 		checkerCase{Name: "synthetic 500 with a stack trace field", Status: 500, Body: `{"error":{"code":"internal","message":"m","stack":"main.go:1"}}`},
+		checkerCase{Name: "synthetic 502 failed with the unknown code", Status: 502,
+			Body: `{"messageId":"m-1","status":"failed","channel":"sms","to":"+14155552671","error":{"code":"provider_outcome_unknown","message":"m"}}`},
+		checkerCase{Name: "synthetic 502 unknown without an id", Status: 502,
+			Body: `{"messageId":"","status":"unknown","channel":"sms","to":"+14155552671","error":{"code":"provider_outcome_unknown","message":"m"}}`},
 	)
 }
 

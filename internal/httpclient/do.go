@@ -24,6 +24,8 @@ const maxResponseBytes = 1 << 20
 const (
 	msgUnreachable = "the SMS provider could not be reached"
 	msgNoAnswer    = "the SMS provider did not answer; the message may have been sent"
+	// msgFailedWhileHandling: a 5xx that may follow the processing.
+	msgFailedWhileHandling = "the SMS provider failed while handling the message; it may have been sent"
 )
 
 // UserAgent is sent with every provider request.
@@ -121,7 +123,9 @@ func transportError(op string, req *http.Request, err error, written bool) *sms.
 // Unexpected classifies an answer the caller could not make sense of (why
 // says what was wrong with it):
 //   - a 2xx is KindAmbiguous: the provider may have accepted the message;
-//   - 429 and 5xx are KindTransient: the provider is overloaded or failing;
+//   - 429 and 503 are KindTransient: the provider turned the request away;
+//   - every other 5xx (500, 502, 504, …) is KindAmbiguous: it may come
+//     after the provider processed the message;
 //   - anything else (a 3xx, a 4xx without the provider's own error format)
 //     is KindProviderAccount: the endpoint or the account is not what this
 //     service was configured for, and it takes a human to fix.
@@ -135,14 +139,25 @@ func Unexpected(op string, r *Response, why error) *sms.Error {
 		return sms.E(sms.KindAmbiguous, "the SMS provider's answer could not be read; the message may have been sent", detail, cause)
 	case IsTransientStatus(r.StatusCode):
 		return sms.E(sms.KindTransient, "the SMS provider is temporarily unavailable", detail, cause, sms.RetryAfter(RetryAfter(r.Header)))
+	case IsAmbiguousStatus(r.StatusCode):
+		return sms.E(sms.KindAmbiguous, msgFailedWhileHandling, detail, cause)
 	}
 	return sms.E(sms.KindProviderAccount, "the SMS provider gave an unexpected answer", detail, cause)
 }
 
-// IsTransientStatus reports whether an HTTP status says "try again later":
-// 429 Too Many Requests and every 5xx.
+// IsTransientStatus reports whether an HTTP status says the provider
+// turned the request away without processing it, so that trying again
+// later is safe: 429 Too Many Requests and 503 Service Unavailable.
 func IsTransientStatus(status int) bool {
-	return status == http.StatusTooManyRequests || status >= 500 && status <= 599
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
+// IsAmbiguousStatus reports whether an HTTP status may come after the
+// provider processed the request: every 5xx but 503. A 500, or a 502 or 504
+// from a gateway in front of the provider, can be answered after the
+// message was accepted, so the message may have been sent.
+func IsAmbiguousStatus(status int) bool {
+	return status >= 500 && status <= 599 && status != http.StatusServiceUnavailable
 }
 
 // maxRetryAfter caps what RetryAfter reports, so that a confused provider

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -24,11 +25,29 @@ const MaxBodyBytes = 256 * 1024
 const maxIDLen = 128
 
 // Prefixes of the ids Decode derives for messages that carry no id of
-// their own. Producers must not use ids that start with them.
+// their own. They are reserved: a producer's id that starts with one is
+// poison (ReasonReservedIDPrefix), so that it can never be taken for, or
+// collide with, a derived id. The only message that may carry one is the
+// drain's own copy of a message it puts back on the queue (see
+// derivedIDAllowed).
 const (
 	sqsIDPrefix = "sqs:"
 	snsIDPrefix = "sns:"
 )
+
+// hasReservedPrefix reports whether id starts with a prefix of the ids
+// Decode derives.
+func hasReservedPrefix(id string) bool {
+	return strings.HasPrefix(id, sqsIDPrefix) || strings.HasPrefix(id, snsIDPrefix)
+}
+
+// derivedIDAllowed reports whether a message may carry a derived id: only
+// a copy that Requeued made and Encode wrote, that is a v1 envelope whose
+// attempt is at least 2. A producer's message, a first enqueue by the send
+// function and anything inside an SNS notification never qualify.
+func derivedIDAllowed(versioned bool, attempt int) bool {
+	return versioned && attempt >= 2
+}
 
 // Poison reasons: the value of PoisonError.Reason and of the
 // fluxkit-poison-reason attribute on a dead-lettered message. Field-specific
@@ -43,6 +62,9 @@ const (
 	ReasonInvalidSNSEnvelope = "invalid_sns_envelope"
 	ReasonSNSControlMessage  = "sns_control_message"
 	ReasonInvalidMessage     = "invalid_message"
+	// ReasonReservedIDPrefix: the id starts with "sqs:" or "sns:", the
+	// prefixes of the ids the service derives itself.
+	ReasonReservedIDPrefix = "reserved_id_prefix"
 )
 
 // Field names of the queue message, as they appear in the JSON.
@@ -117,8 +139,9 @@ type envelope struct {
 // EnqueuedAt is written in UTC. Encode checks only what Decode would refuse
 // for reasons of shape (empty to or body, a malformed id, a negative
 // attempt, an oversized result); it does not validate the number or the
-// sender, which the caller has done. Failures are KindInvalid *sms.Error
-// values.
+// sender, which the caller has done. A derived id ("sqs:…", "sns:…") is
+// written only on a copy that Requeued made (attempt 2 or more), the one
+// place Decode accepts it. Failures are KindInvalid *sms.Error values.
 func Encode(m sms.QueuedMessage) ([]byte, error) {
 	if err := checkEncodable(m); err != nil {
 		return nil, err
@@ -159,6 +182,8 @@ func checkEncodable(m sms.QueuedMessage) error {
 		return sms.InvalidField(fieldID, "must be 1 to 128 printable ASCII characters without spaces")
 	case m.Attempt < 0 || m.Attempt > math.MaxInt32:
 		return sms.InvalidField(fieldAttempt, "must be between 1 and 2147483647")
+	case hasReservedPrefix(m.ID) && !derivedIDAllowed(true, m.Attempt):
+		return sms.InvalidField(fieldID, "may start with sqs: or sns: only on a requeued copy (attempt 2 or more)")
 	}
 	return nil
 }
@@ -174,7 +199,10 @@ func checkEncodable(m sms.QueuedMessage) error {
 // given; otherwise it is derived for deduplication: "sns:" + the SNS
 // MessageId for an SNS notification (SNS keeps that id when it retries a
 // delivery, which gives the copy a new SQS message id), else "sqs:" +
-// sqsMessageID, which must then be non-empty.
+// sqsMessageID, which must then be non-empty. A body's id that starts with
+// one of these prefixes is poison (ReasonReservedIDPrefix) unless the body
+// is the drain's own requeued copy: a v1 envelope with attempt 2 or more,
+// not wrapped in SNS.
 //
 // A body that can never be delivered gives a *PoisonError; the only other
 // error is a missing sqsMessageID when one is needed (a caller bug,
@@ -191,7 +219,8 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 	if sqsMessageID != "" {
 		derivedID = sqsIDPrefix + sqsMessageID
 	}
-	if isSNS(fields) {
+	wrapped := isSNS(fields)
+	if wrapped {
 		inner, snsID, perr := unwrapSNS(fields)
 		if perr != nil {
 			return sms.QueuedMessage{}, perr
@@ -206,9 +235,12 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 			derivedID = snsIDPrefix + snsID
 		}
 	}
-	m, perr := message(fields)
+	m, versioned, perr := message(fields)
 	if perr != nil {
 		return sms.QueuedMessage{}, perr
+	}
+	if hasReservedPrefix(m.ID) && (wrapped || !derivedIDAllowed(versioned, m.Attempt)) {
+		return sms.QueuedMessage{}, poison(ReasonReservedIDPrefix, "ids starting with sqs: or sns: are reserved for the ids the service derives")
 	}
 	if m.ID == "" {
 		if derivedID == "" {
@@ -284,8 +316,15 @@ func snsTypeName(typ string) string {
 }
 
 // message reads the fields of the queue message, checks their types and
-// shapes, and validates to, body and from.
-func message(fields map[string]json.RawMessage) (sms.QueuedMessage, *PoisonError) {
+// shapes, and validates to, body and from. versioned reports whether the
+// message names its version (the envelope form).
+func message(fields map[string]json.RawMessage) (m sms.QueuedMessage, versioned bool, perr *PoisonError) {
+	m, perr = messageFields(fields)
+	_, versioned = fields[fieldVersion]
+	return m, versioned, perr
+}
+
+func messageFields(fields map[string]json.RawMessage) (sms.QueuedMessage, *PoisonError) {
 	var m sms.QueuedMessage
 	if raw, ok := fields[fieldVersion]; ok {
 		v, isInt := rawInt(raw)

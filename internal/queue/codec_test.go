@@ -142,6 +142,7 @@ func TestEncodeRejects(t *testing.T) {
 		{"id with space", func(m *sms.QueuedMessage) { m.ID = "a b" }, "id", ""},
 		{"id too long", func(m *sms.QueuedMessage) { m.ID = strings.Repeat("x", maxIDLen+1) }, "id", ""},
 		{"negative attempt", func(m *sms.QueuedMessage) { m.Attempt = -1 }, "attempt", ""},
+		{"derived id on a first attempt", func(m *sms.QueuedMessage) { m.ID = "sqs:m-0" }, "id", ""},
 		{"oversized", func(m *sms.QueuedMessage) { m.Body = strings.Repeat("k", MaxBodyBytes) }, "", ""},
 	}
 	for _, tt := range tests {
@@ -182,6 +183,9 @@ func TestDecodeID(t *testing.T) {
 		{"sns without message id", `{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-1:1:t","Message":"{\"to\":\"+14155552671\",\"body\":\"hi\"}"}`, "m-1", "sqs:m-1"},
 		{"sns inner id wins", `{"Type":"Notification","MessageId":"n-1","TopicArn":"arn:aws:sns:us-east-1:1:t","Message":"{\"id\":\"p-2\",\"to\":\"+14155552671\",\"body\":\"hi\"}"}`, "m-1", "p-2"},
 		{"requeued derived id kept", `{"version":1,"id":"sqs:m-0","to":"+14155552671","body":"hi","attempt":2}`, "m-1", "sqs:m-0"},
+		{"requeued sns id kept", `{"version":1,"id":"sns:n-0","to":"+14155552671","body":"hi","attempt":5,"enqueuedAt":"2025-03-14T15:09:26Z"}`, "m-1", "sns:n-0"},
+		{"prefix is case-sensitive", `{"id":"SQS:m-0","to":"+14155552671","body":"hi"}`, "m-1", "SQS:m-0"},
+		{"prefix only at the start", `{"id":"orders-sqs:1","to":"+14155552671","body":"hi"}`, "m-1", "orders-sqs:1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +197,36 @@ func TestDecodeID(t *testing.T) {
 				t.Errorf("ID = %q, want %q", m.ID, tt.want)
 			}
 		})
+	}
+}
+
+// TestRequeueKeepsDerivedID follows a producer message without an id
+// through the drain's requeue: the copy keeps the derived id, so a copy of a
+// message that was sent meanwhile is still recognised as a duplicate.
+func TestRequeueKeepsDerivedID(t *testing.T) {
+	for _, body := range []string{
+		`{"to":"+14155552671","body":"hi"}`,
+		`{"Type":"Notification","MessageId":"n-1","TopicArn":"arn:aws:sns:us-east-1:1:t","Message":"{\"to\":\"+14155552671\",\"body\":\"hi\"}"}`,
+	} {
+		m, err := Decode([]byte(body), "m-1")
+		if err != nil {
+			t.Fatalf("Decode(%s) error = %v", body, err)
+		}
+		cp, err := Requeued(m, time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC))
+		if err != nil {
+			t.Fatalf("Requeued error = %v", err)
+		}
+		enc, err := Encode(cp)
+		if err != nil {
+			t.Fatalf("Encode(requeued copy) error = %v", err)
+		}
+		again, err := Decode(enc, "m-2")
+		if err != nil {
+			t.Fatalf("Decode(%s) error = %v, want the drain's own copy accepted", enc, err)
+		}
+		if again.ID != m.ID || again.Attempt != 2 {
+			t.Errorf("copy id, attempt = %q, %d, want %q, 2", again.ID, again.Attempt, m.ID)
+		}
 	}
 }
 
@@ -247,6 +281,11 @@ func TestDecodePoisonEdges(t *testing.T) {
 		{"sns bad message id", `{"Type":"Notification","MessageId":"a b","TopicArn":"arn","Message":"{}"}`, "invalid_sns_envelope"},
 		{"sns unknown type", `{"Type":"Other","TopicArn":"arn","Message":"{}"}`, "sns_control_message"},
 		{"sns inner missing body", `{"Type":"Notification","MessageId":"n","TopicArn":"arn","Message":"{\"to\":\"+14155552671\"}"}`, "missing_field:body"},
+		{"producer id with the sqs prefix", `{"id":"sqs:m-0","to":"+14155552671","body":"hi"}`, "reserved_id_prefix"},
+		{"producer id with the sns prefix", `{"id":"sns:n-0","to":"+14155552671","body":"hi"}`, "reserved_id_prefix"},
+		{"derived id on a first attempt", `{"version":1,"id":"sqs:m-0","to":"+14155552671","body":"hi","attempt":1}`, "reserved_id_prefix"},
+		{"derived id without version", `{"id":"sqs:m-0","to":"+14155552671","body":"hi","attempt":2}`, "reserved_id_prefix"},
+		{"derived id inside sns", `{"Type":"Notification","MessageId":"n","TopicArn":"arn","Message":"{\"version\":1,\"id\":\"sqs:m-0\",\"to\":\"+14155552671\",\"body\":\"hi\",\"attempt\":2}"}`, "reserved_id_prefix"},
 		{"sns inside sns not unwrapped twice", `{"Type":"Notification","MessageId":"n","TopicArn":"arn","Message":"{\"Type\":\"Notification\",\"TopicArn\":\"arn\",\"Message\":\"{}\"}"}`, "missing_field:to"},
 	}
 	for _, tt := range tests {

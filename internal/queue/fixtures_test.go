@@ -87,6 +87,21 @@ var fixtures = map[string]fixture{
 		},
 		schemaValid: true,
 	},
+	"valid_to_seven_digits.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "7d1e5c3a-4b2f-4a1e-9c8d-0e1f2a3b4c5d", To: "+6834002", Body: "Fakaalofa lahi atu"},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+	"valid_envelope_requeued_derived_id.json": {
+		want: sms.QueuedMessage{
+			Message:    sms.Message{ID: "sqs:4e3d2c1b-0a9f-4e8d-b7c6-a5b4c3d2e1f0", To: "+14155552671", Body: "Your code is 482901"},
+			Attempt:    2,
+			EnqueuedAt: time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC),
+		},
+		schemaValid: true,
+	},
 	"valid_sns_notification.json": {
 		want: sms.QueuedMessage{
 			Message: sms.Message{ID: "sns:22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324", To: "+14155552671",
@@ -123,6 +138,8 @@ var fixtures = map[string]fixture{
 	"poison_invalid_from.json":                  {reason: "invalid_from"},
 	"poison_empty_from.json":                    {reason: "invalid_from"},
 	"poison_invalid_id.json":                    {reason: "invalid_id"},
+	"poison_reserved_id_prefix.json":            {reason: "reserved_id_prefix"},
+	"poison_reserved_id_first_attempt.json":     {reason: "reserved_id_prefix"},
 	"poison_invalid_attempt.json":               {reason: "invalid_attempt"},
 	"poison_invalid_enqueued_at.json":           {reason: "invalid_enqueuedAt"},
 	"poison_sns_message_not_string.json":        {reason: "invalid_sns_envelope"},

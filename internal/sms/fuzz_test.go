@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-var e164Pattern = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
+var e164Pattern = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 
 // FuzzValidate checks that validation never panics, that every accepted
 // recipient has the E.164 shape, and that every rejection is a KindInvalid

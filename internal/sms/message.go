@@ -13,6 +13,10 @@ const (
 	StatusSent   Status = "sent"
 	StatusQueued Status = "queued"
 	StatusFailed Status = "failed"
+	// StatusUnknown: the provider may or may not have accepted the message
+	// (the request went out and no answer came back), and it could not be
+	// queued for another try.
+	StatusUnknown Status = "unknown"
 )
 
 // Encoding is the character set an SMS is sent in.
@@ -45,8 +49,9 @@ type Receipt struct {
 }
 
 // Result is the outcome of a request as the API reports it. A failed send
-// (status "failed") comes with the error that says why; the API adds it
-// to the result as "error".
+// (status "failed") and a send whose outcome is unknown (status "unknown")
+// come with the error that says why; the API adds it to the result as
+// "error".
 type Result struct {
 	MessageID string   `json:"messageId"`
 	Status    Status   `json:"status"`

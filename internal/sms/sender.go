@@ -9,10 +9,17 @@ import (
 	"time"
 )
 
-// Defaults for the idempotency records of the send path (DESIGN.md §8).
+// Idempotency records of the send path: a claim lasts idempotencyLease, a
+// completed record idempotencyKeep. Recording an outcome takes up to
+// recordAttempts tries of recordTimeout each, recordBackoff apart at first
+// and twice as long after each failure, on a context that outlives the
+// request.
 const (
 	idempotencyLease = 30 * time.Second
 	idempotencyKeep  = 24 * time.Hour
+	recordAttempts   = 3
+	recordTimeout    = time.Second
+	recordBackoff    = 100 * time.Millisecond
 )
 
 // SendRequest is one request to send a message as the API received it.
@@ -68,9 +75,11 @@ func NewSender(d *Dispatcher, queue Queue, ledger Ledger, cfg SenderConfig) *Sen
 }
 
 // Send carries out r. The Result is meaningful when err is nil (status sent
-// or queued) and also when err is a provider failure about this message
-// (status failed: kinds KindRejected, KindProviderAccount, KindPartial).
-// Every other error has no Result.
+// or queued), when err is a provider failure about this message (status
+// failed: kinds KindRejected, KindProviderAccount, KindPartial), and when
+// the provider's outcome is unknown and the message could not be queued
+// for another try (status unknown: kind KindAmbiguous). Every other error
+// has no Result.
 func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 	m := Message{To: r.To, Body: r.Body, From: r.From}
 	if err := m.Validate(); err != nil {
@@ -97,10 +106,11 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	fp := Fingerprint(r.To, r.Body, r.From)
 	c, err := s.ledger.Claim(ctx, key, fp, idempotencyLease)
 	if err != nil {
-		// The table is unreachable: queue rather than fail (DESIGN.md §8);
-		// the queue can absorb the message without a table.
-		s.d.log.LogAttrs(ctx, slog.LevelWarn, "idempotency store unavailable; queueing", slog.String("error", err.Error()))
-		return s.enqueue(ctx, m, err)
+		// Without a record, neither sending nor queueing is safe: the
+		// client's retry, once the table is back, would find no record and
+		// send a second copy. Accept nothing; the client retries.
+		s.d.log.LogAttrs(ctx, slog.LevelWarn, "idempotency store unavailable; refusing the request", slog.String("error", err.Error()))
+		return Result{}, E(KindUnavailable, "the message could not be accepted now; retry later", RetryAfter(5*time.Second), Cause(err))
 	}
 	switch c.State {
 	case Held:
@@ -112,9 +122,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	}
 	res, err := s.send(ctx, m)
 	if settled(err) {
-		if cerr := s.ledger.Complete(ctx, key, fp, encodeOutcome(res, err), idempotencyKeep); cerr != nil {
-			s.d.log.LogAttrs(ctx, slog.LevelWarn, "could not record idempotent result", slog.String("error", cerr.Error()))
-		}
+		s.record(ctx, key, fp, res, err)
 	} else if rerr := s.ledger.Release(context.WithoutCancel(ctx), key); rerr != nil {
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release idempotency key", slog.String("error", rerr.Error()))
 	}
@@ -122,12 +130,42 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 }
 
 // settled reports whether an outcome is final for its idempotency key:
-// something was sent, queued or refused for good. Outcomes that accepted
-// nothing (rate limited, unavailable, account problems) leave the key free
-// for a retry.
+// something was sent, queued or refused for good, or may have been sent
+// (an unknown outcome: a retry must not send again). Outcomes that
+// accepted nothing (rate limited, unavailable, account problems) leave the
+// key free for a retry.
 func settled(err error) bool {
 	k := KindOf(err)
-	return err == nil || k == KindRejected || k == KindPartial
+	return err == nil || k == KindRejected || k == KindPartial || k == KindAmbiguous
+}
+
+// record stores the outcome of a request under its idempotency key. The
+// outcome is final whether or not the client is still there to read it, so
+// it is recorded on a context that outlives the request, each try with its
+// own timeout, and retried with a growing pause. When every try fails the
+// record stays pending, and a retry of the request after the claim's lease
+// could send the message again: that is logged as an error with the event
+// idempotency_record_failed, which raises an alarm.
+func (s *Sender) record(ctx context.Context, key, fp string, res Result, outcomeErr error) {
+	bg := context.WithoutCancel(ctx)
+	outcome := encodeOutcome(res, outcomeErr)
+	pause := recordBackoff
+	var err error
+	for try := 1; try <= recordAttempts; try++ {
+		tctx, cancel := context.WithTimeout(bg, recordTimeout)
+		err = s.ledger.Complete(tctx, key, fp, outcome, idempotencyKeep)
+		cancel()
+		if err == nil {
+			return
+		}
+		if try < recordAttempts {
+			_ = s.d.clock.Sleep(bg, pause)
+			pause *= 2
+		}
+	}
+	s.d.log.LogAttrs(ctx, slog.LevelError, "could not record the outcome of an idempotent request; a retry after its lease may send again",
+		slog.String("event", "idempotency_record_failed"), slog.String("messageId", res.MessageID),
+		slog.String("status", string(res.Status)), slog.Int("attempts", recordAttempts), slog.String("error", err.Error()))
 }
 
 // send takes a slot and calls the provider, or queues.
@@ -146,8 +184,18 @@ func (s *Sender) send(ctx context.Context, m Message) (Result, error) {
 	case KindRateLimited:
 		// No slot: queue without a warning, this is the normal overflow.
 	case KindAmbiguous:
-		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown; queueing for retry (at-least-once)",
+		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown",
 			slog.String("event", "ambiguous_send"), slog.String("to", MaskNumber(m.To)), providerAttrs(err))
+		if !s.cfg.QueueEnabled {
+			return s.unknown(ctx, m, seg, err)
+		}
+		// Queued, it is sent again: at-least-once, since a lost one-time
+		// code is worse than a duplicate.
+		res, qerr := s.enqueue(ctx, m, err)
+		if qerr != nil {
+			return s.unknown(ctx, m, seg, err)
+		}
+		return res, nil
 	case KindTransient:
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider failed transiently; queueing", providerAttrs(err))
 	case KindUnavailable:
@@ -175,6 +223,19 @@ func (s *Sender) enqueue(ctx context.Context, m Message, cause error) (Result, e
 	}
 	s.d.log.LogAttrs(ctx, slog.LevelInfo, "queued", slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)))
 	return Result{MessageID: m.ID, Status: StatusQueued, Channel: Channel, To: m.To}, nil
+}
+
+// unknown answers a message whose provider call has no known outcome and
+// that is not queued for another try: it may have been sent, so nothing
+// may say it was not. The Result carries a new service id (as a queued
+// message would) under which the answer is kept, and the error keeps the
+// provider's detail.
+func (s *Sender) unknown(ctx context.Context, m Message, seg Segments, cause error) (Result, error) {
+	id := s.cfg.NewID()
+	e := AsError(cause)
+	s.d.log.LogAttrs(ctx, slog.LevelWarn, "answered that the outcome is unknown", slog.String("messageId", id), slog.String("to", MaskNumber(m.To)))
+	return Result{MessageID: id, Status: StatusUnknown, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding},
+		E(KindAmbiguous, "the SMS provider's outcome is unknown: the message may have been sent", ProviderDetail(e.ProviderCode, e.ProviderMessage), Cause(cause))
 }
 
 // idempotencyRecordKey is the ledger key of an Idempotency-Key scoped to a

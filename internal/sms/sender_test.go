@@ -60,6 +60,8 @@ func TestSenderOutcomes(t *testing.T) {
 		{name: "transient provider queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{transient} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
 		{name: "ambiguous provider queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
 		{name: "transient provider queue off is 503", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{transient} }, wantKind: KindUnavailable},
+		{name: "ambiguous provider queue off is unknown", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous} }, wantStatus: StatusUnknown, wantKind: KindAmbiguous, wantID: "id-1"},
+		{name: "ambiguous provider and queue down is unknown", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous}; f.queue.err = errBoom }, wantStatus: StatusUnknown, wantKind: KindAmbiguous, wantID: "id-2"},
 		{name: "rejected", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{rejected} }, wantStatus: StatusFailed, wantKind: KindRejected},
 		{name: "partial multipart", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs, f.provider.failID = []error{partial}, "part-1" }, wantStatus: StatusFailed, wantKind: KindPartial, wantID: "part-1"},
 		{name: "account error without rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account} }, wantStatus: StatusFailed, wantKind: KindProviderAccount},
@@ -85,7 +87,7 @@ func TestSenderOutcomes(t *testing.T) {
 					t.Errorf("code = %q, want %q", got, tt.wantCode)
 				}
 			}
-			if res.Status == StatusFailed && res.MessageID != tt.wantID {
+			if (res.Status == StatusFailed || res.Status == StatusUnknown) && res.MessageID != tt.wantID {
 				t.Errorf("messageId = %q, want %q", res.MessageID, tt.wantID)
 			}
 			if res.Status != tt.wantStatus {
@@ -224,15 +226,41 @@ func TestSenderIdempotency(t *testing.T) {
 			t.Errorf("provider calls = %d, want 1", got)
 		}
 	})
-	t.Run("ledger down queues", func(t *testing.T) {
+	t.Run("unknown outcome is kept under the key", func(t *testing.T) {
+		f := newSenderFixture(t, false)
+		f.provider.errs = []error{E(KindAmbiguous, "the SMS provider did not answer", ProviderDetail("", "HTTP 504"))}
+		r1, err1 := f.sender.Send(ctx, req)
+		r2, err2 := f.sender.Send(ctx, req)
+		if KindOf(err1) != KindAmbiguous || KindOf(err2) != KindAmbiguous {
+			t.Fatalf("kinds = %v, %v, want ambiguous twice", KindOf(err1), KindOf(err2))
+		}
+		if r1.Status != StatusUnknown || r1.MessageID == "" || r2 != r1 {
+			t.Errorf("results = %+v, %+v; want status unknown with an id, replayed unchanged", r1, r2)
+		}
+		if got := f.provider.calls; got != 1 {
+			t.Errorf("provider calls = %d, want 1: the replay sends nothing", got)
+		}
+	})
+	t.Run("ledger down with a key is 503 and accepts nothing", func(t *testing.T) {
 		f := newSenderFixture(t, true)
 		f.ledger.err = errBoom
 		res, err := f.sender.Send(ctx, req)
+		if KindOf(err) != KindUnavailable || AsError(err).RetryAfter <= 0 {
+			t.Fatalf("got %+v, %v; want unavailable with a Retry-After", res, err)
+		}
+		if len(f.queue.msgs) != 0 || f.provider.calls != 0 {
+			t.Errorf("queued %d, provider calls %d; want nothing accepted", len(f.queue.msgs), f.provider.calls)
+		}
+	})
+	t.Run("ledger down without a key still sends or queues", func(t *testing.T) {
+		f := newSenderFixture(t, true)
+		f.ledger.err = errBoom
+		f.limiter.refuse = true
+		noKey := req
+		noKey.IdempotencyKey = ""
+		res, err := f.sender.Send(ctx, noKey)
 		if err != nil || res.Status != StatusQueued {
 			t.Fatalf("got %+v, %v; want queued", res, err)
-		}
-		if got := f.queue.msgs[0]; got.ID != res.MessageID || got.To != req.To || got.Attempt != 1 {
-			t.Errorf("queued %+v, want message %s to %s, attempt 1", got, res.MessageID, req.To)
 		}
 	})
 }

@@ -8,14 +8,18 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Limits of the request fields (DESIGN §3).
+// Limits of the request fields (docs/openapi.yaml).
 const (
 	// MaxBodyChars is the longest body accepted, in Unicode code points.
 	MaxBodyChars = 1600
 	// maxSenderIDLen is the longest alphanumeric sender ID.
 	maxSenderIDLen = 11
-	// minE164Digits and maxE164Digits bound the digits after the "+".
-	minE164Digits = 8
+	// minE164Digits and maxE164Digits bound the digits after the "+": a
+	// country code and at least one more digit, at most 15 in all. There is
+	// no higher minimum: libphonenumber judges a recipient, and valid
+	// numbers of 7 digits or fewer exist (+683 Niue, +290 Saint Helena and
+	// Tristan da Cunha, +690 Tokelau).
+	minE164Digits = 2
 	maxE164Digits = 15
 	// messagingServiceSIDLen is the length of a Twilio Messaging Service
 	// SID: "MG" followed by 32 hexadecimal digits.
@@ -41,7 +45,7 @@ func (m Message) Validate() error {
 }
 
 // ValidateTo checks that to is a recipient number in canonical E.164 form:
-// "+" followed by 8 to 15 digits, the first of which is not 0, that
+// "+" followed by at most 15 digits, the first of which is not 0, that
 // libphonenumber considers a valid number and that is written exactly as
 // libphonenumber formats it in E.164 (so "+4402079460000", whose national
 // prefix 0 libphonenumber would silently drop, is refused rather than
@@ -107,7 +111,7 @@ func e164Number(digits string) (num *phonenumbers.PhoneNumber, ccLen int, ok boo
 }
 
 // ValidateBody checks that body is valid UTF-8 and holds 1 to MaxBodyChars
-// Unicode code points. Following DESIGN §3, no character is forbidden:
+// Unicode code points. As docs/openapi.yaml says, no character is forbidden:
 // control characters, including NUL, are accepted (they force UCS-2, see
 // CountSegments) and left to the provider to judge. Failures are KindInvalid
 // *Error values with code CodeInvalidBody and field "body".
@@ -127,7 +131,7 @@ func ValidateBody(body string) error {
 }
 
 // ValidateFrom checks a sender chosen by the caller: either an E.164 number
-// ("+" followed by 8 to 15 digits, the first not 0) or an alphanumeric sender
+// ("+" followed by 2 to 15 digits, the first not 0) or an alphanumeric sender
 // ID of 1 to maxSenderIDLen characters from A-Z, a-z, 0-9 and space with at
 // least one letter. A sender number is checked for its E.164 shape only, not
 // against libphonenumber's ranges: it is one of the deployment's own numbers
@@ -172,7 +176,7 @@ func ValidateDefaultSender(from string) error {
 	return nil
 }
 
-// e164ShapeProblem returns why s is not "+" followed by 8 to 15 digits with
+// e164ShapeProblem returns why s is not "+" followed by 2 to 15 digits with
 // a non-zero first digit, or "" when it is.
 func e164ShapeProblem(s string) string {
 	if s[0] != '+' {
@@ -186,7 +190,7 @@ func e164ShapeProblem(s string) string {
 	}
 	switch {
 	case len(digits) < minE164Digits:
-		return "is too short: E.164 needs at least 8 digits after the +"
+		return "is too short: E.164 needs a country code and a number after the +"
 	case len(digits) > maxE164Digits:
 		return "is too long: E.164 allows at most 15 digits after the +"
 	case digits[0] == '0':

@@ -14,9 +14,9 @@ import (
 // FuzzTwilioResponse feeds arbitrary answers (status, Content-Type, body)
 // to the client. It never panics; a success has a message SID and comes
 // with a 2xx; every error is an *sms.Error of a provider kind with the
-// kind's code and a client-safe message, transient for 429 and 5xx,
-// ambiguous for a 2xx (Twilio may have created the message), and its text
-// never holds the credentials.
+// kind's code and a client-safe message, transient for 429 and 503,
+// ambiguous for any other 5xx and for a 2xx (Twilio may have created the
+// message), and its text never holds the credentials.
 func FuzzTwilioResponse(f *testing.F) {
 	f.Add(201, "application/json", []byte(`{"sid":"SM0123456789abcdef0123456789abcdef","num_segments":"1"}`))
 	creds := twilio.Credentials{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken}
@@ -37,9 +37,13 @@ func FuzzTwilioResponse(f *testing.F) {
 		}
 		e := providertest.CheckProviderError(t, err)
 		switch {
-		case st == http.StatusTooManyRequests || st >= 500:
+		case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
 			if e.Kind != sms.KindTransient {
 				t.Errorf("kind = %v on HTTP %d, want transient", e.Kind, st)
+			}
+		case st >= 500:
+			if e.Kind != sms.KindAmbiguous {
+				t.Errorf("kind = %v on HTTP %d, want ambiguous", e.Kind, st)
 			}
 		case success:
 			if e.Kind != sms.KindAmbiguous {

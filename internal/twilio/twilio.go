@@ -134,37 +134,60 @@ type outcome struct {
 	msg  string
 }
 
-// codes maps the Twilio error codes the create call returns to kinds.
-// 21408 (region not enabled) counts as a rejection: it is about this
-// recipient's country, and other messages keep flowing.
+// codes maps the Twilio error codes the create call returns to kinds
+// (docs/provider-codes.md lists them with what each path does). Only codes
+// known to be about this one message are KindRejected: the recipient
+// number (invalid, opted out, not a mobile, a landline) or the body. Codes
+// about the sender, the messaging service, the account or its settings
+// are KindProviderAccount, and so is every code not listed here: such a
+// message is kept and retried once the configuration is fixed, never
+// dropped. 21408 (sending to the region is not enabled) and 21612 (the
+// recipient cannot be reached from this sender) depend on the account's
+// geographic permissions and senders, so they are account problems too.
+// 21604 (To is required) cannot be this message's fault, as every message
+// is validated first: the request itself was mangled.
 var codes = map[int]outcome{
-	20003: {sms.KindProviderAccount, "the SMS provider refused our credentials"},
-	20404: {sms.KindProviderAccount, "the SMS provider account was not found"},
+	// The request was turned away unprocessed.
 	20429: {sms.KindTransient, "the SMS provider is rate limiting requests"},
-	21211: {sms.KindRejected, "the SMS provider considers the recipient number invalid"},
-	21212: {sms.KindProviderAccount, "the SMS provider does not accept the configured sender"},
-	21408: {sms.KindRejected, "sending to the recipient's region is not enabled"},
-	21602: {sms.KindRejected, "the SMS provider requires a message body"},
-	21603: {sms.KindProviderAccount, "no sender is configured for the SMS provider"},
-	21604: {sms.KindRejected, "the SMS provider requires a recipient number"},
-	21606: {sms.KindProviderAccount, "the configured sender cannot send messages for this account"},
-	21608: {sms.KindProviderAccount, "the provider trial account can only send to verified numbers"},
-	21610: {sms.KindRejected, "the recipient has opted out of messages from this sender"},
 	21611: {sms.KindTransient, "the sender's queue at the SMS provider is full"},
-	21612: {sms.KindRejected, "the message cannot be routed from this sender to the recipient"},
+
+	// About this one message.
+	21211: {sms.KindRejected, "the SMS provider considers the recipient number invalid"},
+	21602: {sms.KindRejected, "the SMS provider requires a message body"},
+	21610: {sms.KindRejected, "the recipient has opted out of messages from this sender"},
 	21614: {sms.KindRejected, "the recipient number is not a mobile number"},
 	21617: {sms.KindRejected, "the message body is too long for the SMS provider"},
 	21635: {sms.KindRejected, "the recipient number is a landline"},
+
+	// About the credentials, the account and its settings.
+	20003: {sms.KindProviderAccount, "the SMS provider refused our credentials"},
+	20404: {sms.KindProviderAccount, "the SMS provider account was not found"},
+	21408: {sms.KindProviderAccount, "the SMS provider account may not send to the recipient's region"},
+	21604: {sms.KindProviderAccount, "the SMS provider did not receive the recipient number"},
+	21608: {sms.KindProviderAccount, "the provider trial account can only send to verified numbers"},
+	// About the sender.
+	21212: {sms.KindProviderAccount, "the SMS provider does not accept the configured sender"},
+	21603: {sms.KindProviderAccount, "no sender is configured for the SMS provider"},
+	21606: {sms.KindProviderAccount, "the configured sender cannot send messages for this account"},
+	21612: {sms.KindProviderAccount, "the SMS provider cannot reach the recipient from the configured sender"},
+	21659: {sms.KindProviderAccount, "the configured sender is not a number of the SMS provider"},
+	21660: {sms.KindProviderAccount, "the configured sender does not belong to the SMS provider account"},
+	// About the messaging service.
 	21701: {sms.KindProviderAccount, "the configured messaging service does not exist"},
+	21703: {sms.KindProviderAccount, "the configured messaging service has no sender available"},
+	21704: {sms.KindProviderAccount, "the configured messaging service has no phone numbers"},
+	21705: {sms.KindProviderAccount, "the configured messaging service is invalid"},
 }
 
-// classify turns a non-2xx answer into an *sms.Error:
-//   - 429 and 5xx are KindTransient whatever the code;
-//   - a known code (codes) decides;
-//   - an unknown code is KindRejected on a 400 (Twilio's answer about this
-//     message) and KindProviderAccount otherwise (401, 403, 404, …: about
-//     the account);
-//   - an answer without Twilio's envelope goes to httpclient.Unexpected.
+// classify turns a non-2xx answer into an *sms.Error. The HTTP status
+// decides first, whatever the code:
+//   - 429 and 503 are KindTransient: Twilio turned the request away;
+//   - any other 5xx (500, 502, 504) is KindAmbiguous: it may come after
+//     Twilio created the message;
+//
+// then a listed code (codes) decides, and any other code is
+// KindProviderAccount. An answer without Twilio's envelope goes to
+// httpclient.Unexpected, which applies the same status rules.
 func classify(resp *httpclient.Response) *sms.Error {
 	var ae apiError
 	if err := json.Unmarshal(resp.Body, &ae); err != nil || ae.Code == 0 {
@@ -183,10 +206,10 @@ func classify(resp *httpclient.Response) *sms.Error {
 			msg = known.msg
 		}
 		return sms.E(sms.KindTransient, msg, detail, cause, sms.RetryAfter(httpclient.RetryAfter(resp.Header)))
+	case httpclient.IsAmbiguousStatus(resp.StatusCode):
+		return sms.E(sms.KindAmbiguous, "the SMS provider failed while handling the message; it may have been sent", detail, cause)
 	case ok:
 		return sms.E(known.kind, known.msg, detail, cause)
-	case resp.StatusCode == http.StatusBadRequest:
-		return sms.E(sms.KindRejected, "the SMS provider rejected the message", detail, cause)
 	}
-	return sms.E(sms.KindProviderAccount, "the SMS provider refused the request for this account", detail, cause)
+	return sms.E(sms.KindProviderAccount, "the SMS provider refused the request for a reason not known to be about this message", detail, cause)
 }

@@ -166,26 +166,39 @@ func TestSendClassifies(t *testing.T) {
 		want     sms.Kind
 		wantCode string // ProviderCode
 	}{
-		// transient
+		// transient: turned away unprocessed
 		{name: "429 concurrency", fault: pf(providertest.Fault{Status: 429}), want: sms.KindTransient, wantCode: "20429"},
-		{name: "500", fault: pf(providertest.Fault{Status: 500}), want: sms.KindTransient, wantCode: "20500"},
 		{name: "503", fault: pf(providertest.Fault{Status: 503}), want: sms.KindTransient, wantCode: "20503"},
-		{name: "502 html", fault: pf(providertest.Fault{Status: 502, Body: "<html>Bad Gateway</html>"}), want: sms.KindTransient},
+		{name: "503 html", fault: pf(providertest.Fault{Status: 503, Body: "<html>Service Unavailable</html>"}), want: sms.KindTransient},
 		{name: "503 with a 4xx code", fault: pf(providertest.Fault{Status: 503, Code: 21211}), want: sms.KindTransient, wantCode: "21211"},
+		{name: "429 with a 4xx code", fault: pf(providertest.Fault{Status: 429, Code: 21610}), want: sms.KindTransient, wantCode: "21610"},
 		{name: "sender queue full", msg: sms.Message{To: to, From: "+15005550008", Body: "hi"}, want: sms.KindTransient, wantCode: "21611"},
-		// rejected
+		// ambiguous: a 5xx other than 503 may come after Twilio created the message
+		{name: "500", fault: pf(providertest.Fault{Status: 500}), want: sms.KindAmbiguous, wantCode: "20500"},
+		{name: "502 html", fault: pf(providertest.Fault{Status: 502, Body: "<html>Bad Gateway</html>"}), want: sms.KindAmbiguous},
+		{name: "504", fault: pf(providertest.Fault{Status: 504}), want: sms.KindAmbiguous, wantCode: "20504"},
+		{name: "500 with a 4xx code", fault: pf(providertest.Fault{Status: 500, Code: 21211}), want: sms.KindAmbiguous, wantCode: "21211"},
+		{name: "502 after accepting", fault: pf(providertest.Fault{Status: 502, AcceptFirst: true}), want: sms.KindAmbiguous, wantCode: "20502"},
+		// rejected: codes known to be about this one message
 		{name: "invalid To", msg: sms.Message{To: "+15005550001", From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindRejected, wantCode: "21211"},
 		{name: "malformed To", msg: sms.Message{To: "4155550123", From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindRejected, wantCode: "21211"},
-		{name: "unroutable", msg: sms.Message{To: "+15005550002", From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindRejected, wantCode: "21612"},
-		{name: "region not enabled", msg: sms.Message{To: "+15005550003", From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindRejected, wantCode: "21408"},
 		{name: "opted out", msg: sms.Message{To: "+15005550004", From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindRejected, wantCode: "21610"},
 		{name: "not mobile", msg: sms.Message{To: "+15005550009", From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindRejected, wantCode: "21614"},
 		{name: "no body", msg: sms.Message{To: to, From: providertest.TwilioFrom}, want: sms.KindRejected, wantCode: "21602"},
-		{name: "no To", msg: sms.Message{From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindRejected, wantCode: "21604"},
 		{name: "body too long", msg: message(strings.Repeat("a", 1601)), want: sms.KindRejected, wantCode: "21617"},
 		{name: "landline", fault: pf(providertest.Fault{Code: 21635}), want: sms.KindRejected, wantCode: "21635"},
-		{name: "unknown 400 code", fault: pf(providertest.Fault{Code: 21999}), want: sms.KindRejected, wantCode: "21999"},
-		// provider account
+		// provider account: unknown codes, and codes about the sender, the
+		// messaging service, the account or its settings
+		{name: "unknown 400 code", fault: pf(providertest.Fault{Code: 21999}), want: sms.KindProviderAccount, wantCode: "21999"},
+		{name: "unroutable from this sender", msg: sms.Message{To: "+15005550002", From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindProviderAccount, wantCode: "21612"},
+		{name: "region not enabled", msg: sms.Message{To: "+15005550003", From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindProviderAccount, wantCode: "21408"},
+		{name: "no To", msg: sms.Message{From: providertest.TwilioFrom, Body: "hi"}, want: sms.KindProviderAccount, wantCode: "21604"},
+		{name: "sender not a Twilio number", fault: pf(providertest.Fault{Code: 21659}), want: sms.KindProviderAccount, wantCode: "21659"},
+		{name: "sender of another account", fault: pf(providertest.Fault{Code: 21660}), want: sms.KindProviderAccount, wantCode: "21660"},
+		{name: "messaging service without senders", fault: pf(providertest.Fault{Code: 21703}), want: sms.KindProviderAccount, wantCode: "21703"},
+		{name: "messaging service has no numbers", fault: pf(providertest.Fault{Code: 21704}), want: sms.KindProviderAccount, wantCode: "21704"},
+		{name: "messaging service invalid", fault: pf(providertest.Fault{Code: 21705}), want: sms.KindProviderAccount, wantCode: "21705"},
+		{name: "messaging service not found", fault: pf(providertest.Fault{Code: 21701}), want: sms.KindProviderAccount, wantCode: "21701"},
 		{name: "wrong token", creds: &twilio.Credentials{AccountSID: providertest.TwilioAccountSID, AuthToken: "wrong"},
 			want: sms.KindProviderAccount, wantCode: "20003"},
 		{name: "wrong api key secret", creds: &twilio.Credentials{AccountSID: providertest.TwilioAccountSID,

@@ -15,7 +15,8 @@ import (
 // to the client. It never panics; a success has the first part's id, at
 // least one part and a 2xx; every error is an *sms.Error of a provider
 // kind with the kind's code and a client-safe message, transient for 429
-// and 5xx, provider-account for any other non-2xx; a partial failure
+// and 503, ambiguous for any other 5xx, provider-account for any other
+// non-2xx; a partial failure
 // carries the id of a part that went out; and no error text holds the
 // API secret.
 func FuzzVonageResponse(f *testing.F) {
@@ -38,9 +39,13 @@ func FuzzVonageResponse(f *testing.F) {
 		}
 		e := providertest.CheckProviderError(t, err)
 		switch {
-		case st == http.StatusTooManyRequests || st >= 500:
+		case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
 			if e.Kind != sms.KindTransient {
 				t.Errorf("kind = %v on HTTP %d, want transient", e.Kind, st)
+			}
+		case st >= 500:
+			if e.Kind != sms.KindAmbiguous {
+				t.Errorf("kind = %v on HTTP %d, want ambiguous", e.Kind, st)
 			}
 		case !success:
 			if e.Kind != sms.KindProviderAccount {

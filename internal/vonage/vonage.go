@@ -127,7 +127,7 @@ type part struct {
 }
 
 // result reads a 200 answer: every part "0" is success; some parts "0" is a
-// partial failure; no part "0" is classified by the first failure's status.
+// partial failure; no part "0" is classified by decidingFailure.
 // An answer that does not parse, lists no parts, or reports a success
 // without an id is ambiguous: Vonage may have accepted the message.
 func result(resp *httpclient.Response) (sms.Receipt, error) {
@@ -138,13 +138,10 @@ func result(resp *httpclient.Response) (sms.Receipt, error) {
 	if len(sub.Messages) == 0 {
 		return sms.Receipt{}, httpclient.Unexpected(op, resp, errors.New("submission lists no messages"))
 	}
-	firstOK, firstFail, failed := "", -1, 0
+	firstOK, failed := "", 0
 	for i, p := range sub.Messages {
 		if p.Status != "0" {
 			failed++
-			if firstFail < 0 {
-				firstFail = i
-			}
 			continue
 		}
 		if p.MessageID == "" {
@@ -157,15 +154,35 @@ func result(resp *httpclient.Response) (sms.Receipt, error) {
 	if failed == 0 {
 		return sms.Receipt{ID: firstOK}, nil
 	}
-	f := sub.Messages[firstFail]
+	f := sub.Messages[decidingFailure(sub.Messages)]
 	if firstOK != "" {
 		return sms.Receipt{ID: firstOK}, sms.E(sms.KindPartial,
 			"the SMS provider accepted only some parts of the message; it is not retried",
 			sms.ProviderDetail(f.Status, f.ErrorText),
-			sms.Cause(fmt.Errorf("%s: %d of %d parts failed, part %d with status %s",
-				op, failed, len(sub.Messages), firstFail+1, f.Status)))
+			sms.Cause(fmt.Errorf("%s: %d of %d parts failed, one with status %s",
+				op, failed, len(sub.Messages), f.Status)))
 	}
 	return sms.Receipt{}, statusError(f)
+}
+
+// decidingFailure returns the index of the failed part that classifies the
+// message: the first whose status is not a rejection, else the first
+// failed part. A message is a rejection only when every failed part says
+// so. At least one part must have failed.
+func decidingFailure(parts []part) int {
+	first := -1
+	for i, p := range parts {
+		if p.Status == "0" {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		if known, ok := statuses[p.Status]; !ok || known.kind != sms.KindRejected {
+			return i
+		}
+	}
+	return first
 }
 
 // outcome is how the client treats one Vonage status, with a client-safe
@@ -175,29 +192,44 @@ type outcome struct {
 	msg  string
 }
 
-// statuses maps Vonage submission statuses to kinds. 29 (non-whitelisted
-// destination) is an account matter: a trial account must list the number
-// or be upgraded.
+// statuses maps Vonage submission statuses to kinds (docs/provider-codes.md
+// lists them with what each path does). Only statuses known to be about
+// this one message are KindRejected: the recipient (barred, deactivated),
+// the message itself (6) or its length (12). Statuses that may be about
+// the sender, the request as this service builds it, or the account are
+// KindProviderAccount, and so is every status not listed here: such a
+// message is kept and retried once the configuration is fixed, never
+// dropped. 2 (a parameter is missing) and 3 (a parameter is invalid) do not
+// say which parameter, and this service validates the recipient and the
+// body before sending, so they point at the sender, the credentials or the
+// request's encoding; 22 (invalid network code) is about a parameter this
+// service never sends; 29 (non-whitelisted destination) is a trial
+// account's list.
 var statuses = map[string]outcome{
+	// The request was turned away unprocessed.
 	"1":  {sms.KindTransient, "the SMS provider is throttling this account"},
-	"2":  {sms.KindRejected, "the SMS provider found a required parameter missing"},
-	"3":  {sms.KindRejected, "the SMS provider found a parameter invalid"},
-	"4":  {sms.KindProviderAccount, "the SMS provider refused our credentials"},
 	"5":  {sms.KindTransient, "the SMS provider had an internal error"},
+	"10": {sms.KindTransient, "the SMS provider has too many connections from this account"},
+
+	// About this one message.
 	"6":  {sms.KindRejected, "the SMS provider could not process the message"},
 	"7":  {sms.KindRejected, "the recipient number is barred"},
+	"12": {sms.KindRejected, "the message is too long for the SMS provider"},
+	"33": {sms.KindRejected, "the recipient number is deactivated"},
+
+	// About the request, the sender, the credentials or the account.
+	"2":  {sms.KindProviderAccount, "the SMS provider found a required parameter missing"},
+	"3":  {sms.KindProviderAccount, "the SMS provider found a parameter invalid"},
+	"4":  {sms.KindProviderAccount, "the SMS provider refused our credentials"},
 	"8":  {sms.KindProviderAccount, "the SMS provider account is barred"},
 	"9":  {sms.KindProviderAccount, "the SMS provider account is out of credit"},
-	"10": {sms.KindTransient, "the SMS provider has too many connections from this account"},
 	"11": {sms.KindProviderAccount, "the SMS provider account is not enabled for this API"},
-	"12": {sms.KindRejected, "the message is too long for the SMS provider"},
 	"14": {sms.KindProviderAccount, "the SMS provider refused our request signature"},
 	"15": {sms.KindProviderAccount, "the SMS provider does not accept the configured sender"},
-	"22": {sms.KindRejected, "the SMS provider does not recognise the recipient's network"},
+	"22": {sms.KindProviderAccount, "the SMS provider refused the network code"},
 	"23": {sms.KindProviderAccount, "the SMS provider refused the configured callback URL"},
 	"29": {sms.KindProviderAccount, "the provider trial account can only send to listed numbers"},
 	"32": {sms.KindProviderAccount, "the SMS provider refused our authentication method"},
-	"33": {sms.KindRejected, "the recipient number is deactivated"},
 }
 
 // statusError classifies a failed part. An unknown status is

@@ -141,17 +141,22 @@ func TestSendClassifies(t *testing.T) {
 		{name: "internal error", fault: pf(providertest.Fault{Code: 5}), want: sms.KindTransient, wantCode: "5"},
 		{name: "too many binds", fault: pf(providertest.Fault{Code: 10}), want: sms.KindTransient, wantCode: "10"},
 		{name: "gateway 429", fault: pf(providertest.Fault{Status: 429}), want: sms.KindTransient},
-		{name: "gateway 500", fault: pf(providertest.Fault{Status: 500}), want: sms.KindTransient},
 		{name: "gateway 503", fault: pf(providertest.Fault{Status: 503}), want: sms.KindTransient},
-		// rejected
-		{name: "missing text", msg: sms.Message{To: to, From: "FluxKit"}, want: sms.KindRejected, wantCode: "2"},
-		{name: "invalid to", msg: sms.Message{To: "+12345", From: "FluxKit", Body: "hi"}, want: sms.KindRejected, wantCode: "3"},
-		{name: "invalid from", msg: sms.Message{To: to, From: "FluxKit Alerts", Body: "hi"}, want: sms.KindRejected, wantCode: "3"},
+		// ambiguous: a 5xx other than 503 may come after Vonage took the message
+		{name: "gateway 500", fault: pf(providertest.Fault{Status: 500}), want: sms.KindAmbiguous},
+		{name: "gateway 502", fault: pf(providertest.Fault{Status: 502}), want: sms.KindAmbiguous},
+		{name: "gateway 504 after accepting", fault: pf(providertest.Fault{Status: 504, AcceptFirst: true}), want: sms.KindAmbiguous},
+		// rejected: statuses known to be about this one message
 		{name: "invalid message", fault: pf(providertest.Fault{Code: 6}), want: sms.KindRejected, wantCode: "6"},
 		{name: "number barred", fault: pf(providertest.Fault{Code: 7}), want: sms.KindRejected, wantCode: "7"},
 		{name: "too long", msg: message(strings.Repeat("ж", providertest.VonageMaxTextUCS2+1)), want: sms.KindRejected, wantCode: "12"},
-		{name: "invalid network", fault: pf(providertest.Fault{Code: 22}), want: sms.KindRejected, wantCode: "22"},
 		{name: "deactivated", fault: pf(providertest.Fault{Code: 33}), want: sms.KindRejected, wantCode: "33"},
+		// provider account: unknown statuses, and statuses that may be
+		// about the sender, the request or the account
+		{name: "missing text", msg: sms.Message{To: to, From: "FluxKit"}, want: sms.KindProviderAccount, wantCode: "2"},
+		{name: "invalid to", msg: sms.Message{To: "+12345", From: "FluxKit", Body: "hi"}, want: sms.KindProviderAccount, wantCode: "3"},
+		{name: "invalid from", msg: sms.Message{To: to, From: "FluxKit Alerts", Body: "hi"}, want: sms.KindProviderAccount, wantCode: "3"},
+		{name: "invalid network", fault: pf(providertest.Fault{Code: 22}), want: sms.KindProviderAccount, wantCode: "22"},
 		// provider account
 		{name: "bad credentials", opts: []providertest.Option{providertest.WithVonageCredentials("other123", "other-secret")},
 			want: sms.KindProviderAccount, wantCode: "4"},
@@ -173,10 +178,16 @@ func TestSendClassifies(t *testing.T) {
 		{name: "dropped before processing", fault: pf(providertest.Fault{Drop: providertest.DropBeforeProcessing}), want: sms.KindAmbiguous},
 		{name: "dropped after accepting", fault: pf(providertest.Fault{Drop: providertest.DropAfterAccept}), want: sms.KindAmbiguous},
 		{name: "answer too slow", fault: pf(providertest.Fault{Delay: 2 * time.Second}), timeout: 150 * time.Millisecond, want: sms.KindAmbiguous},
-		// every part failed: the first failure decides
-		{name: "all parts failed", fault: pf(providertest.Fault{Body: `{"message-count":"2","messages":[` +
-			`{"status":"7","error-text":"Number barred."},{"status":"1","error-text":"Throttled"}]}`}),
+		// every part failed: a rejection only when every part was rejected
+		{name: "all parts rejected", fault: pf(providertest.Fault{Body: `{"message-count":"2","messages":[` +
+			`{"status":"7","error-text":"Number barred."},{"status":"7","error-text":"Number barred."}]}`}),
 			want: sms.KindRejected, wantCode: "7"},
+		{name: "all parts failed, one throttled", fault: pf(providertest.Fault{Body: `{"message-count":"2","messages":[` +
+			`{"status":"7","error-text":"Number barred."},{"status":"1","error-text":"Throttled"}]}`}),
+			want: sms.KindTransient, wantCode: "1"},
+		{name: "all parts failed, one unknown", fault: pf(providertest.Fault{Body: `{"message-count":"2","messages":[` +
+			`{"status":"12","error-text":"Message too long"},{"status":"77","error-text":"New"}]}`}),
+			want: sms.KindProviderAccount, wantCode: "77"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

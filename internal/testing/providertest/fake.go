@@ -1,5 +1,5 @@
 // Package providertest runs fake Twilio and Vonage servers for tests. They
-// speak the real wire formats of provider-wire-spec.md: they check
+// speak the providers' real wire formats: they check
 // credentials and parameters the way the real APIs do, answer with
 // realistic bodies, inject faults (HTTP errors, provider error codes,
 // latency, dropped connections) on demand or at random with a seeded plan,
@@ -64,14 +64,21 @@ const (
 //     multipart message while the other parts are accepted.
 //  6. Otherwise the request is handled normally.
 //  7. Drop == DropAfterAccept: close the connection instead of answering.
+//
+// AcceptFirst changes steps 3 to 5: the request is first handled normally
+// (a valid message is accepted and appears in Accepted), and then answered
+// with the fault's Body, Status or Code instead of the success. It is what
+// a provider, or a gateway in front of it, does when it fails after the
+// message went out: a 500, 502 or 504 that hides an accepted message.
 type Fault struct {
-	Status  int
-	Code    int
-	Message string // the provider's error text (a default per code when empty)
-	Part    int
-	Delay   time.Duration
-	Drop    Drop
-	Body    string
+	Status      int
+	Code        int
+	Message     string // the provider's error text (a default per code when empty)
+	Part        int
+	Delay       time.Duration
+	Drop        Drop
+	Body        string
+	AcceptFirst bool
 }
 
 // Plan injects faults at random: each request that no FailNext or
@@ -405,6 +412,10 @@ func (c *core) serve(w http.ResponseWriter, r *http.Request, p provider) {
 		hangUp(w)
 		return
 	}
+	var accepted *Accepted
+	if f != nil && f.AcceptFirst {
+		accepted = p.handle(&rec, nil).accepted
+	}
 	var ans answer
 	if f != nil && f.Body != "" {
 		ans = answer{status: f.Status, body: []byte(f.Body)}
@@ -413,6 +424,9 @@ func (c *core) serve(w http.ResponseWriter, r *http.Request, p provider) {
 		}
 	} else {
 		ans = p.handle(&rec, f)
+	}
+	if f != nil && f.AcceptFirst {
+		ans.accepted = accepted
 	}
 	if f != nil && f.Drop == DropAfterAccept {
 		c.finish(i, 0, ans.code, ans.accepted)

@@ -73,6 +73,9 @@ func TestTwilioFaults(t *testing.T) {
 		{"raw body default status", providertest.Fault{Body: "garbage"}, 200, "garbage", 0},
 		{"drop before", providertest.Fault{Drop: providertest.DropBeforeProcessing}, 0, "", 0},
 		{"drop after accept", providertest.Fault{Drop: providertest.DropAfterAccept}, 0, "", 1},
+		{"502 after accepting", providertest.Fault{Status: 502, AcceptFirst: true}, 502, `"code":20502`, 1},
+		{"504 html after accepting", providertest.Fault{Status: 504, Body: "<html>timeout</html>", AcceptFirst: true}, 504, "<html>timeout</html>", 1},
+		{"sender code", providertest.Fault{Code: 21703}, 400, `Messaging Service`, 0},
 		{"latency only", providertest.Fault{Delay: 50 * time.Millisecond}, 201, `"status":"queued"`, 1},
 	}
 	for _, tt := range tests {
@@ -123,6 +126,7 @@ func TestVonageFaults(t *testing.T) {
 		{"only part fails", providertest.Fault{Code: 1, Part: 1}, "hi", 200, []string{"1"}, nil},
 		{"part beyond the message", providertest.Fault{Code: 1, Part: 4}, long, 200, []string{"0", "0", "0"}, []int{3}},
 		{"gateway 503", providertest.Fault{Status: 503}, "hi", 503, nil, nil},
+		{"gateway 502 after accepting", providertest.Fault{Status: 502, AcceptFirst: true}, long, 502, nil, []int{3}},
 		{"drop after accept", providertest.Fault{Drop: providertest.DropAfterAccept}, long, 0, nil, []int{3}},
 		{"drop before", providertest.Fault{Drop: providertest.DropBeforeProcessing}, long, 0, nil, nil},
 	}

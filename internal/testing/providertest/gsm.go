@@ -2,8 +2,8 @@ package providertest
 
 import "unicode/utf16"
 
-// The fakes count and split SMS parts with their own implementation of
-// provider-wire-spec §3.1 rather than the service's: a fake that shares the
+// The fakes count and split SMS parts with their own implementation of the
+// GSM-7/UCS-2 segmentation rules rather than the service's: a fake that shares the
 // code under test could not catch a mistake in it.
 
 // gsmBasic and gsmExtension are the GSM 03.38 tables: a basic character

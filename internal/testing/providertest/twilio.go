@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,8 +27,8 @@ const (
 	TwilioFrom = "+15005550006"
 )
 
-// Twilio's magic test numbers (provider-wire-spec §1.9): a message to or
-// from one of them fails with the given error code.
+// Twilio's magic test numbers, as its test credentials know them: a message
+// to or from one of them fails with the given error code.
 var (
 	twilioMagicTo = map[string]int{
 		"+15005550001": 21211, // invalid number
@@ -66,7 +67,12 @@ var twilioTexts = map[int]string{
 	21614: "To number: %s, is not a mobile number",
 	21617: "The concatenated message body exceeds the 1600 character limit.",
 	21635: "The 'To' number %s is a landline and cannot receive SMS.",
+	21659: "The 'From' number %s is not a Twilio phone number or short code.",
+	21660: "Mismatch between the 'From' number %s and the account.",
 	21701: "The Messaging Service Sid %s is invalid.",
+	21703: "The Messaging Service does not have a phone number available to send a message.",
+	21704: "The Messaging Service contains no phone numbers.",
+	21705: "The Messaging Service is invalid.",
 }
 
 var (
@@ -93,7 +99,7 @@ const twilioMaxBody = 1600
 // no number, short code or alphanumeric ID, 21701 for a malformed service
 // SID, 21606 for a From outside WithTwilioSenders when that is set), and a
 // Body of 1 to 1600 characters (21602, 21617). The magic test numbers of
-// provider-wire-spec §1.9 fail with their codes. Errors come in Twilio's
+// Twilio's test credentials fail with their codes. Errors come in Twilio's
 // envelope {code, message, more_info, status}.
 //
 // An accepted message gets 201 and a Message resource: sid "SM" + 32 hex,
@@ -164,7 +170,7 @@ func (tw *twilioWire) handle(rec *Request, f *Fault) answer {
 	cfg := &tw.cfg
 	switch {
 	case f != nil && f.Code != 0:
-		return twilioError(orDefault(f.Status, http.StatusBadRequest), f.Code, f.Message)
+		return twilioError(orDefault(f.Status, http.StatusBadRequest), f.Code, f.Message, faultSubject(f.Code, rec.Params))
 	case f != nil && f.Status != 0:
 		return twilioError(f.Status, twilioHTTPCode(f.Status), f.Message)
 	case rec.Method != http.MethodPost:
@@ -303,6 +309,15 @@ func (tw *twilioWire) accept(to, from, body, service string) answer {
 			MessagingServiceSID: service, Parts: parts, Encoding: enc,
 		},
 	}
+}
+
+// faultSubject is the value a fault's default text names: the From of the
+// request when the text is about the sender, else its To.
+func faultSubject(code int, p url.Values) string {
+	if strings.Contains(twilioTexts[code], "'From'") {
+		return p.Get("From")
+	}
+	return p.Get("To")
 }
 
 // twilioHTTPCode is the Twilio error code that goes with an HTTP status.
