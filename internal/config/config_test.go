@@ -214,7 +214,7 @@ func TestFromEnvInvalid(t *testing.T) {
 		{"Twilio URL bad", map[string]string{EnvTwilioAPIURL: "api.twilio.com"}, EnvTwilioAPIURL, "absolute"},
 		{"Vonage URL bad", map[string]string{EnvVonageAPIURL: "://x"}, EnvVonageAPIURL, "absolute"},
 		{"AWS endpoint bad", map[string]string{EnvAWSEndpointURL: "localhost:5000"}, EnvAWSEndpointURL, "absolute"},
-		{"allowed sender bad", map[string]string{EnvAllowedSenders: "Good,+12"}, EnvAllowedSenders, `entry "+12"`},
+		{"allowed sender bad", map[string]string{EnvAllowedSenders: "Good,+1"}, EnvAllowedSenders, `entry "+1"`},
 		{"allowed sender MG", map[string]string{EnvAllowedSenders: "MG0123456789abcdef0123456789abcdef"}, EnvAllowedSenders, "entry"},
 		{"scope with space", map[string]string{EnvJWTRequiredScope: "sms:send sms:read"}, EnvJWTRequiredScope, "single scope"},
 		{"max lifetime without unit", map[string]string{EnvJWTMaxLifetime: "86400"}, EnvJWTMaxLifetime, `got "86400"`},
