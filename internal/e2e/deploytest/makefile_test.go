@@ -16,7 +16,7 @@ import (
 
 // echoPkg is a tiny Lambda main package the build tests compile in place of
 // a real function.
-const echoPkg = "./internal/rie/testdata/echo"
+const echoPkg = "./internal/testing/rie/testdata/echo"
 
 // runMake runs make in the module root with args and returns its output. The
 // environment drops MAKEFLAGS and friends, so that a test started by
@@ -158,5 +158,17 @@ func TestMakefileSAMBuildIsReproducibleArm64(t *testing.T) {
 		if strings.HasPrefix(key, "vcs") {
 			t.Errorf("build setting %s present, want no VCS stamping", key)
 		}
+	}
+}
+
+// TestMakefileInstallsThePinnedEmulator checks that `make tools` installs the
+// emulator version the tests install (rie.Package at rie.Version), so the
+// Makefile's RIE_VERSION and the Go constant cannot drift apart.
+func TestMakefileInstallsThePinnedEmulator(t *testing.T) {
+	bin := t.TempDir() // empty: make must plan the install
+	out := runMake(t, "-n", "GO=go", "BIN="+bin, "tools")
+	want := "GOBIN=" + bin + " go install " + rie.Package + "@" + rie.Version
+	if !strings.Contains(out, want) {
+		t.Errorf("make -n tools:\n%s\nwant a line with %q", out, want)
 	}
 }
