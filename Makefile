@@ -46,12 +46,17 @@ endef
 # groups are computed on each run from what the tests import (go list), so a
 # new package falls into the right one; `make test-groups` prints them.
 MOTO_PKG      := github.com/fluxkit/sms/internal/testing/mototest
-MODULE         = $(shell $(GO) list -m)
+# once: the value of a recursively expanded variable, computed on first use
+# and kept (each go list runs once per make run, and only for these targets).
+once           = $(eval $(1) := $(2))$($(1))
+MODULE         = $(call once,MODULE,$(shell $(GO) list -m))
 # rel: import paths -> ./relative/dirs, for shorter command lines.
 rel            = $(patsubst $(MODULE)%,.%,$(1))
-SERIAL_PKGS    = $(call rel,$(shell $(GO) list -test -f '{{.ImportPath}} {{join .Deps " "}}' $(PKGS) | \
-  awk '$$1 ~ /\.test$$/ && / $(subst /,\/,$(MOTO_PKG))( |$$)/ { sub(/\.test$$/, "", $$1); print $$1 }'))
-PARALLEL_PKGS  = $(filter-out $(SERIAL_PKGS),$(call rel,$(shell $(GO) list $(PKGS))))
+# go list -test describes each test binary (IMPORT.test) with every package
+# it links; awk keeps the ones that link mototest.
+SERIAL_PKGS    = $(call once,SERIAL_PKGS,$(call rel,$(shell $(GO) list -test -f '{{.ImportPath}} {{join .Deps " "}}' $(PKGS) | \
+  awk '$$1 ~ /\.test$$/ && / $(subst /,\/,$(MOTO_PKG))( |$$)/ { sub(/\.test$$/, "", $$1); print $$1 }')))
+PARALLEL_PKGS  = $(call once,PARALLEL_PKGS,$(filter-out $(SERIAL_PKGS),$(call rel,$(shell $(GO) list $(PKGS)))))
 .PHONY: test-groups pytools
 
 test: tools
