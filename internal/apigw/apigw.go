@@ -26,7 +26,7 @@ import (
 )
 
 // MaxBodyBytes is the largest request body accepted: enough for 1600 emoji
-// written as \uXXXX escapes (DESIGN.md §3).
+// written as \uXXXX escapes (README.md#http-api).
 const MaxBodyBytes = 64 << 10
 
 // Sender carries out a validated request (sms.Sender).

@@ -1,6 +1,6 @@
 // Package queue is the asynchronous path's message queue: the codec of the
-// queue message, which is the public contract for producers (DESIGN §5,
-// docs/queue-message.schema.json, docs/producers.md), and the SQS adapter
+// queue message, which is the public contract for producers
+// (docs/queue-message.schema.json, docs/producers.md), and the SQS adapter
 // that enqueues, requeues and dead-letters messages.
 //
 // Decode turns any accepted body (the producer form, the v1 envelope, or

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Defaults for the idempotency records of the send path (DESIGN.md §8).
+// Defaults for the idempotency records of the send path
+// (docs/architecture.md#idempotency).
 const (
 	IdempotencyLease = 30 * time.Second
 	IdempotencyKeep  = 24 * time.Hour
@@ -97,7 +98,8 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	fp := Fingerprint(r.To, r.Body, r.From)
 	c, err := s.ledger.Claim(ctx, key, fp, IdempotencyLease)
 	if err != nil {
-		// The table is unreachable: queue rather than fail (DESIGN.md §8);
+		// The table is unreachable: queue rather than fail
+		// (docs/architecture.md#failure-semantics);
 		// the queue can absorb the message without a table.
 		s.d.Log.LogAttrs(ctx, slog.LevelWarn, "idempotency store unavailable; queueing", slog.String("error", err.Error()))
 		return s.enqueue(ctx, m, r.IdempotencyKey, err)

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Limits of the request fields (DESIGN §3).
+// Limits of the request fields (README.md#http-api, docs/openapi.yaml).
 const (
 	// MaxBodyChars is the longest body accepted, in Unicode code points.
 	MaxBodyChars = 1600
@@ -107,7 +107,7 @@ func e164Number(digits string) (num *phonenumbers.PhoneNumber, ccLen int, ok boo
 }
 
 // ValidateBody checks that body is valid UTF-8 and holds 1 to MaxBodyChars
-// Unicode code points. Following DESIGN §3, no character is forbidden:
+// Unicode code points. The API forbids no character:
 // control characters, including NUL, are accepted (they force UCS-2, see
 // CountSegments) and left to the provider to judge. Failures are KindInvalid
 // *Error values with code CodeInvalidBody and field "body".

@@ -17,7 +17,7 @@ import (
 	"github.com/fluxkit/sms/internal/testing/rie"
 )
 
-const cfnLintHint = "cfn-lint not found: install it with  pip install cfn-lint"
+const cfnLintHint = "cfn-lint not found: install it with  pip install -r scripts/requirements-test.txt  (make test does when it is missing)"
 
 // obj is a JSON object of the template.
 type obj = map[string]any
@@ -233,7 +233,8 @@ func TestFunctionsRunBootstrapOnArm64(t *testing.T) {
 
 func TestFunctionsGetEveryConfigVariable(t *testing.T) {
 	_, cfn := loadTemplate(t)
-	// Every variable of DESIGN.md §4 a deployment sets, and where it comes from.
+	// Every variable of README.md#configuration a deployment sets, and where
+	// it comes from.
 	want := map[string]string{
 		"SMS_PROVIDER":        "Provider",
 		"SMS_FROM":            "Sender",

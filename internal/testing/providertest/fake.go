@@ -1,5 +1,5 @@
 // Package providertest runs fake Twilio and Vonage servers for tests. They
-// speak the real wire formats of provider-wire-spec.md: they check
+// speak the real wire formats (docs/providers.md): they check
 // credentials and parameters the way the real APIs do, answer with
 // realistic bodies, inject faults (HTTP errors, provider error codes,
 // latency, dropped connections) on demand or at random with a seeded plan,

@@ -3,8 +3,8 @@ package providertest
 import "unicode/utf16"
 
 // The fakes count and split SMS parts with their own implementation of
-// provider-wire-spec §3.1 rather than the service's: a fake that shares the
-// code under test could not catch a mistake in it.
+// docs/providers.md#encoding-and-segments rather than the service's: a fake
+// that shares the code under test could not catch a mistake in it.
 
 // gsmBasic and gsmExtension are the GSM 03.38 tables: a basic character
 // costs one septet, an extension character two (ESC + code).

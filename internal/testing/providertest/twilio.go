@@ -26,7 +26,7 @@ const (
 	TwilioFrom = "+15005550006"
 )
 
-// Twilio's magic test numbers (provider-wire-spec §1.9): a message to or
+// Twilio's magic test numbers (docs/providers.md#test-numbers): a message to or
 // from one of them fails with the given error code.
 var (
 	twilioMagicTo = map[string]int{
@@ -93,7 +93,7 @@ const twilioMaxBody = 1600
 // no number, short code or alphanumeric ID, 21701 for a malformed service
 // SID, 21606 for a From outside WithTwilioSenders when that is set), and a
 // Body of 1 to 1600 characters (21602, 21617). The magic test numbers of
-// provider-wire-spec §1.9 fail with their codes. Errors come in Twilio's
+// docs/providers.md#test-numbers fail with their codes. Errors come in Twilio's
 // envelope {code, message, more_info, status}.
 //
 // An accepted message gets 201 and a Message resource: sid "SM" + 32 hex,

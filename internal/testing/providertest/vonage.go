@@ -22,7 +22,7 @@ const (
 
 // Vonage's text length limits as the fake enforces them (status 12), in
 // characters. Vonage does not publish them; these are the figures a
-// reseller guide reports (provider-wire-spec §2.5).
+// reseller guide reports (docs/providers.md#text-length).
 const (
 	VonageMaxTextGSM  = 3800
 	VonageMaxTextUCS2 = 660
