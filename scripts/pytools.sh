@@ -56,10 +56,13 @@ echo "pytools: not found: ${specs[*]}; installing into .venv" >&2
 hint="Run
     .venv/bin/python3 -m pip install --ignore-installed -r $req
 (with a package index or mirror reachable), then make test again."
+# The environment borrows the system's pip when it has one (creating it
+# takes a tenth of a second instead of seconds), else gets its own.
 if [ ! -x "$venv/bin/python3" ]; then
-	python3 -m venv --system-site-packages "$venv" || {
+	python3 -m venv --system-site-packages --without-pip "$venv" &&
+		{ "$venv/bin/python3" -m pip --version >/dev/null 2>&1 || "$venv/bin/python3" -m ensurepip --default-pip >&2; } || {
 		rm -rf "$venv"
-		echo "pytools: python3 -m venv failed (Debian, Ubuntu: apt install python3-venv)" >&2
+		echo "pytools: could not create .venv with pip (Debian, Ubuntu: apt install python3-venv python3-pip)" >&2
 		exit 1
 	}
 fi
