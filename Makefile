@@ -4,9 +4,15 @@
 GO        ?= go
 PKGS      ?= ./...
 BIN       := $(CURDIR)/.bin
+# The Lambda Runtime Interface Emulator the tests run: keep RIE_VERSION equal
+# to rie.Version (internal/testing/rie; a test in internal/e2e/deploytest
+# checks). The tests install it into .bin themselves when it is missing.
+RIE_PKG     := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-export PATH := $(BIN):$(PATH)
+# .venv holds only the Python test tools that were missing from PATH
+# (scripts/pytools.sh); .bin the emulator and the local server.
+export PATH := $(BIN):$(CURDIR)/.venv/bin:$(PATH)
 
 # Lambda binaries. Every one is built the same way: the arm64 deployment build
 # (sam build runs build-SendFunction / build-DrainFunction with ARTIFACTS_DIR
@@ -32,25 +38,54 @@ endef
 .PHONY: test lint tools build build-SendFunction build-DrainFunction invoke deploy bench
 
 ## test: every test — unit, moto integration, the binaries under the emulator, template checks
-# -p 1: one package at a time. Several packages measure real time against moto
-# (rate-limit windows, drain throughput); run side by side on 2 cores their
-# emulators slow each other down. Serial, the suite takes about 2.5 minutes.
+# Two groups. The packages whose tests start moto_server (their test binary
+# links internal/testing/mototest) measure real time against it: limiter
+# windows, drain throughput, timeouts. Side by side on 2 cores they slow each
+# other down, so they run one package at a time (-p 1), after every other
+# package has run in parallel (go test's default -p, one per CPU). The
+# groups are computed on each run from what the tests import (go list), so a
+# new package falls into the right one; `make test-groups` prints them.
+MOTO_PKG      := github.com/fluxkit/sms/internal/testing/mototest
+# once: the value of a recursively expanded variable, computed on first use
+# and kept (each go list runs once per make run, and only for these targets).
+once           = $(eval $(1) := $(2))$($(1))
+MODULE         = $(call once,MODULE,$(shell $(GO) list -m))
+# rel: import paths -> ./relative/dirs, for shorter command lines.
+rel            = $(patsubst $(MODULE)%,.%,$(1))
+# go list -test describes each test binary (IMPORT.test) with every package
+# it links; awk keeps the ones that link mototest.
+SERIAL_PKGS    = $(call once,SERIAL_PKGS,$(call rel,$(shell $(GO) list -test -f '{{.ImportPath}} {{join .Deps " "}}' $(PKGS) | \
+  awk '$$1 ~ /\.test$$/ && / $(subst /,\/,$(MOTO_PKG))( |$$)/ { sub(/\.test$$/, "", $$1); print $$1 }')))
+PARALLEL_PKGS  = $(call once,PARALLEL_PKGS,$(filter-out $(SERIAL_PKGS),$(call rel,$(shell $(GO) list $(PKGS)))))
+.PHONY: test-groups pytools
+
 test: tools
-	$(GO) test -count=1 -p 1 -timeout 20m $(PKGS)
+	$(if $(PARALLEL_PKGS),$(GO) test -count=1 -timeout 20m $(PARALLEL_PKGS))
+	$(if $(SERIAL_PKGS),$(GO) test -count=1 -p 1 -timeout 20m $(SERIAL_PKGS))
+
+## test-groups: the packages make test runs in parallel, then one at a time
+test-groups:
+	@echo "parallel ($(words $(PARALLEL_PKGS))): $(PARALLEL_PKGS)"
+	@echo "serial ($(words $(SERIAL_PKGS))): $(SERIAL_PKGS)"
 
 ## lint: gofmt, go vet, cfn-lint on template.yaml
-lint:
+lint: pytools
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	@command -v cfn-lint >/dev/null || { echo 'cfn-lint not found: install it with  pip install cfn-lint'; exit 1; }
 	cfn-lint template.yaml
 
-## tools: test-only tools pinned here (Lambda Runtime Interface Emulator)
-tools: $(BIN)/aws-lambda-rie
+## tools: the test tools: the Lambda Runtime Interface Emulator at RIE_VERSION
+##        into .bin (installed again when another version is there), and the
+##        Python tools of scripts/requirements-test.txt (pytools)
+tools: pytools
+	@$(GO) version -m $(BIN)/aws-lambda-rie 2>/dev/null | grep -qF '$(RIE_VERSION)' || \
+	  { echo 'installing aws-lambda-rie $(RIE_VERSION) into .bin'; GOBIN=$(BIN) $(GO) install $(RIE_PKG)@$(RIE_VERSION); }
 
-$(BIN)/aws-lambda-rie:
-	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+## pytools: the Python test tools on PATH are used; a missing one is installed
+##          at its pinned version into .venv (scripts/pytools.sh)
+pytools:
+	@scripts/pytools.sh
 
 ## build-SendFunction, build-DrainFunction: SAM makefile builder targets (arm64)
 build-SendFunction:

@@ -32,7 +32,7 @@ const (
 	sendPath       = "/messaging/sms"
 )
 
-// stableCodes is the error.code list of DESIGN.md §3. The contract test
+// stableCodes is the error.code list of README.md#http-api. The contract test
 // checks that openapi.yaml enumerates exactly these; the fuzz test that
 // every answer uses one of them.
 var stableCodes = []string{
@@ -62,7 +62,7 @@ var documentedCodes = map[int][]string{
 	http.StatusServiceUnavailable:    {codeUnavailable},
 }
 
-// requiredHeaders are the response headers DESIGN.md §3 promises per
+// requiredHeaders are the response headers README.md#http-api promises per
 // status; the document must mark them required and the handler must send
 // them.
 var requiredHeaders = map[int][]string{

@@ -25,8 +25,8 @@ const (
 	ProviderVonage = "vonage"
 )
 
-// Environment variables read by FromEnv (DESIGN.md §4). EnvMaxWait is an
-// addition to the design's table.
+// Environment variables read by FromEnv; README.md#configuration describes
+// each.
 const (
 	EnvProvider         = "SMS_PROVIDER"
 	EnvFrom             = "SMS_FROM"
@@ -61,7 +61,7 @@ const (
 	DefaultVonageAPIURL = vonage.DefaultBaseURL
 )
 
-// Config holds every setting of DESIGN.md §4.
+// Config holds every setting of README.md#configuration.
 type Config struct {
 	// Provider is ProviderTwilio, ProviderVonage, or empty (local mode only:
 	// the console provider).
@@ -84,8 +84,7 @@ type Config struct {
 	// RateMargin is the fraction of each slot kept free to absorb jitter.
 	RateMargin float64
 	// MaxWait is how long a direct send may wait for a near rate slot before
-	// it is queued instead (SMS_MAX_WAIT, a Go duration such as "250ms";
-	// an addition to the design's table).
+	// it is queued instead (SMS_MAX_WAIT, a Go duration such as "250ms").
 	MaxWait time.Duration
 	// TableName is the DynamoDB table of the limiter and idempotency store.
 	TableName string

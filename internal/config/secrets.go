@@ -41,7 +41,8 @@ type VonageCredentials struct {
 	APISecret string
 }
 
-// Secrets are the credentials of the secret JSON (DESIGN.md §4). Every way of
+// Secrets are the credentials of the secret JSON (README.md#configuration,
+// docs/deploy.md#setting-the-secret). Every way of
 // printing, logging or marshalling them shows "[redacted]".
 type Secrets struct {
 	Twilio TwilioCredentials

@@ -1,5 +1,6 @@
-// Package dynamo keeps the service's shared state in the DynamoDB table of
-// the design (partition key pk, sort key sk, TTL attribute ttl): the global
+// Package dynamo keeps the service's shared state in its DynamoDB table
+// (docs/architecture.md#the-table: partition key pk, sort key sk, TTL
+// attribute ttl): the global
 // rate limiter (Limiter) and the ledger of idempotency keys and queued
 // message claims (Ledger). Storage TTL only cleans up; every expiry is
 // decided from the stored times and the caller's clock.

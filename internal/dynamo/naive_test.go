@@ -13,7 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// naiveLimiter is the fixed one-second window counter that DESIGN.md §7
+// naiveLimiter is the fixed one-second window counter that
+// docs/rate-limiting.md#why-not-a-counter-per-second
 // rules out, kept here only to measure it against Limiter: each second
 // has its own item, and a call is allowed while that item's count is
 // below the rate.
@@ -114,7 +115,7 @@ func boundaryBurst(tb testing.TB, rate int) (naive, ours burstResult, sent int) 
 	return naive, ours, len(arrivals)
 }
 
-// TestSlidingWindowNaiveVersusLimiter shows the flaw DESIGN.md §7 rules
+// TestSlidingWindowNaiveVersusLimiter shows the flaw docs/rate-limiting.md rules
 // out: around a second boundary the counter lets a full window's worth
 // through on each side (2×rate within 600 ms), while the limiter never
 // lets more than rate into any 1-second window.

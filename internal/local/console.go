@@ -56,7 +56,7 @@ type SentMessage struct {
 // sms.Provider by printing each message, body included, as one
 // human-readable line, and keeps the latest ones for GET /_local/messages.
 // Printing the body is fine here because the output is the developer's
-// own terminal (DESIGN §10); the structured logs never carry it. It is safe
+// own terminal (docs/local.md); the structured logs never carry it. It is safe
 // for concurrent use.
 type Console struct {
 	w     io.Writer

@@ -49,7 +49,7 @@ const EnvPort = "PORT"
 
 // Options configure a Server. Every field has a default.
 type Options struct {
-	// Getenv reads the configuration (DESIGN §4 and PORT); nil means
+	// Getenv reads the configuration (README.md#configuration and PORT); nil means
 	// nothing is set. The command passes os.Getenv. AWS mode reads the AWS
 	// SDK's settings (region, credentials, AWS_ENDPOINT_URL) from the
 	// process environment and shared config files, as the SDK does.

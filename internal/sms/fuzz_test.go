@@ -85,7 +85,7 @@ func isSenderIDShape(s string) bool {
 }
 
 // FuzzCountSegments checks CountSegments against its invariants and the
-// plain reference model of the spec.
+// plain reference model of docs/providers.md#encoding-and-segments.
 func FuzzCountSegments(f *testing.F) {
 	f.Add("")
 	f.Add("Your code is 482901")

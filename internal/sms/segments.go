@@ -2,8 +2,9 @@ package sms
 
 import "unicode/utf8"
 
-// Single-part and per-part capacities (provider-wire-spec §3.1). A part of a
-// concatenated message loses 6 octets to the User Data Header.
+// Single-part and per-part capacities
+// (docs/providers.md#encoding-and-segments). A part of a concatenated
+// message loses 6 octets to the User Data Header.
 const (
 	gsmSingle = 160 // septets in a one-part GSM-7 message
 	gsmPart   = 153 // septets per part of a multipart GSM-7 message

@@ -6,8 +6,9 @@ import (
 	"unicode/utf16"
 )
 
-// The GSM-7 tables exactly as provider-wire-spec §3.1 lists them, kept
-// apart from the implementation so the tests check it independently.
+// The GSM-7 tables exactly as docs/providers.md#encoding-and-segments lists
+// them, kept apart from the implementation so the tests check it
+// independently.
 const (
 	specGSMBasic = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \n\r" +
 		"@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ" +
@@ -15,8 +16,9 @@ const (
 	specGSMExtension = "\f^{}\\[~]|€"
 )
 
-// refSegments is a deliberately plain model of provider-wire-spec §3.1:
-// cost every character, then fill parts greedily without splitting one.
+// refSegments is a deliberately plain model of
+// docs/providers.md#encoding-and-segments: cost every character, then fill
+// parts greedily without splitting one.
 func refSegments(body string) Segments {
 	costs := make([]int, 0, len(body))
 	gsm := true
@@ -127,7 +129,7 @@ func TestCountSegments(t *testing.T) {
 	}
 }
 
-// TestGSMTables checks every code point against the tables of the spec.
+// TestGSMTables checks every code point against the tables of docs/providers.md.
 func TestGSMTables(t *testing.T) {
 	spec := make(map[rune]int)
 	for _, r := range specGSMBasic {

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Limits of the request fields (docs/openapi.yaml).
+// Limits of the request fields (README.md#http-api, docs/openapi.yaml).
 const (
 	// MaxBodyChars is the longest body accepted, in Unicode code points.
 	MaxBodyChars = 1600

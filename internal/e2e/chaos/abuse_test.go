@@ -383,7 +383,7 @@ func TestAbuse(t *testing.T) {
 			{name: "raw control byte inside a string", body: withField("body", "\"a\x01b\""), want: 400, code: "invalid_request"},
 			{name: "raw NUL byte inside a string", body: withField("to", "\"+1415555\x002671\""), want: 400, code: "invalid_request"},
 			// sms.ValidateBody accepts every character, control ones
-			// included (DESIGN §3 forbids none; they force UCS-2).
+			// included (the API forbids none; they force UCS-2).
 			{name: "NUL and control characters in body are accepted", body: withField("body", `"Your `+abuseMarker+` \u0000\u0001\u001f\u007f is 5"`), want: 200},
 			{name: "invalid UTF-8 in body", body: withField("body", "\"Your "+abuseMarker+" \xff\xfe\""), want: 400, code: "invalid_body"},
 			{name: "overlong UTF-8 encoding in body", body: withField("body", "\"\xc0\xaf\""), want: 400, code: "invalid_body"},

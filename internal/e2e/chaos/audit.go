@@ -13,7 +13,8 @@ type Secret struct {
 	Value string
 }
 
-// Leak is a log line that breaks the logging rules of DESIGN.md §8.
+// Leak is a log line that breaks the logging rules of
+// docs/architecture.md#logs.
 type Leak struct {
 	// Line is the 1-based line number in the audited logs.
 	Line int

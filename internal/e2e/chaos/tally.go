@@ -18,7 +18,7 @@ type Fate struct {
 	// Ambiguous is how many of those acceptances the client never heard
 	// of: the provider accepted the message and the connection dropped
 	// before its answer. Each one may legitimately cause one extra
-	// delivery (at-least-once, DESIGN.md §8).
+	// delivery (at-least-once, docs/architecture.md#failure-semantics).
 	Ambiguous int
 }
 

@@ -14,8 +14,10 @@ import (
 
 // TestInvokeScript runs scripts/invoke.sh (what `make invoke` calls) with the
 // echo function and an env file in the `sam local invoke --env-vars` format.
+// The script runs the emulator from ./.bin, where rie.Binary installs it.
 func TestInvokeScript(t *testing.T) {
 	root := rie.ModuleRoot(t)
+	rie.Binary(t)
 	bin := rie.Build(t, echoPkg)
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, "env.json")

@@ -160,3 +160,15 @@ func TestMakefileSAMBuildIsReproducibleArm64(t *testing.T) {
 		}
 	}
 }
+
+// TestMakefileInstallsThePinnedEmulator checks that `make tools` installs the
+// emulator version the tests install (rie.Package at rie.Version), so the
+// Makefile's RIE_VERSION and the Go constant cannot drift apart.
+func TestMakefileInstallsThePinnedEmulator(t *testing.T) {
+	bin := t.TempDir() // empty: make must plan the install
+	out := runMake(t, "-n", "GO=go", "BIN="+bin, "tools")
+	want := "GOBIN=" + bin + " go install " + rie.Package + "@" + rie.Version
+	if !strings.Contains(out, want) {
+		t.Errorf("make -n tools:\n%s\nwant a line with %q", out, want)
+	}
+}

@@ -234,7 +234,8 @@ func TestFunctionsRunBootstrapOnArm64(t *testing.T) {
 
 func TestFunctionsGetEveryConfigVariable(t *testing.T) {
 	_, tpl := loadTemplate(t)
-	// Every variable of DESIGN.md §4 a deployment sets, and where it comes from.
+	// Every variable of README.md#configuration a deployment sets, and where it
+	// comes from.
 	want := map[string]string{
 		"SMS_PROVIDER":        "Provider",
 		"SMS_FROM":            "Sender",

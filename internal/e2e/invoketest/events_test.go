@@ -28,7 +28,7 @@ import (
 // update rewrites the derived values of the event files: the bearer
 // tokens, the content-length headers and the SQS MD5 digests.
 //
-//	go test ./internal/invoketest -run TestEventFiles -update
+//	go test ./internal/e2e/invoketest -run TestEventFiles -update
 var update = flag.Bool("update", false, "rewrite the tokens, content lengths and MD5 digests of events/")
 
 // The claims of the events' tokens. exp is 2100-01-01T00:00:00Z: the

@@ -61,7 +61,7 @@ type Item struct {
 // and comes back unless acked; Nack hides it for a chosen delay instead.
 // It implements sms.Queue; when it is full, Enqueue fails with
 // KindUnavailable, as an unreachable SQS does, so that the send path
-// answers 503 (DESIGN §10). Bodies are encoded with queue.Encode so that
+// answers 503 (docs/local.md). Bodies are encoded with queue.Encode so that
 // consumers decode them with queue.Decode, as the drain does in AWS. It is
 // safe for concurrent use.
 type Queue struct {

@@ -157,8 +157,8 @@ func (s *Server) SecretsManager() *secretsmanager.Client {
 	return secretsmanager.NewFromConfig(s.Config())
 }
 
-// CreateTable creates the service table of DESIGN.md §6 (pk/sk strings,
-// on-demand) and returns its name.
+// CreateTable creates the service table of docs/architecture.md#the-table
+// (pk/sk strings, on-demand) and returns its name.
 func (s *Server) CreateTable(tb testing.TB, name string) string {
 	tb.Helper()
 	if err := CreateServiceTable(context.Background(), s.DynamoDB(), name); err != nil {
@@ -167,9 +167,9 @@ func (s *Server) CreateTable(tb testing.TB, name string) string {
 	return name
 }
 
-// CreateServiceTable creates the service table of DESIGN.md §6 (pk/sk
-// strings, on-demand) through any DynamoDB client, for callers without a
-// testing.TB.
+// CreateServiceTable creates the service table of
+// docs/architecture.md#the-table (pk/sk strings, on-demand) through any
+// DynamoDB client, for callers without a testing.TB.
 func CreateServiceTable(ctx context.Context, ddb *dynamodb.Client, name string) error {
 	_, err := ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),

@@ -8,12 +8,16 @@
 // returned Emulator invokes it and exposes the emulator's output (function
 // logs included) and the cold start's init duration.
 //
-// The emulator is installed by `make tools` into ./.bin; tests fail with that
-// hint, never skip, when it is missing.
+// The emulator is the version pinned by Version, kept in ./.bin under the
+// module root: Binary installs it there with go install when it is missing
+// or another version (so `go test ./...` works on a fresh clone), and `make
+// tools` installs the same version (the Makefile's RIE_VERSION). A failed
+// install fails the test with the command to run; nothing skips.
 package rie
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
@@ -32,8 +36,16 @@ import (
 	"time"
 )
 
-// InstallHint is the failure message when aws-lambda-rie cannot be found.
-const InstallHint = "aws-lambda-rie not found in ./.bin or PATH: install it with  make tools"
+// Package and Version pin the emulator every test runs. The Makefile's
+// RIE_VERSION names the same version (internal/e2e/deploytest checks that
+// the two agree).
+const (
+	Package = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+	Version = "v0.0.0-20261030222936-bef5c4ba774d"
+)
+
+// binName is the emulator's file name in the module root's .bin.
+const binName = "aws-lambda-rie"
 
 // invocationsPath is the emulator's Invoke API path.
 const invocationsPath = "/2015-03-31/functions/function/invocations"
@@ -147,17 +159,78 @@ func sweepBuildDirs(tmp string) {
 	}
 }
 
-// findRIE returns the emulator binary: root/.bin/aws-lambda-rie, else the
-// one on PATH (lookPath).
-func findRIE(root string, lookPath func(string) (string, error)) (string, error) {
-	local := filepath.Join(root, ".bin", "aws-lambda-rie")
-	if fi, err := os.Stat(local); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-		return local, nil
+// installed remembers the emulator this test binary has checked or
+// installed, so that the check runs once per process.
+var installed struct {
+	sync.Mutex
+	path string
+}
+
+// Binary returns the pinned emulator, .bin/aws-lambda-rie under the module
+// root, after installing it there with go install if it is missing or is
+// another version. Start calls it; a test that runs the emulator some other
+// way (scripts/invoke.sh looks in ./.bin) calls it first.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	installed.Lock()
+	defer installed.Unlock()
+	if installed.path == "" {
+		p, err := ensure(filepath.Join(ModuleRoot(tb), ".bin"), goInstall)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		installed.path = p
 	}
-	if p, err := lookPath("aws-lambda-rie"); err == nil {
-		return p, nil
+	return installed.path
+}
+
+// ensure returns binDir/aws-lambda-rie when it is the pinned version, and
+// otherwise installs that version with install (which puts the binary into
+// the directory it is given) into a new directory beside it and renames it
+// into place, so that test binaries installing at the same time never see a
+// half-written file.
+func ensure(binDir string, install func(gobin string) error) (string, error) {
+	target := filepath.Join(binDir, binName)
+	if isPinned(target) {
+		return target, nil
 	}
-	return "", errors.New("rie: " + InstallHint)
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return "", fmt.Errorf("rie: install: %w", err)
+	}
+	tmp, err := os.MkdirTemp(binDir, ".install-")
+	if err != nil {
+		return "", fmt.Errorf("rie: install: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := install(tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(filepath.Join(tmp, binName), target); err != nil {
+		return "", fmt.Errorf("rie: install: %w", err)
+	}
+	if !isPinned(target) {
+		return "", fmt.Errorf("rie: installed %s is not %s@%s", target, Package, Version)
+	}
+	return target, nil
+}
+
+// isPinned reports whether path is an emulator built from Package at
+// Version (go install records both in the binary).
+func isPinned(path string) bool {
+	info, err := buildinfo.ReadFile(path)
+	return err == nil && info.Path == Package && info.Main.Version == Version
+}
+
+// goInstall runs go install Package@Version with GOBIN=gobin.
+func goInstall(gobin string) error {
+	cmd := exec.Command("go", "install", Package+"@"+Version)
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("rie: go install %s@%s: %w\n%s\n"+
+			"The Go module proxy must be reachable once; then `make tools` or any test installs it into ./.bin.",
+			Package, Version, err, out)
+	}
+	return nil
 }
 
 // Emulator is a running aws-lambda-rie with one function.
@@ -186,11 +259,8 @@ type Emulator struct {
 // test log if the test fails.
 func Start(tb testing.TB, bootstrap string, env []string) *Emulator {
 	tb.Helper()
-	bin, err := findRIE(ModuleRoot(tb), exec.LookPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	bootstrap, err = filepath.Abs(bootstrap)
+	bin := Binary(tb)
+	bootstrap, err := filepath.Abs(bootstrap)
 	if err != nil {
 		tb.Fatalf("rie: bootstrap path: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -215,43 +214,92 @@ func TestParseInitDuration(t *testing.T) {
 	}
 }
 
-func TestFindRIE(t *testing.T) {
-	withLocal := t.TempDir()
-	local := filepath.Join(withLocal, ".bin", "aws-lambda-rie")
-	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-		t.Fatal(err)
+func TestEnsureInstallsThePinnedEmulator(t *testing.T) {
+	pinned := Binary(t)
+	other := Build(t, echoPkg) // a Go binary, but not the emulator
+	copyTo := func(src string) func(string) error {
+		return func(gobin string) error { return copyFile(t, src, filepath.Join(gobin, binName)) }
 	}
-	if err := os.WriteFile(local, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	onPath := func(string) (string, error) { return "/usr/local/bin/aws-lambda-rie", nil }
-	notOnPath := func(string) (string, error) { return "", exec.ErrNotFound }
+	failing := func(string) error { return errors.New("rie: go install: no network") }
 
 	tests := []struct {
-		name     string
-		root     string
-		lookPath func(string) (string, error)
-		want     string
-		wantErr  bool
+		name      string
+		present   string // file already in the bin directory; "" for none
+		install   func(gobin string) error
+		wantCalls int
+		wantErr   string
 	}{
-		{"module .bin first", withLocal, onPath, local, false},
-		{"PATH fallback", t.TempDir(), onPath, "/usr/local/bin/aws-lambda-rie", false},
-		{"missing", t.TempDir(), notOnPath, "", true},
+		{"missing: installed", "", copyTo(pinned), 1, ""},
+		{"pinned: kept", pinned, failing, 0, ""},
+		{"another binary: replaced", other, copyTo(pinned), 1, ""},
+		{"install fails", "", failing, 1, "no network"},
+		{"install yields another binary", "", copyTo(other), 1, "is not " + Package + "@" + Version},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := findRIE(tt.root, tt.lookPath)
-			if got != tt.want {
-				t.Errorf("findRIE = %q, want %q", got, tt.want)
+			binDir := filepath.Join(t.TempDir(), ".bin")
+			target := filepath.Join(binDir, binName)
+			if tt.present != "" {
+				if err := os.MkdirAll(binDir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := copyFile(t, tt.present, target); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("findRIE error = %v, want error %v", err, tt.wantErr)
+			calls := 0
+			got, err := ensure(binDir, func(gobin string) error {
+				calls++
+				return tt.install(gobin)
+			})
+			if calls != tt.wantCalls {
+				t.Errorf("install calls = %d, want %d", calls, tt.wantCalls)
 			}
-			if err != nil && !strings.Contains(err.Error(), "make tools") {
-				t.Errorf("findRIE error = %q, want the hint %q", err, "make tools")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("ensure error = %v, want one containing %q", err, tt.wantErr)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("ensure: %v", err)
+				}
+				if got != target {
+					t.Errorf("ensure = %s, want %s", got, target)
+				}
+				if !isPinned(got) {
+					t.Errorf("%s is not the pinned emulator", got)
+				}
+			}
+			leftovers, _ := filepath.Glob(filepath.Join(binDir, ".install-*"))
+			if len(leftovers) != 0 {
+				t.Errorf("install directories left behind: %v", leftovers)
 			}
 		})
 	}
+}
+
+func TestBinaryIsPinnedInModuleBin(t *testing.T) {
+	got := Binary(t)
+	if want := filepath.Join(ModuleRoot(t), ".bin", binName); got != want {
+		t.Errorf("Binary = %s, want %s", got, want)
+	}
+	info, err := buildinfo.ReadFile(got)
+	if err != nil {
+		t.Fatalf("read build info: %v", err)
+	}
+	if info.Path != Package || info.Main.Version != Version {
+		t.Errorf("emulator is %s@%s, want %s@%s", info.Path, info.Main.Version, Package, Version)
+	}
+}
+
+// copyFile copies src to dst with mode 0755.
+func copyFile(t *testing.T, src, dst string) error {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o755)
 }
 
 func TestSweepBuildDirs(t *testing.T) {

@@ -18,7 +18,7 @@ def main(path):
         from cfnlint.decode import decode
         from samtranslator.translator.transform import transform
     except ImportError as e:
-        sys.exit(f"cfn2json: {e}: install cfn-lint with  pip install cfn-lint")
+        sys.exit(f"cfn2json: {e}: install cfn-lint with  pip install -r scripts/requirements-test.txt")
 
     template, matches = decode(path)
     if matches or template is None:
