@@ -311,9 +311,10 @@ type StatusStore interface {
 	// fill those the record lacks; the history gains ch.Status once. It
 	// reports whether the status moved (a new record counts). Records are
 	// kept the store's retention after their last change. It is safe for
-	// concurrent use; the merge of any set of changes ends in the same
-	// record whatever order they arrive in (as long as no two of them are
-	// rival final statuses).
+	// concurrent use. A set of changes ends in the same record whatever
+	// order they arrive in, provided that no two of them are rival final
+	// statuses (undelivered and failed, say: the first wins) and that
+	// writers filling the same field agree on its value.
 	Record(ctx context.Context, serviceID string, ch Change) (changed bool, err error)
 	// Get returns the record found by id: a service id, a producer's id
 	// (through ServiceIDForProducer) or a provider's message id. A record
