@@ -32,7 +32,10 @@ type Parts struct {
 	Limiter   sms.Limiter
 	Ledger    sms.Ledger
 	Queue     sms.Queue
-	Log       *slog.Logger
+	// Status keeps the messages' status records; nil when
+	// SMS_STATUS_TRACKING=false.
+	Status sms.StatusStore
+	Log    *slog.Logger
 }
 
 // NewSender builds the send path's domain service.

@@ -63,6 +63,9 @@ type Options struct {
 	// SMS_TABLE_NAME.
 	Limiter sms.Limiter
 	Ledger  sms.Ledger
+	// Status replaces the DynamoDB status store in SMS_TABLE_NAME; with
+	// SMS_STATUS_TRACKING=false there is none, and this is not used.
+	Status sms.StatusStore
 	// Queue replaces the SQS queue of SMS_QUEUE_URL.
 	Queue Queue
 	// DLQ replaces the SQS dead-letter queue of SMS_DLQ_URL.
@@ -92,8 +95,9 @@ type Service struct {
 }
 
 // Build wires the service for cfg: the secrets and what is built from them
-// (Credentials), the limiter, the ledger, the queue and the dead-letter
-// queue, each replaced when opts says so. The send function reads the JWT
+// (Credentials), the limiter, the ledger, the status store (with
+// SMS_STATUS_TRACKING), the queue and the dead-letter queue, each replaced
+// when opts says so. The send function reads the JWT
 // secret of JWT_SECRET_ID too when it is another secret than SMS_SECRET_ID
 // and tokens are HS256; the drain never does.
 func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, error) {
@@ -173,6 +177,15 @@ func (svc *Service) buildAWSParts(opts Options) error {
 	}
 	if svc.Parts.Ledger == nil {
 		svc.Parts.Ledger = dynamo.NewLedger(opts.AWS.DynamoDB, cfg.TableName, dynamo.LedgerConfig{})
+	}
+	if cfg.StatusTracking {
+		svc.Parts.Status = opts.Status
+		if svc.Parts.Status == nil {
+			if err := opts.needAWS("the status store"); err != nil {
+				return err
+			}
+			svc.Parts.Status = dynamo.NewStatusStore(opts.AWS.DynamoDB, cfg.TableName, dynamo.StatusConfig{Retention: cfg.StatusRetention})
+		}
 	}
 	svc.Queue, svc.DLQ = opts.Queue, opts.DLQ
 	if svc.Queue == nil && cfg.QueueURL != "" {

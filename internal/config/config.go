@@ -48,6 +48,9 @@ const (
 	EnvTwilioAPIURL     = "TWILIO_API_URL"
 	EnvVonageAPIURL     = "VONAGE_API_URL"
 	EnvAWSEndpointURL   = "AWS_ENDPOINT_URL"
+	EnvStatusTracking   = "SMS_STATUS_TRACKING"
+	EnvStatusRetention  = "SMS_STATUS_RETENTION"
+	EnvMaxReceives      = "SMS_MAX_RECEIVES"
 )
 
 // Defaults and bounds.
@@ -59,6 +62,14 @@ const (
 	MaxWaitLimit        = 5 * time.Second
 	DefaultTwilioAPIURL = twilio.DefaultBaseURL
 	DefaultVonageAPIURL = vonage.DefaultBaseURL
+	// DefaultStatusRetention is SMS_STATUS_RETENTION's default;
+	// MaxStatusRetention bounds it (ten years).
+	DefaultStatusRetention = sms.DefaultStatusRetention
+	MaxStatusRetention     = 87600 * time.Hour
+	// DefaultMaxReceives is SMS_MAX_RECEIVES's default: the template's
+	// MaxReceiveCount default. MaxMaxReceives is the template's bound.
+	DefaultMaxReceives = 10
+	MaxMaxReceives     = 1000
 )
 
 // Config holds every setting of README.md#configuration.
@@ -108,6 +119,17 @@ type Config struct {
 	// AWSEndpointURL mirrors AWS_ENDPOINT_URL, which the AWS SDK reads by
 	// itself; it is kept so that local mode can tell an emulator is meant.
 	AWSEndpointURL string
+	// StatusTracking keeps a status record for every message
+	// (SMS_STATUS_TRACKING, default true); false keeps none and costs
+	// nothing.
+	StatusTracking bool
+	// StatusRetention is how long a status record is kept after its last
+	// change (SMS_STATUS_RETENTION, a Go duration, default 720h).
+	StatusRetention time.Duration
+	// MaxReceives is the queue's redrive limit, its maxReceiveCount
+	// (SMS_MAX_RECEIVES, default 10): on a record's last receive the drain
+	// knows a failure hands the message to the dead-letter queue.
+	MaxReceives int
 }
 
 // SettingError reports one missing or invalid setting. Setting names the
@@ -188,6 +210,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		JWTRequiredScope: get(EnvJWTRequiredScope),
 		TwilioAPIURL:     DefaultTwilioAPIURL,
 		VonageAPIURL:     DefaultVonageAPIURL,
+		StatusTracking:   true,
+		StatusRetention:  DefaultStatusRetention,
+		MaxReceives:      DefaultMaxReceives,
 	}
 	if c.JWTSecretID == "" {
 		c.JWTSecretID = c.SecretID
@@ -292,6 +317,32 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			fail(settingErr(EnvJWTMaxLifetime, `must be a duration > 0 such as "24h", or "off", got %q`, v))
 		} else {
 			c.JWTMaxLifetime = d
+		}
+	}
+	if v := get(EnvStatusTracking); v != "" {
+		switch strings.ToLower(v) {
+		case "true":
+			c.StatusTracking = true
+		case "false":
+			c.StatusTracking = false
+		default:
+			fail(settingErr(EnvStatusTracking, `must be "true" or "false", got %q`, v))
+		}
+	}
+	if v := get(EnvStatusRetention); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Hour || d > MaxStatusRetention {
+			fail(settingErr(EnvStatusRetention, `must be a duration between 1h and 87600h (ten years) such as "720h", got %q`, v))
+		} else {
+			c.StatusRetention = d
+		}
+	}
+	if v := get(EnvMaxReceives); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxMaxReceives {
+			fail(settingErr(EnvMaxReceives, "must be a whole number from 1 to %d (the queue's maxReceiveCount), got %q", MaxMaxReceives, v))
+		} else {
+			c.MaxReceives = n
 		}
 	}
 	if strings.ContainsAny(c.JWTRequiredScope, " \t") {

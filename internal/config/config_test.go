@@ -46,6 +46,10 @@ func TestFromEnvDefaults(t *testing.T) {
 		MaxWait:      250 * time.Millisecond,
 		TwilioAPIURL: "https://api.twilio.com",
 		VonageAPIURL: "https://rest.nexmo.com",
+		// Status records on, kept 30 days; the template's redrive limit.
+		StatusTracking:  true,
+		StatusRetention: 720 * time.Hour,
+		MaxReceives:     10,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv(empty) = %+v, want %+v", got, want)
@@ -74,6 +78,9 @@ func TestFromEnvValues(t *testing.T) {
 		EnvAWSEndpointURL:   "http://127.0.0.1:5000",
 		EnvJWTSecretID:      "sms/jwt",
 		EnvJWTMaxLifetime:   "24h",
+		EnvStatusTracking:   "False",
+		EnvStatusRetention:  "2160h",
+		EnvMaxReceives:      " 5 ",
 	}))
 	if err != nil {
 		t.Fatalf("FromEnv = %v, want nil", err)
@@ -99,6 +106,9 @@ func TestFromEnvValues(t *testing.T) {
 		TwilioAPIURL:     "https://api.dublin.ie1.twilio.com",
 		VonageAPIURL:     "http://127.0.0.1:9000",
 		AWSEndpointURL:   "http://127.0.0.1:5000",
+		StatusTracking:   false,
+		StatusRetention:  90 * 24 * time.Hour,
+		MaxReceives:      5,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv =\n%+v, want\n%+v", got, want)
@@ -221,6 +231,18 @@ func TestFromEnvInvalid(t *testing.T) {
 		{"max lifetime zero", map[string]string{EnvJWTMaxLifetime: "0s"}, EnvJWTMaxLifetime, `"off"`},
 		{"max lifetime negative", map[string]string{EnvJWTMaxLifetime: "-1h"}, EnvJWTMaxLifetime, "> 0"},
 		{"max lifetime in days", map[string]string{EnvJWTMaxLifetime: "1d"}, EnvJWTMaxLifetime, `such as "24h"`},
+		{"status tracking on", map[string]string{EnvStatusTracking: "on"}, EnvStatusTracking, `must be "true" or "false", got "on"`},
+		{"status tracking 0", map[string]string{EnvStatusTracking: "0"}, EnvStatusTracking, `got "0"`},
+		{"retention in days", map[string]string{EnvStatusRetention: "30d"}, EnvStatusRetention, `such as "720h", got "30d"`},
+		{"retention without unit", map[string]string{EnvStatusRetention: "720"}, EnvStatusRetention, `got "720"`},
+		{"retention zero", map[string]string{EnvStatusRetention: "0s"}, EnvStatusRetention, "between 1h and"},
+		{"retention too short", map[string]string{EnvStatusRetention: "59m"}, EnvStatusRetention, "between 1h and"},
+		{"retention negative", map[string]string{EnvStatusRetention: "-720h"}, EnvStatusRetention, "between 1h and"},
+		{"retention too long", map[string]string{EnvStatusRetention: "87601h"}, EnvStatusRetention, "and 87600h (ten years)"},
+		{"max receives zero", map[string]string{EnvMaxReceives: "0"}, EnvMaxReceives, `from 1 to 1000`},
+		{"max receives too many", map[string]string{EnvMaxReceives: "1001"}, EnvMaxReceives, `got "1001"`},
+		{"max receives fraction", map[string]string{EnvMaxReceives: "2.5"}, EnvMaxReceives, `whole number`},
+		{"max receives text", map[string]string{EnvMaxReceives: "ten"}, EnvMaxReceives, `got "ten"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

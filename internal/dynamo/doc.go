@@ -1,9 +1,10 @@
 // Package dynamo keeps the service's shared state in its DynamoDB table
 // (docs/architecture.md#the-table: partition key pk, sort key sk, TTL
 // attribute ttl): the global
-// rate limiter (Limiter) and the ledger of idempotency keys and queued
-// message claims (Ledger). Storage TTL only cleans up; every expiry is
-// decided from the stored times and the caller's clock.
+// rate limiter (Limiter), the ledger of idempotency keys and queued
+// message claims (Ledger) and the messages' status records
+// (StatusStore). Storage TTL only cleans up; every expiry is decided from
+// the stored times and the caller's clock.
 //
 // # Rate limiter
 //
@@ -70,6 +71,18 @@
 // expiresAt (unix milliseconds), outcome (binary) and ttl (epoch seconds,
 // expiresAt plus ttlSlack). Claim is one conditional PutItem; Complete one
 // PutItem; Release one DeleteItem conditioned on state = pending.
+//
+// # Status records
+//
+// Each message's record is one item, pk "status#<service id>", sk
+// "status"; ttl is its last change plus the retention. A write is one
+// UpdateItem conditioned on the transition rules (sms.Predecessors): the
+// record is absent, or its status may move to the new one. Only when the
+// record is ahead of the write (a receipt outran the send path) does a
+// second UpdateItem merge what the write brings, decided from the stored
+// item the failed condition returns. Lookups by provider message id go
+// through the keys-only index StatusIndex; docs/status.md has the details
+// and the costs.
 //
 // # Errors
 //

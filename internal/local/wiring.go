@@ -193,6 +193,9 @@ func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) erro
 		return fmt.Errorf("local: limiter: %w", err)
 	}
 	ao.Ledger = memory.NewLedger(memory.LedgerConfig{Clock: opts.Clock})
+	if cfg.StatusTracking {
+		ao.Status = memory.NewStatusStore(memory.StatusConfig{Retention: cfg.StatusRetention, Clock: opts.Clock})
+	}
 	ao.Queue, ao.DLQ = st.memQueue, st.deadLetters
 	st.source = NewMemorySource(st.memQueue, st.deadLetters, opts.MaxReceives)
 	st.describe = []string{

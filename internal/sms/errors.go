@@ -25,6 +25,9 @@ const (
 	KindProviderAccount             // the provider refused our account or configuration
 	KindPartial                     // a multipart send failed part-way; parts may be delivered
 	KindUnavailable                 // a dependency we need (queue, table) cannot be reached
+	// Kinds are stored as numbers in idempotency records: append new
+	// kinds here, never renumber.
+	KindNotFound // what the request names does not exist (or is not the caller's to see)
 )
 
 var kindNames = [...]string{
@@ -40,6 +43,7 @@ var kindNames = [...]string{
 	KindProviderAccount: "provider-account",
 	KindPartial:         "partial",
 	KindUnavailable:     "unavailable",
+	KindNotFound:        "not-found",
 }
 
 // String returns the kind's name as used in logs.

@@ -43,7 +43,7 @@ func TestKindOfAndAsError(t *testing.T) {
 
 func TestKindNames(t *testing.T) {
 	seen := map[string]bool{}
-	for k := KindInternal; k <= KindUnavailable; k++ {
+	for k := KindInternal; k <= KindNotFound; k++ {
 		name := k.String()
 		if strings.HasPrefix(name, "kind(") || seen[name] {
 			t.Errorf("kind %d has name %q, want a name of its own", int(k), name)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/rie"
 )
 
@@ -237,21 +238,24 @@ func TestFunctionsGetEveryConfigVariable(t *testing.T) {
 	// Every variable of README.md#configuration a deployment sets, and where it
 	// comes from.
 	want := map[string]string{
-		"SMS_PROVIDER":        "Provider",
-		"SMS_FROM":            "Sender",
-		"SMS_SECRET_ID":       "ProviderSecret",
-		"SMS_RATE_LIMIT":      "RateLimit",
-		"SMS_RATE_MARGIN":     "RateMargin",
-		"SMS_QUEUE_ENABLED":   "QueueEnabled",
-		"SMS_TABLE_NAME":      "Table",
-		"SMS_QUEUE_URL":       "Queue",
-		"SMS_DLQ_URL":         "DeadLetterQueue",
-		"SMS_ALLOWED_SENDERS": "AllowedSenders",
-		"JWT_ISSUER":          "JwtIssuer",
-		"JWT_AUDIENCE":        "JwtAudience",
-		"JWT_JWKS_URL":        "JwtJwksUrl",
-		"JWT_REQUIRED_SCOPE":  "JwtRequiredScope",
-		"JWT_MAX_LIFETIME":    "JwtMaxLifetime",
+		"SMS_PROVIDER":         "Provider",
+		"SMS_FROM":             "Sender",
+		"SMS_SECRET_ID":        "ProviderSecret",
+		"SMS_RATE_LIMIT":       "RateLimit",
+		"SMS_RATE_MARGIN":      "RateMargin",
+		"SMS_QUEUE_ENABLED":    "QueueEnabled",
+		"SMS_TABLE_NAME":       "Table",
+		"SMS_QUEUE_URL":        "Queue",
+		"SMS_DLQ_URL":          "DeadLetterQueue",
+		"SMS_ALLOWED_SENDERS":  "AllowedSenders",
+		"JWT_ISSUER":           "JwtIssuer",
+		"JWT_AUDIENCE":         "JwtAudience",
+		"JWT_JWKS_URL":         "JwtJwksUrl",
+		"JWT_REQUIRED_SCOPE":   "JwtRequiredScope",
+		"JWT_MAX_LIFETIME":     "JwtMaxLifetime",
+		"SMS_STATUS_TRACKING":  "StatusTracking",
+		"SMS_STATUS_RETENTION": "StatusRetention",
+		"SMS_MAX_RECEIVES":     "MaxReceiveCount",
 	}
 	for _, f := range jwtSecretForms {
 		t.Run(f.name, func(t *testing.T) {
@@ -474,8 +478,11 @@ func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
 		}
 		return gs
 	}
+	// The send function looks status records up by provider id (GET) in
+	// the table's one index, and nowhere else.
+	statusIndex := grant{"dynamodb:Query", `{"Fn::Sub":"${Table.Arn}/index/providerMessageId"}`}
 	want := map[string][]grant{
-		"SendFunctionRole": append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}), sendExtra...),
+		"SendFunctionRole": append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}, statusIndex), sendExtra...),
 		"DrainFunctionRole": append(common("DrainLogGroup"),
 			grant{"sqs:ReceiveMessage", "Queue"}, grant{"sqs:DeleteMessage", "Queue"},
 			grant{"sqs:GetQueueAttributes", "Queue"}, grant{"sqs:ChangeMessageVisibility", "Queue"},
@@ -554,6 +561,30 @@ func TestTableMatchesDesign(t *testing.T) {
 		if got := types[c.name]; got != "S" {
 			t.Errorf("%s type = %q, want S", c.name, got)
 		}
+	}
+	// One index: status records by provider message id, keys only (the
+	// lookup reads the record from the table, and status changes do not
+	// write to the index). internal/testing/mototest creates the same.
+	gsis := asList(p["GlobalSecondaryIndexes"])
+	if len(gsis) != 1 {
+		t.Fatalf("GlobalSecondaryIndexes = %v, want exactly the status index", gsis)
+	}
+	g := gsis[0]
+	if got, want := at(g, "IndexName"), mototest.StatusIndex; got != want {
+		t.Errorf("index name = %v, want %v", got, want)
+	}
+	ks := asList(at(g, "KeySchema"))
+	if len(ks) != 1 || at(ks[0], "AttributeName") != mototest.StatusIndex || at(ks[0], "KeyType") != "HASH" {
+		t.Errorf("index key schema = %v, want %s as the only (HASH) key", ks, mototest.StatusIndex)
+	}
+	if got := types[mototest.StatusIndex]; got != "S" {
+		t.Errorf("%s type = %q, want S", mototest.StatusIndex, got)
+	}
+	if got, want := at(g, "Projection", "ProjectionType"), "KEYS_ONLY"; got != want {
+		t.Errorf("index projection = %v, want %v", got, want)
+	}
+	if len(types) != 3 {
+		t.Errorf("AttributeDefinitions = %v, want pk, sk and %s only", types, mototest.StatusIndex)
 	}
 }
 

@@ -157,8 +157,8 @@ func (s *Server) SecretsManager() *secretsmanager.Client {
 	return secretsmanager.NewFromConfig(s.Config())
 }
 
-// CreateTable creates the service table of docs/architecture.md#the-table
-// (pk/sk strings, on-demand) and returns its name.
+// CreateTable creates the service table of DESIGN.md §6 (pk/sk strings,
+// on-demand) and returns its name.
 func (s *Server) CreateTable(tb testing.TB, name string) string {
 	tb.Helper()
 	if err := CreateServiceTable(context.Background(), s.DynamoDB(), name); err != nil {
@@ -167,9 +167,14 @@ func (s *Server) CreateTable(tb testing.TB, name string) string {
 	return name
 }
 
-// CreateServiceTable creates the service table of
-// docs/architecture.md#the-table (pk/sk strings, on-demand) through any
-// DynamoDB client, for callers without a testing.TB.
+// StatusIndex is the name, and the key attribute, of the table's global
+// secondary index of status records by provider message id (keys only),
+// as template.yaml declares it.
+const StatusIndex = "providerMessageId"
+
+// CreateServiceTable creates the service table of template.yaml (pk/sk
+// strings, on-demand, the StatusIndex) through any DynamoDB client, for
+// callers without a testing.TB.
 func CreateServiceTable(ctx context.Context, ddb *dynamodb.Client, name string) error {
 	_, err := ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
@@ -177,11 +182,17 @@ func CreateServiceTable(ctx context.Context, ddb *dynamodb.Client, name string) 
 		AttributeDefinitions: []ddbtypes.AttributeDefinition{
 			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
 			{AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(StatusIndex), AttributeType: ddbtypes.ScalarAttributeTypeS},
 		},
 		KeySchema: []ddbtypes.KeySchemaElement{
 			{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash},
 			{AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange},
 		},
+		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
+			IndexName:  aws.String(StatusIndex),
+			KeySchema:  []ddbtypes.KeySchemaElement{{AttributeName: aws.String(StatusIndex), KeyType: ddbtypes.KeyTypeHash}},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeKeysOnly},
+		}},
 	})
 	if err != nil {
 		return fmt.Errorf("mototest: create table %s: %w", name, err)

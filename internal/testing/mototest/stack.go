@@ -56,9 +56,9 @@ type Stack struct {
 }
 
 // Deploy creates on this server the resources template.yaml deploys: the
-// table (pk and sk strings, on demand, TTL on ttl), the dead-letter queue,
-// the queue redriving to it, and the secret. It fails the test on any
-// error.
+// table (pk and sk strings, on demand, TTL on ttl, the StatusIndex), the
+// dead-letter queue, the queue redriving to it, and the secret. It fails
+// the test on any error.
 func (s *Server) Deploy(tb testing.TB, sc StackConfig) Stack {
 	tb.Helper()
 	st, err := DeployStack(context.Background(), s.Config(), sc)
