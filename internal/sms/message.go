@@ -38,6 +38,14 @@ type Message struct {
 	To   string
 	Body string
 	From string
+	// ServiceID is the service id keying the message's status record
+	// (docs/status.md): the id the send path assigned, or the one derived
+	// from a producer's dedupe id. Providers are asked to refer to it in
+	// their receipts. Empty when status tracking is off.
+	ServiceID string
+	// ValidUntil, when not zero, is when the message expires: it is never
+	// sent after it, and providers get the remaining validity.
+	ValidUntil time.Time
 }
 
 // Receipt is what a provider answers when it accepts a message, or part of
