@@ -36,9 +36,12 @@ const (
 	// Poison: it can never be processed. Dead-letter it with the
 	// disposition's PoisonReason.
 	Poison
+	// Expired: its validity ended before it could be sent; it never will
+	// be. Acknowledge.
+	Expired
 )
 
-var actionNames = [...]string{"", "delivered", "duplicate", "dropped", "retry", "held", "deferred", "poison"}
+var actionNames = [...]string{"", "delivered", "duplicate", "dropped", "retry", "held", "deferred", "poison", "expired"}
 
 // String names the action for logs and metrics.
 func (a Action) String() string {
@@ -77,6 +80,7 @@ type Deliverer struct {
 	ledger      Ledger
 	defaultFrom string
 	allowed     map[string]bool
+	track       tracker
 }
 
 // DelivererConfig holds the sender rules of the drain path.
@@ -86,12 +90,16 @@ type DelivererConfig struct {
 	// AllowedSenders, when not empty, lists the senders a message may name
 	// besides DefaultFrom; a message naming another one is poison.
 	AllowedSenders []string
+	// Status keeps the messages' status records; nil keeps none.
+	Status StatusStore
+	// Provider names the provider in status records.
+	Provider string
 }
 
 // NewDeliverer returns a Deliverer sending through d and recording sent
 // ids in ledger.
 func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer {
-	dl := &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom}
+	dl := &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, track: tracker{store: cfg.Status, provider: cfg.Provider, log: d.log}}
 	if len(cfg.AllowedSenders) > 0 {
 		dl.allowed = map[string]bool{cfg.DefaultFrom: true}
 		for _, a := range cfg.AllowedSenders {
@@ -103,8 +111,12 @@ func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer 
 
 // Deliver processes one validated queued message. maxWait bounds the wait
 // for a slot (the time the invocation has left); lease is how long the
-// claim on the id lasts should this worker die mid-way.
+// claim on the id lasts should this worker die mid-way. The message's
+// status record (m.ServiceID) learns that it was sent, refused or expired.
 func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, lease time.Duration) Disposition {
+	if !dl.track.on() {
+		m.ServiceID = ""
+	}
 	if m.From == "" {
 		m.From = dl.defaultFrom
 	} else if dl.allowed != nil && !dl.allowed[m.From] {
@@ -124,6 +136,11 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	case Mismatch:
 		return Disposition{Action: Poison, Kind: KindInvalid, PoisonReason: PoisonDuplicateID}
 	}
+	// Checked once the claim is held: a copy of a message that was sent
+	// before it expired is a duplicate, not an expired message.
+	if m.Expired(dl.d.clock.Now()) {
+		return dl.expired(ctx, m, key, fp)
+	}
 	rc, err := dl.d.dispatch(ctx, m.Message, maxWait)
 	// The bookkeeping below must happen even when the invocation's context
 	// is about to end.
@@ -136,6 +153,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 		}
 		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("messageId", m.ID), slog.String("providerId", rc.ID),
 			slog.String("to", MaskNumber(m.To)), slog.Int("attempt", m.Attempt))
+		dl.recordStatus(ctx, m, StatusSent, rc, nil)
 		return Disposition{Action: Delivered}
 	}
 	kind := KindOf(err)
@@ -146,7 +164,10 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 		if cerr := dl.ledger.Complete(bg, key, fp, []byte("failed"), sentKeep); cerr != nil {
 			dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not record refusal", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
 		}
+		dl.recordStatus(ctx, m, StatusFailed, rc, failure(err))
 		return Disposition{Action: Dropped, Kind: kind}
+	case KindExpired:
+		return dl.expired(ctx, m, key, fp)
 	}
 	if rerr := dl.ledger.Release(bg, key); rerr != nil {
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release claim", slog.String("messageId", m.ID), slog.String("error", rerr.Error()))
@@ -163,4 +184,54 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "send failed; will retry", slog.String("messageId", m.ID), slog.String("error", err.Error()))
 	}
 	return Disposition{Action: Retry, Kind: kind}
+}
+
+// expired settles a claimed message whose validity has ended: the id is
+// recorded as done, so that no copy is ever sent, and the status record
+// says expired.
+func (dl *Deliverer) expired(ctx context.Context, m QueuedMessage, key, fp string) Disposition {
+	if cerr := dl.ledger.Complete(context.WithoutCancel(ctx), key, fp, []byte("expired"), sentKeep); cerr != nil {
+		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not record expiry", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
+	}
+	dl.d.log.LogAttrs(ctx, slog.LevelInfo, "expired; not sent", slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)),
+		slog.Time("validUntil", m.ValidUntil))
+	dl.recordStatus(ctx, m, StatusExpired, Receipt{}, nil)
+	return Disposition{Action: Expired, Kind: KindExpired}
+}
+
+// DeadLettered records in m's status record that it was handed to the
+// dead-letter queue for reason: failed, code dead_lettered, the reason as
+// the error's message. m may hold only its ids (a record that could not
+// be decoded). A duplicate_id message is not recorded: its id, and so its
+// record, belong to another message.
+func (dl *Deliverer) DeadLettered(ctx context.Context, m QueuedMessage, reason string) {
+	if !dl.track.on() || m.ServiceID == "" || reason == PoisonDuplicateID {
+		return
+	}
+	dl.recordStatus(ctx, m, StatusFailed, Receipt{}, &Failure{Code: CodeDeadLettered, Message: reason})
+}
+
+// recordStatus writes the status a queued message reached to its record.
+// A message the send function queued carries its service id as its id
+// (it answered that as messageId, and its own write names the caller);
+// any other is a producer's, found by its producer id.
+func (dl *Deliverer) recordStatus(ctx context.Context, m QueuedMessage, status Status, rc Receipt, f *Failure) {
+	if !dl.track.on() || m.ServiceID == "" {
+		return
+	}
+	var seg Segments
+	if m.Body != "" {
+		seg = CountSegments(m.Body)
+	}
+	ch := dl.track.sent(dl.track.change(m.Message, seg, status, time.Time{}, m.EnqueuedAt), rc)
+	ch.Error = f
+	if f != nil {
+		ch.ProviderCode = f.ProviderCode
+	}
+	if m.FromProducer() {
+		ch.ProducerID, ch.Owner = m.ID, ProducerOwner("")
+	} else {
+		ch.MessageID = m.ServiceID
+	}
+	dl.track.record(ctx, m.ServiceID, ch)
 }

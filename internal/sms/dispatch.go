@@ -53,7 +53,8 @@ var errNoSlot = E(KindRateLimited, "rate limit reached")
 
 // dispatch sends m when a slot starting within maxWait is free. It returns
 // errNoSlot when none is, a KindUnavailable error when the limiter cannot
-// be reached, and the provider's classified error otherwise.
+// be reached, a KindExpired error when m's validity ended by the start of
+// its slot, and the provider's classified error otherwise.
 func (d *Dispatcher) dispatch(ctx context.Context, m Message, maxWait time.Duration) (Receipt, error) {
 	rc, err := d.once(ctx, m, maxWait)
 	if KindOf(err) != KindProviderAccount || d.refresher == nil {
@@ -92,6 +93,10 @@ func (d *Dispatcher) once(ctx context.Context, m Message, maxWait time.Duration)
 	}
 	if err := d.clock.Sleep(ctx, at.Sub(d.clock.Now())); err != nil {
 		return Receipt{}, E(KindTransient, "request ended before its send slot", Cause(err))
+	}
+	if m.Expired(d.clock.Now()) {
+		// A message past its validity is never sent.
+		return Receipt{}, errExpired
 	}
 	rc, err := d.provider.Send(ctx, m)
 	if err != nil {

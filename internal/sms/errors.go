@@ -28,6 +28,7 @@ const (
 	// Kinds are stored as numbers in idempotency records: append new
 	// kinds here, never renumber.
 	KindNotFound // what the request names does not exist (or is not the caller's to see)
+	KindExpired  // the message's validity ended before it could be sent
 )
 
 var kindNames = [...]string{
@@ -44,6 +45,7 @@ var kindNames = [...]string{
 	KindPartial:         "partial",
 	KindUnavailable:     "unavailable",
 	KindNotFound:        "not-found",
+	KindExpired:         "expired",
 }
 
 // String returns the kind's name as used in logs.

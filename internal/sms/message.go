@@ -41,7 +41,8 @@ type Message struct {
 	// ServiceID is the service id keying the message's status record
 	// (docs/status.md): the id the send path assigned, or the one derived
 	// from a producer's dedupe id. Providers are asked to refer to it in
-	// their receipts. Empty when status tracking is off.
+	// their receipts. Empty when status tracking is off (queue.Decode sets
+	// it for every message; a Deliverer without a status store clears it).
 	ServiceID string
 	// ValidUntil, when not zero, is when the message expires: it is never
 	// sent after it, and providers get the remaining validity.
@@ -78,4 +79,12 @@ type QueuedMessage struct {
 	Attempt int
 	// EnqueuedAt is when the message first entered the queue.
 	EnqueuedAt time.Time
+}
+
+// FromProducer reports whether a producer put m on the queue: its ID is
+// then the producer's (its dedupe id) and its ServiceID is derived from it
+// (ServiceIDForProducer). A message the send function queued carries its
+// service id as its ID.
+func (m QueuedMessage) FromProducer() bool {
+	return m.ServiceID != "" && m.ServiceID != m.ID
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -28,9 +29,13 @@ type SendRequest struct {
 	Body string
 	// From is the caller's sender override; empty means the default.
 	From string
+	// ValidFor, when not zero, is how long the message may still be sent
+	// after it is accepted (MinValidFor to MaxValidFor, whole seconds).
+	ValidFor time.Duration
 	// IdempotencyKey is the caller's Idempotency-Key header, if any.
 	IdempotencyKey string
-	// Caller is the authenticated subject; idempotency keys are scoped to it.
+	// Caller is the authenticated subject; idempotency keys are scoped to
+	// it, and the caller owns the message's status record.
 	Caller string
 }
 
@@ -44,8 +49,12 @@ type SenderConfig struct {
 	QueueEnabled bool
 	// MaxWait bounds how long a request waits for a near slot.
 	MaxWait time.Duration
-	// NewID assigns ids to queued messages; NewID (UUIDv4) when nil.
+	// NewID assigns service ids; NewServiceID (UUIDv4) when nil.
 	NewID func() string
+	// Status keeps the messages' status records; nil keeps none.
+	Status StatusStore
+	// Provider names the provider in status records ("twilio", "vonage").
+	Provider string
 }
 
 // Sender carries out send requests: validate, deduplicate, take a slot and
@@ -56,15 +65,16 @@ type Sender struct {
 	ledger  Ledger
 	cfg     SenderConfig
 	allowed map[string]bool
+	track   tracker
 }
 
 // NewSender returns a Sender. ledger may be nil, in which case requests
 // with an Idempotency-Key are refused as unavailable.
 func NewSender(d *Dispatcher, queue Queue, ledger Ledger, cfg SenderConfig) *Sender {
 	if cfg.NewID == nil {
-		cfg.NewID = NewID
+		cfg.NewID = NewServiceID
 	}
-	s := &Sender{d: d, queue: queue, ledger: ledger, cfg: cfg}
+	s := &Sender{d: d, queue: queue, ledger: ledger, cfg: cfg, track: tracker{store: cfg.Status, provider: cfg.Provider, log: d.log}}
 	if len(cfg.AllowedSenders) > 0 {
 		s.allowed = make(map[string]bool, len(cfg.AllowedSenders))
 		for _, a := range cfg.AllowedSenders {
@@ -85,6 +95,9 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 	if err := m.Validate(); err != nil {
 		return Result{}, err
 	}
+	if err := CheckValidFor(r.ValidFor); err != nil {
+		return Result{}, err
+	}
 	if r.From != "" && s.allowed != nil && !s.allowed[r.From] {
 		return Result{}, E(KindForbidden, "sender is not allowed", Field("from"))
 	}
@@ -92,7 +105,7 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 		m.From = s.cfg.DefaultFrom
 	}
 	if r.IdempotencyKey == "" {
-		return s.send(ctx, m)
+		return s.send(ctx, m, r)
 	}
 	return s.sendOnce(ctx, m, r)
 }
@@ -103,7 +116,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 		return Result{}, E(KindUnavailable, "idempotency is not available", RetryAfter(5*time.Second))
 	}
 	key := idempotencyRecordKey(r.Caller, r.IdempotencyKey)
-	fp := Fingerprint(r.To, r.Body, r.From)
+	fp := requestFingerprint(r)
 	c, err := s.ledger.Claim(ctx, key, fp, idempotencyLease)
 	if err != nil {
 		// Without a record, neither sending nor queueing is safe: the
@@ -120,7 +133,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	case Done:
 		return decodeOutcome(c.Outcome)
 	}
-	res, err := s.send(ctx, m)
+	res, err := s.send(ctx, m, r)
 	if settled(err) {
 		s.record(ctx, key, fp, res, err)
 	} else if rerr := s.ledger.Release(context.WithoutCancel(ctx), key); rerr != nil {
@@ -168,73 +181,125 @@ func (s *Sender) record(ctx context.Context, key, fp string, res Result, outcome
 		slog.String("status", string(res.Status)), slog.Int("attempts", recordAttempts), slog.String("error", err.Error()))
 }
 
-// send takes a slot and calls the provider, or queues.
-func (s *Sender) send(ctx context.Context, m Message) (Result, error) {
+// send gives m its service id, takes a slot and calls the provider, or
+// queues, and records the outcome in the message's status record once the
+// provider call is over.
+func (s *Sender) send(ctx context.Context, m Message, r SendRequest) (Result, error) {
+	id := s.cfg.NewID()
+	if s.track.on() {
+		m.ServiceID = id
+	}
+	accepted := s.d.clock.Now()
+	if r.ValidFor > 0 {
+		m.ValidUntil = accepted.Add(r.ValidFor)
+	}
 	seg := CountSegments(m.Body)
+	st := sendState{id: id, seg: seg, accepted: accepted, owner: callerOwner(r.Caller)}
 	rc, err := s.d.dispatch(ctx, m, s.cfg.MaxWait)
 	if err == nil {
 		s.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
+		s.recordStatus(ctx, m, st, StatusSent, rc, nil)
 		return Result{MessageID: rc.ID, Status: StatusSent, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, nil
 	}
 	switch KindOf(err) {
 	case KindRejected, KindProviderAccount, KindPartial:
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider refused the message", slog.String("to", MaskNumber(m.To)), providerAttrs(err))
-		// A partial send's receipt names the parts that went out.
-		return Result{MessageID: rc.ID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, err
+		s.recordStatus(ctx, m, st, StatusFailed, rc, failure(err))
+		// A partial send's receipt names the parts that went out; a
+		// refusal has no provider id, and answers the service id.
+		msgID := rc.ID
+		if msgID == "" {
+			msgID = id
+		}
+		return Result{MessageID: msgID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, err
 	case KindRateLimited:
 		// No slot: queue without a warning, this is the normal overflow.
 	case KindAmbiguous:
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown",
 			slog.String("event", "ambiguous_send"), slog.String("to", MaskNumber(m.To)), providerAttrs(err))
 		if !s.cfg.QueueEnabled {
-			return s.unknown(ctx, m, seg, err)
+			return s.unknown(ctx, m, st, err)
 		}
 		// Queued, it is sent again: at-least-once, since a lost one-time
 		// code is worse than a duplicate.
-		res, qerr := s.enqueue(ctx, m, err)
+		res, qerr := s.enqueue(ctx, m, st, err)
 		if qerr != nil {
-			return s.unknown(ctx, m, seg, err)
+			return s.unknown(ctx, m, st, err)
 		}
 		return res, nil
 	case KindTransient:
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider failed transiently; queueing", providerAttrs(err))
 	case KindUnavailable:
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "rate limiter unavailable; queueing", slog.String("error", err.Error()))
+	case KindExpired:
+		// The validity (at least 20 s) ended during a wait for a slot of at
+		// most SMS_MAX_WAIT (at most 5 s): only a clock that jumped gets
+		// here. Nothing was sent or accepted.
+		return Result{}, E(KindUnavailable, "the message could not be sent within its validity; retry later", RetryAfter(time.Second), Cause(err))
 	default:
 		return Result{}, err
 	}
-	return s.enqueue(ctx, m, err)
+	return s.enqueue(ctx, m, st, err)
 }
 
-// enqueue hands m to the queue, or explains why it cannot when queueing is
-// off. cause is why the message could not be sent now.
-func (s *Sender) enqueue(ctx context.Context, m Message, cause error) (Result, error) {
+// sendState is what the send path knows of a message besides the message:
+// its service id, segments, when it was accepted and who owns it.
+type sendState struct {
+	id       string
+	seg      Segments
+	accepted time.Time
+	owner    Owner
+}
+
+// recordStatus writes the status the message reached to its record: the answer's
+// messageId (the provider's id once sent, the service id otherwise), the
+// provider's id and the error, if any.
+func (s *Sender) recordStatus(ctx context.Context, m Message, st sendState, status Status, rc Receipt, f *Failure) {
+	if !s.track.on() {
+		return
+	}
+	ch := s.track.sent(s.track.change(m, st.seg, status, time.Time{}, st.accepted), rc)
+	ch.Owner, ch.Error = st.owner, f
+	ch.MessageID = rc.ID
+	if ch.MessageID == "" {
+		ch.MessageID = st.id
+	}
+	if ch.ProviderCode == "" && f != nil {
+		ch.ProviderCode = f.ProviderCode
+	}
+	s.track.record(ctx, st.id, ch)
+}
+
+// enqueue hands m to the queue under its service id, or explains why it
+// cannot when queueing is off. cause is why the message could not be sent
+// now.
+func (s *Sender) enqueue(ctx context.Context, m Message, st sendState, cause error) (Result, error) {
 	if !s.cfg.QueueEnabled {
 		if KindOf(cause) == KindRateLimited {
 			return Result{}, E(KindRateLimited, "rate limit reached; retry later", RetryAfter(time.Second))
 		}
 		return Result{}, E(KindUnavailable, "the message could not be sent now; retry later", RetryAfter(5*time.Second), Cause(cause))
 	}
-	m.ID = s.cfg.NewID()
+	m.ID = st.id
 	qm := QueuedMessage{Message: m, Attempt: 1, EnqueuedAt: s.d.clock.Now()}
 	if err := s.queue.Enqueue(ctx, qm); err != nil {
 		s.d.log.LogAttrs(ctx, slog.LevelError, "queue unavailable", slog.String("error", err.Error()))
 		return Result{}, E(KindUnavailable, "the message could not be accepted now; retry later", RetryAfter(5*time.Second), Cause(err))
 	}
 	s.d.log.LogAttrs(ctx, slog.LevelInfo, "queued", slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)))
+	s.recordStatus(ctx, m, st, StatusQueued, Receipt{}, nil)
 	return Result{MessageID: m.ID, Status: StatusQueued, Channel: Channel, To: m.To}, nil
 }
 
 // unknown answers a message whose provider call has no known outcome and
 // that is not queued for another try: it may have been sent, so nothing
-// may say it was not. The Result carries a new service id (as a queued
-// message would) under which the answer is kept, and the error keeps the
-// provider's detail.
-func (s *Sender) unknown(ctx context.Context, m Message, seg Segments, cause error) (Result, error) {
-	id := s.cfg.NewID()
+// may say it was not. The Result carries the service id, under which the
+// answer is kept, and the error keeps the provider's detail.
+func (s *Sender) unknown(ctx context.Context, m Message, st sendState, cause error) (Result, error) {
 	e := AsError(cause)
-	s.d.log.LogAttrs(ctx, slog.LevelWarn, "answered that the outcome is unknown", slog.String("messageId", id), slog.String("to", MaskNumber(m.To)))
-	return Result{MessageID: id, Status: StatusUnknown, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding},
+	s.d.log.LogAttrs(ctx, slog.LevelWarn, "answered that the outcome is unknown", slog.String("messageId", st.id), slog.String("to", MaskNumber(m.To)))
+	s.recordStatus(ctx, m, st, StatusUnknown, Receipt{}, failure(cause))
+	return Result{MessageID: st.id, Status: StatusUnknown, Channel: Channel, To: m.To, Segments: st.seg.Count, Encoding: st.seg.Encoding},
 		E(KindAmbiguous, "the SMS provider's outcome is unknown: the message may have been sent", ProviderDetail(e.ProviderCode, e.ProviderMessage), Cause(cause))
 }
 
@@ -252,8 +317,22 @@ func idempotencyRecordKey(caller, key string) string {
 // storing it; ledger records compare it to tell a repeat from a different
 // message under the same key.
 func Fingerprint(to, body, from string) string {
+	return fingerprint(to, body, from)
+}
+
+// requestFingerprint is the Fingerprint of r, with its validity when it
+// has one: a repeat with another validFor is another request. Without one
+// it is Fingerprint's, as it was before validFor existed.
+func requestFingerprint(r SendRequest) string {
+	if r.ValidFor == 0 {
+		return fingerprint(r.To, r.Body, r.From)
+	}
+	return fingerprint(r.To, r.Body, r.From, strconv.FormatInt(int64(r.ValidFor/time.Second), 10))
+}
+
+func fingerprint(fields ...string) string {
 	h := sha256.New()
-	for _, s := range []string{to, body, from} {
+	for _, s := range fields {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

@@ -46,7 +46,7 @@ func TestSenderOutcomes(t *testing.T) {
 		wantStatus   Status
 		wantKind     Kind
 		wantCode     string // the code narrowing the kind, if any
-		wantID       string // the message id of a failed send
+		wantID       string // the message id of a failed send: the service id unless a part was accepted
 		wantQueued   int
 		wantSent     int
 	}{
@@ -61,10 +61,10 @@ func TestSenderOutcomes(t *testing.T) {
 		{name: "ambiguous provider queues", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
 		{name: "transient provider queue off is 503", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{transient} }, wantKind: KindUnavailable},
 		{name: "ambiguous provider queue off is unknown", req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous} }, wantStatus: StatusUnknown, wantKind: KindAmbiguous, wantID: "id-1"},
-		{name: "ambiguous provider and queue down is unknown", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous}; f.queue.err = errBoom }, wantStatus: StatusUnknown, wantKind: KindAmbiguous, wantID: "id-2"},
-		{name: "rejected", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{rejected} }, wantStatus: StatusFailed, wantKind: KindRejected},
+		{name: "ambiguous provider and queue down is unknown", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{ambiguous}; f.queue.err = errBoom }, wantStatus: StatusUnknown, wantKind: KindAmbiguous, wantID: "id-1"},
+		{name: "rejected", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{rejected} }, wantStatus: StatusFailed, wantKind: KindRejected, wantID: "id-1"},
 		{name: "partial multipart", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs, f.provider.failID = []error{partial}, "part-1" }, wantStatus: StatusFailed, wantKind: KindPartial, wantID: "part-1"},
-		{name: "account error without rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account} }, wantStatus: StatusFailed, wantKind: KindProviderAccount},
+		{name: "account error without rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account} }, wantStatus: StatusFailed, wantKind: KindProviderAccount, wantID: "id-1"},
 		{name: "account error fixed by rotation", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{account}; f.refresh.changed = true }, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
 		{name: "unclassified provider error is ambiguous and queued", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{errBoom} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
 		{name: "invalid to", queueEnabled: true, req: SendRequest{To: "4155552671", Body: "x"}, wantKind: KindInvalid, wantCode: CodeInvalidTo},
