@@ -76,6 +76,13 @@ const (
 	fieldFrom       = "from"
 	fieldAttempt    = "attempt"
 	fieldEnqueuedAt = "enqueuedAt"
+	// fieldExpiresAt ends the message's validity (producers and the send
+	// function alike): past it the message is never sent.
+	fieldExpiresAt = "expiresAt"
+	// fieldServiceID is the service id of a producer's message that the
+	// drain put back on the queue (a v1 envelope whose id is the
+	// producer's). It is read only from v1 envelopes.
+	fieldServiceID = "serviceId"
 	// fieldIdempotencyKey was written by earlier versions of the send
 	// function. Decode still checks it and drops it; Encode no longer
 	// writes it.
@@ -127,16 +134,22 @@ type envelope struct {
 	From       string `json:"from,omitempty"`
 	Attempt    int    `json:"attempt,omitempty"`
 	EnqueuedAt string `json:"enqueuedAt,omitempty"`
+	ExpiresAt  string `json:"expiresAt,omitempty"`
+	ServiceID  string `json:"serviceId,omitempty"`
 }
 
 // Encode writes m as a v1 queue message:
 //
 //	{"version":1,"id":"…","to":"+1…","body":"…","from":"…","attempt":1,
-//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z"}
+//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z",
+//	 "expiresAt":"2006-01-02T15:04:25Z","serviceId":"…"}
 //
-// Empty optional fields (id, from), a zero Attempt and a zero EnqueuedAt
-// are left out; Decode reads a missing attempt as 1.
-// EnqueuedAt is written in UTC. Encode checks only what Decode would refuse
+// Empty optional fields (id, from), a zero Attempt, a zero EnqueuedAt and
+// a zero ValidUntil are left out; Decode reads a missing attempt as 1.
+// EnqueuedAt and expiresAt (ValidUntil) are written in UTC. serviceId is
+// written only when m.ServiceID is set and differs from m.ID: a producer's
+// message that the drain puts back on the queue, whose id stays the
+// producer's. Encode checks only what Decode would refuse
 // for reasons of shape (empty to or body, a malformed id, a negative
 // attempt, an oversized result); it does not validate the number or the
 // sender, which the caller has done. A derived id ("sqs:…", "sns:…") is
@@ -156,6 +169,12 @@ func Encode(m sms.QueuedMessage) ([]byte, error) {
 	}
 	if !m.EnqueuedAt.IsZero() {
 		env.EnqueuedAt = m.EnqueuedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !m.ValidUntil.IsZero() {
+		env.ExpiresAt = m.ValidUntil.UTC().Format(time.RFC3339Nano)
+	}
+	if m.ServiceID != "" && m.ServiceID != m.ID {
+		env.ServiceID = m.ServiceID
 	}
 	var buf bytes.Buffer
 	buf.Grow(128 + len(m.Body))
@@ -184,8 +203,18 @@ func checkEncodable(m sms.QueuedMessage) error {
 		return sms.InvalidField(fieldAttempt, "must be between 1 and 2147483647")
 	case hasReservedPrefix(m.ID) && !derivedIDAllowed(true, m.Attempt):
 		return sms.InvalidField(fieldID, "may start with sqs: or sns: only on a requeued copy (attempt 2 or more)")
+	case m.ServiceID != "" && m.ServiceID != m.ID && !sms.IsServiceIDShaped(m.ServiceID):
+		return sms.InvalidField(fieldServiceID, "must be a service id (a lower-case UUID)")
+	case !m.ValidUntil.IsZero() && !writableYear(m.ValidUntil):
+		return sms.InvalidField(fieldExpiresAt, "must fall within the years 0000 to 9999 in UTC")
 	}
 	return nil
+}
+
+// writableYear reports whether t has a four-digit RFC 3339 form in UTC.
+func writableYear(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }
 
 // Decode reads one queue message body. It accepts the producer form
@@ -202,11 +231,20 @@ func checkEncodable(m sms.QueuedMessage) error {
 // sqsMessageID, which must then be non-empty. A body's id that starts with
 // one of these prefixes is poison (ReasonReservedIDPrefix) unless the body
 // is the drain's own requeued copy: a v1 envelope with attempt 2 or more,
-// not wrapped in SNS.
+// not wrapped in SNS. ValidUntil is the body's expiresAt (zero without
+// one); a message already past it is not poison: the drain records it as
+// expired.
 //
-// A body that can never be delivered gives a *PoisonError; the only other
-// error is a missing sqsMessageID when one is needed (a caller bug,
-// KindInternal).
+// ServiceID is the message's service id (docs/status.md): a v1 envelope's
+// serviceId when it has one, else its id when that is a service id (the
+// send function writes its service id as the id); for a producer's message
+// (no version) it is derived from the id with sms.ServiceIDForProducer.
+//
+// A body that can never be delivered gives a *PoisonError, with a message
+// that holds only ID and ServiceID, and those only when the body named its
+// id, or none was needed (so that the poison message's status can be
+// recorded); the only other error is a missing sqsMessageID when one is
+// needed (a caller bug, KindInternal).
 func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 	if len(body) > MaxBodyBytes {
 		return sms.QueuedMessage{}, poison(ReasonTooLarge, "the body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
@@ -237,7 +275,7 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 	}
 	m, versioned, perr := message(fields)
 	if perr != nil {
-		return sms.QueuedMessage{}, perr
+		return poisonIDs(fields, versioned, derivedID), perr
 	}
 	if hasReservedPrefix(m.ID) && (wrapped || !derivedIDAllowed(versioned, m.Attempt)) {
 		return sms.QueuedMessage{}, poison(ReasonReservedIDPrefix, "ids starting with sqs: or sns: are reserved for the ids the service derives")
@@ -248,7 +286,50 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 		}
 		m.ID = derivedID
 	}
+	m.ServiceID = serviceID(m.ID, m.ServiceID, versioned)
 	return m, nil
+}
+
+// serviceID is the service id of a message whose id is id: the envelope's
+// serviceId (given), the id itself when the send function wrote it, or
+// the id derived from a producer's id.
+func serviceID(id, given string, versioned bool) string {
+	switch {
+	case versioned && given != "":
+		return given
+	case versioned && sms.IsServiceIDShaped(id):
+		return id
+	}
+	return sms.ServiceIDForProducer(id)
+}
+
+// poisonIDs returns the ids of a poison message when they can be told: a
+// valid id that is not reserved, or none (the derived one). A body whose id
+// cannot be read has none: its status cannot be recorded.
+func poisonIDs(fields map[string]json.RawMessage, versioned bool, derivedID string) sms.QueuedMessage {
+	var m sms.QueuedMessage
+	raw, has := fields[fieldID]
+	switch {
+	case !has:
+		m.ID = derivedID
+	default:
+		id, ok := rawString(raw)
+		if !ok || !validID(id) || hasReservedPrefix(id) {
+			return sms.QueuedMessage{}
+		}
+		m.ID = id
+	}
+	if m.ID == "" {
+		return sms.QueuedMessage{}
+	}
+	given := ""
+	if versioned {
+		if g, ok := rawString(fields[fieldServiceID]); ok && sms.IsServiceIDShaped(g) {
+			given = g
+		}
+	}
+	m.ServiceID = serviceID(m.ID, given, versioned)
+	return m
 }
 
 // object parses body as one JSON object, keeping each member's raw value.
@@ -377,6 +458,28 @@ func messageFields(fields map[string]json.RawMessage) (sms.QueuedMessage, *Poiso
 			return m, invalid(fieldEnqueuedAt, "enqueuedAt must fall within the years 0000 to 9999 in UTC")
 		}
 		m.EnqueuedAt = t
+	}
+	exp, perr := optionalString(fields, fieldExpiresAt)
+	if perr != nil {
+		return m, perr
+	}
+	if exp != "" {
+		t, err := time.Parse(time.RFC3339Nano, exp)
+		switch {
+		case err != nil:
+			return m, invalid(fieldExpiresAt, "expiresAt must be an RFC 3339 date-time")
+		case !writableYear(t):
+			return m, invalid(fieldExpiresAt, "expiresAt must fall within the years 0000 to 9999 in UTC")
+		}
+		m.ValidUntil = t
+	}
+	if _, ok := fields[fieldVersion]; ok {
+		if m.ServiceID, perr = optionalString(fields, fieldServiceID); perr != nil {
+			return m, perr
+		}
+		if m.ServiceID != "" && !sms.IsServiceIDShaped(m.ServiceID) {
+			return m, invalid(fieldServiceID, "serviceId must be a service id (a lower-case UUID)")
+		}
 	}
 	if _, perr = optionalString(fields, fieldIdempotencyKey); perr != nil {
 		return m, perr

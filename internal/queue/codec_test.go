@@ -92,18 +92,28 @@ func TestEncodeOmitsEmptyOptionalFields(t *testing.T) {
 // test checks Encode's output for them too.
 var encodeSamples = []sms.QueuedMessage{
 	{
-		Message: sms.Message{ID: "5d41402a-bc4b-4a76-b971-9d911017c592", To: "+14155552671", Body: "Your code is 482901"},
+		Message: sms.Message{ID: "5d41402a-bc4b-4a76-b971-9d911017c592", To: "+14155552671", Body: "Your code is 482901",
+			ServiceID: "5d41402a-bc4b-4a76-b971-9d911017c592"},
 		Attempt: 1, EnqueuedAt: time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC),
 	},
 	{
 		Message: sms.Message{ID: "0b6f7c4e-3a51-4c1e-9d2a-5f8e1b7a9c33", To: "+447911123456",
-			Body: "Caf\u00e9 \U0001F680 <b>&</b> \"q\" \\ \n\t\u0000 end", From: "+14155550100"},
+			Body: "Caf\u00e9 \U0001F680 <b>&</b> \"q\" \\ \n\t\u0000 end", From: "+14155550100",
+			ServiceID: "0b6f7c4e-3a51-4c1e-9d2a-5f8e1b7a9c33", ValidUntil: time.Date(2026, 1, 1, 4, 59, 59, 0, time.UTC)},
 		Attempt: 7, EnqueuedAt: time.Date(2025, 12, 31, 23, 59, 59, 999999999, time.FixedZone("X", -5*3600)),
 	},
 	{
 		Message: sms.Message{ID: "sqs:9b2f4a1e-0c3d-4e5f-8a7b-6c5d4e3f2a1b", To: "+33612345678",
-			Body: strings.Repeat("€", sms.MaxBodyChars), From: "My App 2024"},
+			Body: strings.Repeat("€", sms.MaxBodyChars), From: "My App 2024",
+			ServiceID: sms.ServiceIDForProducer("sqs:9b2f4a1e-0c3d-4e5f-8a7b-6c5d4e3f2a1b")},
 		Attempt: 2147483647, EnqueuedAt: time.Date(2025, 1, 2, 3, 4, 5, 600000000, time.UTC),
+	},
+	// A producer's message put back on the queue: its UUID id stays the
+	// producer's, and serviceId says what its service id is.
+	{
+		Message: sms.Message{ID: "7d1e5c3a-4b2f-4a1e-9c8d-0e1f2a3b4c5d", To: "+14155552671", Body: "Your code is 482901",
+			ServiceID: sms.ServiceIDForProducer("7d1e5c3a-4b2f-4a1e-9c8d-0e1f2a3b4c5d"), ValidUntil: time.Date(2026, 12, 1, 10, 5, 0, 0, time.UTC)},
+		Attempt: 2, EnqueuedAt: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC),
 	},
 }
 
@@ -121,7 +131,10 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			if !got.EnqueuedAt.Equal(m.EnqueuedAt) {
 				t.Errorf("EnqueuedAt = %v, want %v", got.EnqueuedAt, m.EnqueuedAt)
 			}
-			got.EnqueuedAt = m.EnqueuedAt
+			if !got.ValidUntil.Equal(m.ValidUntil) {
+				t.Errorf("ValidUntil = %v, want %v", got.ValidUntil, m.ValidUntil)
+			}
+			got.EnqueuedAt, got.ValidUntil = m.EnqueuedAt, m.ValidUntil
 			if !reflect.DeepEqual(got, m) {
 				t.Errorf("Decode(Encode(m)) = %+v, want %+v", got, m)
 			}
@@ -303,24 +316,25 @@ func TestDecodePoisonEdges(t *testing.T) {
 }
 
 func TestDecodeAcceptsEdges(t *testing.T) {
+	derivedM1 := sms.ServiceIDForProducer("sqs:m-1")
 	tests := []struct {
 		name string
 		body string
 		want sms.QueuedMessage
 	}{
 		{"to field named like sns fields", `{"Type":"Notification","TopicArn":"arn","to":"+14155552671","body":"hi"}`,
-			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "hi"}, Attempt: 1}},
+			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "hi", ServiceID: derivedM1}, Attempt: 1}},
 		{"body 1600 runes", `{"to":"+14155552671","body":"` + strings.Repeat("é", sms.MaxBodyChars) + `"}`,
-			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: strings.Repeat("é", sms.MaxBodyChars)}, Attempt: 1}},
+			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: strings.Repeat("é", sms.MaxBodyChars), ServiceID: derivedM1}, Attempt: 1}},
 		{"escaped strings", `{"to":"\u002b14155552671","body":"a\tb\u00e9\ud83d\ude00"}`,
-			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "a\tbé😀"}, Attempt: 1}},
+			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "a\tbé😀", ServiceID: derivedM1}, Attempt: 1}},
 		{"attempt 2e0 and offset time", `{"to":"+14155552671","body":"hi","attempt":2e0,"enqueuedAt":"2025-03-14T16:09:26+01:00"}`,
-			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "hi"}, Attempt: 2,
+			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "hi", ServiceID: derivedM1}, Attempt: 2,
 				EnqueuedAt: time.Date(2025, 3, 14, 16, 9, 26, 0, time.FixedZone("", 3600))}},
 		{"duplicate key: last wins", `{"to":"+33612345678","to":"+14155552671","body":"hi"}`,
-			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "hi"}, Attempt: 1}},
+			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "hi", ServiceID: derivedM1}, Attempt: 1}},
 		{"whitespace around values", " {\n \"to\" : \"+14155552671\" ,\t\"body\": \"hi\" }\n",
-			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "hi"}, Attempt: 1}},
+			sms.QueuedMessage{Message: sms.Message{ID: "sqs:m-1", To: "+14155552671", Body: "hi", ServiceID: derivedM1}, Attempt: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -399,5 +413,56 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodePoisonIDs checks that a poison message still names its ids
+// when it can, so that its status record can say it was dead-lettered,
+// and names none when its id cannot be trusted.
+func TestDecodePoisonIDs(t *testing.T) {
+	const sendID = "5d41402a-bc4b-4a76-b971-9d911017c592"
+	tests := []struct {
+		name          string
+		body          string
+		wantID        string
+		wantServiceID string
+	}{
+		{"producer's id", `{"to":"+1415555","body":"hi","id":"order-7"}`, "order-7", sms.ServiceIDForProducer("order-7")},
+		{"no id: the derived one", `{"to":12,"body":"hi"}`, "sqs:m-1", sms.ServiceIDForProducer("sqs:m-1")},
+		{"send function's envelope", `{"version":1,"id":"` + sendID + `","to":"+1","body":"hi","attempt":1}`, sendID, sendID},
+		{"requeued producer's envelope", `{"version":1,"id":"order-8","serviceId":"` + sendID + `","to":"+1","body":"hi","attempt":2}`, "order-8", sendID},
+		{"invalid id", `{"to":"+14155552671","body":"hi","id":"has space"}`, "", ""},
+		{"id of the wrong type", `{"to":"+14155552671","body":"hi","id":7}`, "", ""},
+		{"reserved id prefix", `{"to":"+1","body":"hi","id":"sqs:other"}`, "", ""},
+		{"not JSON", `{"to":`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.body), "m-1")
+			if _, ok := PoisonReason(err); !ok {
+				t.Fatalf("Decode error = %v, want a *PoisonError", err)
+			}
+			if got.ID != tt.wantID || got.ServiceID != tt.wantServiceID {
+				t.Errorf("ids = %q, %q, want %q, %q", got.ID, got.ServiceID, tt.wantID, tt.wantServiceID)
+			}
+			if got.To != "" || got.Body != "" {
+				t.Errorf("poison message carries to %q, body %q, want only its ids", got.To, got.Body)
+			}
+		})
+	}
+}
+
+// TestDecodeExpiry checks that expiresAt becomes ValidUntil and that a
+// message already past it is not poison (the drain records it expired).
+func TestDecodeExpiry(t *testing.T) {
+	got, err := Decode([]byte(`{"to":"+14155552671","body":"hi","expiresAt":"2001-02-03T04:05:06.5Z"}`), "m-1")
+	if err != nil {
+		t.Fatalf("Decode error = %v, want nil for a message past its expiry", err)
+	}
+	if want := time.Date(2001, 2, 3, 4, 5, 6, 500000000, time.UTC); !got.ValidUntil.Equal(want) {
+		t.Errorf("ValidUntil = %v, want %v", got.ValidUntil, want)
+	}
+	if _, err := Decode([]byte(`{"to":"+14155552671","body":"hi","expiresAt":"2001-02-03T04:05:06"}`), "m-1"); err == nil {
+		t.Error("Decode of an expiresAt without a time zone succeeded, want invalid_expiresAt")
 	}
 }

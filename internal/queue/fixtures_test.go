@@ -33,7 +33,8 @@ const fixtureSQSID = "9b2f4a1e-0c3d-4e5f-8a7b-6c5d4e3f2a1b"
 var fixtures = map[string]fixture{
 	"valid_producer_minimal.json": {
 		want: sms.QueuedMessage{
-			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Your code is 482901"},
+			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Your code is 482901",
+				ServiceID: sms.ServiceIDForProducer("sqs:" + fixtureSQSID)},
 			Attempt: 1,
 		},
 		schemaValid: true,
@@ -41,21 +42,25 @@ var fixtures = map[string]fixture{
 	"valid_producer_full.json": {
 		want: sms.QueuedMessage{
 			Message: sms.Message{ID: "0b6f7c4e-3a51-4c1e-9d2a-5f8e1b7a9c33", To: "+447911123456",
-				Body: "Your parcel arrives today between 10:00 and 12:00.", From: "MyApp"},
+				Body: "Your parcel arrives today between 10:00 and 12:00.", From: "MyApp",
+				// A producer's UUID is its id, not a service id.
+				ServiceID: sms.ServiceIDForProducer("0b6f7c4e-3a51-4c1e-9d2a-5f8e1b7a9c33")},
 			Attempt: 1,
 		},
 		schemaValid: true,
 	},
 	"valid_producer_extra_fields.json": {
 		want: sms.QueuedMessage{
-			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Reminder: appointment tomorrow at 9"},
+			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Reminder: appointment tomorrow at 9",
+				ServiceID: sms.ServiceIDForProducer("sqs:" + fixtureSQSID)},
 			Attempt: 1,
 		},
 		schemaValid: true,
 	},
 	"valid_from_number.json": {
 		want: sms.QueuedMessage{
-			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Ping", From: "+14155550100"},
+			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671", Body: "Ping", From: "+14155550100",
+				ServiceID: sms.ServiceIDForProducer("sqs:" + fixtureSQSID)},
 			Attempt: 1,
 		},
 		schemaValid: true,
@@ -63,7 +68,7 @@ var fixtures = map[string]fixture{
 	"valid_unicode_body.json": {
 		want: sms.QueuedMessage{
 			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+33612345678",
-				Body: "Café <#> réservé 🚀 & \"quoted\"\nsecond line"},
+				Body: "Café <#> réservé 🚀 & \"quoted\"\nsecond line", ServiceID: sms.ServiceIDForProducer("sqs:" + fixtureSQSID)},
 			Attempt: 1,
 		},
 		schemaValid: true,
@@ -71,7 +76,9 @@ var fixtures = map[string]fixture{
 	"valid_envelope_v1.json": {
 		want: sms.QueuedMessage{
 			Message: sms.Message{ID: "5d41402a-bc4b-4a76-b971-9d911017c592", To: "+14155552671",
-				Body: "Your code is 482901", From: "FluxKit"},
+				Body: "Your code is 482901", From: "FluxKit",
+				// The send function's id is the service id.
+				ServiceID: "5d41402a-bc4b-4a76-b971-9d911017c592"},
 			// The fixture carries the idempotencyKey earlier versions
 			// wrote: still accepted, and dropped.
 			Attempt:    2,
@@ -82,21 +89,23 @@ var fixtures = map[string]fixture{
 	"valid_envelope_float_attempt.json": {
 		want: sms.QueuedMessage{
 			Message: sms.Message{ID: "sqs:" + fixtureSQSID, To: "+14155552671",
-				Body: "Integral numbers written with a fraction are integers in JSON Schema"},
+				Body: "Integral numbers written with a fraction are integers in JSON Schema", ServiceID: sms.ServiceIDForProducer("sqs:" + fixtureSQSID)},
 			Attempt: 3,
 		},
 		schemaValid: true,
 	},
 	"valid_to_seven_digits.json": {
 		want: sms.QueuedMessage{
-			Message: sms.Message{ID: "7d1e5c3a-4b2f-4a1e-9c8d-0e1f2a3b4c5d", To: "+6834002", Body: "Fakaalofa lahi atu"},
+			Message: sms.Message{ID: "7d1e5c3a-4b2f-4a1e-9c8d-0e1f2a3b4c5d", To: "+6834002", Body: "Fakaalofa lahi atu",
+				ServiceID: sms.ServiceIDForProducer("7d1e5c3a-4b2f-4a1e-9c8d-0e1f2a3b4c5d")},
 			Attempt: 1,
 		},
 		schemaValid: true,
 	},
 	"valid_envelope_requeued_derived_id.json": {
 		want: sms.QueuedMessage{
-			Message:    sms.Message{ID: "sqs:4e3d2c1b-0a9f-4e8d-b7c6-a5b4c3d2e1f0", To: "+14155552671", Body: "Your code is 482901"},
+			Message: sms.Message{ID: "sqs:4e3d2c1b-0a9f-4e8d-b7c6-a5b4c3d2e1f0", To: "+14155552671", Body: "Your code is 482901",
+				ServiceID: sms.ServiceIDForProducer("sqs:4e3d2c1b-0a9f-4e8d-b7c6-a5b4c3d2e1f0")},
 			Attempt:    2,
 			EnqueuedAt: time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC),
 		},
@@ -105,15 +114,36 @@ var fixtures = map[string]fixture{
 	"valid_sns_notification.json": {
 		want: sms.QueuedMessage{
 			Message: sms.Message{ID: "sns:22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324", To: "+14155552671",
-				Body: "Your code is 482901", From: "MyApp"},
+				Body: "Your code is 482901", From: "MyApp", ServiceID: sms.ServiceIDForProducer("sns:22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324")},
 			Attempt: 1,
 		},
 		schemaValid: true,
 	},
 	"valid_sns_notification_with_id.json": {
 		want: sms.QueuedMessage{
-			Message: sms.Message{ID: "c3a9e0f1-7b2d-4d5e-8f6a-1b2c3d4e5f60", To: "+14155552671", Body: "Hi"},
+			Message: sms.Message{ID: "c3a9e0f1-7b2d-4d5e-8f6a-1b2c3d4e5f60", To: "+14155552671", Body: "Hi",
+				ServiceID: sms.ServiceIDForProducer("c3a9e0f1-7b2d-4d5e-8f6a-1b2c3d4e5f60")},
 			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+
+	"valid_producer_expires_at.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "login-7f3a9c", To: "+14155552671", Body: "Your code is 482901",
+				ServiceID:  sms.ServiceIDForProducer("login-7f3a9c"),
+				ValidUntil: time.Date(2026, 12, 1, 10, 5, 0, 0, time.FixedZone("", 3600))},
+			Attempt: 1,
+		},
+		schemaValid: true,
+	},
+	"valid_envelope_requeued_producer.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "order-1", To: "+14155552671", Body: "Your order shipped",
+				ServiceID:  sms.ServiceIDForProducer("order-1"),
+				ValidUntil: time.Date(2026, 12, 1, 9, 5, 0, 0, time.UTC)},
+			Attempt:    2,
+			EnqueuedAt: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC),
 		},
 		schemaValid: true,
 	},
@@ -142,6 +172,9 @@ var fixtures = map[string]fixture{
 	"poison_reserved_id_first_attempt.json":     {reason: "reserved_id_prefix"},
 	"poison_invalid_attempt.json":               {reason: "invalid_attempt"},
 	"poison_invalid_enqueued_at.json":           {reason: "invalid_enqueuedAt"},
+	"poison_invalid_expires_at.json":            {reason: "invalid_expiresAt"},
+	"poison_wrong_type_expires_at.json":         {reason: "wrong_type:expiresAt"},
+	"poison_invalid_service_id.json":            {reason: "invalid_serviceId"},
 	"poison_sns_message_not_string.json":        {reason: "invalid_sns_envelope"},
 	"poison_sns_subscription_confirmation.json": {reason: "sns_control_message"},
 	"poison_sns_inner_invalid_json.json":        {reason: "invalid_json"},

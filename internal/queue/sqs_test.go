@@ -93,13 +93,16 @@ func TestSQSEnqueueRoundTrip(t *testing.T) {
 			in: sms.QueuedMessage{Message: sms.Message{ID: "5d41402a-bc4b-4a76-b971-9d911017c592",
 				To: "+14155552671", Body: "Your code is 482901 <#> & ünïcode 🚀"}},
 			want: sms.QueuedMessage{Message: sms.Message{ID: "5d41402a-bc4b-4a76-b971-9d911017c592",
-				To: "+14155552671", Body: "Your code is 482901 <#> & ünïcode 🚀"}, Attempt: 1, EnqueuedAt: now},
+				To: "+14155552671", Body: "Your code is 482901 <#> & ünïcode 🚀", ServiceID: "5d41402a-bc4b-4a76-b971-9d911017c592"},
+				Attempt: 1, EnqueuedAt: now},
 		},
 		{
 			name: "keeps given fields",
-			in: sms.QueuedMessage{Message: sms.Message{ID: "0b6f7c4e", To: "+447911123456", Body: "hi", From: "MyApp"},
+			in: sms.QueuedMessage{Message: sms.Message{ID: "0b6f7c4e", To: "+447911123456", Body: "hi", From: "MyApp",
+				ServiceID: sms.ServiceIDForProducer("0b6f7c4e"), ValidUntil: now.Add(time.Minute)},
 				Attempt: 3, EnqueuedAt: now.Add(-time.Hour)},
-			want: sms.QueuedMessage{Message: sms.Message{ID: "0b6f7c4e", To: "+447911123456", Body: "hi", From: "MyApp"},
+			want: sms.QueuedMessage{Message: sms.Message{ID: "0b6f7c4e", To: "+447911123456", Body: "hi", From: "MyApp",
+				ServiceID: sms.ServiceIDForProducer("0b6f7c4e"), ValidUntil: now.Add(time.Minute)},
 				Attempt: 3, EnqueuedAt: now.Add(-time.Hour)},
 		},
 	}
@@ -118,7 +121,11 @@ func TestSQSEnqueueRoundTrip(t *testing.T) {
 			if !got.EnqueuedAt.Equal(tt.want.EnqueuedAt) {
 				t.Errorf("EnqueuedAt = %v, want %v", got.EnqueuedAt, tt.want.EnqueuedAt)
 			}
+			if !got.ValidUntil.Equal(tt.want.ValidUntil) {
+				t.Errorf("ValidUntil = %v, want %v", got.ValidUntil, tt.want.ValidUntil)
+			}
 			got.EnqueuedAt, tt.want.EnqueuedAt = time.Time{}, time.Time{}
+			got.ValidUntil, tt.want.ValidUntil = time.Time{}, time.Time{}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("round trip = %+v, want %+v", got, tt.want)
 			}
