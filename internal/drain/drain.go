@@ -36,6 +36,18 @@ type DeadLetterer interface {
 	DeadLetter(ctx context.Context, rawBody, reason string) error
 }
 
+// StatusRecorder records in a message's status record that it was handed
+// to the dead-letter queue for reason (sms.Deliverer). m may hold only its
+// ids (ID, ServiceID); a record that names no usable id is not reported.
+type StatusRecorder interface {
+	DeadLettered(ctx context.Context, m sms.QueuedMessage, reason string)
+}
+
+// ReasonMaxReceives is the dead-letter reason recorded for a record that
+// failed back to SQS on its last receive: SQS moves it to the dead-letter
+// queue itself (the queue's redrive policy).
+const ReasonMaxReceives = "max_receives"
+
 // DefaultSendBudget is the time kept free for one provider call and the
 // bookkeeping after it when Config.SendBudget is zero: the provider call's
 // own timeout (5 s, app.ProviderTimeout) and 3 s to spare.
@@ -57,6 +69,13 @@ type Config struct {
 	// Clock is the time source of the budget when the context has no
 	// deadline; nil means sms.SystemClock.
 	Clock sms.Clock
+	// Status records every hand-off to the dead-letter queue; nil records
+	// nothing.
+	Status StatusRecorder
+	// MaxReceives is the queue's redrive limit (SMS_MAX_RECEIVES): a record
+	// received that many times and failed back to SQS goes to the
+	// dead-letter queue, which Status records. Zero means unknown.
+	MaxReceives int
 }
 
 // Handler handles SQS events for the drain function.
@@ -132,23 +151,62 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 }
 
 // record handles one record and reports what was done with it and whether
-// it is done with (false: report it as a batch item failure).
+// it is done with (false: report it as a batch item failure). A record that
+// fails back to SQS on its last receive is moved to the dead-letter queue
+// by SQS: its status record says so now.
 func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (sms.Action, bool) {
+	m, action, ok := h.process(ctx, rec)
+	if !ok && h.lastReceive(rec) {
+		h.recordDeadLetter(ctx, m, ReasonMaxReceives)
+	}
+	return action, ok
+}
+
+// recordDeadLetter tells the status records that m went to the
+// dead-letter queue for reason.
+func (h *Handler) recordDeadLetter(ctx context.Context, m sms.QueuedMessage, reason string) {
+	if h.cfg.Status != nil && m.ServiceID != "" {
+		h.cfg.Status.DeadLettered(ctx, m, reason)
+	}
+}
+
+// lastReceive reports whether rec has been received as often as the
+// queue's redrive policy allows.
+func (h *Handler) lastReceive(rec events.SQSMessage) bool {
+	receives, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+	return h.cfg.MaxReceives > 0 && receives >= h.cfg.MaxReceives
+}
+
+// process handles one record; it returns the message as far as it could be
+// decoded, what was done with it, and whether it is done with.
+func (h *Handler) process(ctx context.Context, rec events.SQSMessage) (sms.QueuedMessage, sms.Action, bool) {
 	m, err := queue.Decode([]byte(rec.Body), rec.MessageId)
 	if err != nil {
 		reason, _ := queue.PoisonReason(err)
 		if reason == "" {
 			reason = "undecodable"
 		}
-		return h.deadLetter(ctx, rec, reason)
+		action, ok := h.deadLetter(ctx, rec, m, reason)
+		return m, action, ok
 	}
+	if m.EnqueuedAt.IsZero() {
+		// A producer's message: it entered the queue when SQS took it.
+		m.EnqueuedAt = sentTimestamp(rec)
+	}
+	action, ok := h.handOver(ctx, rec, m)
+	return m, action, ok
+}
+
+// handOver hands a decoded message to the Deliverer and acts on its
+// disposition.
+func (h *Handler) handOver(ctx context.Context, rec events.SQSMessage, m sms.QueuedMessage) (sms.Action, bool) {
 	maxWait, lease := h.budget(ctx)
 	if maxWait < 0 {
 		return h.requeue(ctx, m, 0, sms.Deferred)
 	}
 	d := h.deliver.Deliver(ctx, m, maxWait, lease)
 	switch d.Action {
-	case sms.Delivered, sms.Duplicate, sms.Dropped:
+	case sms.Delivered, sms.Duplicate, sms.Dropped, sms.Expired:
 		return d.Action, true
 	case sms.Deferred:
 		// No slot in time: a fresh copy does not burn a receive count
@@ -161,7 +219,7 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (sms.Action
 		// a duplicate; if it died, the copy is sent once its lease lapses.
 		return h.requeue(ctx, m, h.backoff(m.Attempt), sms.HeldElsewhere)
 	case sms.Poison:
-		return h.deadLetter(ctx, rec, d.PoisonReason)
+		return h.deadLetter(ctx, rec, m, d.PoisonReason)
 	}
 	// Retry: back off through the visibility timeout, then let SQS
 	// redeliver (and dead-letter after the redrive limit).
@@ -198,15 +256,27 @@ func (h *Handler) requeue(ctx context.Context, m sms.QueuedMessage, delay time.D
 	return action, true
 }
 
-// deadLetter puts a poison record on the dead-letter queue with reason.
-func (h *Handler) deadLetter(ctx context.Context, rec events.SQSMessage, reason string) (sms.Action, bool) {
+// deadLetter puts a poison record on the dead-letter queue with reason,
+// and records that in the status record of m (as far as it was decoded).
+func (h *Handler) deadLetter(ctx context.Context, rec events.SQSMessage, m sms.QueuedMessage, reason string) (sms.Action, bool) {
 	if err := h.dlq.DeadLetter(context.WithoutCancel(ctx), rec.Body, reason); err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "could not dead-letter poison record", slog.String("sqsMessageId", rec.MessageId), slog.String("error", err.Error()))
 		return sms.Poison, false
 	}
 	h.log.LogAttrs(ctx, slog.LevelWarn, "poison record dead-lettered", slog.String("event", "poison"),
 		slog.String("sqsMessageId", rec.MessageId), slog.String("reason", reason))
+	h.recordDeadLetter(ctx, m, reason)
 	return sms.Poison, true
+}
+
+// sentTimestamp is when SQS took rec (its SentTimestamp attribute, epoch
+// milliseconds); zero when unknown.
+func sentTimestamp(rec events.SQSMessage) time.Time {
+	ms, err := strconv.ParseInt(rec.Attributes["SentTimestamp"], 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 // backoff is the visibility timeout before the next try of a record

@@ -235,3 +235,106 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// fakeStatus remembers the hand-offs to the dead-letter queue it was told of.
+type fakeStatus struct {
+	mu   sync.Mutex
+	dead map[string]string // service id -> reason
+	ids  map[string]string // service id -> id
+}
+
+func (s *fakeStatus) DeadLettered(_ context.Context, m sms.QueuedMessage, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead == nil {
+		s.dead, s.ids = map[string]string{}, map[string]string{}
+	}
+	s.dead[m.ServiceID] = reason
+	s.ids[m.ServiceID] = m.ID
+}
+
+func TestHandleRecordsDeadLetters(t *testing.T) {
+	d := &fakeDeliverer{byBody: map[string]sms.Disposition{
+		"retry":  {Action: sms.Retry, Kind: sms.KindProviderAccount},
+		"sender": {Action: sms.Poison, Kind: sms.KindForbidden, PoisonReason: sms.PoisonSenderNotAllowed},
+	}}
+	st := &fakeStatus{}
+	h := NewHandler(d, &fakeQueue{}, &fakeDLQ{}, discard(), Config{Status: st, MaxReceives: 5})
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		record("1", `{"to":"+1415","body":"x","id":"order-1"}`, "1"),                                // poison with its id
+		record("2", `{"to":"+14155552671","body":"sender","id":"order-2"}`, "1"),                    // refused by the deliverer
+		record("3", `{"to":"+14155552671","body":"retry","id":"order-3"}`, "4"),                     // retried: not the last receive
+		record("4", `{"to":"+14155552671","body":"retry","id":"order-4"}`, "5"),                     // the last receive
+		record("5", `{"to":"+14155552671","body":"ok","id":"order-5"}`, "5"),                        // delivered on its last receive
+		record("6", `not json`, "1"),                                                                // no id to record
+		record("7", `{"to":"+14155552671","body":"x","expiresAt":"yesterday","id":"order-7"}`, "1"), // poison expiry
+	}}
+	resp, err := h.Handle(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(resp.BatchItemFailures); got != 2 {
+		t.Errorf("batch item failures = %d, want 2 (both retries)", got)
+	}
+	want := map[string]string{
+		sms.ServiceIDForProducer("order-1"): "invalid_to",
+		sms.ServiceIDForProducer("order-2"): sms.PoisonSenderNotAllowed,
+		sms.ServiceIDForProducer("order-4"): ReasonMaxReceives,
+		sms.ServiceIDForProducer("order-7"): "invalid_expiresAt",
+	}
+	if len(st.dead) != len(want) {
+		t.Errorf("recorded %v, want %v", st.dead, want)
+	}
+	for id, reason := range want {
+		if st.dead[id] != reason {
+			t.Errorf("service id %s: reason %q, want %q", id, st.dead[id], reason)
+		}
+	}
+	if got := st.ids[sms.ServiceIDForProducer("order-1")]; got != "order-1" {
+		t.Errorf("poison message id = %q, want order-1", got)
+	}
+}
+
+func TestHandleLastReceiveWhenDLQUnreachable(t *testing.T) {
+	st := &fakeStatus{}
+	h := NewHandler(&fakeDeliverer{}, &fakeQueue{}, &fakeDLQ{err: errors.New("down")}, discard(), Config{Status: st, MaxReceives: 3})
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		record("1", `{"to":"+1415","body":"x","id":"order-1"}`, "2"),
+		record("2", `{"to":"+1415","body":"x","id":"order-2"}`, "3"),
+	}}
+	if _, err := h.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	// The first comes back and is dead-lettered then; SQS itself moves the
+	// second, which had its last receive.
+	want := map[string]string{sms.ServiceIDForProducer("order-2"): ReasonMaxReceives}
+	if len(st.dead) != 1 || st.dead[sms.ServiceIDForProducer("order-2")] != ReasonMaxReceives {
+		t.Errorf("recorded %v, want %v", st.dead, want)
+	}
+}
+
+func TestHandleAcknowledgesExpired(t *testing.T) {
+	d := &fakeDeliverer{byBody: map[string]sms.Disposition{"late": {Action: sms.Expired, Kind: sms.KindExpired}}}
+	q := &fakeQueue{}
+	h := NewHandler(d, q, &fakeDLQ{}, discard(), Config{})
+	resp, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("1", msg("late"), "1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 0 || len(q.requeued) != 0 || len(q.visibility) != 0 {
+		t.Errorf("failures %v, requeued %d, hidden %d; want the record acknowledged", resp.BatchItemFailures, len(q.requeued), len(q.visibility))
+	}
+}
+
+func TestHandleProducerMessageCreatedWhenSQSTookIt(t *testing.T) {
+	d := &fakeDeliverer{}
+	h := NewHandler(d, &fakeQueue{}, &fakeDLQ{}, discard(), Config{})
+	rec := record("1", msg("ok"), "1")
+	rec.Attributes["SentTimestamp"] = "1764579600123"
+	if _, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{rec}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := time.UnixMilli(1764579600123); len(d.got) != 1 || !d.got[0].EnqueuedAt.Equal(want) {
+		t.Errorf("delivered %+v, want EnqueuedAt %v (SentTimestamp)", d.got, want)
+	}
+}
