@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/sms"
@@ -45,6 +46,9 @@ type Config struct {
 	// HTTPClient makes the calls; nil means
 	// httpclient.New(httpclient.DefaultTimeout).
 	HTTPClient *http.Client
+	// Clock tells the validity a message has left; nil means the system
+	// clock.
+	Clock sms.Clock
 }
 
 // Client sends messages through one Twilio account. It is safe for
@@ -54,6 +58,7 @@ type Client struct {
 	path    string
 	auth    string // the Authorization header value
 	hc      *http.Client
+	clock   sms.Clock
 }
 
 // New returns a client for the account in creds.
@@ -65,18 +70,37 @@ func New(creds Credentials, cfg Config) *Client {
 	if creds.UsesAPIKey() {
 		user, pass = creds.APIKeySID, creds.APIKeySecret
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
+	}
 	return &Client{
 		baseURL: cfg.BaseURL,
 		path:    "/2010-04-01/Accounts/" + url.PathEscape(creds.AccountSID) + "/Messages.json",
 		auth:    "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)),
 		hc:      cfg.HTTPClient,
+		clock:   cfg.Clock,
 	}
+}
+
+// Bounds of ValidityPeriod, in seconds (docs/providers.md).
+const (
+	minValidityPeriod = 1
+	maxValidityPeriod = 36000
+)
+
+// validityPeriod is the ValidityPeriod of a message with remaining
+// validity left: the whole seconds that remain (rounded down, so that
+// Twilio never holds the message past its expiry), at least 1 and at most
+// 36000.
+func validityPeriod(left time.Duration) int {
+	return int(min(max(left/time.Second, minValidityPeriod), maxValidityPeriod))
 }
 
 // Send creates the message. Receipt.ID is the message SID. A From that is
 // a Messaging Service SID (sms.IsMessagingServiceSID) is sent as
-// MessagingServiceSid. Every failure is an *sms.Error; see classify for
-// the mapping.
+// MessagingServiceSid. A message with a validity (m.ValidUntil) is sent
+// with the ValidityPeriod it has left. Every failure is an *sms.Error; see
+// classify for the mapping.
 func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	form := url.Values{"To": {m.To}, "Body": {m.Body}}
 	switch {
@@ -84,6 +108,9 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 		form.Set("MessagingServiceSid", m.From)
 	case m.From != "":
 		form.Set("From", m.From)
+	}
+	if !m.ValidUntil.IsZero() {
+		form.Set("ValidityPeriod", strconv.Itoa(validityPeriod(m.ValidUntil.Sub(c.clock.Now()))))
 	}
 	req, err := httpclient.PostForm(ctx, op, c.baseURL, DefaultBaseURL, c.path, form)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/twilio"
 )
@@ -344,5 +345,37 @@ func BenchmarkTwilioSend(b *testing.B) {
 		if _, err := c.Send(ctx, m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestSendValidityPeriod(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		left time.Duration // the validity left at the call; 0 means none
+		want string        // ValidityPeriod; "" means absent
+	}{
+		{"no validity", 0, ""},
+		{"whole seconds", 300 * time.Second, "300"},
+		{"rounded down", 20*time.Second + 900*time.Millisecond, "20"},
+		{"under a second: Twilio's minimum", 400 * time.Millisecond, "1"},
+		{"the maximum", 36000 * time.Second, "36000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := providertest.NewTwilio(t)
+			c := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL(), Clock: conformance.NewClock(now)})
+			m := message("Your code is 482901")
+			if tt.left > 0 {
+				m.ValidUntil = now.Add(tt.left)
+			}
+			if _, err := c.Send(context.Background(), m); err != nil {
+				t.Fatalf("Send: %v (the fake checks the range like Twilio)", err)
+			}
+			p := f.Requests()[0].Params
+			if got, has := p.Get("ValidityPeriod"), p.Has("ValidityPeriod"); got != tt.want || has != (tt.want != "") {
+				t.Errorf("ValidityPeriod = %q (present %v), want %q", got, has, tt.want)
+			}
+		})
 	}
 }

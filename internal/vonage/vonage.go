@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/sms"
@@ -38,6 +40,9 @@ type Config struct {
 	// HTTPClient makes the calls; nil means
 	// httpclient.New(httpclient.DefaultTimeout).
 	HTTPClient *http.Client
+	// Clock tells the validity a message has left; nil means the system
+	// clock.
+	Clock sms.Clock
 }
 
 // Client sends messages through one Vonage account. It is safe for
@@ -46,6 +51,7 @@ type Client struct {
 	baseURL string
 	creds   Credentials
 	hc      *http.Client
+	clock   sms.Clock
 }
 
 // New returns a client for the account in creds.
@@ -53,14 +59,35 @@ func New(creds Credentials, cfg Config) *Client {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = httpclient.New(httpclient.DefaultTimeout)
 	}
-	return &Client{baseURL: cfg.BaseURL, creds: creds, hc: cfg.HTTPClient}
+	if cfg.Clock == nil {
+		cfg.Clock = sms.SystemClock{}
+	}
+	return &Client{baseURL: cfg.BaseURL, creds: creds, hc: cfg.HTTPClient, clock: cfg.Clock}
+}
+
+// Bounds of ttl (docs/providers.md).
+const (
+	minTTL = 20 * time.Second
+	maxTTL = 7 * 24 * time.Hour
+)
+
+// ttl is the ttl parameter, in milliseconds, of a message with remaining
+// validity left: the milliseconds that remain, at least 20000 (Vonage's
+// minimum) and at most 604800000. A message with less than 20 s left is
+// still sent, with ttl 20000: it is valid when it leaves, and Vonage may
+// then deliver it up to 20 s late. Refusing it instead would drop a
+// message that is still valid, for want of a smaller ttl (the service's
+// own promise, never to send after the expiry, holds either way).
+func ttl(left time.Duration) int64 {
+	return min(max(left, minTTL), maxTTL).Milliseconds()
 }
 
 // Send submits the message. The form carries the credentials as api_key
 // and api_secret, to without its "+", from without a "+" when it is a
 // number, type=unicode when the body needs UCS-2 (sms.NeedsUCS2), and the
 // message's ID as client-ref when it fits in 40 characters (it comes back in
-// delivery receipts).
+// delivery receipts), and for a message with a validity (m.ValidUntil) the
+// ttl it has left.
 //
 // Receipt.ID is the first part's message-id. Every failure is an
 // *sms.Error; a multipart message that was accepted only in part is
@@ -76,6 +103,9 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	}
 	if sms.NeedsUCS2(m.Body) {
 		form.Set("type", "unicode")
+	}
+	if !m.ValidUntil.IsZero() {
+		form.Set("ttl", strconv.FormatInt(ttl(m.ValidUntil.Sub(c.clock.Now())), 10))
 	}
 	if m.ID != "" && len(m.ID) <= maxClientRef {
 		form.Set("client-ref", m.ID)

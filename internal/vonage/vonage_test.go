@@ -13,6 +13,7 @@ import (
 
 	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/vonage"
 )
@@ -311,5 +312,36 @@ func BenchmarkVonageSend(b *testing.B) {
 		if _, err := c.Send(ctx, m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestSendTTL(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		left time.Duration // the validity left at the call; 0 means none
+		want string        // ttl; "" means absent
+	}{
+		{"no validity", 0, ""},
+		{"milliseconds left", 300*time.Second + 250*time.Millisecond, "300250"},
+		{"under 20 s: sent with Vonage's minimum", 5 * time.Second, "20000"},
+		{"the longest validity", 36000 * time.Second, "36000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := providertest.NewVonage(t)
+			c := vonage.New(creds, vonage.Config{BaseURL: f.URL(), Clock: conformance.NewClock(now)})
+			m := message("Your code is 482901")
+			if tt.left > 0 {
+				m.ValidUntil = now.Add(tt.left)
+			}
+			if _, err := c.Send(context.Background(), m); err != nil {
+				t.Fatalf("Send: %v (the fake checks the range like Vonage)", err)
+			}
+			p := f.Requests()[0].Params
+			if got, has := p.Get("ttl"), p.Has("ttl"); got != tt.want || has != (tt.want != "") {
+				t.Errorf("ttl = %q (present %v), want %q", got, has, tt.want)
+			}
+		})
 	}
 }

@@ -142,6 +142,9 @@ type Accepted struct {
 	FailedParts int
 	// Encoding is "GSM-7" or "UCS-2", as the message was sent.
 	Encoding string
+	// Validity is how long the provider was asked to try to deliver the
+	// message (Twilio ValidityPeriod, Vonage ttl); zero when it was not.
+	Validity time.Duration
 	// Mangled is set when the body needed UCS-2 but was submitted as GSM-7
 	// text (Vonage without type=unicode): the handset would show it
 	// garbled. Vonage accepts such a message, so the fake does too and

@@ -66,6 +66,7 @@ var twilioTexts = map[int]string{
 	21612: "The 'To' phone number: %s, is not currently reachable using the 'From' phone number via SMS.",
 	21614: "To number: %s, is not a mobile number",
 	21617: "The concatenated message body exceeds the 1600 character limit.",
+	21624: "Validity period can only be set to integers between 1 and 36,000 seconds (10 hours max).",
 	21635: "The 'To' number %s is a landline and cannot receive SMS.",
 	21659: "The 'From' number %s is not a Twilio phone number or short code.",
 	21660: "Mismatch between the 'From' number %s and the account.",
@@ -97,8 +98,9 @@ const twilioMaxBody = 1600
 // form body with To in E.164 with "+" (21604 missing, 21211 malformed),
 // From or MessagingServiceSid (21603 when neither, 21212 for a From that is
 // no number, short code or alphanumeric ID, 21701 for a malformed service
-// SID, 21606 for a From outside WithTwilioSenders when that is set), and a
-// Body of 1 to 1600 characters (21602, 21617). The magic test numbers of
+// SID, 21606 for a From outside WithTwilioSenders when that is set), a
+// Body of 1 to 1600 characters (21602, 21617), and, when given, a
+// ValidityPeriod of 1 to 36000 whole seconds (21624). The magic test numbers of
 // Twilio's test credentials fail with their codes. Errors come in Twilio's
 // envelope {code, message, more_info, status}.
 //
@@ -204,13 +206,32 @@ func (tw *twilioWire) handle(rec *Request, f *Fault) answer {
 	case utf8.RuneCountInString(body) > twilioMaxBody:
 		return twilioError(http.StatusBadRequest, 21617, "")
 	}
+	validity, ok := twilioValidity(p)
+	if !ok {
+		return twilioError(http.StatusBadRequest, 21624, "")
+	}
 	if code, ok := twilioMagicTo[to]; ok {
 		return twilioError(http.StatusBadRequest, code, "", to)
 	}
 	if code, ok := twilioMagicFrom[from]; ok {
 		return twilioError(http.StatusBadRequest, code, "", from)
 	}
-	return tw.accept(to, from, body, service)
+	ans := tw.accept(to, from, body, service)
+	ans.accepted.Validity = validity
+	return ans
+}
+
+// twilioValidity reads ValidityPeriod: absent, or whole seconds from 1 to
+// 36000.
+func twilioValidity(p url.Values) (time.Duration, bool) {
+	if !p.Has("ValidityPeriod") {
+		return 0, true
+	}
+	n, err := strconv.Atoi(p.Get("ValidityPeriod"))
+	if err != nil || n < 1 || n > 36000 {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
 }
 
 func (tw *twilioWire) authorized(a Auth) bool {

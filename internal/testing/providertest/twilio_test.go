@@ -212,6 +212,10 @@ func TestTwilioRejects(t *testing.T) {
 		{"magic invalid From", nil, func(c *twilioCall) { c.form.Set("From", "+15005550001") }, 400, 21212},
 		{"magic From not owned", nil, func(c *twilioCall) { c.form.Set("From", "+15005550007") }, 400, 21606},
 		{"magic queue full", nil, func(c *twilioCall) { c.form.Set("From", "+15005550008") }, 400, 21611},
+		{"ValidityPeriod 0", nil, func(c *twilioCall) { c.form.Set("ValidityPeriod", "0") }, 400, 21624},
+		{"ValidityPeriod over 36000", nil, func(c *twilioCall) { c.form.Set("ValidityPeriod", "36001") }, 400, 21624},
+		{"ValidityPeriod with a fraction", nil, func(c *twilioCall) { c.form.Set("ValidityPeriod", "20.5") }, 400, 21624},
+		{"ValidityPeriod empty", nil, func(c *twilioCall) { c.form.Set("ValidityPeriod", "") }, 400, 21624},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,5 +275,24 @@ func TestTwilioCustomAccount(t *testing.T) {
 	c = validTwilioCall() // the default account is not this fake's
 	if status, _ := c.do(t, f.URL()); status != http.StatusUnauthorized {
 		t.Errorf("status with default account = %d, want 401", status)
+	}
+}
+
+func TestTwilioValidityPeriod(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  time.Duration
+	}{{"", 0}, {"1", time.Second}, {"36000", 36000 * time.Second}} {
+		f := providertest.NewTwilio(t)
+		c := validTwilioCall()
+		if tt.value != "" {
+			c.form.Set("ValidityPeriod", tt.value)
+		}
+		if status, body := c.do(t, f.URL()); status != http.StatusCreated {
+			t.Fatalf("ValidityPeriod %q: status %d %v, want 201", tt.value, status, body)
+		}
+		if acc := f.Accepted(); len(acc) != 1 || acc[0].Validity != tt.want {
+			t.Errorf("ValidityPeriod %q: accepted %+v, want Validity %v", tt.value, acc, tt.want)
+		}
 	}
 }

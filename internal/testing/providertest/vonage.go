@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -72,7 +73,8 @@ const vonageMaxJSON = 1 << 20
 // "Bad Credentials"; "3" for a to that is not 7-15 digits (a leading "+"
 // included), a from that is neither up to 15 digits nor up to 11
 // alphanumerics, or a type other than text and unicode (the fake sends no
-// binary messages); "12" for a text longer than VonageMaxTextGSM or
+// binary messages), or a ttl that is not a whole number of milliseconds
+// from 20000 to 604800000; "12" for a text longer than VonageMaxTextGSM or
 // VonageMaxTextUCS2 characters; "9" when the balance cannot pay for the
 // parts; "32" for sig with api_secret and "14" for any other signed
 // request (the fake does not verify signatures).
@@ -234,6 +236,8 @@ func (vw *vonageWire) handle(rec *Request, f *Fault) answer {
 		return vonageFailure(3, "Invalid from param")
 	case typ != "" && typ != "text" && typ != "unicode":
 		return vonageFailure(3, "Invalid type param")
+	case p.Has("ttl") && !validTTL(p.Get("ttl")):
+		return vonageFailure(3, "Invalid ttl param")
 	}
 	ucs2 := typ == "unicode"
 	limit := VonageMaxTextGSM
@@ -274,6 +278,9 @@ func (vw *vonageWire) accept(rec *Request, f *Fault, ucs2 bool) answer {
 		At: vw.cfg.clock.Now(), To: to, From: from, Body: text, ClientRef: ref,
 		Parts: len(parts), Encoding: "GSM-7", Mangled: !ucs2 && needsUCS2(text),
 	}
+	if ms, err := strconv.ParseInt(p.Get("ttl"), 10, 64); err == nil {
+		a.Validity = time.Duration(ms) * time.Millisecond
+	}
 	if ucs2 {
 		a.Encoding = "UCS-2"
 	}
@@ -305,6 +312,13 @@ func (vw *vonageWire) accept(rec *Request, f *Fault, ucs2 bool) answer {
 	ans := vonageAnswer(entries)
 	ans.code, ans.accepted = code, a
 	return ans
+}
+
+// validTTL reports whether ttl is a whole number of milliseconds from
+// 20000 to 604800000 (7 days).
+func validTTL(ttl string) bool {
+	ms, err := strconv.ParseInt(ttl, 10, 64)
+	return err == nil && ms >= 20000 && ms <= 604800000
 }
 
 // vonageFailure answers a whole-message failure: one entry with status

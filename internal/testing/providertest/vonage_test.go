@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fluxkit/sms/internal/testing/providertest"
 )
@@ -154,6 +155,9 @@ func TestVonageRejects(t *testing.T) {
 		{"from with plus", nil, func(v url.Values) { v.Set("from", "+447700900001") }, "3", "Invalid from param"},
 		{"from too long", nil, func(v url.Values) { v.Set("from", "FluxKitAlerts") }, "3", "Invalid from param"},
 		{"binary type", nil, func(v url.Values) { v.Set("type", "binary") }, "3", "Invalid type param"},
+		{"ttl under 20 s", nil, func(v url.Values) { v.Set("ttl", "19999") }, "3", "Invalid ttl param"},
+		{"ttl over 7 days", nil, func(v url.Values) { v.Set("ttl", "604800001") }, "3", "Invalid ttl param"},
+		{"ttl in seconds", nil, func(v url.Values) { v.Set("ttl", "20.5") }, "3", "Invalid ttl param"},
 		{"signature and secret", nil, func(v url.Values) { v.Set("sig", strings.Repeat("a", 32)) }, "32", "Signature and API secret disallowed"},
 		{"signature", nil, func(v url.Values) { v.Del("api_secret"); v.Set("sig", strings.Repeat("a", 32)) }, "14", "Invalid Signature"},
 		{"unicode too long", nil, func(v url.Values) {
@@ -264,3 +268,23 @@ func TestVonageWrongRoute(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
+
+func TestVonageTTL(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  time.Duration
+	}{{"", 0}, {"20000", 20 * time.Second}, {"604800000", 7 * 24 * time.Hour}} {
+		f := providertest.NewVonage(t)
+		form := validVonageForm()
+		if tt.value != "" {
+			form.Set("ttl", tt.value)
+		}
+		a := postVonageForm(t, f.URL(), form)
+		if len(a.Messages) != 1 || a.Messages[0]["status"] != "0" {
+			t.Fatalf("ttl %q: answer %v, want accepted", tt.value, a.Messages)
+		}
+		if acc := f.Accepted(); len(acc) != 1 || acc[0].Validity != tt.want {
+			t.Errorf("ttl %q: accepted %+v, want Validity %v", tt.value, acc, tt.want)
+		}
+	}
+}
