@@ -1,4 +1,5 @@
-// Command send is the send function: POST /messaging/sms on API Gateway.
+// Command send is the send function: POST /messaging/sms and
+// GET /messaging/sms/{messageId} on API Gateway.
 // It wires its dependencies once per cold start (app.LoadAWS); the event
 // mapping lives in internal/apigw so that the local runner runs the same
 // code.
@@ -11,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/logging"
@@ -24,6 +24,6 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log)
+	h := app.NewSendHandler(svc.Config, svc.Parts, svc.Auth)
 	lambda.Start(h.Invoke)
 }

@@ -1,7 +1,8 @@
 // Package apigw maps API Gateway proxy events (HTTP API payload 2.0 and
-// REST API payload 1.0) for POST /messaging/sms to the sms domain and back.
-// It is the whole of the send function's handler, shared with the local
-// server so that both run the same code.
+// REST API payload 1.0) for POST /messaging/sms and
+// GET /messaging/sms/{messageId} to the sms domain and back. It is the
+// whole of the send function's handler, shared with the local server so
+// that both run the same code.
 package apigw
 
 import (
@@ -13,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +25,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -34,11 +38,29 @@ type Sender interface {
 	Send(ctx context.Context, r sms.SendRequest) (sms.Result, error)
 }
 
-// Authenticator checks the Authorization header and returns the caller's
-// subject. Failures are *sms.Error of kind KindUnauthorized or
-// KindForbidden.
+// Authenticator checks the Authorization header and returns the caller:
+// its subject and the scopes its token carries. Failures are *sms.Error of
+// kind KindUnauthorized or KindForbidden.
 type Authenticator interface {
-	Authenticate(ctx context.Context, authorization string) (subject string, err error)
+	Authenticate(ctx context.Context, authorization string) (auth.Caller, error)
+}
+
+// Records finds the status record of a message by any of its ids
+// (sms.StatusStore). Not found is a KindNotFound error.
+type Records interface {
+	Get(ctx context.Context, id string) (sms.Record, error)
+}
+
+// Config holds what the handler needs besides its authenticator and
+// sender.
+type Config struct {
+	// Records answers GET /messaging/sms/{messageId}; nil (status tracking
+	// off) answers 404 for every message.
+	Records Records
+	// ReadAllScope is the scope that lets a token read the status of every
+	// message (JWT_READ_ALL_SCOPE); without it a caller reads only its own.
+	// Empty: nobody reads others' messages.
+	ReadAllScope string
 }
 
 // Handler handles API Gateway events for the send function.
@@ -46,20 +68,26 @@ type Handler struct {
 	auth   Authenticator
 	sender Sender
 	log    *slog.Logger
+	cfg    Config
 }
 
 // NewHandler returns a Handler.
-func NewHandler(auth Authenticator, sender Sender, log *slog.Logger) *Handler {
-	return &Handler{auth: auth, sender: sender, log: log}
+func NewHandler(auth Authenticator, sender Sender, log *slog.Logger, cfg Config) *Handler {
+	return &Handler{auth: auth, sender: sender, log: log, cfg: cfg}
 }
 
 // Request is a proxy request reduced to what the handler uses, whichever
 // payload format it came in.
 type Request struct {
-	Method  string
-	Path    string
-	Headers http.Header
-	Body    []byte
+	Method string
+	// Path is the request's path as the client sent it (percent-encoded);
+	// it may start with a stage or a custom domain's base path.
+	Path string
+	// PathParams are the route's path parameters as API Gateway decoded
+	// them (messageId); without them the id is read from Path.
+	PathParams map[string]string
+	Headers    http.Header
+	Body       []byte
 }
 
 // Response is what the handler answers, before it is put in the payload
@@ -104,7 +132,7 @@ func fromV2(ev events.APIGatewayV2HTTPRequest) (Request, error) {
 		hdr.Set(k, v)
 	}
 	body, err := eventBody(ev.Body, ev.IsBase64Encoded)
-	return Request{Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, Headers: hdr, Body: body}, err
+	return Request{Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, PathParams: ev.PathParameters, Headers: hdr, Body: body}, err
 }
 
 // fromV1 converts a REST API (payload 1.0) event, like fromV2.
@@ -121,7 +149,7 @@ func fromV1(ev events.APIGatewayProxyRequest) (Request, error) {
 		}
 	}
 	body, err := eventBody(ev.Body, ev.IsBase64Encoded)
-	return Request{Method: ev.HTTPMethod, Path: ev.Path, Headers: hdr, Body: body}, err
+	return Request{Method: ev.HTTPMethod, Path: ev.Path, PathParams: ev.PathParameters, Headers: hdr, Body: body}, err
 }
 
 // eventBody returns the raw body of an event, decoding base64 when the
@@ -155,7 +183,16 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.Int("status", resp.Status), slog.Duration("latency", time.Since(start)))
 	}()
-	if r.Method != "" && r.Method != http.MethodPost {
+	rt, id := routeOf(r)
+	switch {
+	case rt == routeNone:
+		return errorResponse(sms.E(sms.KindNotFound, "no such route"))
+	case rt == routeMessage && r.Method != "" && r.Method != http.MethodGet:
+		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodGet},
+			errorEnvelope(codeInvalidRequest, "only GET is supported on a message"))
+	case rt == routeMessage:
+		return h.serveMessage(ctx, r, id)
+	case r.Method != "" && r.Method != http.MethodPost:
 		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodPost},
 			errorEnvelope(codeInvalidRequest, "only POST is supported"))
 	}
@@ -181,9 +218,114 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 		return errorResponse(err)
 	}
 	req.IdempotencyKey = key
-	req.Caller = caller
+	req.Caller = caller.Subject
 	res, err := h.sender.Send(ctx, req)
 	return resultResponse(res, err)
+}
+
+// The routes of the send function.
+type route int
+
+const (
+	routeNone route = iota
+	// routeSend: POST /messaging/sms.
+	routeSend
+	// routeMessage: GET /messaging/sms/{messageId}.
+	routeMessage
+)
+
+// sendPath is the path of the send route; a message's path is under it.
+const sendPath = "/messaging/sms"
+
+// routeOf tells the route of r and, for a message's route, the message id.
+// The path may carry a prefix (a REST API stage, a custom domain's base
+// path), so it is matched from its end. An empty path is the send route
+// (a request built in process). The id is the decoded messageId path
+// parameter when API Gateway gave one, else the path's last segment,
+// percent-decoded.
+func routeOf(r Request) (route, string) {
+	if id := r.PathParams["messageId"]; id != "" {
+		return routeMessage, id
+	}
+	p := r.Path
+	if p == "" || strings.HasSuffix(p, sendPath) {
+		return routeSend, ""
+	}
+	i := strings.LastIndex(p, sendPath+"/")
+	if i < 0 {
+		return routeNone, ""
+	}
+	seg := p[i+len(sendPath)+1:]
+	if seg == "" || strings.Contains(seg, "/") {
+		return routeNone, ""
+	}
+	id, err := url.PathUnescape(seg)
+	if err != nil || id == "" {
+		return routeNone, ""
+	}
+	return routeMessage, id
+}
+
+// maxLookupID is the longest id a GET looks up: the longest queue message
+// id (a producer's id); service ids and provider ids are shorter.
+const maxLookupID = 128
+
+// serveMessage answers GET /messaging/sms/{id}: the message's status
+// record, to its owner or a token with the read-all scope. Anyone else
+// gets the same 404 as for a message that does not exist, so that ids
+// cannot be probed.
+func (h *Handler) serveMessage(ctx context.Context, r Request, id string) Response {
+	caller, err := h.auth.Authenticate(ctx, r.Headers.Get("Authorization"))
+	if err != nil {
+		return errorResponse(err)
+	}
+	rec, err := h.lookup(ctx, caller, id)
+	if err != nil {
+		return errorResponse(err)
+	}
+	return jsonResponse(http.StatusOK, nil, recordBody{Channel: sms.Channel, Record: rec})
+}
+
+// lookup finds the record of id that caller may read.
+func (h *Handler) lookup(ctx context.Context, caller auth.Caller, id string) (sms.Record, error) {
+	notFound := sms.E(sms.KindNotFound, "no such message")
+	if h.cfg.Records == nil || !lookupID(id) {
+		return sms.Record{}, notFound
+	}
+	rec, err := h.cfg.Records.Get(ctx, id)
+	switch {
+	case sms.KindOf(err) == sms.KindNotFound:
+		return sms.Record{}, notFound
+	case err != nil:
+		h.log.LogAttrs(ctx, slog.LevelWarn, "status lookup failed", slog.String("error", err.Error()))
+		return sms.Record{}, err
+	}
+	readAll := h.cfg.ReadAllScope != "" && caller.HasScope(h.cfg.ReadAllScope)
+	if !readAll && !rec.OwnedBy(sms.CallerOwner(caller.Subject)) {
+		return sms.Record{}, notFound
+	}
+	return rec, nil
+}
+
+// lookupID reports whether id can name a message: 1 to maxLookupID
+// printable ASCII characters without spaces.
+func lookupID(id string) bool {
+	if id == "" || len(id) > maxLookupID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '!' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// recordBody is the body of GET /messaging/sms/{messageId}: the record
+// (without its owner) and the channel.
+type recordBody struct {
+	Channel string `json:"channel"`
+	sms.Record
 }
 
 func checkContentType(ct string) error {
@@ -211,8 +353,10 @@ func idempotencyKey(h http.Header) (string, error) {
 }
 
 // decodeBody parses the JSON body strictly: one object whose keys are
-// exactly "to", "body" and optionally "from" (matched case-sensitively,
-// each at most once), every value a JSON string of valid UTF-8.
+// exactly "to", "body" and optionally "from" and "validFor" (matched
+// case-sensitively, each at most once); "to", "body" and "from" are JSON
+// strings of valid UTF-8, "validFor" an integer number of seconds (its
+// range is the domain's rule).
 func decodeBody(b []byte) (sms.SendRequest, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil {
@@ -230,7 +374,7 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 		}
 		key, _ := tok.(string)
 		dst, known := targets[key]
-		if !known {
+		if !known && key != fieldValidFor {
 			return sms.SendRequest{}, invalidRequest(fmt.Sprintf("unknown field %q", truncate(key, 40)))
 		}
 		if _, dup := fields[key]; dup {
@@ -239,6 +383,13 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return sms.SendRequest{}, invalidRequest(describeJSONError(err))
+		}
+		if key == fieldValidFor {
+			if r.ValidFor, err = validFor(raw); err != nil {
+				return sms.SendRequest{}, err
+			}
+			fields[key] = nil
+			continue
 		}
 		if len(raw) == 0 || raw[0] != '"' {
 			return sms.SendRequest{}, invalidRequest(fmt.Sprintf("field %q must be a string", key))
@@ -267,6 +418,29 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 		return r, sms.InvalidField("from", "must not be empty when given")
 	}
 	return r, nil
+}
+
+// fieldValidFor is the request's optional validity field.
+const fieldValidFor = "validFor"
+
+// validFor reads the validFor field: a JSON number without a fractional
+// part, in seconds. Its range (sms.CheckValidFor) is checked by the
+// domain; a number too large for any range is refused here.
+func validFor(raw json.RawMessage) (time.Duration, error) {
+	bad := sms.InvalidField(fieldValidFor, "must be an integer number of seconds from 20 to 36000")
+	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		return 0, bad
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1e9 {
+		return 0, bad
+	}
+	if f <= 0 {
+		// Zero would mean "none" in the domain; like a negative value it
+		// is out of range.
+		return 0, bad
+	}
+	return time.Duration(f) * time.Second, nil
 }
 
 // invalidRequest is the error of a request that is malformed as a whole.
@@ -350,13 +524,14 @@ const (
 	codeForbidden              = "forbidden"
 	codeConflict               = "conflict"
 	codeRateLimited            = "rate_limited"
-	codeProviderRejected       = "provider_rejected"
-	codeProviderError          = "provider_error"
-	codeProviderOutcomeUnknown = "provider_outcome_unknown"
+	codeProviderRejected       = sms.CodeProviderRejected
+	codeProviderError          = sms.CodeProviderError
+	codeProviderOutcomeUnknown = sms.CodeProviderOutcomeUnknown
 	codeUnavailable            = "unavailable"
 	codeInternal               = "internal"
 	codePayloadTooLarge        = "payload_too_large"
 	codeUnsupportedMediaType   = "unsupported_media_type"
+	codeNotFound               = "not_found"
 )
 
 // answers is how every error reaches a client: the HTTP status and API
@@ -384,6 +559,7 @@ var answers = []struct {
 	{sms.KindRejected, codeProviderRejected, http.StatusUnprocessableEntity},
 	{sms.KindProviderAccount, codeProviderError, http.StatusBadGateway},
 	{sms.KindPartial, codeProviderError, http.StatusBadGateway},
+	{sms.KindNotFound, codeNotFound, http.StatusNotFound},
 	{sms.KindInternal, codeInternal, http.StatusInternalServerError},
 }
 

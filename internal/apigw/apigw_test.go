@@ -14,20 +14,29 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
 type fakeAuth struct{}
 
-func (fakeAuth) Authenticate(_ context.Context, h string) (string, error) {
+// The fake's tokens: "good" is user-1's, "other" user-2's, "reader"
+// carries the read-all scope.
+func (fakeAuth) Authenticate(_ context.Context, h string) (auth.Caller, error) {
 	switch h {
 	case "Bearer good":
-		return "user-1", nil
+		return auth.Caller{Subject: "user-1", Scopes: []string{"sms:send"}}, nil
+	case "Bearer other":
+		return auth.Caller{Subject: "user-2", Scopes: []string{"sms:send"}}, nil
+	case "Bearer reader":
+		return auth.Caller{Subject: "ops", Scopes: []string{"sms:send", testReadAllScope}}, nil
 	case "Bearer noscope":
-		return "", sms.E(sms.KindForbidden, "token lacks the required scope")
+		return auth.Caller{}, sms.E(sms.KindForbidden, "token lacks the required scope")
 	}
-	return "", sms.E(sms.KindUnauthorized, "invalid token")
+	return auth.Caller{}, sms.E(sms.KindUnauthorized, "invalid token")
 }
+
+const testReadAllScope = "sms:read-all"
 
 type fakeSender struct {
 	res  sms.Result
@@ -45,7 +54,7 @@ func (f *fakeSender) Send(_ context.Context, r sms.SendRequest) (sms.Result, err
 }
 
 func newTestHandler(s *fakeSender) *Handler {
-	return NewHandler(fakeAuth{}, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return NewHandler(fakeAuth{}, s, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{ReadAllScope: testReadAllScope})
 }
 
 func req(body string, hdr ...string) Request {
@@ -202,7 +211,9 @@ func TestServeFailedResultCarriesProviderCode(t *testing.T) {
 }
 
 func TestAnswersCoverEveryKindAndCode(t *testing.T) {
-	for k := sms.KindInternal; k <= sms.KindUnavailable; k++ {
+	// KindExpired never reaches a client: the send path answers 503 for
+	// it (sms.Sender).
+	for k := sms.KindInternal; k <= sms.KindNotFound; k++ {
 		found := false
 		for _, a := range answers {
 			found = found || a.kind == k
@@ -321,6 +332,192 @@ func TestInvokeBothPayloadFormats(t *testing.T) {
 			}
 			if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"sent"`) {
 				t.Errorf("got %d %s, want 200 sent", resp.StatusCode, resp.Body)
+			}
+		})
+	}
+}
+
+func TestServePassesValidFor(t *testing.T) {
+	tests := []struct {
+		body string
+		want time.Duration
+	}{
+		{`{"to":"+14155552671","body":"hi","validFor":300}`, 300 * time.Second},
+		{`{"to":"+14155552671","body":"hi","validFor":3e2}`, 300 * time.Second},
+		{`{"to":"+14155552671","body":"hi"}`, 0},
+	}
+	for _, tt := range tests {
+		s := &fakeSender{res: sms.Result{Status: sms.StatusSent}}
+		newTestHandler(s).Serve(context.Background(), req(tt.body))
+		if len(s.got) != 1 || s.got[0].ValidFor != tt.want {
+			t.Errorf("%s: sender got %+v, want ValidFor %v", tt.body, s.got, tt.want)
+		}
+	}
+}
+
+func TestServeRefusesBadValidFor(t *testing.T) {
+	for _, v := range []string{`0`, `-20`, `20.5`, `"300"`, `null`, `true`, `1e300`, `[20]`} {
+		s := &fakeSender{}
+		resp := newTestHandler(s).Serve(context.Background(), req(`{"to":"+14155552671","body":"hi","validFor":`+v+`}`))
+		if resp.Status != 400 || errorCode(t, resp.Body) != codeInvalidRequest || !strings.Contains(string(resp.Body), "validFor") {
+			t.Errorf("validFor %s: got %d %s, want 400 invalid_request naming validFor", v, resp.Status, resp.Body)
+		}
+		if len(s.got) != 0 {
+			t.Errorf("validFor %s: sender called", v)
+		}
+	}
+	resp := newTestHandler(&fakeSender{}).Serve(context.Background(), req(`{"to":"+14155552671","body":"hi","validFor":30,"validFor":40}`))
+	if resp.Status != 400 {
+		t.Errorf("repeated validFor: got %d %s, want 400", resp.Status, resp.Body)
+	}
+}
+
+// fakeRecords holds status records by every id they are found by.
+type fakeRecords struct {
+	recs map[string]sms.Record
+	ids  []string // ids looked up
+}
+
+func (f *fakeRecords) Get(_ context.Context, id string) (sms.Record, error) {
+	f.ids = append(f.ids, id)
+	if r, ok := f.recs[id]; ok {
+		return r, nil
+	}
+	return sms.Record{}, sms.RecordNotFound(id)
+}
+
+func TestRoutes(t *testing.T) {
+	rec := sms.Record{ServiceID: "3f1c9a52-7e4b-4d2a-9b61-0c8e5d7f2a14", Status: sms.StatusSent, Owner: sms.CallerOwner("user-1")}
+	tests := []struct {
+		name       string
+		req        Request
+		wantStatus int
+		wantLookup string // the id looked up, if any
+		wantSends  int
+	}{
+		{"POST on the send path", Request{Method: "POST", Path: "/messaging/sms"}, 200, "", 1},
+		{"POST behind a stage", Request{Method: "POST", Path: "/prod/messaging/sms"}, 200, "", 1},
+		{"GET of the send path", Request{Method: "GET", Path: "/messaging/sms"}, 405, "", 0},
+		{"GET of a message", Request{Method: "GET", Path: "/messaging/sms/" + rec.ServiceID}, 200, rec.ServiceID, 0},
+		{"GET behind a base path", Request{Method: "GET", Path: "/v1/messaging/sms/" + rec.ServiceID}, 200, rec.ServiceID, 0},
+		{"GET with a percent-encoded id", Request{Method: "GET", Path: "/messaging/sms/sqs%3Aa%2Fb"}, 404, "sqs:a/b", 0},
+		{"GET by the path parameter", Request{Method: "GET", Path: "/whatever", PathParams: map[string]string{"messageId": "order/7"}}, 404, "order/7", 0},
+		{"POST to a message", Request{Method: "POST", Path: "/messaging/sms/" + rec.ServiceID}, 405, "", 0},
+		{"a path below a message", Request{Method: "GET", Path: "/messaging/sms/a/b"}, 404, "", 0},
+		{"another path", Request{Method: "POST", Path: "/messaging/email"}, 404, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &fakeSender{res: sms.Result{MessageID: "SM1", Status: sms.StatusSent, Channel: "sms", To: "+14155552671"}}
+			records := &fakeRecords{recs: map[string]sms.Record{rec.ServiceID: rec}}
+			h := NewHandler(fakeAuth{}, s, slog.New(slog.DiscardHandler), Config{Records: records})
+			tt.req.Headers = http.Header{"Authorization": {"Bearer good"}, "Content-Type": {"application/json"}}
+			tt.req.Body = []byte(okBody)
+			resp := h.Serve(context.Background(), tt.req)
+			if resp.Status != tt.wantStatus {
+				t.Errorf("status = %d %s, want %d", resp.Status, resp.Body, tt.wantStatus)
+			}
+			if got := strings.Join(records.ids, ","); got != tt.wantLookup {
+				t.Errorf("looked up %q, want %q", got, tt.wantLookup)
+			}
+			if len(s.got) != tt.wantSends {
+				t.Errorf("sends = %d, want %d", len(s.got), tt.wantSends)
+			}
+			if resp.Status == 405 && resp.Headers["Allow"] == "" {
+				t.Errorf("405 without Allow: %v", resp.Headers)
+			}
+		})
+	}
+}
+
+func TestGetMessageOwnership(t *testing.T) {
+	const id = "3f1c9a52-7e4b-4d2a-9b61-0c8e5d7f2a14"
+	caller := sms.Record{ServiceID: id, MessageID: "SM1", Status: sms.StatusSent, To: "+14155552671",
+		UpdatedAt: time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC), Owner: sms.CallerOwner("user-1"),
+		History: []sms.HistoryEntry{{Status: sms.StatusSent, At: time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)}}}
+	producer := caller
+	producer.Owner = sms.ProducerOwner("")
+	unowned := caller
+	unowned.Owner = sms.Owner{}
+	tests := []struct {
+		name  string
+		rec   sms.Record
+		token string
+		want  int
+	}{
+		{"the owner", caller, "good", 200},
+		{"another caller", caller, "other", 404},
+		{"the read-all scope", caller, "reader", 200},
+		{"a producer's message, caller", producer, "good", 404},
+		{"a producer's message, read-all", producer, "reader", 200},
+		{"a record without owner, caller", unowned, "good", 404},
+		{"a record without owner, read-all", unowned, "reader", 200},
+		{"no token", caller, "", 401},
+		{"token without the required scope", caller, "noscope", 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			records := &fakeRecords{recs: map[string]sms.Record{id: tt.rec}}
+			h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), Config{Records: records, ReadAllScope: testReadAllScope})
+			hdr := http.Header{}
+			if tt.token != "" {
+				hdr.Set("Authorization", "Bearer "+tt.token)
+			}
+			resp := h.Serve(context.Background(), Request{Method: "GET", Path: "/messaging/sms/" + id, Headers: hdr})
+			if resp.Status != tt.want {
+				t.Fatalf("status = %d %s, want %d", resp.Status, resp.Body, tt.want)
+			}
+			switch tt.want {
+			case 200:
+				want := `{"channel":"sms","serviceId":"` + id + `","messageId":"SM1","status":"sent","to":"+14155552671",` +
+					`"updatedAt":"2026-03-01T09:30:00Z","history":[{"status":"sent","at":"2026-03-01T09:30:00Z"}]}`
+				if string(resp.Body) != want {
+					t.Errorf("body = %s, want %s", resp.Body, want)
+				}
+			case 404:
+				if errorCode(t, resp.Body) != codeNotFound || strings.Contains(string(resp.Body), id) {
+					t.Errorf("body = %s, want not_found without the id", resp.Body)
+				}
+			}
+		})
+	}
+}
+
+func TestGetWithoutReadAllScopeConfigured(t *testing.T) {
+	const id = "3f1c9a52-7e4b-4d2a-9b61-0c8e5d7f2a14"
+	records := &fakeRecords{recs: map[string]sms.Record{id: {ServiceID: id, Status: sms.StatusSent, Owner: sms.CallerOwner("user-1")}}}
+	h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), Config{Records: records})
+	resp := h.Serve(context.Background(), Request{Method: "GET", Path: "/messaging/sms/" + id, Headers: http.Header{"Authorization": {"Bearer reader"}}})
+	if resp.Status != 404 {
+		t.Errorf("status = %d, want 404: with no read-all scope configured, nobody reads others' messages", resp.Status)
+	}
+}
+
+func TestInvokeGetBothPayloadFormats(t *testing.T) {
+	const id = "sqs:9b2f4a1e/x"
+	records := &fakeRecords{recs: map[string]sms.Record{id: {ServiceID: "3f1c9a52-7e4b-4d2a-9b61-0c8e5d7f2a14", Status: sms.StatusQueued, Owner: sms.CallerOwner("user-1")}}}
+	h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), Config{Records: records})
+	v2 := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "GET /messaging/sms/{messageId}", RawPath: "/messaging/sms/sqs%3A9b2f4a1e%2Fx",
+		PathParameters: map[string]string{"messageId": id}, Headers: map[string]string{"authorization": "Bearer good"}}
+	v2.RequestContext.HTTP.Method = "GET"
+	v1 := events.APIGatewayProxyRequest{HTTPMethod: "GET", Resource: "/messaging/sms/{messageId}", Path: "/messaging/sms/sqs:9b2f4a1e%2Fx",
+		PathParameters: map[string]string{"messageId": id}, Headers: map[string]string{"Authorization": "Bearer good"}}
+	for name, ev := range map[string]any{"v2": v2, "v1": v1} {
+		t.Run(name, func(t *testing.T) {
+			raw, _ := json.Marshal(ev)
+			out, err := h.Invoke(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp struct {
+				StatusCode int    `json:"statusCode"`
+				Body       string `json:"body"`
+			}
+			if err := json.Unmarshal(out, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"queued"`) {
+				t.Errorf("got %d %s, want 200 queued", resp.StatusCode, resp.Body)
 			}
 		})
 	}

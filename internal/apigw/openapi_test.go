@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,6 @@ const (
 	openAPIPath    = "../../docs/openapi.yaml"
 	openAPIChecker = "testdata/openapi_check.py"
 	pythonPipHint  = "pip install openapi-spec-validator jsonschema PyYAML"
-	sendPath       = "/messaging/sms"
 )
 
 // stableCodes is the error.code list of README.md#http-api. The contract test
@@ -40,6 +40,7 @@ var stableCodes = []string{
 	codeUnauthorized, codeForbidden, codeConflict, sms.CodeIdempotencyMismatch,
 	codePayloadTooLarge, codeUnsupportedMediaType, codeProviderRejected,
 	codeProviderError, codeProviderOutcomeUnknown, codeRateLimited, codeUnavailable, codeInternal,
+	codeNotFound,
 }
 
 // documentedCodes lists every status openapi.yaml documents for
@@ -137,7 +138,10 @@ var contractT0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 // contractSecret signs the scenarios' HS256 tokens (test-only).
 var contractSecret = []byte("openapi-contract-test-secret-0123456789")
 
-const contractScope = "sms:send"
+const (
+	contractScope        = "sms:send"
+	contractReadAllScope = "sms:read-all"
+)
 
 // stillClock is an sms.Clock that stands still: with MaxWait zero the
 // dispatcher only ever takes a slot that starts now.
@@ -150,12 +154,12 @@ func (c stillClock) Sleep(ctx context.Context, _ time.Duration) error { return c
 // verifierAuth adapts the real JWT verifier to Authenticator.
 type verifierAuth struct{ v *auth.Verifier }
 
-func (a verifierAuth) Authenticate(ctx context.Context, authorization string) (string, error) {
+func (a verifierAuth) Authenticate(ctx context.Context, authorization string) (auth.Caller, error) {
 	c, err := a.v.Verify(ctx, authorization)
 	if err != nil {
-		return "", err
+		return auth.Caller{}, err
 	}
-	return c.Subject, nil
+	return c.Caller(), nil
 }
 
 // scriptedProvider answers with the next scripted error (nil accepts) and,
@@ -257,6 +261,10 @@ type contractOptions struct {
 	receipt      sms.Receipt
 	allowed      []string
 	ledger       sms.Ledger
+	// records replaces the status store the GET reads (the sender still
+	// writes to the memory store); noRecords runs without status tracking.
+	records   Records
+	noRecords bool
 }
 
 // exchange is one request served during a scenario.
@@ -276,6 +284,7 @@ type contractEnv struct {
 	h        *Handler
 	provider *scriptedProvider
 	queue    *memory.Queue
+	status   *memory.StatusStore
 
 	mu   sync.Mutex
 	seen []exchange
@@ -328,16 +337,27 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &scriptedProvider{errs: o.providerErrs, receipt: o.receipt}
 	d := sms.NewDispatcher(p, limiter, log, sms.DispatcherConfig{Clock: clock})
+	status := memory.NewStatusStore(memory.StatusConfig{Clock: clock})
 	sender := sms.NewSender(d, queue, ledger, sms.SenderConfig{
 		DefaultFrom:    "+14155550100",
 		AllowedSenders: o.allowed,
 		QueueEnabled:   !o.queueOff,
+		Status:         status,
+		Provider:       "twilio",
 	})
 	v, err := auth.NewVerifier(auth.Config{Secrets: [][]byte{contractSecret}, RequiredScope: contractScope, Clock: clock})
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
-	return &contractEnv{t: t, name: name, h: NewHandler(verifierAuth{v}, sender, log), provider: p, queue: queue}
+	hc := Config{Records: status, ReadAllScope: contractReadAllScope}
+	switch {
+	case o.noRecords:
+		hc.Records = nil
+	case o.records != nil:
+		hc.Records = o.records
+	}
+	h := NewHandler(verifierAuth{v}, sender, log, hc)
+	return &contractEnv{t: t, name: name, h: h, provider: p, queue: queue, status: status}
 }
 
 // contractToken signs a token for the scenarios, valid from contractT0 for an hour
@@ -434,6 +454,8 @@ func contractScenarios() []contractScenario {
 			run: sendOnce(contractBody), wantStatus: 202},
 		{name: "queued while the limiter is down", opts: contractOptions{limiterDown: true}, run: sendOnce(contractBody), wantStatus: 202},
 		{name: "sent to a seven-digit number", run: sendOnce(`{"to":"+6834002","body":"Fakaalofa lahi atu"}`), wantStatus: 200},
+		{name: "sent with a validity", run: sendOnce(`{"to":"+14155552671","body":"Your code is 482901","validFor":300}`), wantStatus: 200},
+		{name: "queued with the longest validity", opts: contractOptions{noSlot: true}, run: sendOnce(`{"to":"+14155552671","body":"hi","validFor":36000}`), wantStatus: 202},
 
 		{name: "malformed JSON", run: sendOnce(`{"to":`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
 		{name: "not an object", run: sendOnce(`["+14155552671"]`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
@@ -448,6 +470,10 @@ func contractScenarios() []contractScenario {
 		{name: "body of 1601 characters", run: sendOnce(`{"to":"+14155552671","body":"` + strings.Repeat("é", 1601) + `"}`), wantStatus: 400, wantCode: "invalid_body", schemaRefuses: true},
 		{name: "from too long", run: sendOnce(`{"to":"+14155552671","body":"x","from":"LongSenderID"}`), wantStatus: 400, wantCode: "invalid_from", schemaRefuses: true},
 		{name: "from without a letter", run: sendOnce(`{"to":"+14155552671","body":"x","from":"12345"}`), wantStatus: 400, wantCode: "invalid_from", schemaRefuses: true},
+		{name: "validity too short", run: sendOnce(`{"to":"+14155552671","body":"x","validFor":19}`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
+		{name: "validity too long", run: sendOnce(`{"to":"+14155552671","body":"x","validFor":36001}`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
+		{name: "validity with a fraction", run: sendOnce(`{"to":"+14155552671","body":"x","validFor":20.5}`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
+		{name: "validity as a string", run: sendOnce(`{"to":"+14155552671","body":"x","validFor":"300"}`), wantStatus: 400, wantCode: "invalid_request", schemaRefuses: true},
 
 		{name: "no token", run: sendOnce(contractBody, "Authorization", ""), wantStatus: 401, wantCode: "unauthorized"},
 		{name: "expired token", run: func(e *contractEnv) Response {
@@ -755,5 +781,216 @@ func TestOpenAPIContract(t *testing.T) {
 	gotCodes, wantCodes := slices.Sorted(slices.Values(rep.ErrorCodes)), slices.Sorted(slices.Values(stableCodes))
 	if !slices.Equal(gotCodes, wantCodes) {
 		t.Errorf("documented error codes = %v, want %v", gotCodes, wantCodes)
+	}
+}
+
+// messagePath is the path of the GET route in openapi.yaml.
+const messagePath = "/messaging/sms/{messageId}"
+
+// documentedGetCodes lists every status openapi.yaml documents for
+// GET /messaging/sms/{messageId} with the error codes its body may carry.
+var documentedGetCodes = map[int][]string{
+	http.StatusOK:                  nil,
+	http.StatusUnauthorized:        {codeUnauthorized},
+	http.StatusForbidden:           {codeForbidden},
+	http.StatusNotFound:            {codeNotFound},
+	http.StatusInternalServerError: {codeInternal},
+	http.StatusServiceUnavailable:  {codeUnavailable},
+}
+
+// get serves a GET of the message id with a token of the given claims
+// (nil: the scenarios' caller); an empty token sends no Authorization.
+func (e *contractEnv) get(step, id string, claims map[string]any) Response {
+	h := http.Header{}
+	if claims == nil || len(claims) > 0 {
+		h.Set("Authorization", "Bearer "+contractToken(e.t, claims))
+	}
+	r := Request{Method: http.MethodGet, Path: sendPath + "/" + url.PathEscape(id), Headers: h}
+	resp := e.h.Serve(e.t.Context(), r)
+	e.mu.Lock()
+	e.seen = append(e.seen, exchange{name: e.name + "/" + step, req: r, resp: resp})
+	e.mu.Unlock()
+	return resp
+}
+
+// sentID posts body and returns the answer's messageId, failing unless the
+// answer has status want.
+func (e *contractEnv) sentID(body string, want int) string {
+	e.t.Helper()
+	resp := e.post("post", body)
+	if resp.Status != want {
+		e.t.Fatalf("POST = %d %s, want %d", resp.Status, resp.Body, want)
+	}
+	var res sms.Result
+	if err := json.Unmarshal(resp.Body, &res); err != nil || res.MessageID == "" {
+		e.t.Fatalf("POST body %s: want a messageId", resp.Body)
+	}
+	return res.MessageID
+}
+
+// failingRecords is a status store that fails every lookup with err.
+type failingRecords struct{ err error }
+
+func (f failingRecords) Get(context.Context, string) (sms.Record, error) { return sms.Record{}, f.err }
+
+// getScenario drives GET /messaging/sms/{messageId} into one documented
+// answer: wantStatus and wantCode (the record's error code for a 200), and
+// for a 200 the record's status wantRecord.
+type getScenario struct {
+	name       string
+	opts       contractOptions
+	run        func(e *contractEnv) Response
+	wantStatus int
+	wantCode   string
+	wantRecord sms.Status
+}
+
+func getScenarios() []getScenario {
+	rejected := sms.E(sms.KindRejected, "the recipient number is not a mobile number", sms.ProviderDetail("21614", ""))
+	readAll := map[string]any{"sub": "ops-1", "scope": contractScope + " " + contractReadAllScope}
+	return []getScenario{
+		{name: "own message by the provider's id", run: func(e *contractEnv) Response {
+			return e.get("get", e.sentID(contractBody, 200), nil)
+		}, wantStatus: 200, wantRecord: sms.StatusSent},
+		{name: "own queued message by its service id", opts: contractOptions{noSlot: true}, run: func(e *contractEnv) Response {
+			return e.get("get", e.sentID(contractBody, 202), nil)
+		}, wantStatus: 200, wantRecord: sms.StatusQueued},
+		{name: "own message the provider refused", opts: contractOptions{providerErrs: []error{rejected}}, run: func(e *contractEnv) Response {
+			return e.get("get", e.sentID(contractBody, 422), nil)
+		}, wantStatus: 200, wantRecord: sms.StatusFailed, wantCode: codeProviderRejected},
+		{name: "own message whose outcome is unknown", opts: contractOptions{queueOff: true, providerErrs: []error{errors.New("read: connection reset")}},
+			run: func(e *contractEnv) Response {
+				resp := e.get("get", e.sentID(`{"to":"+14155552671","body":"hi","validFor":300}`, 502), nil)
+				var rec sms.Record
+				if err := json.Unmarshal(resp.Body, &rec); err != nil || !rec.ExpiresAt.Equal(contractT0.Add(300*time.Second)) {
+					e.t.Errorf("record %s: want expiresAt %v (validFor after acceptance)", resp.Body, contractT0.Add(300*time.Second))
+				}
+				return resp
+			}, wantStatus: 200, wantRecord: sms.StatusUnknown, wantCode: codeProviderOutcomeUnknown},
+		{name: "another caller's message with the read-all scope", run: func(e *contractEnv) Response {
+			return e.get("get", e.sentID(contractBody, 200), readAll)
+		}, wantStatus: 200, wantRecord: sms.StatusSent},
+		{name: "another caller's message", run: func(e *contractEnv) Response {
+			return e.get("get", e.sentID(contractBody, 200), map[string]any{"sub": "client-8"})
+		}, wantStatus: 404, wantCode: codeNotFound},
+		{name: "unknown id", run: func(e *contractEnv) Response {
+			return e.get("get", "SM00000000000000000000000000000000", readAll)
+		}, wantStatus: 404, wantCode: codeNotFound},
+		{name: "id longer than any id", run: func(e *contractEnv) Response {
+			return e.get("get", strings.Repeat("a", 129), readAll)
+		}, wantStatus: 404, wantCode: codeNotFound},
+		{name: "status tracking off", opts: contractOptions{noRecords: true}, run: func(e *contractEnv) Response {
+			return e.get("get", e.sentID(contractBody, 200), nil)
+		}, wantStatus: 404, wantCode: codeNotFound},
+		{name: "no token", run: func(e *contractEnv) Response {
+			return e.get("get", "SM00000000000000000000000000000000", map[string]any{})
+		}, wantStatus: 401, wantCode: codeUnauthorized},
+		{name: "token without the scope", run: func(e *contractEnv) Response {
+			return e.get("get", "SM00000000000000000000000000000000", map[string]any{"scope": contractReadAllScope})
+		}, wantStatus: 403, wantCode: codeForbidden},
+		{name: "table unreachable", opts: contractOptions{records: failingRecords{sms.E(sms.KindUnavailable, "storage unavailable", sms.RetryAfter(time.Second))}},
+			run:        func(e *contractEnv) Response { return e.get("get", "SM00000000000000000000000000000000", nil) },
+			wantStatus: 503, wantCode: codeUnavailable},
+		{name: "unreadable record", opts: contractOptions{records: failingRecords{errors.New("dynamo: status get: bad item")}},
+			run:        func(e *contractEnv) Response { return e.get("get", "SM00000000000000000000000000000000", nil) },
+			wantStatus: 500, wantCode: codeInternal},
+	}
+}
+
+// TestOpenAPIContractGet runs GET /messaging/sms/{messageId} into every
+// status openapi.yaml documents for it and checks each answer against the
+// document; a 200 must carry the record of the message the scenario sent,
+// without its owner.
+func TestOpenAPIContractGet(t *testing.T) {
+	var all []exchange
+	for _, sc := range getScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newContractEnv(t, sc.name, sc.opts)
+			resp := sc.run(e)
+			if resp.Status != sc.wantStatus {
+				t.Errorf("status = %d (%s), want %d", resp.Status, resp.Body, sc.wantStatus)
+			}
+			if got := responseCode(t, resp.Body); got != sc.wantCode {
+				t.Errorf("error.code = %q, want %q", got, sc.wantCode)
+			}
+			if resp.Status == http.StatusOK {
+				var rec map[string]any
+				if err := json.Unmarshal(resp.Body, &rec); err != nil {
+					t.Fatalf("body %s: %v", resp.Body, err)
+				}
+				if rec["status"] != string(sc.wantRecord) || rec["channel"] != "sms" || rec["to"] != contractTo {
+					t.Errorf("record %s: want status %q, channel sms, to %s", resp.Body, sc.wantRecord, contractTo)
+				}
+				for _, k := range []string{"owner", "Owner", "body", "subject"} {
+					if _, ok := rec[k]; ok {
+						t.Errorf("record %s has %q, want no owner and no body", resp.Body, k)
+					}
+				}
+			}
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			for _, x := range e.seen {
+				if x.req.Method == http.MethodGet {
+					all = append(all, x)
+				}
+			}
+		})
+	}
+
+	in := struct {
+		Path      string           `json:"path"`
+		Method    string           `json:"method"`
+		Responses []checkerCase    `json:"responses"`
+		Requests  []checkerRequest `json:"requests"`
+	}{Path: messagePath, Method: "get", Requests: []checkerRequest{}}
+	produced := map[int]bool{}
+	for _, x := range all {
+		produced[x.resp.Status] = true
+		in.Responses = append(in.Responses, checkerCase{Name: x.name, Status: x.resp.Status, Headers: x.resp.Headers, Body: string(x.resp.Body), ExpectValid: true})
+	}
+	stdin, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runChecker(t, stdin, "contract", openAPIPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep checkerReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("checker output %q: %v", out, err)
+	}
+	if got, want := len(rep.Responses), len(in.Responses); got != want {
+		t.Fatalf("checker judged %d responses, want %d", got, want)
+	}
+	for _, group := range []struct {
+		what     string
+		findings []checkerFindings
+	}{{"response", rep.Responses}, {"document", rep.Examples}} {
+		for _, f := range group.findings {
+			for _, p := range f.Problems {
+				t.Errorf("%s %s: %s", group.what, f.Name, p)
+			}
+		}
+	}
+	var want []int
+	for s := range documentedGetCodes {
+		want = append(want, s)
+	}
+	slices.Sort(want)
+	if !slices.Equal(rep.DocumentedStatuses, want) {
+		t.Errorf("documented statuses = %v, want %v", rep.DocumentedStatuses, want)
+	}
+	for _, s := range rep.DocumentedStatuses {
+		if !produced[s] {
+			t.Errorf("documented status %d is produced by no scenario", s)
+		}
+	}
+	for _, x := range all {
+		for _, n := range requiredHeaders[x.resp.Status] {
+			if x.resp.Headers[n] == "" {
+				t.Errorf("%s: status %d without header %s (headers %v)", x.name, x.resp.Status, n, x.resp.Headers)
+			}
+		}
 	}
 }

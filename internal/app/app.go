@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/httpclient"
@@ -45,13 +46,37 @@ func NewSender(cfg config.Config, p Parts) *sms.Sender {
 		AllowedSenders: cfg.AllowedSenders,
 		QueueEnabled:   cfg.QueueEnabled,
 		MaxWait:        cfg.MaxWait,
+		Status:         p.Status,
+		Provider:       cfg.Provider,
 	})
 }
 
+// NewSendHandler builds the send function's handler: POST /messaging/sms
+// through the send path, GET /messaging/sms/{messageId} from the status
+// records (none with SMS_STATUS_TRACKING=false), tokens checked by authn.
+func NewSendHandler(cfg config.Config, p Parts, authn Authenticator) *apigw.Handler {
+	hc := apigw.Config{ReadAllScope: cfg.JWTReadAllScope}
+	if p.Status != nil {
+		hc.Records = p.Status
+	}
+	return apigw.NewHandler(authn, NewSender(cfg, p), p.Log, hc)
+}
+
 // NewDrainHandler builds the drain function's handler over queue and dlq;
-// zero fields of dc take the drain package's defaults.
+// zero fields of dc take the drain package's defaults, and the status
+// records (Parts.Status) learn what became of each message, its hand-offs
+// to the dead-letter queue included (the queue's redrive limit is
+// SMS_MAX_RECEIVES unless dc says otherwise).
 func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
-	d := sms.NewDeliverer(dispatcher(p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, AllowedSenders: cfg.AllowedSenders})
+	d := sms.NewDeliverer(dispatcher(p), p.Ledger, sms.DelivererConfig{
+		DefaultFrom: cfg.From, AllowedSenders: cfg.AllowedSenders, Status: p.Status, Provider: cfg.Provider,
+	})
+	if p.Status != nil && dc.Status == nil {
+		dc.Status = d
+	}
+	if dc.MaxReceives == 0 {
+		dc.MaxReceives = cfg.MaxReceives
+	}
 	return drain.NewHandler(d, q, dlq, p.Log, dc)
 }
 

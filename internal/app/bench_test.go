@@ -50,7 +50,7 @@ func BenchmarkHandlerInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := apigw.NewHandler(authn, app.NewSender(cfg, parts), log)
+	h := app.NewSendHandler(cfg, parts, authn)
 	tok := token(b, nil)
 	for _, tc := range []struct {
 		name string

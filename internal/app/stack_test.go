@@ -81,7 +81,7 @@ func (s *stack) function(t testing.TB, mode config.Mode) *app.Service {
 func (s *stack) sendHandler(t testing.TB) *apigw.Handler {
 	t.Helper()
 	f := s.function(t, config.ModeSend)
-	return apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
+	return app.NewSendHandler(f.Config, f.Parts, f.Auth)
 }
 
 func (s *stack) drainHandler(t testing.TB) *drain.Handler {

@@ -239,6 +239,14 @@ func TestVerifyClaims(t *testing.T) {
 	if !got.HasScope(testScope) || got.HasScope("sms") {
 		t.Errorf("HasScope(%q), HasScope(%q) = %v, %v, want true, false", testScope, "sms", got.HasScope(testScope), got.HasScope("sms"))
 	}
+	c := got.Caller()
+	if c.Subject != "client-1" || !slices.Equal(c.Scopes, want.Scopes) || !c.HasScope("b") || c.HasScope("sms") {
+		t.Errorf("Caller() = %+v, want subject client-1 and scopes %v", c, want.Scopes)
+	}
+	c.Scopes[0] = "changed"
+	if got.Scopes[0] != "a" {
+		t.Error("Caller() shares its scopes with the claims")
+	}
 }
 
 func TestVerifyOptionalChecksOff(t *testing.T) {

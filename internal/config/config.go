@@ -43,6 +43,7 @@ const (
 	EnvJWTAudience      = "JWT_AUDIENCE"
 	EnvJWTJWKSURL       = "JWT_JWKS_URL"
 	EnvJWTRequiredScope = "JWT_REQUIRED_SCOPE"
+	EnvJWTReadAllScope  = "JWT_READ_ALL_SCOPE"
 	EnvJWTSecretID      = "JWT_SECRET_ID"
 	EnvJWTMaxLifetime   = "JWT_MAX_LIFETIME"
 	EnvTwilioAPIURL     = "TWILIO_API_URL"
@@ -70,6 +71,8 @@ const (
 	// MaxReceiveCount default. MaxMaxReceives is the template's bound.
 	DefaultMaxReceives = 10
 	MaxMaxReceives     = 1000
+	// DefaultReadAllScope is JWT_READ_ALL_SCOPE's default.
+	DefaultReadAllScope = "sms:read-all"
 )
 
 // Config holds every setting of README.md#configuration.
@@ -110,6 +113,10 @@ type Config struct {
 	JWTJWKSURL string
 	// JWTRequiredScope, when set, must be among the token's scopes.
 	JWTRequiredScope string
+	// JWTReadAllScope is the scope that lets a token read the status of
+	// every message, not only its own (JWT_READ_ALL_SCOPE, default
+	// DefaultReadAllScope; "off" for none).
+	JWTReadAllScope string
 	// JWTMaxLifetime, when positive, is the longest token lifetime accepted
 	// (JWT_MAX_LIFETIME: a Go duration, or "off", the default, for none).
 	JWTMaxLifetime time.Duration
@@ -208,6 +215,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		JWTIssuer:        get(EnvJWTIssuer),
 		JWTAudience:      get(EnvJWTAudience),
 		JWTRequiredScope: get(EnvJWTRequiredScope),
+		JWTReadAllScope:  DefaultReadAllScope,
 		TwilioAPIURL:     DefaultTwilioAPIURL,
 		VonageAPIURL:     DefaultVonageAPIURL,
 		StatusTracking:   true,
@@ -347,6 +355,15 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if strings.ContainsAny(c.JWTRequiredScope, " \t") {
 		fail(settingErr(EnvJWTRequiredScope, "must be a single scope without spaces, got %q", c.JWTRequiredScope))
+	}
+	switch v := get(EnvJWTReadAllScope); {
+	case v == "":
+	case strings.EqualFold(v, "off"):
+		c.JWTReadAllScope = ""
+	case strings.ContainsAny(v, " \t"):
+		fail(settingErr(EnvJWTReadAllScope, `must be a single scope without spaces, or "off", got %q`, v))
+	default:
+		c.JWTReadAllScope = v
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

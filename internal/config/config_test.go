@@ -50,6 +50,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		StatusTracking:  true,
 		StatusRetention: 720 * time.Hour,
 		MaxReceives:     10,
+		JWTReadAllScope: "sms:read-all",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv(empty) = %+v, want %+v", got, want)
@@ -73,6 +74,7 @@ func TestFromEnvValues(t *testing.T) {
 		EnvJWTAudience:      "sms-api",
 		EnvJWTJWKSURL:       "https://issuer.example/.well-known/jwks.json",
 		EnvJWTRequiredScope: "sms:send",
+		EnvJWTReadAllScope:  " ops:read ",
 		EnvTwilioAPIURL:     "https://api.dublin.ie1.twilio.com/",
 		EnvVonageAPIURL:     "http://127.0.0.1:9000",
 		EnvAWSEndpointURL:   "http://127.0.0.1:5000",
@@ -102,6 +104,7 @@ func TestFromEnvValues(t *testing.T) {
 		JWTAudience:      "sms-api",
 		JWTJWKSURL:       "https://issuer.example/.well-known/jwks.json",
 		JWTRequiredScope: "sms:send",
+		JWTReadAllScope:  "ops:read",
 		JWTMaxLifetime:   24 * time.Hour,
 		TwilioAPIURL:     "https://api.dublin.ie1.twilio.com",
 		VonageAPIURL:     "http://127.0.0.1:9000",
@@ -227,6 +230,7 @@ func TestFromEnvInvalid(t *testing.T) {
 		{"allowed sender bad", map[string]string{EnvAllowedSenders: "Good,+1"}, EnvAllowedSenders, `entry "+1"`},
 		{"allowed sender MG", map[string]string{EnvAllowedSenders: "MG0123456789abcdef0123456789abcdef"}, EnvAllowedSenders, "entry"},
 		{"scope with space", map[string]string{EnvJWTRequiredScope: "sms:send sms:read"}, EnvJWTRequiredScope, "single scope"},
+		{"read-all scope with space", map[string]string{EnvJWTReadAllScope: "sms:read all"}, EnvJWTReadAllScope, `single scope without spaces, or "off"`},
 		{"max lifetime without unit", map[string]string{EnvJWTMaxLifetime: "86400"}, EnvJWTMaxLifetime, `got "86400"`},
 		{"max lifetime zero", map[string]string{EnvJWTMaxLifetime: "0s"}, EnvJWTMaxLifetime, `"off"`},
 		{"max lifetime negative", map[string]string{EnvJWTMaxLifetime: "-1h"}, EnvJWTMaxLifetime, "> 0"},
@@ -399,5 +403,25 @@ func TestLoad(t *testing.T) {
 	_, err = Load(env(nil), ModeSend)
 	if err == nil || !strings.Contains(err.Error(), EnvProvider) {
 		t.Errorf("Load = %v, want an error naming %s", err, EnvProvider)
+	}
+}
+
+func TestFromEnvReadAllScope(t *testing.T) {
+	tests := []struct {
+		value, want string
+	}{
+		{"", DefaultReadAllScope},
+		{"ops:read", "ops:read"},
+		{"off", ""},
+		{"OFF", ""},
+	}
+	for _, tt := range tests {
+		got, err := FromEnv(env(map[string]string{EnvJWTReadAllScope: tt.value}))
+		if err != nil {
+			t.Fatalf("%s=%q: %v", EnvJWTReadAllScope, tt.value, err)
+		}
+		if got.JWTReadAllScope != tt.want {
+			t.Errorf("%s=%q: JWTReadAllScope = %q, want %q", EnvJWTReadAllScope, tt.value, got.JWTReadAllScope, tt.want)
+		}
 	}
 }

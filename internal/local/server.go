@@ -18,7 +18,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
@@ -148,7 +147,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	sendParts, drainParts := svc.Parts, svc.Parts
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
-	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log)
+	api := app.NewSendHandler(cfg, sendParts, svc.Auth)
 	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Clock: opts.Clock, Log: sendParts.Log})
 	s.srv = &http.Server{
 		Handler:           s.track(gw),

@@ -127,7 +127,7 @@ func (d *deployment) function(t *testing.T, mode config.Mode) *app.Service {
 func (d *deployment) sendHandler(t *testing.T) *apigw.Handler {
 	t.Helper()
 	f := d.function(t, config.ModeSend)
-	return apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
+	return app.NewSendHandler(f.Config, f.Parts, f.Auth)
 }
 
 // Drain timing of the tests: invocations last at most drainTimeout, of
