@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,12 +24,38 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// The one route of the HTTP API (template.yaml's SendRoute).
+// The routes of the HTTP API (template.yaml's SendRoute and
+// MessageRoute): POST RoutePath sends, GET RoutePath/{messageId} reads a
+// message's status.
 const (
 	RouteMethod = http.MethodPost
 	RoutePath   = "/messaging/sms"
 	RouteKey    = RouteMethod + " " + RoutePath
+	// MessageRouteKey is the route of a message's status; its path
+	// parameter is messageId.
+	MessageRouteKey = http.MethodGet + " " + RoutePath + "/{messageId}"
 )
+
+// route tells the route key of r and its path parameters, or false when
+// no route of the HTTP API matches (API Gateway answers 404 then). A
+// message id is one path segment, percent-decoded as API Gateway does.
+func route(r *http.Request) (key string, params map[string]string, ok bool) {
+	switch {
+	case r.Method == RouteMethod && r.URL.Path == RoutePath:
+		return RouteKey, nil, true
+	case r.Method != http.MethodGet:
+		return "", nil, false
+	}
+	raw, found := strings.CutPrefix(r.URL.EscapedPath(), RoutePath+"/")
+	if !found || raw == "" || strings.Contains(raw, "/") {
+		return "", nil, false
+	}
+	id, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", nil, false
+	}
+	return MessageRouteKey, map[string]string{"messageId": id}, true
+}
 
 // MaxRequestBytes is the most of a request body the gateway reads. API
 // Gateway's own limit is 10 MB; 1 MiB is far above the handler's 64 KiB
@@ -97,7 +124,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.local.ServeHTTP(w, r)
 		return
 	}
-	if r.Method != RouteMethod || r.URL.Path != RoutePath {
+	if _, _, ok := route(r); !ok {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
@@ -142,10 +169,10 @@ func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, what string, err 
 }
 
 // NewEvent builds the payload 2.0 event API Gateway would send for r with
-// the given body: header names lower-cased and repeated headers joined
-// with commas, cookies in their own list, the X-Forwarded-* headers API
-// Gateway adds, and the body base64-encoded unless it is UTF-8 text of a
-// textual content type.
+// the given body: the route key and path parameters of its route, header
+// names lower-cased and repeated headers joined with commas, cookies in
+// their own list, the X-Forwarded-* headers API Gateway adds, and the body
+// base64-encoded unless it is UTF-8 text of a textual content type.
 func NewEvent(r *http.Request, body []byte, now time.Time, requestID string) events.APIGatewayV2HTTPRequest {
 	headers := make(map[string]string, len(r.Header)+6)
 	var cookies []string
@@ -198,17 +225,22 @@ func NewEvent(r *http.Request, body []byte, now time.Time, requestID string) eve
 		domain = h
 	}
 	prefix, _, _ := strings.Cut(domain, ".")
+	routeKey, params, ok := route(r)
+	if !ok {
+		routeKey = "$default"
+	}
 
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:               "2.0",
-		RouteKey:              RouteKey,
+		RouteKey:              routeKey,
 		RawPath:               r.URL.EscapedPath(),
 		RawQueryString:        r.URL.RawQuery,
 		Cookies:               cookies,
 		Headers:               headers,
 		QueryStringParameters: query,
+		PathParameters:        params,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:     RouteKey,
+			RouteKey:     routeKey,
 			AccountID:    "000000000000",
 			Stage:        "$default",
 			RequestID:    requestID,

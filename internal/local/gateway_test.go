@@ -285,3 +285,38 @@ func TestGatewayRoutesOnlyTheRoute(t *testing.T) {
 		})
 	}
 }
+
+func TestMessageRouteEvent(t *testing.T) {
+	tests := []struct {
+		name, method, path string
+		wantID             string // "" means no route: 404 without an invocation
+	}{
+		{"service id", "GET", RoutePath + "/3f1c9a52-7e4b-4d2a-9b61-0c8e5d7f2a14", "3f1c9a52-7e4b-4d2a-9b61-0c8e5d7f2a14"},
+		{"percent-encoded id", "GET", RoutePath + "/sqs:a%2Fb", "sqs:a/b"},
+		{"POST to a message", "POST", RoutePath + "/abc", ""},
+		{"two segments", "GET", RoutePath + "/a/b", ""},
+		{"no id", "GET", RoutePath + "/", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{answer: okAnswer}
+			resp, _ := serve(t, rec, func(url string) *http.Request {
+				r, _ := http.NewRequest(tt.method, url+tt.path, nil)
+				return r
+			})
+			if tt.wantID == "" {
+				if resp.StatusCode != http.StatusNotFound || len(rec.events) != 0 {
+					t.Errorf("status %d, %d invocations; want 404 and none", resp.StatusCode, len(rec.events))
+				}
+				return
+			}
+			if len(rec.events) != 1 {
+				t.Fatalf("function invoked %d times, want 1", len(rec.events))
+			}
+			ev := rec.events[0]
+			if ev.RouteKey != MessageRouteKey || ev.RequestContext.RouteKey != MessageRouteKey || ev.PathParameters["messageId"] != tt.wantID {
+				t.Errorf("routeKey %q, %q, pathParameters %v; want %q and messageId %q", ev.RouteKey, ev.RequestContext.RouteKey, ev.PathParameters, MessageRouteKey, tt.wantID)
+			}
+		})
+	}
+}

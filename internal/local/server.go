@@ -308,7 +308,7 @@ func (s *Server) Banner(grace time.Duration) string {
 	_, port, _ := net.SplitHostPort(s.Addr())
 	var b strings.Builder
 	fmt.Fprintf(&b, "FluxKit SMS local server\n")
-	fmt.Fprintf(&b, "  listening   %s  (POST %s; GET /_local/status)\n", s.URL(), RoutePath)
+	fmt.Fprintf(&b, "  listening   %s  (POST %s; GET %s/{messageId}; GET /_local/status)\n", s.URL(), RoutePath, RoutePath)
 	fmt.Fprintf(&b, "  mode        %s\n", strings.Join(s.st.describe, "; "))
 	if s.st.console != nil {
 		fmt.Fprintf(&b, "  provider    console: messages are printed here and kept at GET /_local/messages (SMS_PROVIDER=twilio|vonage sends for real)\n")
@@ -324,7 +324,11 @@ func (s *Server) Banner(grace time.Duration) string {
 	if cfg.JWTJWKSURL != "" {
 		fmt.Fprintf(&b, "              tokens from the JWKS at %s are accepted too\n", cfg.JWTJWKSURL)
 	}
-	fmt.Fprintf(&b, "\nTry it:\n  curl -X POST http://localhost:%s%s -H \"Content-Type: application/json\" -H \"Authorization: Bearer $(make -s token)\" -d '{\"to\":\"+14155551234\",\"body\":\"Your verification code is 482901\"}'\n\n", port, RoutePath)
+	fmt.Fprintf(&b, "\nTry it:\n  curl -X POST http://localhost:%s%s -H \"Content-Type: application/json\" -H \"Authorization: Bearer $(make -s token)\" -d '{\"to\":\"+14155551234\",\"body\":\"Your verification code is 482901\"}'\n", port, RoutePath)
+	if cfg.StatusTracking {
+		fmt.Fprintf(&b, "  curl http://localhost:%s%s/<messageId> -H \"Authorization: Bearer $(make -s token)\"   # its status\n", port, RoutePath)
+	}
+	b.WriteString("\n")
 	if s.st.memQueue != nil {
 		fmt.Fprintf(&b, "Ctrl-C stops: in-flight requests finish, queued messages get %v to drain, the rest are reported (a second Ctrl-C quits at once).\n", grace)
 	} else {

@@ -457,3 +457,61 @@ func TestShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestStatusAfterSend is the README's first screen: a POST, then a GET of
+// its messageId, for a message sent at once and for one queued and sent
+// by the drain; another caller's token gets 404, and so does a server
+// without status tracking.
+func TestStatusAfterSend(t *testing.T) {
+	s := startServer(t, map[string]string{"SMS_RATE_LIMIT": "1"})
+	tok := devToken(t)
+	get := func(id, token string) response {
+		t.Helper()
+		return do(t, nil, http.MethodGet, s.URL()+RoutePath+"/"+id, "", "Authorization: Bearer "+token)
+	}
+
+	first := send(t, s, tok, `{"to":"+14155551234","body":"first"}`).json(t)
+	second := send(t, s, tok, `{"to":"+14155551234","body":"second","validFor":600}`)
+	if second.status != http.StatusAccepted {
+		t.Fatalf("second send = %d %s, want 202 (rate 1/s)", second.status, second.body)
+	}
+	queuedID, _ := second.json(t)["messageId"].(string)
+
+	sent := get(first["messageId"].(string), tok)
+	if sent.status != http.StatusOK {
+		t.Fatalf("GET of the sent message = %d %s, want 200", sent.status, sent.body)
+	}
+	rec := sent.json(t)
+	if rec["status"] != "sent" || rec["channel"] != "sms" || rec["messageId"] != first["messageId"] || rec["providerMessageId"] != first["messageId"] {
+		t.Errorf("record %s: want status sent, channel sms, the answer's messageId as messageId and providerMessageId", sent.body)
+	}
+	if _, ok := rec["owner"]; ok || strings.Contains(string(sent.body), DevSubject) {
+		t.Errorf("record %s shows its owner", sent.body)
+	}
+
+	waitFor(t, 5*time.Second, "the drain to send the queued message", func() bool {
+		return get(queuedID, tok).json(t)["status"] == "sent"
+	})
+	rec = get(queuedID, tok).json(t)
+	history, _ := rec["history"].([]any)
+	if rec["serviceId"] != queuedID || rec["messageId"] != queuedID || len(history) != 2 || rec["expiresAt"] == nil {
+		t.Errorf("record %v: want the service id as messageId, history queued then sent, and expiresAt", rec)
+	}
+
+	other, err := auth.Sign([]byte(DevSecret), map[string]any{"sub": "someone-else", "exp": time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := get(queuedID, other); r.status != http.StatusNotFound || r.errorCode(t) != "not_found" {
+		t.Errorf("GET by another caller = %d %s, want 404 not_found", r.status, r.body)
+	}
+	if r := get("no-such-message", tok); r.status != http.StatusNotFound {
+		t.Errorf("GET of an unknown id = %d %s, want 404", r.status, r.body)
+	}
+
+	off := startServer(t, map[string]string{"SMS_STATUS_TRACKING": "false"})
+	id, _ := send(t, off, tok, curlBody).json(t)["messageId"].(string)
+	if r := do(t, nil, http.MethodGet, off.URL()+RoutePath+"/"+id, "", "Authorization: Bearer "+tok); r.status != http.StatusNotFound {
+		t.Errorf("GET without status tracking = %d %s, want 404", r.status, r.body)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -252,6 +253,7 @@ func TestFunctionsGetEveryConfigVariable(t *testing.T) {
 		"JWT_AUDIENCE":         "JwtAudience",
 		"JWT_JWKS_URL":         "JwtJwksUrl",
 		"JWT_REQUIRED_SCOPE":   "JwtRequiredScope",
+		"JWT_READ_ALL_SCOPE":   "JwtReadAllScope",
 		"JWT_MAX_LIFETIME":     "JwtMaxLifetime",
 		"SMS_STATUS_TRACKING":  "StatusTracking",
 		"SMS_STATUS_RETENTION": "StatusRetention",
@@ -746,6 +748,24 @@ func TestRouteReachesSendFunction(t *testing.T) {
 	if got := fmt.Sprint(at(perm, "SourceArn", "Fn::Sub")); !strings.HasSuffix(got, "${HttpApi}/*/POST/messaging/sms") {
 		t.Errorf("permission SourceArn = %v, want it limited to POST /messaging/sms of this API", perm["SourceArn"])
 	}
+	// GET /messaging/sms/{messageId}: the same function, behind the same
+	// authorizer as the POST.
+	msg := props(t, cfn, "MessageRoute")
+	if got, want := msg["RouteKey"], "GET /messaging/sms/{messageId}"; got != want {
+		t.Errorf("MessageRoute RouteKey = %v, want %v", got, want)
+	}
+	if got := fmt.Sprint(at(msg, "Target", "Fn::Sub")); !strings.Contains(got, "${SendIntegration}") {
+		t.Errorf("MessageRoute Target = %v, want integrations/${SendIntegration}", msg["Target"])
+	}
+	for _, k := range []string{"AuthorizationType", "AuthorizerId", "AuthorizationScopes"} {
+		if !reflect.DeepEqual(msg[k], route[k]) {
+			t.Errorf("MessageRoute %s = %v, want the send route's %v", k, msg[k], route[k])
+		}
+	}
+	getPerm := props(t, cfn, "SendFunctionMessageApiPermission")
+	if got := fmt.Sprint(at(getPerm, "SourceArn", "Fn::Sub")); !strings.HasSuffix(got, "${HttpApi}/*/GET/messaging/sms/*") {
+		t.Errorf("GET permission SourceArn = %v, want it limited to GET /messaging/sms/* of this API", getPerm["SourceArn"])
+	}
 	if got, want := at(cfn, "Resources", "ApiJwtAuthorizer", "Condition"), "UseApiJwtAuthorizer"; got != want {
 		t.Errorf("ApiJwtAuthorizer Condition = %v, want %v (optional)", got, want)
 	}
@@ -774,6 +794,25 @@ func TestAlarmsCoverDLQAgeAndProviderAccount(t *testing.T) {
 	} {
 		if !alarms[want] {
 			t.Errorf("no alarm on %+v; have %v", want, alarms)
+		}
+	}
+	statusMetric := fmt.Sprint(props(t, cfn, "StatusRecordAlarm")["MetricName"])
+	if !alarms[key{"FluxKitSMS", statusMetric, ""}] {
+		t.Errorf("no alarm on failed status writes; have %v", alarms)
+	}
+	for _, f := range []struct{ filter, group string }{
+		{"SendStatusRecordFailedFilter", "SendLogGroup"},
+		{"DrainStatusRecordFailedFilter", "DrainLogGroup"},
+	} {
+		p := props(t, cfn, f.filter)
+		if got := target(p["LogGroupName"]); got != f.group {
+			t.Errorf("%s log group = %v, want %v", f.filter, got, f.group)
+		}
+		if got, want := p["FilterPattern"], `{ $.event = "status_record_failed" }`; got != want {
+			t.Errorf("%s FilterPattern = %v, want %v", f.filter, got, want)
+		}
+		if got := fmt.Sprint(at(p, "MetricTransformations", "0", "MetricName")); got != statusMetric {
+			t.Errorf("%s metric = %v, want the alarm's %v", f.filter, got, statusMetric)
 		}
 	}
 	for _, f := range []struct{ filter, group string }{
