@@ -51,7 +51,16 @@ func newStack(t testing.TB, env ...string) *stack {
 	secret, _ := json.Marshal(map[string]string{
 		"accountSid": providertest.TwilioAccountSID, "authToken": providertest.TwilioAuthToken, "jwtSecret": testJWTSecret,
 	})
-	st := s.moto.Deploy(t, mototest.StackConfig{Name: fmt.Sprintf("fluxkit-%d", stackSeq), SecretJSON: string(secret), VisibilityTimeout: 30 * time.Second})
+	// The queue redrives after SMS_MAX_RECEIVES receives when the test sets
+	// it, as the template ties the two together.
+	maxReceives := 0
+	for i := 0; i+1 < len(env); i += 2 {
+		if env[i] == "SMS_MAX_RECEIVES" {
+			fmt.Sscan(env[i+1], &maxReceives)
+		}
+	}
+	st := s.moto.Deploy(t, mototest.StackConfig{Name: fmt.Sprintf("fluxkit-%d", stackSeq), SecretJSON: string(secret),
+		VisibilityTimeout: 30 * time.Second, MaxReceiveCount: maxReceives})
 	s.queueURL, s.dlqURL = st.QueueURL, st.DLQURL
 	s.env = map[string]string{
 		"AWS_ENDPOINT_URL": s.proxy.URL, "AWS_REGION": mototest.Region,
