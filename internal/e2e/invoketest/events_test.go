@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -254,10 +256,27 @@ func md5OfAttributes(attrs map[string]events.SQSMessageAttribute) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// The routes of the send function: POST routePath, and GET of a message
+// (messageRoute, with the path parameter messageId).
 const (
-	routeKey  = "POST /messaging/sms"
-	routePath = "/messaging/sms"
+	routeKey     = "POST /messaging/sms"
+	routePath    = "/messaging/sms"
+	messageRoute = routePath + "/{messageId}"
 )
+
+// sendRoute is what an event of the send function must say about its
+// route: the route key and resource, the method and the path.
+func sendRoute(t *testing.T, method string, params map[string]string) (key, resource, path string) {
+	t.Helper()
+	if method != http.MethodGet {
+		return routeKey, routePath, routePath
+	}
+	id := params["messageId"]
+	if id == "" {
+		t.Errorf("a GET event needs the path parameter messageId")
+	}
+	return "GET " + messageRoute, messageRoute, routePath + "/" + url.PathEscape(id)
+}
 
 func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 	t.Helper()
@@ -268,20 +287,22 @@ func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 		t.Fatalf("event is not JSON: %v", err)
 	}
 	var headers map[string]string
-	var body string
+	var body, method string
 	if probe.Version == "2.0" {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			t.Fatal(err)
 		}
 		rc := ev.RequestContext
+		key, _, path := sendRoute(t, rc.HTTP.Method, ev.PathParameters)
+		method = rc.HTTP.Method
 		for _, c := range []struct{ name, got, want string }{
-			{"routeKey", ev.RouteKey, routeKey},
-			{"rawPath", ev.RawPath, routePath},
-			{"requestContext.routeKey", rc.RouteKey, routeKey},
+			{"routeKey", ev.RouteKey, key},
+			{"rawPath", ev.RawPath, path},
+			{"requestContext.routeKey", rc.RouteKey, key},
 			{"requestContext.stage", rc.Stage, "$default"},
-			{"requestContext.http.method", rc.HTTP.Method, "POST"},
-			{"requestContext.http.path", rc.HTTP.Path, routePath},
+			{"requestContext.http.method", rc.HTTP.Method, strings.SplitN(key, " ", 2)[0]},
+			{"requestContext.http.path", rc.HTTP.Path, path},
 			{"requestContext.http.protocol", rc.HTTP.Protocol, "HTTP/1.1"},
 			{"requestContext.domainName", rc.DomainName, rc.APIID + ".execute-api.us-east-1.amazonaws.com"},
 			{"requestContext.domainPrefix", rc.DomainPrefix, rc.APIID},
@@ -308,13 +329,15 @@ func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 			t.Fatal(err)
 		}
 		rc := ev.RequestContext
+		key, resource, path := sendRoute(t, ev.HTTPMethod, ev.PathParameters)
+		method = ev.HTTPMethod
 		for _, c := range []struct{ name, got, want string }{
-			{"resource", ev.Resource, routePath},
-			{"path", ev.Path, routePath},
-			{"httpMethod", ev.HTTPMethod, "POST"},
-			{"requestContext.resourcePath", rc.ResourcePath, routePath},
-			{"requestContext.httpMethod", rc.HTTPMethod, "POST"},
-			{"requestContext.path", rc.Path, "/" + rc.Stage + routePath},
+			{"resource", ev.Resource, resource},
+			{"path", ev.Path, path},
+			{"httpMethod", ev.HTTPMethod, strings.SplitN(key, " ", 2)[0]},
+			{"requestContext.resourcePath", rc.ResourcePath, resource},
+			{"requestContext.httpMethod", rc.HTTPMethod, strings.SplitN(key, " ", 2)[0]},
+			{"requestContext.path", rc.Path, "/" + rc.Stage + path},
 			{"requestContext.domainName", rc.DomainName, rc.APIID + ".execute-api.us-east-1.amazonaws.com"},
 			{"headers.Host", ev.Headers["Host"], rc.DomainName},
 			{"headers.User-Agent", ev.Headers["User-Agent"], rc.Identity.UserAgent},
@@ -350,14 +373,22 @@ func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 	for k, v := range headers {
 		h[strings.ToLower(k)] = v
 	}
-	if got, want := h["content-length"], strconv.Itoa(len(body)); got != want {
-		t.Errorf("content-length = %q, want %q (run with -update)", got, want)
-	}
-	if got, want := h["content-type"], "application/json"; got != want {
-		t.Errorf("content-type = %q, want %q", got, want)
-	}
-	if !json.Valid([]byte(body)) {
-		t.Errorf("body %q is not JSON", body)
+	switch method {
+	case http.MethodGet:
+		// A GET carries no body, and so no content headers.
+		if body != "" || h["content-length"] != "" || h["content-type"] != "" {
+			t.Errorf("GET with body %q, content-length %q, content-type %q: want none", body, h["content-length"], h["content-type"])
+		}
+	default:
+		if got, want := h["content-length"], strconv.Itoa(len(body)); got != want {
+			t.Errorf("content-length = %q, want %q (run with -update)", got, want)
+		}
+		if got, want := h["content-type"], "application/json"; got != want {
+			t.Errorf("content-type = %q, want %q", got, want)
+		}
+		if !json.Valid([]byte(body)) {
+			t.Errorf("body %q is not JSON", body)
+		}
 	}
 	authz, ok := h["authorization"]
 	if !ok {

@@ -8,12 +8,15 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/fluxkit/sms/internal/dynamo"
 	"github.com/fluxkit/sms/internal/queue"
+	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 )
@@ -52,7 +55,8 @@ type Stack struct {
 
 // Launch starts moto, the proxy and the Twilio fake, and creates the
 // resources named by the functions' sections of file: the table
-// (SMS_TABLE_NAME), the dead-letter queue and the queue (the last path
+// (SMS_TABLE_NAME, with the status records the GET events read: see
+// seedStatus), the dead-letter queue and the queue (the last path
 // element of SMS_DLQ_URL and SMS_QUEUE_URL; the queue redrives to the DLQ
 // after MaxReceiveCount receives) and the secret (SMS_SECRET_ID, a name,
 // holding secretJSON). Both functions must name the same resources, and the
@@ -103,7 +107,37 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 		}
 	}
 	s.QueueURL, s.DLQURL = st.QueueURL, st.DLQURL
+	if err := seedStatus(ctx, dynamo.NewStatusStore(s.Moto.DynamoDB(), names[envTableName], dynamo.StatusConfig{})); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// The status records Launch writes for the GET events of events/send: one
+// of the events' caller (the tokens' sub, events-test), found by its
+// provider id, and one of another caller.
+const (
+	SeedServiceID         = "6f1c2e3a-9b4d-4c5e-8f70-1a2b3c4d5e6f"
+	SeedProviderMessageID = "SM0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	SeedOtherServiceID    = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+)
+
+// seedStatus writes the records of the GET events through the DynamoDB
+// status store, as the send function would have.
+func seedStatus(ctx context.Context, store *dynamo.StatusStore) error {
+	created := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	base := sms.Change{To: "+14155552671", From: "+15005550006", Segments: 1, Encoding: sms.GSM7, CreatedAt: created}
+	own := base
+	own.Status, own.At, own.Owner = sms.StatusSent, created.Add(300*time.Millisecond), sms.CallerOwner("events-test")
+	own.MessageID, own.ProviderMessageID, own.Provider = SeedProviderMessageID, SeedProviderMessageID, "twilio"
+	other := base
+	other.Status, other.At, other.Owner, other.MessageID = sms.StatusQueued, created, sms.CallerOwner("events-someone-else"), SeedOtherServiceID
+	for id, ch := range map[string]sms.Change{SeedServiceID: own, SeedOtherServiceID: other} {
+		if _, err := store.Record(ctx, id, ch); err != nil {
+			return fmt.Errorf("invoketest: seed the status record %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // resources returns the resource settings both functions share, with the
