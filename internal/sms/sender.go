@@ -197,7 +197,8 @@ func (s *Sender) send(ctx context.Context, m Message, r SendRequest) (Result, er
 	st := sendState{id: id, seg: seg, accepted: accepted, owner: callerOwner(r.Caller)}
 	rc, err := s.d.dispatch(ctx, m, s.cfg.MaxWait)
 	if err == nil {
-		s.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
+		s.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("serviceId", id),
+			slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
 		s.recordStatus(ctx, m, st, StatusSent, rc, nil)
 		return Result{MessageID: rc.ID, Status: StatusSent, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, nil
 	}

@@ -16,9 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/fluxkit/sms/internal/apigw"
+	"github.com/fluxkit/sms/internal/dynamo"
 	"github.com/fluxkit/sms/internal/e2e/chaos"
 	"github.com/fluxkit/sms/internal/local/esm"
+	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 )
@@ -56,6 +61,10 @@ const (
 	idempotentEvery = 4
 	// bodyMarker is in every message body: the log audit looks for it.
 	bodyMarker = "chaos code"
+	// poisonMessages producers' messages with an invalid number go on the
+	// queue at the start: the drain dead-letters them, and their status
+	// records must say so.
+	poisonMessages = 5
 )
 
 // scenario is one configuration of the chaos test.
@@ -123,12 +132,21 @@ func TestChaos(t *testing.T) {
 			for _, p := range run.badAnswers {
 				t.Errorf("answer: %s", p)
 			}
-			if len(run.deadLetters) != 0 {
-				t.Errorf("dead-letter queue holds %d messages, want 0", len(run.deadLetters))
+			if got := len(run.deadLetters) - run.poisonDead; got != 0 {
+				t.Errorf("dead-letter queue holds %d messages besides the %d poison ones, want 0", got, run.poisonDead)
 				for _, dl := range run.deadLetters {
+					if strings.HasPrefix(dl.id, poisonPrefix) {
+						continue
+					}
 					t.Errorf("dead-lettered (%s): message id %s, delivered %d times; its history: %s",
 						dl.reason, dl.id, run.delivered[dl.text], strings.Join(run.history(dl.id), " | "))
 				}
+			}
+			if run.poisonDead != poisonMessages {
+				t.Errorf("dead-lettered poison messages = %d, want %d", run.poisonDead, poisonMessages)
+			}
+			if r.RecordsWrong != 0 {
+				t.Errorf("status records wrong = %d of %d, want 0", r.RecordsWrong, r.Records)
 			}
 			for _, line := range run.lostHistories(5) {
 				t.Errorf("lost: %s", line)
@@ -162,7 +180,14 @@ type run struct {
 	sqsOps      map[string]int
 	ambiguous   int            // ambiguous_send log events
 	delivered   map[string]int // deliveries by body
+	poisonDead  int            // poison messages found on the DLQ
 }
+
+// poisonPrefix starts the ids of the producers' poison messages.
+const poisonPrefix = "chaos-poison-"
+
+// poisonBody is the text of poison message i.
+func poisonBody(i int) string { return fmt.Sprintf("Your %s poison %d", bodyMarker, i) }
 
 // lostHistories describes up to max accepted messages that were never
 // delivered: the retries the drain logged for each and whether it ended
@@ -262,6 +287,15 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 		pollers[i] = d.poller(t)
 	}
 
+	// Producers' poison messages, straight to the queue (no fault: the
+	// producer is not under test).
+	for i := range poisonMessages {
+		body, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("%s%d", poisonPrefix, i), "to": "+1415555", "body": poisonBody(i)})
+		if _, err := d.moto.SQS().SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(d.queueURL), MessageBody: aws.String(string(body))}); err != nil {
+			t.Fatalf("enqueue a poison message: %v", err)
+		}
+	}
+
 	start := time.Now()
 	ctx, stop := context.WithCancel(context.Background())
 	var drains sync.WaitGroup
@@ -318,16 +352,33 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 			ambiguous[q.Params.Get(bodyParam)]++
 		}
 	}
-	fates := make(map[string]chaos.Fate, n)
+	dead := map[string]bool{}
+	for _, dl := range r.deadLetters {
+		dead[dl.text] = true
+		if strings.HasPrefix(dl.id, poisonPrefix) {
+			r.poisonDead++
+		}
+	}
+	records := d.records(t)
+	fates := make(map[string]chaos.Fate, n+poisonMessages)
 	for i, a := range answers {
 		body := chaosBody(i)
-		fates[body] = chaos.Fate{Status: a.status, Deliveries: delivered[body], Ambiguous: ambiguous[body]}
+		f := chaos.Fate{Status: a.status, Deliveries: delivered[body], Ambiguous: ambiguous[body], DeadLettered: dead[body]}
+		if f.Accepted() {
+			f.Record, f.RecordCode, f.RecordWriteFailed = records.of(t, a.id)
+		}
+		fates[body] = f
 		if a.problem != "" && len(r.badAnswers) < 10 {
 			r.badAnswers = append(r.badAnswers, fmt.Sprintf("message %d: %s", i, a.problem))
 		}
 	}
+	for i := range poisonMessages {
+		f := chaos.Fate{Poison: true, DeadLettered: dead[poisonBody(i)]}
+		f.Record, f.RecordCode, f.RecordWriteFailed = records.of(t, fmt.Sprintf("%s%d", poisonPrefix, i))
+		fates[poisonBody(i)] = f
+	}
 	for body := range delivered {
-		if _, ok := fates[body]; !ok {
+		if f, ok := fates[body]; !ok || f.Poison {
 			r.badAnswers = append(r.badAnswers, "the provider delivered a message nobody sent")
 		}
 	}
@@ -520,4 +571,63 @@ func envInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s=%q: want a positive integer", name, v)
 	}
 	return n
+}
+
+// statusRecords reads the messages' status records after a run, straight
+// from moto (no fault), and knows from the logs which service ids a
+// status write failed for and which service id each sent message has.
+type statusRecords struct {
+	store  *dynamo.StatusStore
+	failed map[string]bool   // service ids named by status_record_failed
+	byProv map[string]string // provider id -> service id (the send path's "sent" lines)
+}
+
+func (d *deployment) records(t *testing.T) statusRecords {
+	t.Helper()
+	r := statusRecords{
+		store:  dynamo.NewStatusStore(d.moto.DynamoDB(), d.env["SMS_TABLE_NAME"], dynamo.StatusConfig{}),
+		failed: map[string]bool{}, byProv: map[string]string{},
+	}
+	for _, line := range bytes.Split(d.logs.Bytes(), []byte("\n")) {
+		var rec struct {
+			Msg        string `json:"msg"`
+			Event      string `json:"event"`
+			ServiceID  string `json:"serviceId"`
+			ProviderID string `json:"providerId"`
+		}
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		if rec.Event == sms.EventStatusRecordFailed {
+			r.failed[rec.ServiceID] = true
+		}
+		if rec.Msg == "sent" && rec.ProviderID != "" && rec.ServiceID != "" {
+			r.byProv[rec.ProviderID] = rec.ServiceID
+		}
+	}
+	return r
+}
+
+// of returns the status and error code of the record found by id (the
+// answer's messageId, or a producer's id), "" when there is none, and
+// whether a failed status write explains a record that lags.
+func (r statusRecords) of(t *testing.T, id string) (status, code string, writeFailed bool) {
+	t.Helper()
+	serviceID := id
+	if sid, ok := r.byProv[id]; ok {
+		serviceID = sid
+	} else if !sms.IsServiceIDShaped(id) {
+		serviceID = sms.ServiceIDForProducer(id)
+	}
+	rec, err := r.store.Get(context.Background(), id)
+	switch {
+	case sms.KindOf(err) == sms.KindNotFound:
+		return "", "", r.failed[serviceID]
+	case err != nil:
+		t.Fatalf("status record of %s: %v", id, err)
+	}
+	if rec.Error != nil {
+		code = rec.Error.Code
+	}
+	return string(rec.Status), code, r.failed[rec.ServiceID] || r.failed[serviceID]
 }

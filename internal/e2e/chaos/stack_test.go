@@ -184,9 +184,9 @@ type deadLetter struct {
 	// reason is the poison reason, or "redrive" for a message SQS moved
 	// there after maxReceiveCount receives.
 	reason string
-	// text is the message body it carries (the SMS text), if it decodes.
+	// text is the message body it carries (the SMS text), if it has one.
 	text string
-	// id is the queue message's id, if it decodes.
+	// id is the queue message's id, if it can be told (queue.Decode).
 	id string
 }
 
@@ -209,8 +209,14 @@ func (d *deployment) deadLetters(t *testing.T, url string) []deadLetter {
 			if a, ok := m.MessageAttributes[queue.PoisonReasonAttribute]; ok {
 				dl.reason = aws.ToString(a.StringValue)
 			}
-			if qm, err := queue.Decode([]byte(aws.ToString(m.Body)), aws.ToString(m.MessageId)); err == nil {
-				dl.text, dl.id = qm.Body, qm.ID
+			qm, err := queue.Decode([]byte(aws.ToString(m.Body)), aws.ToString(m.MessageId))
+			dl.text, dl.id = qm.Body, qm.ID // a poison message holds its id only
+			if err != nil {
+				var raw struct {
+					Body string `json:"body"`
+				}
+				_ = json.Unmarshal([]byte(aws.ToString(m.Body)), &raw)
+				dl.text = raw.Body
 			}
 			out = append(out, dl)
 		}

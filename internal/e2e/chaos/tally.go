@@ -20,6 +20,33 @@ type Fate struct {
 	// before its answer. Each one may legitimately cause one extra
 	// delivery (at-least-once, docs/architecture.md#failure-semantics).
 	Ambiguous int
+
+	// Poison marks a message a producer put on the queue that the drain
+	// must dead-letter at once; it had no HTTP answer (Status is 0).
+	Poison bool
+	// DeadLettered reports that the message is on the dead-letter queue at
+	// the end of the run.
+	DeadLettered bool
+	// Record is the status of the message's status record ("" when it has
+	// none) and RecordCode its error code.
+	Record, RecordCode string
+	// RecordWriteFailed reports that a status_record_failed event names
+	// the message: its record may lag behind what happened.
+	RecordWriteFailed bool
+}
+
+// WantRecord is the status record the message must end with, from what
+// the fakes saw: failed/dead_lettered for a poison or dead-lettered
+// message, sent for an accepted message the provider took. ok is false
+// when nothing is expected (refused, or lost: counted as such).
+func (f Fate) WantRecord() (status, code string, ok bool) {
+	switch {
+	case f.Poison || f.DeadLettered:
+		return "failed", "dead_lettered", true
+	case f.Accepted() && f.Deliveries > 0:
+		return "sent", "", true
+	}
+	return "", "", false
 }
 
 // Accepted reports whether the client was told the message was taken:
@@ -60,9 +87,16 @@ type Report struct {
 	// RefusedDeliveredOther were refused and delivered without such an
 	// explanation: the client was told nothing was accepted, wrongly.
 	RefusedDeliveredOther int
+	// Poison counts the producers' poison messages (not in Messages).
+	Poison int
+	// Records counts the messages whose status record was checked against
+	// WantRecord; RecordsMatched had the right one; RecordsExplained did
+	// not, but a failed status write names them; RecordsWrong did not,
+	// unexplained (a missing record included).
+	Records, RecordsMatched, RecordsExplained, RecordsWrong int
 	// Offenders names up to ten messages that are lost, unexplained
-	// duplicates, refused yet delivered, or answered outside the allowed
-	// statuses, with what is wrong.
+	// duplicates, refused yet delivered, answered outside the allowed
+	// statuses, or with a wrong status record, with what is wrong.
 	Offenders []string
 }
 
@@ -72,7 +106,7 @@ const maxOffenders = 10
 // Summarize counts fates, keyed by any message identifier. allowed are the
 // statuses the API may answer under the faults of the run.
 func Summarize(fates map[string]Fate, allowed ...int) Report {
-	r := Report{Messages: len(fates), Statuses: map[int]int{}}
+	r := Report{Statuses: map[int]int{}}
 	offend := func(key, what string) {
 		if len(r.Offenders) < maxOffenders {
 			r.Offenders = append(r.Offenders, key+": "+what)
@@ -80,6 +114,23 @@ func Summarize(fates map[string]Fate, allowed ...int) Report {
 	}
 	for _, key := range slices.Sorted(maps.Keys(fates)) {
 		f := fates[key]
+		if status, code, ok := f.WantRecord(); ok {
+			r.Records++
+			switch {
+			case f.Record == status && f.RecordCode == code:
+				r.RecordsMatched++
+			case f.RecordWriteFailed:
+				r.RecordsExplained++
+			default:
+				r.RecordsWrong++
+				offend(key, fmt.Sprintf("status record %q/%q, want %q/%q", f.Record, f.RecordCode, status, code))
+			}
+		}
+		if f.Poison {
+			r.Poison++
+			continue
+		}
+		r.Messages++
 		r.Statuses[f.Status]++
 		if f.Deliveries > 1 {
 			r.ExtraDeliveries += f.Deliveries - 1
@@ -122,10 +173,11 @@ func Summarize(fates map[string]Fate, allowed ...int) Report {
 }
 
 // OK reports whether the run kept the guarantees: every answer allowed,
-// nothing accepted lost, and no duplicate or refused-yet-delivered message
-// other than those the ambiguous fault explains.
+// nothing accepted lost, no duplicate or refused-yet-delivered message
+// other than those the ambiguous fault explains, and every status record
+// right unless a failed status write explains it.
 func (r Report) OK() bool {
-	return r.Unexpected == 0 && r.Lost == 0 && r.DuplicatedOther == 0 && r.RefusedDeliveredOther == 0
+	return r.Unexpected == 0 && r.Lost == 0 && r.DuplicatedOther == 0 && r.RefusedDeliveredOther == 0 && r.RecordsWrong == 0
 }
 
 // String renders the figures on a few lines.
@@ -138,7 +190,9 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "\naccepted %d, delivered %d, lost %d, unexpected answers %d\n", r.Accepted, r.Delivered, r.Lost, r.Unexpected)
 	fmt.Fprintf(&b, "duplicated %d (ambiguous: provider accepted, connection dropped) + %d other; %d extra deliveries\n",
 		r.DuplicatedAmbiguous, r.DuplicatedOther, r.ExtraDeliveries)
-	fmt.Fprintf(&b, "refused %d, of which delivered %d (ambiguous) + %d other", r.Refused, r.RefusedDeliveredAmbiguous, r.RefusedDeliveredOther)
+	fmt.Fprintf(&b, "refused %d, of which delivered %d (ambiguous) + %d other\n", r.Refused, r.RefusedDeliveredAmbiguous, r.RefusedDeliveredOther)
+	fmt.Fprintf(&b, "status records checked %d (%d producers' poison messages): right %d, wrong after a failed status write %d, wrong %d",
+		r.Records, r.Poison, r.RecordsMatched, r.RecordsExplained, r.RecordsWrong)
 	for _, o := range r.Offenders {
 		b.WriteString("\n  " + o)
 	}

@@ -19,10 +19,10 @@ func TestSummarize(t *testing.T) {
 		{
 			name: "sent and queued, each delivered once",
 			fates: map[string]chaos.Fate{
-				"a": {Status: 200, Deliveries: 1},
-				"b": {Status: 202, Deliveries: 1},
+				"a": {Status: 200, Deliveries: 1, Record: "sent"},
+				"b": {Status: 202, Deliveries: 1, Record: "sent"},
 			},
-			want: chaos.Report{Messages: 2, Accepted: 2, Delivered: 2},
+			want: chaos.Report{Messages: 2, Accepted: 2, Delivered: 2, Records: 2, RecordsMatched: 2},
 			ok:   true,
 		},
 		{
@@ -37,19 +37,19 @@ func TestSummarize(t *testing.T) {
 		},
 		{
 			name:  "duplicate explained by a dropped answer",
-			fates: map[string]chaos.Fate{"a": {Status: 202, Deliveries: 2, Ambiguous: 1}},
-			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedAmbiguous: 1, ExtraDeliveries: 1},
+			fates: map[string]chaos.Fate{"a": {Status: 202, Deliveries: 2, Ambiguous: 1, Record: "sent"}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedAmbiguous: 1, ExtraDeliveries: 1, Records: 1, RecordsMatched: 1},
 			ok:    true,
 		},
 		{
 			name:  "two extra deliveries, one explained",
-			fates: map[string]chaos.Fate{"a": {Status: 202, Deliveries: 3, Ambiguous: 1}},
-			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedOther: 1, ExtraDeliveries: 2},
+			fates: map[string]chaos.Fate{"a": {Status: 202, Deliveries: 3, Ambiguous: 1, Record: "sent"}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedOther: 1, ExtraDeliveries: 2, Records: 1, RecordsMatched: 1},
 		},
 		{
 			name:  "duplicate without a dropped answer",
-			fates: map[string]chaos.Fate{"a": {Status: 200, Deliveries: 2}},
-			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedOther: 1, ExtraDeliveries: 1},
+			fates: map[string]chaos.Fate{"a": {Status: 200, Deliveries: 2, Record: "sent"}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, DuplicatedOther: 1, ExtraDeliveries: 1, Records: 1, RecordsMatched: 1},
 		},
 		{
 			name:  "refused and not delivered",
@@ -67,6 +67,35 @@ func TestSummarize(t *testing.T) {
 			name:  "refused yet delivered",
 			fates: map[string]chaos.Fate{"a": {Status: 503, Deliveries: 1}},
 			want:  chaos.Report{Messages: 1, Refused: 1, RefusedDeliveredOther: 1},
+		},
+		{
+			name:  "delivered, without a status record",
+			fates: map[string]chaos.Fate{"a": {Status: 200, Deliveries: 1}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, Records: 1, RecordsWrong: 1},
+		},
+		{
+			name:  "delivered, the record still queued",
+			fates: map[string]chaos.Fate{"a": {Status: 202, Deliveries: 1, Record: "queued"}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, Records: 1, RecordsWrong: 1},
+		},
+		{
+			name:  "delivered, the record behind a failed status write",
+			fates: map[string]chaos.Fate{"a": {Status: 202, Deliveries: 1, Record: "queued", RecordWriteFailed: true}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Delivered: 1, Records: 1, RecordsExplained: 1},
+			ok:    true,
+		},
+		{
+			name: "producers' poison, dead-lettered and recorded",
+			fates: map[string]chaos.Fate{
+				"p1": {Poison: true, DeadLettered: true, Record: "failed", RecordCode: "dead_lettered"},
+				"p2": {Poison: true, DeadLettered: true, Record: "failed", RecordCode: "provider_rejected"},
+			},
+			want: chaos.Report{Poison: 2, Records: 2, RecordsMatched: 1, RecordsWrong: 1},
+		},
+		{
+			name:  "an accepted message on the DLQ records it",
+			fates: map[string]chaos.Fate{"a": {Status: 202, DeadLettered: true, Record: "failed", RecordCode: "dead_lettered"}},
+			want:  chaos.Report{Messages: 1, Accepted: 1, Lost: 1, Records: 1, RecordsMatched: 1},
 		},
 		{
 			name:  "answer outside the allowed ones",
