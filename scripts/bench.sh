@@ -22,6 +22,7 @@ bench ./internal/dynamo '^BenchmarkDynamoLimiterReserve$' 2s
 bench ./internal/dynamo '^BenchmarkBoundaryBurst$' 3x
 bench ./internal/local '^BenchmarkLocalServer$' 3s
 bench ./internal/e2e/invoketest '^BenchmarkColdStart$' 10x
+bench ./internal/e2e/invoketest '^BenchmarkWarmSendLatency$' 60x
 
 echo "== make build" >&2
 sizes=$(make -s build | tee /dev/stderr)

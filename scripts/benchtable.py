@@ -49,6 +49,36 @@ def machine():
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}; {go}"
 
 
+def status_section(out, by_name):
+    """Status records (docs/status.md): what tracking costs a direct send."""
+    req = "BenchmarkAWSRequestsPerMessage/"
+    lat = "BenchmarkWarmSendLatency/"
+    on, off = by_name.get(req + "direct"), by_name.get(req + "direct-tracking-off")
+    if not (on and off):
+        return
+    out.append("\n## Status records: what tracking costs\n")
+    out.append("DynamoDB per message (`AWSRequestsPerMessage`; write units: one per write request, every item")
+    out.append("being under 1 KB, plus one per entry of the `providerMessageId` index). Goals: at most 2.05")
+    out.append("requests per direct send with tracking, 1.05 without.\n")
+    out.append("| path | tracking | DynamoDB requests | write units | SQS requests |")
+    out.append("|---|---|---:|---:|---:|")
+    for path in ("direct", "direct-with-key", "queued"):
+        for suffix, label in (("", "on"), ("-tracking-off", "off")):
+            m = by_name.get(req + path + suffix)
+            if m:
+                out.append(f"| {path} | {label} | {m.get('ddb-req/msg', 0):.3g} | {m.get('ddb-wcu/msg', 0):.3g} | {m.get('sqs-req/msg', 0):.3g} |")
+    lon, loff = by_name.get(lat + "tracking-true"), by_name.get(lat + "tracking-false")
+    if lon and loff:
+        out.append("\nWarm direct send through the emulator (`WarmSendLatency`: the real bootstrap, moto, the Twilio")
+        out.append("fake answering after 200 ms). Goal: p50 with tracking at most 20 % above it without.\n")
+        out.append("| tracking | p50 ms | p95 ms |")
+        out.append("|---|---:|---:|")
+        out.append(f"| on | {lon.get('p50-ms', 0):.1f} | {lon.get('p95-ms', 0):.1f} |")
+        out.append(f"| off | {loff.get('p50-ms', 0):.1f} | {loff.get('p95-ms', 0):.1f} |")
+        if loff.get("p50-ms"):
+            out.append(f"\np50 with tracking is {100 * (lon['p50-ms'] / loff['p50-ms'] - 1):+.1f} % of p50 without.")
+
+
 def main():
     rows = parse(sys.argv[1])
     sizes = sys.argv[2] if len(sys.argv) > 2 else ""
@@ -80,6 +110,7 @@ def main():
             a, b = fw.get(k, 0), lim.get(k, 0)
             ratio = f"{a / b:.2f}x" if b else "n/a"
             out.append(f"| {label} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    status_section(out, {n: m for _, n, _, m in rows})
     if sizes.strip():
         out.append("\n## Binary sizes (arm64, `make build`)\n")
         out.append("```")
