@@ -323,8 +323,10 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 	sends.Wait()
 	r.sendTook = time.Since(start)
 
-	// Drain until the queue stays empty, within a generous bound.
-	deadline := start.Add(90*time.Second + time.Duration(n)*100*time.Millisecond)
+	// Drain until the queue stays empty, within a generous bound: moto,
+	// single-threaded, answers every DynamoDB request of the run (about 7
+	// per message with status records) one at a time.
+	deadline := start.Add(90*time.Second + time.Duration(n)*150*time.Millisecond)
 	for empty := 0; empty < 2 && time.Now().Before(deadline); {
 		if r.queueLeft = d.depth(t, d.queueURL); r.queueLeft == 0 {
 			empty++
@@ -619,7 +621,12 @@ func (r statusRecords) of(t *testing.T, id string) (status, code string, writeFa
 	} else if !sms.IsServiceIDShaped(id) {
 		serviceID = sms.ServiceIDForProducer(id)
 	}
+	// moto, loaded by the run, sometimes drops a connection: read again.
 	rec, err := r.store.Get(context.Background(), id)
+	for try := 1; try < 5 && sms.KindOf(err) == sms.KindUnavailable; try++ {
+		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		rec, err = r.store.Get(context.Background(), id)
+	}
 	switch {
 	case sms.KindOf(err) == sms.KindNotFound:
 		return "", "", r.failed[serviceID]
