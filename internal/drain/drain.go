@@ -181,6 +181,11 @@ func (h *Handler) lastReceive(rec events.SQSMessage) bool {
 // decoded, what was done with it, and whether it is done with.
 func (h *Handler) process(ctx context.Context, rec events.SQSMessage) (sms.QueuedMessage, sms.Action, bool) {
 	m, err := queue.Decode([]byte(rec.Body), rec.MessageId)
+	if m.EnqueuedAt.IsZero() {
+		// A producer's message (or a poison one): it entered the queue
+		// when SQS took it.
+		m.EnqueuedAt = sentTimestamp(rec)
+	}
 	if err != nil {
 		reason, _ := queue.PoisonReason(err)
 		if reason == "" {
@@ -188,10 +193,6 @@ func (h *Handler) process(ctx context.Context, rec events.SQSMessage) (sms.Queue
 		}
 		action, ok := h.deadLetter(ctx, rec, m, reason)
 		return m, action, ok
-	}
-	if m.EnqueuedAt.IsZero() {
-		// A producer's message: it entered the queue when SQS took it.
-		m.EnqueuedAt = sentTimestamp(rec)
 	}
 	action, ok := h.handOver(ctx, rec, m)
 	return m, action, ok

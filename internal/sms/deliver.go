@@ -223,7 +223,7 @@ func (dl *Deliverer) recordStatus(ctx context.Context, m QueuedMessage, status S
 	if m.Body != "" {
 		seg = CountSegments(m.Body)
 	}
-	ch := dl.track.sent(dl.track.change(m.Message, seg, status, time.Time{}, m.EnqueuedAt), rc)
+	ch := dl.track.sent(dl.track.change(m.Message, seg, status, m.EnqueuedAt), rc)
 	ch.Error = f
 	if f != nil {
 		ch.ProviderCode = f.ProviderCode

@@ -259,7 +259,7 @@ func (s *Sender) recordStatus(ctx context.Context, m Message, st sendState, stat
 	if !s.track.on() {
 		return
 	}
-	ch := s.track.sent(s.track.change(m, st.seg, status, time.Time{}, st.accepted), rc)
+	ch := s.track.sent(s.track.change(m, st.seg, status, st.accepted), rc)
 	ch.Owner, ch.Error = st.owner, f
 	ch.MessageID = rc.ID
 	if ch.MessageID == "" {

@@ -71,11 +71,11 @@ type tracker struct {
 // on reports whether records are kept.
 func (t tracker) on() bool { return t.store != nil }
 
-// change is the change of m to status st at at, with what m says about
+// change is the change of m to status st now, with what m says about
 // itself: its numbers, segments, expiry and when it was accepted.
-func (t tracker) change(m Message, seg Segments, st Status, at, created time.Time) Change {
+func (t tracker) change(m Message, seg Segments, st Status, created time.Time) Change {
 	return Change{
-		Status: st, At: at, To: m.To, From: m.From, Segments: seg.Count, Encoding: seg.Encoding,
+		Status: st, To: m.To, From: m.From, Segments: seg.Count, Encoding: seg.Encoding,
 		CreatedAt: created, ExpiresAt: m.ValidUntil,
 	}
 }
