@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // These tests run the limiter on the real clock against the emulator, the
@@ -140,7 +142,7 @@ func TestLimiterRealTimeOverload(t *testing.T) {
 			for range tt.instances {
 				api := newCountingAPI()
 				apis = append(apis, api)
-				limiters = append(limiters, mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: tt.rate}))
+				limiters = append(limiters, mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: tt.rate, Margin: sms.DefaultMargin}))
 			}
 			ld := runCallers(t, limiters, tt.workers, run, time.Second)
 			var requests int64
@@ -169,7 +171,7 @@ func TestLimiterRealTimeLightLoad(t *testing.T) {
 	const rate = 20
 	table := newTable(t)
 	api := newCountingAPI()
-	l := mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: rate})
+	l := mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: rate, Margin: sms.DefaultMargin})
 	interval := l.Interval()
 	// One caller, with pauses from none (the next slot is ahead) to two
 	// slots (the item has gone idle).
