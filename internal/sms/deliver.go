@@ -65,8 +65,7 @@ const (
 type Disposition struct {
 	Action Action
 	// Kind is the kind of the failure behind a Dropped, Retry,
-	// HeldElsewhere, Poison or Deferred action (none for a Deferred one
-	// for want of a slot), for logs.
+	// HeldElsewhere, Poison or Deferred action, for logs.
 	Kind Kind
 	// PoisonReason is the dead-letter reason of a Poison action
 	// (PoisonDuplicateID, PoisonSenderNotAllowed).
@@ -158,7 +157,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	}
 	switch {
 	case kind == KindRateLimited:
-		return Disposition{Action: Deferred}
+		return Disposition{Action: Deferred, Kind: kind}
 	case kind == KindUnavailable || nothingSent(err):
 		// The limiter is unreachable or contended, or no call was made in
 		// time: nothing went out, and nothing is wrong with the message.

@@ -251,7 +251,7 @@ func TestDeliverer(t *testing.T) {
 		wantSent int
 	}{
 		{name: "delivered", want: Disposition{Action: Delivered}, wantSent: 1},
-		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Disposition{Action: Deferred}},
+		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Disposition{Action: Deferred, Kind: KindRateLimited}},
 		{name: "transient retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindTransient, "")} }, want: Disposition{Action: Retry, Kind: KindTransient}},
 		{name: "ambiguous retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindAmbiguous, "")} }, want: Disposition{Action: Retry, Kind: KindAmbiguous}},
 		{name: "account error retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindProviderAccount, "")} }, want: Disposition{Action: Retry, Kind: KindProviderAccount}},
