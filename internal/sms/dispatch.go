@@ -220,7 +220,7 @@ func (d *Dispatcher) call(ctx context.Context, m Message, maxWait time.Duration)
 	}
 	if d.warmer != nil {
 		// Open a connection while waiting for the slot; do not wait for it.
-		_ = d.warmer.Warm(done)
+		_ = d.warmer.Warm(startOnly)
 	}
 	if err := d.clock.Sleep(ctx, at.Sub(d.clock.Now())); err != nil {
 		return Receipt{}, E(KindTransient, "request ended before its send slot", Cause(fmt.Errorf("%w: %w", errNothingSent, err)))
@@ -267,9 +267,9 @@ func nothingSent(err error) bool {
 	return errors.Is(err, errNothingSent) || errors.Is(err, ErrConnNotReady)
 }
 
-// done is a context that is already done: Warm with it only starts opening
+// startOnly is a context that is already done: Warm with it only starts opening
 // a connection.
-var done = func() context.Context {
+var startOnly = func() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
