@@ -9,6 +9,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/dynamo"
+	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )
@@ -133,7 +134,8 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 		}
 		src.JWT = config.NewSecretSource(opts.AWS.SecretsManager, cfg.JWTSecretID, config.SecretSourceConfig{Check: cfg.CheckJWTSecrets})
 	}
-	creds, err := NewCredentials(ctx, cfg, src, HTTPClient(), log)
+	hc := HTTPClient()
+	creds, err := NewCredentials(ctx, cfg, src, hc, log)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +145,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 			return nil, errors.New("app: no provider: SMS_PROVIDER is not set")
 		}
 		svc.Parts.Provider = creds
+		svc.Parts.Warmer = httpclient.Warmer(hc)
 	}
 	if rotates {
 		svc.Parts.Refresher = creds

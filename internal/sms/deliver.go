@@ -23,15 +23,18 @@ const (
 	// Dropped: the provider refused it for good (rejected number, opted
 	// out, partial multipart). Acknowledge; never retry.
 	Dropped
-	// Retry: a transient, ambiguous or account failure, or a dependency is
-	// down. Leave it for SQS to redeliver with backoff.
+	// Retry: the provider failed transiently, ambiguously or refused the
+	// account. Leave it for SQS to redeliver with backoff.
 	Retry
 	// HeldElsewhere: another worker holds its id (a duplicate delivery, or a claim
 	// whose worker died). Nothing is wrong with the message: re-enqueue a
 	// fresh copy after a backoff so it does not burn receive counts.
 	HeldElsewhere
-	// Deferred: no send slot was free in the time left. Re-enqueue a fresh
-	// copy at once so it does not burn a receive count.
+	// Deferred: nothing was sent, for reasons that are not the message's:
+	// no send slot in the time left, the limiter or the ledger unreachable
+	// (or contended), too little time left for a call, or no ready
+	// connection within the margin of a slot. Re-enqueue a fresh copy after
+	// a backoff so it does not burn a receive count.
 	Deferred
 	// Poison: it can never be processed. Dead-letter it with the
 	// disposition's PoisonReason.
@@ -62,7 +65,7 @@ const (
 type Disposition struct {
 	Action Action
 	// Kind is the kind of the failure behind a Dropped, Retry,
-	// HeldElsewhere or Poison action, for logs.
+	// HeldElsewhere, Poison or Deferred action, for logs.
 	Kind Kind
 	// PoisonReason is the dead-letter reason of a Poison action
 	// (PoisonDuplicateID, PoisonSenderNotAllowed).
@@ -114,7 +117,8 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	fp := Fingerprint(m.To, m.Body, m.From)
 	c, err := dl.ledger.Claim(ctx, key, fp, lease)
 	if err != nil {
-		return Disposition{Action: Retry, Kind: KindOf(classifyDependency(err))}
+		// Not the message's fault: a fresh copy later, no receive burnt.
+		return Disposition{Action: Deferred, Kind: KindOf(classifyDependency(err))}
 	}
 	switch c.State {
 	case Done:
@@ -151,13 +155,18 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	if rerr := dl.ledger.Release(bg, key); rerr != nil {
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release claim", slog.String("messageId", m.ID), slog.String("error", rerr.Error()))
 	}
-	switch kind {
-	case KindRateLimited:
-		return Disposition{Action: Deferred}
-	case KindAmbiguous:
+	switch {
+	case kind == KindRateLimited:
+		return Disposition{Action: Deferred, Kind: kind}
+	case kind == KindUnavailable || nothingSent(err):
+		// The limiter is unreachable or contended, or no call was made in
+		// time: nothing went out, and nothing is wrong with the message.
+		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "nothing sent; deferring", slog.String("messageId", m.ID), slog.String("error", err.Error()))
+		return Disposition{Action: Deferred, Kind: kind}
+	case kind == KindAmbiguous:
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown; will retry (at-least-once)",
 			slog.String("event", "ambiguous_send"), slog.String("messageId", m.ID), providerAttrs(err))
-	case KindProviderAccount:
+	case kind == KindProviderAccount:
 		// dispatch already logged it with event=provider_account_error.
 	default:
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "send failed; will retry", slog.String("messageId", m.ID), slog.String("error", err.Error()))

@@ -279,13 +279,13 @@ func TestDeliverer(t *testing.T) {
 		wantSent int
 	}{
 		{name: "delivered", want: Disposition{Action: Delivered}, wantSent: 1},
-		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Disposition{Action: Deferred}},
+		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Disposition{Action: Deferred, Kind: KindRateLimited}},
 		{name: "transient retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindTransient, "")} }, want: Disposition{Action: Retry, Kind: KindTransient}},
 		{name: "ambiguous retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindAmbiguous, "")} }, want: Disposition{Action: Retry, Kind: KindAmbiguous}},
 		{name: "account error retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindProviderAccount, "")} }, want: Disposition{Action: Retry, Kind: KindProviderAccount}},
 		{name: "rejected is dropped", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindRejected, "")} }, want: Disposition{Action: Dropped, Kind: KindRejected}},
-		{name: "ledger down retries", setup: func(f *senderFixture) { f.ledger.err = errBoom }, want: Disposition{Action: Retry, Kind: KindUnavailable}},
-		{name: "limiter down retries", setup: func(f *senderFixture) { f.limiter.err = errBoom }, want: Disposition{Action: Retry, Kind: KindUnavailable}},
+		{name: "ledger down is deferred", setup: func(f *senderFixture) { f.ledger.err = errBoom }, want: Disposition{Action: Deferred, Kind: KindUnavailable}},
+		{name: "limiter down is deferred", setup: func(f *senderFixture) { f.limiter.err = errBoom }, want: Disposition{Action: Deferred, Kind: KindUnavailable}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,7 @@ import (
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
+	"github.com/fluxkit/sms/internal/testing/tlsproxy"
 )
 
 // jwtSecret signs the tokens of these tests; it exists only here.
@@ -40,7 +41,15 @@ const recipient = "+14155552671"
 // secret on it.
 var moto *mototest.Server
 
-func TestMain(m *testing.M) { mototest.Main(m, &moto) }
+func TestMain(m *testing.M) {
+	// The provider fakes are reached through TLS proxies (tlsproxy) in the
+	// tests that make new connections slow.
+	if err := tlsproxy.TrustCA(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mototest.Main(m, &moto)
+}
 
 // deployment is one deployment of the service on loopback: a table,
 // a queue with its dead-letter queue and redrive policy as template.yaml
