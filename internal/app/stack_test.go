@@ -46,7 +46,7 @@ var stackSeq int
 func newStack(t testing.TB, env ...string) *stack {
 	t.Helper()
 	stackSeq++
-	s := &stack{moto: mototest.Start(t), twilio: providertest.NewTwilio(t), logs: &logging.Buffer{}}
+	s := &stack{moto: moto, twilio: providertest.NewTwilio(t), logs: &logging.Buffer{}}
 	s.proxy = mototest.NewProxy(t, s.moto.URL)
 	secret, _ := json.Marshal(map[string]string{
 		"accountSid": providertest.TwilioAccountSID, "authToken": providertest.TwilioAuthToken, "jwtSecret": testJWTSecret,
