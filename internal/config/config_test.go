@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // env returns a getenv over vars.
@@ -47,6 +49,11 @@ func TestFromEnvDefaults(t *testing.T) {
 		TwilioAPIURL: "https://api.twilio.com",
 		VonageAPIURL: "https://rest.nexmo.com",
 	}
+	// The guard's defaults (guard_test.go): only SMS_FROM, every country,
+	// the costly number types and non-geographic codes blocked, smart
+	// encoding on.
+	want.BlockedNumberTypes = []string{"PREMIUM_RATE", "SHARED_COST", "UAN", "PERSONAL_NUMBER", "VOICEMAIL", "PAGER"}
+	want.BlockNonGeographic, want.SmartEncoding = true, true
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv(empty) = %+v, want %+v", got, want)
 	}
@@ -100,6 +107,8 @@ func TestFromEnvValues(t *testing.T) {
 		VonageAPIURL:     "http://127.0.0.1:9000",
 		AWSEndpointURL:   "http://127.0.0.1:5000",
 	}
+	want.BlockedNumberTypes = sms.DefaultBlockedNumberTypes
+	want.BlockNonGeographic, want.SmartEncoding = true, true
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv =\n%+v, want\n%+v", got, want)
 	}
