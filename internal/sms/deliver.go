@@ -65,7 +65,8 @@ type Disposition struct {
 	// HeldElsewhere or Poison action, for logs.
 	Kind Kind
 	// PoisonReason is the dead-letter reason of a Poison action
-	// (PoisonDuplicateID, PoisonSenderNotAllowed).
+	// (PoisonDuplicateID, PoisonSenderNotAllowed,
+	// PoisonDestinationNotAllowed, or a validation code such as invalid_to).
 	PoisonReason string
 }
 
@@ -85,7 +86,7 @@ type DelivererConfig struct {
 	DefaultFrom string
 	// Guard holds the sender and destination rules (a message breaking one
 	// is poison) and the smart encoding; nil means
-	// NewGuard(GuardConfig{DefaultFrom: DefaultFrom}, nil).
+	// a Guard of GuardConfig{DefaultFrom: DefaultFrom}.
 	Guard *Guard
 }
 
@@ -93,7 +94,7 @@ type DelivererConfig struct {
 // ids in ledger.
 func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer {
 	if cfg.Guard == nil {
-		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, nil)
+		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
 	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard}
 }

@@ -39,7 +39,7 @@ type SenderConfig struct {
 	// DefaultFrom is the sender used when a request names none.
 	DefaultFrom string
 	// Guard holds the sender and destination rules and the smart encoding;
-	// nil means NewGuard(GuardConfig{DefaultFrom: DefaultFrom}, nil): only
+	// nil means a Guard of GuardConfig{DefaultFrom: DefaultFrom}: only
 	// the default sender, every destination, bodies as written.
 	Guard *Guard
 	// QueueEnabled queues messages that find no slot; otherwise they get 429.
@@ -66,7 +66,7 @@ func NewSender(d *Dispatcher, queue Queue, ledger Ledger, cfg SenderConfig) *Sen
 		cfg.NewID = NewID
 	}
 	if cfg.Guard == nil {
-		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, nil)
+		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
 	return &Sender{d: d, queue: queue, ledger: ledger, cfg: cfg}
 }
