@@ -42,17 +42,17 @@ type Parts struct {
 // NewSender builds the send path's domain service.
 func NewSender(cfg config.Config, p Parts) *sms.Sender {
 	return sms.NewSender(dispatcher(cfg, p), p.Queue, p.Ledger, sms.SenderConfig{
-		DefaultFrom:    cfg.From,
-		AllowedSenders: cfg.AllowedSenders,
-		QueueEnabled:   cfg.QueueEnabled,
-		MaxWait:        cfg.MaxWait,
+		DefaultFrom:  cfg.From,
+		Guard:        NewGuard(cfg, p.Log),
+		QueueEnabled: cfg.QueueEnabled,
+		MaxWait:      cfg.MaxWait,
 	})
 }
 
 // NewDrainHandler builds the drain function's handler over queue and dlq;
 // zero fields of dc take the drain package's defaults.
 func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
-	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, AllowedSenders: cfg.AllowedSenders})
+	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log)})
 	return drain.NewHandler(d, q, dlq, p.Log, dc)
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/dynamo"
 	"github.com/fluxkit/sms/internal/httpclient"
+	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )
@@ -93,6 +94,9 @@ type Service struct {
 	Queue Queue
 	// DLQ receives the drain's poison records; nil without SMS_DLQ_URL.
 	DLQ drain.DeadLetterer
+	// Callers names API callers in the send function's logs, keyed with
+	// the provider secret's logKey when it has one.
+	Callers logging.CallerHash
 }
 
 // Build wires the service for cfg: the secrets and what is built from them
@@ -140,6 +144,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 		return nil, err
 	}
 	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, Limiter: opts.Limiter, Ledger: opts.Ledger, Log: log}}
+	svc.Callers = callerHash(ctx, creds, rotates && opts.Mode != config.ModeDrain, log)
 	if svc.Parts.Provider == nil {
 		if cfg.Provider == "" {
 			return nil, errors.New("app: no provider: SMS_PROVIDER is not set")

@@ -27,13 +27,14 @@ var fullSecrets = Secrets{
 	Vonage:            VonageCredentials{APIKey: "vonage-key-1", APISecret: "vonage-secret-value"},
 	JWTSecret:         testJWTSecret,
 	JWTSecretPrevious: "jwt-previous-0123456789-0123456789-abc",
+	LogKey:            "log-key-5b8e1f0c2d7a9e34",
 }
 
 // secretValues lists every value in fullSecrets.
 func secretValues() []string {
 	s := fullSecrets
 	return []string{s.Twilio.AccountSID, s.Twilio.AuthToken, s.Twilio.APIKeySID, s.Twilio.APIKeySecret,
-		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious}
+		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious, s.LogKey}
 }
 
 func TestParseSecret(t *testing.T) {
@@ -47,7 +48,7 @@ func TestParseSecret(t *testing.T) {
 			name: "every key",
 			json: `{"accountSid":"` + testAccountSID + `","authToken":"` + testAuthToken + `","apiKeySid":"` + testAPIKeySID +
 				`","apiKeySecret":"apikey-secret-value-xyz","apiKey":"vonage-key-1","apiSecret":"vonage-secret-value",` +
-				`"jwtSecret":"` + testJWTSecret + `","jwtSecretPrevious":"jwt-previous-0123456789-0123456789-abc"}`,
+				`"jwtSecret":"` + testJWTSecret + `","jwtSecretPrevious":"jwt-previous-0123456789-0123456789-abc","logKey":"log-key-5b8e1f0c2d7a9e34"}`,
 			want: fullSecrets,
 		},
 		{
@@ -89,7 +90,7 @@ func TestParseSecret(t *testing.T) {
 // itself prints as "[redacted]").
 func fieldsOf(s Secrets) []string {
 	return []string{s.Twilio.AccountSID, s.Twilio.AuthToken, s.Twilio.APIKeySID, s.Twilio.APIKeySecret,
-		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious}
+		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious, s.LogKey}
 }
 
 func TestSecretsFromEnv(t *testing.T) {
@@ -103,8 +104,11 @@ func TestSecretsFromEnv(t *testing.T) {
 		EnvJWTSecret:          fullSecrets.JWTSecret,
 		EnvJWTSecretPrevious:  fullSecrets.JWTSecretPrevious,
 	}))
-	if got != fullSecrets {
-		t.Errorf("SecretsFromEnv = %v, want %v", fieldsOf(got), fieldsOf(fullSecrets))
+	// The environment has no logKey: local runs log no callers worth hiding.
+	want := fullSecrets
+	want.LogKey = ""
+	if got != want {
+		t.Errorf("SecretsFromEnv = %v, want %v", fieldsOf(got), fieldsOf(want))
 	}
 }
 
@@ -156,6 +160,11 @@ func TestCheckSecrets(t *testing.T) {
 		{"jwt secret not needed with JWKS", Config{Provider: ProviderTwilio, SecretID: "x", JWTJWKSURL: "https://issuer.example/jwks"},
 			change(twilioToken, func(s *Secrets) { s.JWTSecret = "" }), nil},
 		{"console provider needs only the jwt secret", Config{}, Secrets{JWTSecret: testJWTSecret}, nil},
+		{"log key", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "0123456789abcdef" }), nil},
+		{"log key short", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "short" }),
+			[]string{"secret key logKey: must be at least 16 bytes"}},
+		{"log key with a newline", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "0123456789abcdef\n" }),
+			[]string{"secret key logKey: has leading or trailing whitespace"}},
 		{"trailing newline", fromSecret, change(twilioToken, func(s *Secrets) { s.Twilio.AuthToken += "\n" }),
 			[]string{"secret key authToken: has leading or trailing whitespace"}},
 		{"env names without a secret id", Config{Provider: ProviderTwilio}, Secrets{},

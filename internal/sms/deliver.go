@@ -68,7 +68,8 @@ type Disposition struct {
 	// HeldElsewhere, Poison or Deferred action, for logs.
 	Kind Kind
 	// PoisonReason is the dead-letter reason of a Poison action
-	// (PoisonDuplicateID, PoisonSenderNotAllowed).
+	// (PoisonDuplicateID, PoisonSenderNotAllowed,
+	// PoisonDestinationNotAllowed, or a validation code such as invalid_to).
 	PoisonReason string
 }
 
@@ -79,39 +80,39 @@ type Deliverer struct {
 	d           *Dispatcher
 	ledger      Ledger
 	defaultFrom string
-	allowed     map[string]bool
+	guard       *Guard
 }
 
 // DelivererConfig holds the sender rules of the drain path.
 type DelivererConfig struct {
 	// DefaultFrom is the sender of messages that name none.
 	DefaultFrom string
-	// AllowedSenders, when not empty, lists the senders a message may name
-	// besides DefaultFrom; a message naming another one is poison.
-	AllowedSenders []string
+	// Guard holds the sender and destination rules (a message breaking one
+	// is poison) and the smart encoding; nil means
+	// a Guard of GuardConfig{DefaultFrom: DefaultFrom}.
+	Guard *Guard
 }
 
 // NewDeliverer returns a Deliverer sending through d and recording sent
 // ids in ledger.
 func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer {
-	dl := &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom}
-	if len(cfg.AllowedSenders) > 0 {
-		dl.allowed = map[string]bool{cfg.DefaultFrom: true}
-		for _, a := range cfg.AllowedSenders {
-			dl.allowed[a] = true
-		}
+	if cfg.Guard == nil {
+		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
-	return dl
+	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard}
 }
 
 // Deliver processes one validated queued message. maxWait bounds the wait
 // for a slot (the time the invocation has left); lease is how long the
 // claim on the id lasts should this worker die mid-way.
 func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, lease time.Duration) Disposition {
+	// The guard's rules hold for every message, whatever envelope its
+	// producer wrote.
+	if err := dl.guard.Check(ctx, m.Message); err != nil {
+		return refusedDisposition(err)
+	}
 	if m.From == "" {
 		m.From = dl.defaultFrom
-	} else if dl.allowed != nil && !dl.allowed[m.From] {
-		return Disposition{Action: Poison, Kind: KindForbidden, PoisonReason: PoisonSenderNotAllowed}
 	}
 	key := "msg#" + m.ID
 	fp := Fingerprint(m.To, m.Body, m.From)
@@ -128,7 +129,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	case Mismatch:
 		return Disposition{Action: Poison, Kind: KindInvalid, PoisonReason: PoisonDuplicateID}
 	}
-	rc, err := dl.d.dispatch(ctx, m.Message, maxWait)
+	rc, err := dl.d.dispatch(ctx, dl.guard.Encode(m.Message), maxWait)
 	// The bookkeeping below must happen even when the invocation's context
 	// is about to end.
 	bg := context.WithoutCancel(ctx)
