@@ -78,4 +78,7 @@ type QueuedMessage struct {
 	Attempt int
 	// EnqueuedAt is when the message first entered the queue.
 	EnqueuedAt time.Time
+	// SendAt, when not zero, is when the message is due (a scheduled
+	// message): it is never sent before then (docs/scheduling.md).
+	SendAt time.Time
 }
