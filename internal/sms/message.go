@@ -61,12 +61,14 @@ type Receipt struct {
 // come with the error that says why; the API adds it to the result as
 // "error".
 type Result struct {
-	MessageID string   `json:"messageId"`
-	Status    Status   `json:"status"`
-	Channel   string   `json:"channel"`
-	To        string   `json:"to"`
-	Segments  int      `json:"segments,omitempty"`
-	Encoding  Encoding `json:"encoding,omitempty"`
+	MessageID string `json:"messageId"`
+	Status    Status `json:"status"`
+	Channel   string `json:"channel"`
+	To        string `json:"to"`
+	// SendAt is when a scheduled message is due (status scheduled), in UTC.
+	SendAt   time.Time `json:"sendAt,omitzero"`
+	Segments int       `json:"segments,omitempty"`
+	Encoding Encoding  `json:"encoding,omitempty"`
 }
 
 // QueuedMessage is a message as it travels through the queue: the message

@@ -28,6 +28,9 @@ type SendRequest struct {
 	Body string
 	// From is the caller's sender override; empty means the default.
 	From string
+	// SendAt, when not zero, schedules the message for that time
+	// (MinSendAhead to MaxSendAhead ahead; docs/scheduling.md).
+	SendAt time.Time
 	// IdempotencyKey is the caller's Idempotency-Key header, if any.
 	IdempotencyKey string
 	// Caller is the authenticated subject; idempotency keys are scoped to it.
@@ -48,6 +51,11 @@ type SenderConfig struct {
 	MaxWait time.Duration
 	// NewID assigns ids to queued messages; NewID (UUIDv4) when nil.
 	NewID func() string
+	// Status keeps the messages' status records; nil keeps none.
+	Status StatusStore
+	// Scheduler holds messages scheduled more than MaxQueueDelay ahead;
+	// nil refuses such send times (400 naming sendAt).
+	Scheduler Scheduler
 }
 
 // Sender carries out send requests: validate, deduplicate, take a slot and
@@ -89,7 +97,7 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 	}
 	m = s.cfg.Guard.Encode(m)
 	if r.IdempotencyKey == "" {
-		return s.send(ctx, m)
+		return s.accept(ctx, m, r)
 	}
 	return s.sendOnce(ctx, m, r)
 }
@@ -100,7 +108,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 		return Result{}, E(KindUnavailable, "idempotency is not available", RetryAfter(5*time.Second))
 	}
 	key := idempotencyRecordKey(r.Caller, r.IdempotencyKey)
-	fp := Fingerprint(r.To, r.Body, r.From)
+	fp := requestFingerprint(r)
 	c, err := s.ledger.Claim(ctx, key, fp, idempotencyLease)
 	if err != nil {
 		// Without a record, neither sending nor queueing is safe: the
@@ -117,7 +125,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	case Done:
 		return decodeOutcome(c.Outcome)
 	}
-	res, err := s.send(ctx, m)
+	res, err := s.accept(ctx, m, r)
 	if settled(err) {
 		s.record(ctx, key, fp, res, err)
 	} else if rerr := s.ledger.Release(context.WithoutCancel(ctx), key); rerr != nil {
@@ -249,8 +257,12 @@ func idempotencyRecordKey(caller, key string) string {
 // storing it; ledger records compare it to tell a repeat from a different
 // message under the same key.
 func Fingerprint(to, body, from string) string {
+	return fingerprint(to, body, from)
+}
+
+func fingerprint(fields ...string) string {
 	h := sha256.New()
-	for _, s := range []string{to, body, from} {
+	for _, s := range fields {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
