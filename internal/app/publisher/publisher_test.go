@@ -11,7 +11,9 @@ import (
 	"github.com/fluxkit/sms/internal/testing/mototest"
 )
 
-func envOf(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+func envOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
 
 func TestLoadNamesWhatIsMissing(t *testing.T) {
 	awsVars := map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
