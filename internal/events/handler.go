@@ -49,7 +49,7 @@ func (h *Handler) Handle(ctx context.Context, ev lambdaevents.DynamoDBEvent) (la
 		ch, ok, err := ChangeOf(rec)
 		if err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "stream record not readable", slog.String("event", "status_event_failed"),
-				slog.String("sequenceNumber", rec.Change.SequenceNumber), slog.String("error", err.Error()))
+				slog.String("sequenceNumber", rec.Change.SequenceNumber), slog.String("pk", keyOf(rec)), slog.String("error", err.Error()))
 			fail(rec.Change.SequenceNumber)
 			continue
 		}
@@ -72,4 +72,14 @@ func (h *Handler) Handle(ctx context.Context, ev lambdaevents.DynamoDBEvent) (la
 	h.log.LogAttrs(ctx, level, "status events", slog.Int("records", len(ev.Records)), slog.Int("changes", len(changes)),
 		slog.Int("published", len(changes)-len(failed)), slog.Int("failedRecords", len(resp.BatchItemFailures)))
 	return resp, nil
+}
+
+// keyOf returns the partition key of a stream record ("" when it has no
+// string one): a status record's names the message's service id, never a
+// number or a body.
+func keyOf(rec lambdaevents.DynamoDBEventRecord) string {
+	if pk, ok := rec.Change.Keys["pk"]; ok && pk.DataType() == lambdaevents.DataTypeString {
+		return pk.String()
+	}
+	return ""
 }

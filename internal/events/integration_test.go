@@ -1,9 +1,11 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/fluxkit/sms/internal/dynamo"
@@ -404,4 +408,62 @@ func undeliveredKey(keys []string) string {
 		}
 	}
 	return ""
+}
+
+// TestPublishAgainFromGetRecords follows docs/runbook.md's way of
+// publishing a given-up batch again: the records as DynamoDB Streams'
+// GetRecords answers them (its JSON, not the SDK's types), without their
+// creation time, handed to the handler as its event. Every change of the
+// batch reaches the bus.
+func TestPublishAgainFromGetRecords(t *testing.T) {
+	r := newRig(t)
+	want := scenario(t, r).want
+	ctx := context.Background()
+	st := dynamodbstreams.NewFromConfig(moto.Config())
+	tables, err := st.ListStreams(ctx, &dynamodbstreams.ListStreamsInput{TableName: aws.String(r.table)})
+	if err != nil || len(tables.Streams) != 1 {
+		t.Fatalf("ListStreams = %v, %v", tables, err)
+	}
+	desc, err := st.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: tables.Streams[0].StreamArn})
+	if err != nil || len(desc.StreamDescription.Shards) != 1 {
+		t.Fatalf("DescribeStream = %v, %v", desc, err)
+	}
+	shard := desc.StreamDescription.Shards[0]
+	it, err := st.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
+		StreamArn: tables.Streams[0].StreamArn, ShardId: shard.ShardId,
+		ShardIteratorType: streamtypes.ShardIteratorTypeAtSequenceNumber, SequenceNumber: shard.SequenceNumberRange.StartingSequenceNumber,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := json.Marshal(map[string]any{"ShardIterator": aws.ToString(it.ShardIterator), "Limit": 100})
+	hreq, _ := http.NewRequest(http.MethodPost, moto.URL, bytes.NewReader(req))
+	hreq.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	hreq.Header.Set("X-Amz-Target", "DynamoDBStreams_20120810.GetRecords")
+	hreq.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260301/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct{ Records []map[string]any }
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GetRecords: %d, %v", resp.StatusCode, err)
+	}
+	// jq '{Records: [.Records[] | del(.dynamodb.ApproximateCreationDateTime)]}'
+	for _, rec := range page.Records {
+		delete(rec["dynamodb"].(map[string]any), "ApproximateCreationDateTime")
+	}
+	payload, _ := json.Marshal(map[string]any{"Records": page.Records})
+	var ev lambdaevents.DynamoDBEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatalf("the records do not decode as the publisher's event: %v", err)
+	}
+	out, err := r.handler.Handle(ctx, ev)
+	if err != nil || len(out.BatchItemFailures) != 0 {
+		t.Fatalf("Handle = %v, %v; want no failure", out.BatchItemFailures, err)
+	}
+	if got, _, _ := r.received(t); !slices.Equal(got, want) {
+		t.Errorf("events =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
 }
