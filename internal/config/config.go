@@ -148,6 +148,15 @@ type Config struct {
 	// EventBus is the EventBridge bus (a name or an ARN) the publisher
 	// puts status events on (SMS_EVENT_BUS); empty means no events.
 	EventBus string
+	// ScheduleGroup, ScheduleRoleARN and QueueARN are the EventBridge
+	// Scheduler group of scheduled messages, the role Scheduler assumes to
+	// send to the queue, and the queue's ARN, the schedules' target
+	// (SMS_SCHEDULE_GROUP, SMS_SCHEDULE_ROLE_ARN, SMS_QUEUE_ARN): all set,
+	// or none (no send time beyond 15 minutes; see Schedules).
+	ScheduleGroup, ScheduleRoleARN, QueueARN string
+	// JWTAdminScope is the scope that lets a token cancel any message
+	// (JWT_ADMIN_SCOPE, default DefaultAdminScope; "off" for none).
+	JWTAdminScope string
 }
 
 // SettingError reports one missing or invalid setting. Setting names the
@@ -319,6 +328,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		*u.dst = norm
 	}
 	guardFromEnv(get, &c, fail)
+	scheduleFromEnv(get, &c, fail)
 	if v := get(EnvJWTMaxLifetime); v != "" && !strings.EqualFold(v, "off") {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

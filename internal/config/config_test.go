@@ -58,6 +58,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	// encoding on.
 	want.BlockedNumberTypes = []string{"PREMIUM_RATE", "SHARED_COST", "UAN", "PERSONAL_NUMBER", "VOICEMAIL", "PAGER"}
 	want.BlockNonGeographic, want.SmartEncoding = true, true
+	want.JWTAdminScope = DefaultAdminScope // schedule_test.go
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv(empty) = %+v, want %+v", got, want)
 	}
@@ -119,6 +120,7 @@ func TestFromEnvValues(t *testing.T) {
 	}
 	want.BlockedNumberTypes = sms.DefaultBlockedNumberTypes
 	want.BlockNonGeographic, want.SmartEncoding = true, true
+	want.JWTAdminScope = DefaultAdminScope // schedule_test.go
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv =\n%+v, want\n%+v", got, want)
 	}
