@@ -485,12 +485,13 @@ func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
 	// the table's one index, and nowhere else.
 	statusIndex := grant{"dynamodb:Query", `{"Fn::Sub":"${Table.Arn}/index/providerMessageId"}`}
 	want := map[string][]grant{
-		"SendFunctionRole": append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}, statusIndex), sendExtra...),
+		"SendFunctionRole": append(append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}, statusIndex), sendExtra...), sendScheduleGrants...),
 		"DrainFunctionRole": append(common("DrainLogGroup"),
 			grant{"sqs:ReceiveMessage", "Queue"}, grant{"sqs:DeleteMessage", "Queue"},
 			grant{"sqs:GetQueueAttributes", "Queue"}, grant{"sqs:ChangeMessageVisibility", "Queue"},
 			grant{"sqs:SendMessage", "Queue"}, grant{"sqs:SendMessage", "DeadLetterQueue"}),
 		"ProducerPolicy": {{"sqs:SendMessage", "Queue"}},
+		"SchedulerRole":  schedulerRoleGrants, // schedule_test.go
 	}
 	for role, wantGrants := range want {
 		t.Run(role, func(t *testing.T) {
