@@ -19,7 +19,7 @@ import (
 
 func main() {
 	log := logging.New(os.Stdout, slog.LevelInfo, slog.String("function", "send"))
-	svc, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeSend, log)
+	svc, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeSend, log, app.WithScheduler)
 	if err != nil {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)

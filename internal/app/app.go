@@ -36,7 +36,10 @@ type Parts struct {
 	// Status keeps the messages' status records; nil when
 	// SMS_STATUS_TRACKING=false.
 	Status sms.StatusStore
-	Log    *slog.Logger
+	// Scheduler holds messages scheduled more than 15 minutes ahead; nil
+	// without the scheduler settings (send times stay within 15 minutes).
+	Scheduler sms.Scheduler
+	Log       *slog.Logger
 }
 
 // NewSender builds the send path's domain service.
@@ -46,13 +49,16 @@ func NewSender(cfg config.Config, p Parts) *sms.Sender {
 		Guard:        NewGuard(cfg, p.Log),
 		QueueEnabled: cfg.QueueEnabled,
 		MaxWait:      cfg.MaxWait,
+		Status:       p.Status,
+		Scheduler:    p.Scheduler,
 	})
 }
 
 // NewDrainHandler builds the drain function's handler over queue and dlq;
 // zero fields of dc take the drain package's defaults.
 func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
-	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log)})
+	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log),
+		Scheduled: transitions(p.Status)})
 	return drain.NewHandler(d, q, dlq, p.Log, dc)
 }
 

@@ -65,6 +65,10 @@ type Options struct {
 	// SMS_TABLE_NAME.
 	Limiter sms.Limiter
 	Ledger  sms.Ledger
+	// Scheduler holds messages scheduled more than 15 minutes ahead
+	// (WithScheduler builds the EventBridge Scheduler one); nil keeps send
+	// times within the queue's 15 minutes.
+	Scheduler sms.Scheduler
 	// Status replaces the DynamoDB status store in SMS_TABLE_NAME; with
 	// SMS_STATUS_TRACKING=false there is none, and this is not used.
 	Status sms.StatusStore
@@ -143,7 +147,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, Limiter: opts.Limiter, Ledger: opts.Ledger, Log: log}}
+	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, Limiter: opts.Limiter, Ledger: opts.Ledger, Scheduler: opts.Scheduler, Log: log}}
 	svc.Callers = callerHash(ctx, creds, rotates && opts.Mode != config.ModeDrain, log)
 	if svc.Parts.Provider == nil {
 		if cfg.Provider == "" {
