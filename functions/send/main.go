@@ -1,4 +1,6 @@
-// Command send is the send function: POST /messaging/sms on API Gateway.
+// Command send is the send function: POST /messaging/sms and
+// DELETE /messaging/sms/{messageId} (canceling a scheduled message) on API
+// Gateway.
 // It wires its dependencies once per cold start (app.LoadAWS); the event
 // mapping lives in internal/apigw so that the local runner runs the same
 // code.
@@ -24,6 +26,7 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers))
+	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers),
+		apigw.Cancels(app.NewCanceler(svc.Parts), svc.Config.JWTAdminScope))
 	lambda.Start(h.Invoke)
 }

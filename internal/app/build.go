@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/dynamo"
@@ -19,10 +20,10 @@ import (
 // table.
 const limiterName = "sms"
 
-// Authenticator checks a request's bearer token and returns the caller's
-// identity (apigw.Authenticator).
+// Authenticator checks a request's bearer token and returns the caller:
+// its subject and verified scopes (apigw.Authenticator).
 type Authenticator interface {
-	Authenticate(ctx context.Context, authorization string) (subject string, err error)
+	Authenticate(ctx context.Context, authorization string) (auth.Caller, error)
 }
 
 // Queue is the message queue as both paths use it: the send path enqueues,

@@ -272,30 +272,31 @@ func (c *Credentials) verify(ctx context.Context, authorization string) (auth.Cl
 	return v.Verify(ctx, authorization)
 }
 
-// Authenticate implements Authenticator. An HS256 token whose signature
+// Authenticate implements Authenticator: it returns the token's subject
+// and the scopes it verified. An HS256 token whose signature
 // fails against the keys held may be signed with a jwtSecret rotated since
 // the secret was read: it makes Credentials re-read the secret holding the
 // keys (at most once per the source's refresh interval) and try once
 // more. No other failure does (auth.SignatureFailed): an expired,
 // malformed or wrong-audience token says nothing about the keys, and
 // letting it cost a read would let any caller drive the secret's reads.
-func (c *Credentials) Authenticate(ctx context.Context, authorization string) (string, error) {
+func (c *Credentials) Authenticate(ctx context.Context, authorization string) (auth.Caller, error) {
 	claims, err := c.verify(ctx, authorization)
 	if err == nil {
-		return claims.Subject, nil
+		return claims.Caller(), nil
 	}
 	if !c.tokensFromSecret || !auth.SignatureFailed(err) {
-		return "", err
+		return auth.Caller{}, err
 	}
 	changed, rerr := c.refreshKeys(ctx)
 	if rerr != nil {
 		c.log.LogAttrs(ctx, slog.LevelError, "credential refresh failed", slog.String("error", rerr.Error()))
 	}
 	if !changed {
-		return "", err
+		return auth.Caller{}, err
 	}
 	if claims, err = c.verify(ctx, authorization); err != nil {
-		return "", err
+		return auth.Caller{}, err
 	}
-	return claims.Subject, nil
+	return claims.Caller(), nil
 }

@@ -97,7 +97,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.local.ServeHTTP(w, r)
 		return
 	}
-	if r.Method != RouteMethod || r.URL.Path != RoutePath {
+	if _, _, ok := matchRoute(r); !ok {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
@@ -198,17 +198,22 @@ func NewEvent(r *http.Request, body []byte, now time.Time, requestID string) eve
 		domain = h
 	}
 	prefix, _, _ := strings.Cut(domain, ".")
+	routeKey, params, ok := matchRoute(r)
+	if !ok {
+		routeKey = RouteKey
+	}
 
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:               "2.0",
-		RouteKey:              RouteKey,
+		RouteKey:              routeKey,
+		PathParameters:        params,
 		RawPath:               r.URL.EscapedPath(),
 		RawQueryString:        r.URL.RawQuery,
 		Cookies:               cookies,
 		Headers:               headers,
 		QueryStringParameters: query,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:     RouteKey,
+			RouteKey:     routeKey,
 			AccountID:    "000000000000",
 			Stage:        "$default",
 			RequestID:    requestID,

@@ -148,7 +148,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	sendParts, drainParts := svc.Parts, svc.Parts
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
-	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log, apigw.LogCallers(svc.Callers))
+	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log, apigw.LogCallers(svc.Callers),
+		apigw.Cancels(app.NewCanceler(sendParts), cfg.JWTAdminScope))
 	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Clock: opts.Clock, Log: sendParts.Log})
 	s.srv = &http.Server{
 		Handler:           s.track(gw),

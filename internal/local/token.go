@@ -82,13 +82,13 @@ func newDevAuthenticator(cfg config.Config, next apigw.Authenticator) (*devAuthe
 // DevSecret is judged by the development verifier alone (so that an
 // expired development token says so rather than "signature invalid"); any
 // other token goes to next.
-func (a *devAuthenticator) Authenticate(ctx context.Context, authorization string) (string, error) {
+func (a *devAuthenticator) Authenticate(ctx context.Context, authorization string) (auth.Caller, error) {
 	c, err := a.dev.Verify(ctx, authorization)
 	if err == nil {
-		return c.Subject, nil
+		return c.Caller(), nil
 	}
 	if a.next == nil || sms.KindOf(err) != sms.KindUnauthorized || signedWithDevSecret(authorization) {
-		return "", err
+		return auth.Caller{}, err
 	}
 	return a.next.Authenticate(ctx, authorization)
 }

@@ -57,6 +57,7 @@ type Firer struct {
 	sched *scheduler.Client
 	sqs   *sqs.Client
 	group string
+	now   func() time.Time
 
 	mu    sync.Mutex
 	fired []Fired
@@ -74,7 +75,15 @@ type Fired struct {
 // NewFirer returns a Firer of the schedules in group, reaching moto
 // through cfg.
 func NewFirer(cfg aws.Config, group string) *Firer {
-	return &Firer{sched: scheduler.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), group: group}
+	return &Firer{sched: scheduler.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), group: group, now: time.Now}
+}
+
+// WithClock makes f judge when a schedule is due by now instead of the
+// real time: a clock ahead of it stands for time passing, so that a test
+// fires a schedule due in an hour at once.
+func (f *Firer) WithClock(now func() time.Time) *Firer {
+	f.now = now
+	return f
 }
 
 // Firer returns a Firer of the schedules of st on this server.
@@ -112,7 +121,7 @@ func (f *Firer) Fire(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if wait := time.Until(due); wait > 0 {
+	if wait := due.Sub(f.now()); wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
@@ -131,7 +140,7 @@ func (f *Firer) Fire(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("mototest: schedule %s: target %s: %w", name, aws.ToString(target.Arn), err)
 	}
-	at := time.Now()
+	at := f.now()
 	if _, err := f.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url.QueueUrl, MessageBody: target.Input}); err != nil {
 		return fmt.Errorf("mototest: schedule %s: send to %s: %w", name, queueName, err)
 	}
