@@ -336,7 +336,11 @@ func TestCancelRacesTheDueTimeOnDynamoDB(t *testing.T) {
 		wg.Go(func() { <-start; canceled = cancelMessage(t, h, id, nil) })
 		// The drain starts a little later each round, so that the race
 		// falls on either side of the cancel's read and write.
-		wg.Go(func() { <-start; time.Sleep(time.Duration(round) * 2 * time.Millisecond); deliver(t, d, aws.ToString(target.Input), 1) })
+		wg.Go(func() {
+			<-start
+			time.Sleep(time.Duration(round) * 2 * time.Millisecond)
+			deliver(t, d, aws.ToString(target.Input), 1)
+		})
 		close(start)
 		wg.Wait()
 		sent := len(s.twilio.Requests()) - before

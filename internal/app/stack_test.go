@@ -60,7 +60,7 @@ func newStack(t testing.TB, env ...string) *stack {
 		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 		"SMS_PROVIDER": "twilio", "SMS_FROM": providertest.TwilioFrom, "SMS_SECRET_ID": st.SecretID,
 		"SMS_TABLE_NAME": st.TableName, "SMS_QUEUE_URL": st.QueueURL, "SMS_DLQ_URL": st.DLQURL,
-		"TWILIO_API_URL": s.twilio.URL(),
+		"TWILIO_API_URL":     s.twilio.URL(),
 		"SMS_SCHEDULE_GROUP": st.ScheduleGroup, "SMS_SCHEDULE_ROLE_ARN": st.ScheduleRoleARN, "SMS_QUEUE_ARN": st.QueueARN,
 		// These stacks test the paths, not the guard (internal/sms and the
 		// abuse battery of internal/e2e/chaos do): it is off, so that any

@@ -56,13 +56,13 @@ type stack struct {
 	// memQueue is the in-memory queue (memory mode), console the console
 	// provider (SMS_PROVIDER unset), deadLetters the in-memory dead-letter
 	// list (unless SMS_DLQ_URL is set in AWS mode). Each may be nil.
-	memQueue    *memory.Queue
-	console     *Console
+	memQueue *memory.Queue
+	console  *Console
 	// memScheduler holds the messages scheduled more than 15 minutes
 	// ahead, unless EventBridge Scheduler does (AWS mode with the
 	// scheduler settings).
 	memScheduler *memory.Scheduler
-	deadLetters *DeadLetters
+	deadLetters  *DeadLetters
 	// events are the status events (memory mode with status tracking).
 	events *Events
 	// describe lists what the banner says about the parts.
