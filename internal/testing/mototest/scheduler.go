@@ -35,7 +35,10 @@ func deploySchedules(ctx context.Context, cfg aws.Config, sc StackConfig, st *St
 		return fmt.Errorf("mototest: queue %s: ARN: %w", sc.QueueName, err)
 	}
 	st.QueueARN = out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
-	st.ScheduleGroup, st.ScheduleRoleARN = sc.Name, ScheduleRoleARN
+	st.ScheduleGroup, st.ScheduleRoleARN = sc.ScheduleGroup, ScheduleRoleARN
+	if st.ScheduleGroup == "" {
+		st.ScheduleGroup = sc.Name
+	}
 	if st.ScheduleGroup == "" {
 		st.ScheduleGroup = sc.QueueName
 	}
@@ -150,6 +153,14 @@ func (f *Firer) Fire(ctx context.Context, name string) error {
 	f.mu.Lock()
 	f.fired = append(f.fired, Fired{Name: name, Due: due, At: at, Input: aws.ToString(target.Input)})
 	f.mu.Unlock()
+	return nil
+}
+
+// Delete deletes the schedule name without firing it.
+func (f *Firer) Delete(ctx context.Context, name string) error {
+	if _, err := f.sched.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: aws.String(name), GroupName: aws.String(f.group)}); err != nil {
+		return fmt.Errorf("mototest: delete schedule %s: %w", name, err)
+	}
 	return nil
 }
 

@@ -44,6 +44,9 @@ type StackConfig struct {
 	// moves a message to the dead-letter queue; zero means
 	// DefaultMaxReceiveCount.
 	MaxReceiveCount int
+	// ScheduleGroup, when set, names the schedule group instead of Name
+	// (or, without Name, QueueName).
+	ScheduleGroup string
 }
 
 // Stack names the resources of a test deployment: what the functions'
