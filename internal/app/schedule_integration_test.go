@@ -111,7 +111,7 @@ func deliver(t *testing.T, h *drain.Handler, body string, receives int) bool {
 }
 
 // cancelMessage serves DELETE /messaging/sms/{id} with a token of claims.
-func cancelMessage(t *testing.T, h *apigw.Handler, id string, claims map[string]any) answer {
+func cancelMessage(t testing.TB, h *apigw.Handler, id string, claims map[string]any) answer {
 	t.Helper()
 	r := apigw.Request{Method: http.MethodDelete, Path: "/messaging/sms/" + id, Headers: http.Header{}}
 	r.Headers.Set("Authorization", "Bearer "+token(t, claims))
