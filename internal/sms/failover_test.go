@@ -98,7 +98,7 @@ func TestFailoverOnlyWhenNothingCanHaveBeenSent(t *testing.T) {
 // given to either.
 func TestFailoverEachProviderGivesItsSender(t *testing.T) {
 	for _, tt := range []struct {
-		name, from string
+		name, from   string
 		wantP, wantS string
 	}{
 		{"default", "", "+15005550006", "FluxKit"},
