@@ -208,4 +208,3 @@ func TestOneProviderAsBefore(t *testing.T) {
 		t.Error("a breaker opened with one provider")
 	}
 }
-
