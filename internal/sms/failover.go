@@ -102,10 +102,11 @@ var errCircuitsOpen = errors.New("every provider's circuit breaker is open")
 // message is queued or retried as when every provider fails.
 func (d *Dispatcher) failover(ctx context.Context, m Message, maxWait time.Duration) (Receipt, error) {
 	until := d.clock.Now().Add(max(maxWait, 0))
-	var (
-		rc     Receipt
-		failed []error
-	)
+	type failure struct {
+		rc  Receipt
+		err error
+	}
+	var failed []failure
 	for i, r := range d.routes {
 		ok, probe := r.breaker.Allow()
 		if !ok {
@@ -115,13 +116,12 @@ func (d *Dispatcher) failover(ctx context.Context, m Message, maxWait time.Durat
 			d.log.LogAttrs(ctx, slog.LevelInfo, "circuit half-open: this message probes the provider",
 				slog.String("event", EventCircuitProbe), r.attr())
 		}
-		var err error
-		rc, err = d.dispatchOn(ctx, r, m, until.Sub(d.clock.Now()))
+		rc, err := d.dispatchOn(ctx, r, m, until.Sub(d.clock.Now()))
 		d.count(ctx, r, probe, err)
 		if err == nil || !AsError(err).FailoverSafe {
 			return rc, err
 		}
-		failed = append(failed, err)
+		failed = append(failed, failure{rc, err})
 		if next := d.nextAllowed(i); next != nil {
 			d.log.LogAttrs(ctx, slog.LevelWarn, "provider failed with nothing sent; trying the next provider",
 				slog.String("event", EventProviderFailover), slog.String("next", next.Name), providerAttrs(err))
@@ -131,12 +131,13 @@ func (d *Dispatcher) failover(ctx context.Context, m Message, maxWait time.Durat
 		return Receipt{}, E(KindTransient, "every SMS provider is failing; retry later",
 			RetryAfter(time.Second), Cause(errCircuitsOpen))
 	}
-	for _, err := range failed {
-		if KindOf(err) == KindTransient {
-			return rc, err
+	for _, f := range failed {
+		if KindOf(f.err) == KindTransient {
+			return f.rc, f.err
 		}
 	}
-	return rc, failed[len(failed)-1]
+	last := failed[len(failed)-1]
+	return last.rc, last.err
 }
 
 // nextAllowed returns the first route after i whose breaker is not open,

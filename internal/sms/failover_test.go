@@ -157,20 +157,24 @@ func TestFailoverWhenEveryProviderFails(t *testing.T) {
 		name               string
 		primary, secondary error
 		want               error
+		wantProvider       string // the receipt names the provider whose failure it is
 	}{
-		{"both transient: the first", errUnavailable, errThrottled, errUnavailable},
-		{"account then transient: the transient", errAccount, errUnavailable, errUnavailable},
-		{"transient then account: the transient", errUnavailable, errAccount, errUnavailable},
-		{"both account: the last", errRoute, errAccount, errAccount},
-		{"transient then ambiguous: the ambiguous", errUnavailable, errServerError, errServerError},
+		{"both transient: the first", errUnavailable, errThrottled, errUnavailable, "twilio"},
+		{"account then transient: the transient", errAccount, errUnavailable, errUnavailable, "vonage"},
+		{"transient then account: the transient", errUnavailable, errAccount, errUnavailable, "twilio"},
+		{"both account: the last", errRoute, errAccount, errAccount, "vonage"},
+		{"transient then ambiguous: the ambiguous", errUnavailable, errServerError, errServerError, "vonage"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newTwoRoutes(t)
 			f.primary.errs, f.secondary.errs = []error{tt.primary}, []error{tt.secondary}
-			_, err := f.d.dispatch(context.Background(), Message{To: testTo, Body: "x"}, time.Second)
+			rc, err := f.d.dispatch(context.Background(), Message{To: testTo, Body: "x"}, time.Second)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("error %v, want %v", err, tt.want)
+			}
+			if rc.Provider != tt.wantProvider || failedProvider(err) != tt.wantProvider {
+				t.Errorf("receipt names %q, error %q; want %q", rc.Provider, failedProvider(err), tt.wantProvider)
 			}
 		})
 	}
