@@ -15,8 +15,9 @@ const (
 	// EventCircuitOpen: a provider's breaker opened; it is skipped without
 	// a call until its cool-down has passed.
 	EventCircuitOpen = "circuit_open"
-	// EventCircuitProbe: an open breaker's cool-down has passed and one
-	// message is sent to its provider as a probe.
+	// EventCircuitProbe: an open breaker's cool-down had passed and one
+	// message was sent to its provider as a probe; the line comes after
+	// the call, with its outcome.
 	EventCircuitProbe = "circuit_probe"
 	// EventCircuitClosed: a probe succeeded; the provider is used again.
 	EventCircuitClosed = "circuit_closed"
@@ -112,10 +113,6 @@ func (d *Dispatcher) failover(ctx context.Context, m Message, maxWait time.Durat
 		if !ok {
 			continue
 		}
-		if probe {
-			d.log.LogAttrs(ctx, slog.LevelInfo, "circuit half-open: this message probes the provider",
-				slog.String("event", EventCircuitProbe), r.attr())
-		}
 		rc, err := d.dispatchOn(ctx, r, m, until.Sub(d.clock.Now()))
 		d.count(ctx, r, probe, err)
 		if err == nil || !AsError(err).FailoverSafe {
@@ -154,7 +151,12 @@ func (d *Dispatcher) nextAllowed(i int) *route {
 // count records the outcome of a call through r in r's breaker and logs a
 // change of its state.
 func (d *Dispatcher) count(ctx context.Context, r *route, probe bool, err error) {
-	state, changed := r.breaker.Record(probe, breakerOutcome(err))
+	outcome := breakerOutcome(err)
+	state, changed := r.breaker.Record(probe, outcome)
+	if probe && outcome != OutcomeNoCall {
+		d.log.LogAttrs(ctx, slog.LevelInfo, "circuit half-open: a message probed the provider",
+			slog.String("event", EventCircuitProbe), r.attr(), slog.Bool("succeeded", outcome == OutcomeSuccess))
+	}
 	if !changed {
 		return
 	}

@@ -71,18 +71,21 @@ type SkipReport struct {
 	Messages int
 	// Called of them had a call to the down provider in the window.
 	Called int
-	// Probes are the half-open probes made in the window.
+	// Probes are the half-open probes that called the down provider in
+	// the window.
 	Probes int
 }
 
 // Share is the share of the window's messages, probes left out, sent
-// without a call to the down provider; 0 when there are none.
+// without a call to the down provider; 0 when there are none. A probe
+// whose message was sent outside the window still counts as a probe: the
+// share errs on the low side.
 func (r SkipReport) Share() float64 {
 	counted := r.Messages - r.Probes
 	if counted <= 0 {
 		return 0
 	}
-	return float64(r.Messages-r.Called) / float64(counted)
+	return 1 - float64(max(r.Called-r.Probes, 0))/float64(counted)
 }
 
 // String renders the report in a line.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,21 +87,23 @@ func TestChaosFailover(t *testing.T) {
 		drains.Go(func() { p.Run(ctx) })
 	}
 	answers := make([]answer, n)
+	var answered atomic.Int64
 	jobs := make(chan int)
 	var sends sync.WaitGroup
 	for _, h := range senders {
 		sends.Go(func() {
 			for i := range jobs {
 				answers[i] = sendOne(h, token, i)
+				answered.Add(1)
 			}
 		})
 	}
-	// The primary is down until a third of the messages have been
-	// delivered (most of the run is the drain's), then back, answering 30 %
-	// of its calls with 503.
+	// The primary is down for the first third of the run — until a third
+	// of the messages have been both answered and delivered, whichever
+	// comes later — then back, answering 30 % of its calls with 503.
 	recoveredCh := make(chan time.Time, 1)
 	go func() {
-		for len(primary.Accepted())+len(secondary.Accepted()) < n/3 && ctx.Err() == nil {
+		for (answered.Load() < int64(n/3) || len(primary.Accepted())+len(secondary.Accepted()) < n/3) && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
 		primary.ClearFaults()
@@ -190,7 +193,7 @@ func TestChaosFailover(t *testing.T) {
 			byProvider[a.provider]++
 		}
 	}
-	t.Logf("failover, N=%d, seed %d: primary down until %d messages were delivered (%v), then %.0f %% of its answers 503; sends %v, drained after %v\n%s",
+	t.Logf("failover, N=%d, seed %d: primary down until %d messages were answered and delivered (%v), then %.0f %% of its answers 503; sends %v, drained after %v\n%s",
 		n, seed, n/3, recovered.Sub(start).Round(time.Millisecond), 100*primaryRecoveredFaultRate, sendTook.Round(time.Millisecond), total.Round(time.Millisecond), report)
 	t.Logf("answered 200 by provider: %v; deliveries: twilio %d, vonage %d", byProvider, len(primary.Accepted()), len(secondary.Accepted()))
 	t.Logf("twilio: %d requests %v, peak %d in 1 s; vonage: %d requests %v, peak %d in 1 s (limit %d each)",

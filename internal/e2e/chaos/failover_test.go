@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +49,13 @@ func TestSkips(t *testing.T) {
 	if r.Messages != 4 || r.Called != 2 || r.Probes != 1 || !r.From.Equal(at(3)) {
 		t.Errorf("report %+v, want 4 messages from 10:00:03, 2 with a call, 1 probe", r)
 	}
-	if got, want := r.Share(), 2.0/3.0; got != want {
+	if got, want := r.Share(), 2.0/3.0; math.Abs(got-want) > 1e-9 {
 		t.Errorf("Share = %v, want %v (2 clean of 3 that are not probes)", got, want)
+	}
+	// More probes in the window than messages with a call (a probe's
+	// message sent after the window): never above 1.
+	if got := (SkipReport{Messages: 10, Called: 1, Probes: 3}).Share(); got != 1 {
+		t.Errorf("Share with more probes than calls = %v, want 1", got)
 	}
 	if _, err := Skips([]string{"a", "c"}, opened, at(9), sent, calls, probes); err == nil {
 		t.Error("Skips with an instance whose breaker never opened: nil error")
