@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,12 +76,21 @@ const (
 
 // Config holds every setting of README.md#configuration.
 type Config struct {
-	// Provider is ProviderTwilio, ProviderVonage, or empty (local mode only:
-	// the console provider).
+	// Provider is the first provider of SMS_PROVIDER (ProviderTwilio or
+	// ProviderVonage), or empty (local mode only: the console provider).
 	Provider string
-	// From is the default sender: E.164, an alphanumeric sender ID or, for
-	// Twilio, a Messaging Service SID (MG + 32 hex digits).
+	// Providers are SMS_PROVIDER's providers in the order they are tried:
+	// Provider alone, or an ordered list for failover
+	// (docs/failover.md); empty with the console provider.
+	Providers []string
+	// From is the default sender of Provider: E.164, an alphanumeric
+	// sender ID or, for Twilio, a Messaging Service SID (MG + 32 hex
+	// digits). FromFor gives each provider's.
 	From string
+	// Senders holds each provider's default sender when SMS_FROM names one
+	// per provider ("twilio=+15550001111,vonage=MyApp"); nil when one value
+	// is every provider's.
+	Senders map[string]string
 	// SecretID is the Secrets Manager secret holding the credentials; empty
 	// means they come from the environment (local runs only).
 	SecretID string
@@ -242,16 +252,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	var errs []error
 	fail := func(err *SettingError) { errs = append(errs, err) }
 
-	switch c.Provider {
-	case "", ProviderTwilio, ProviderVonage:
-	default:
-		fail(settingErr(EnvProvider, "must be %q or %q, got %q", ProviderTwilio, ProviderVonage, c.Provider))
-	}
-	if c.From != "" {
-		if reason := senderProblem(c.From, c.Provider); reason != "" {
-			fail(settingErr(EnvFrom, "%s, got %q", reason, c.From))
-		}
-	}
+	providersFromEnv(&c, fail)
 	if v := get(EnvRateLimit); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
@@ -365,6 +366,30 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// FromFor returns provider's default sender: its own when SMS_FROM names
+// one per provider, else the one value of SMS_FROM.
+func (c Config) FromFor(provider string) string {
+	if f, ok := c.Senders[provider]; ok {
+		return f
+	}
+	return c.From
+}
+
+// DefaultSenders returns the distinct default senders of the configured
+// providers, the first provider's first.
+func (c Config) DefaultSenders() []string {
+	var out []string
+	if c.From != "" {
+		out = append(out, c.From)
+	}
+	for _, p := range c.ProviderList() {
+		if f := c.FromFor(p); f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // SplitJWTSecret reports whether the JWT signing keys are in another

@@ -178,7 +178,7 @@ var (
 )
 
 // CheckSecrets checks s as the one secret of a program that verifies
-// tokens with it: the credentials of c.Provider (none for the console
+// tokens with it: the credentials of c.Providers (none for the console
 // provider) and, unless c.JWTJWKSURL is set, a jwtSecret of at least 32
 // bytes (local mode, which mints its own tokens, fills it before calling).
 // Errors name the secret's JSON key when c.SecretID is set and the
@@ -214,8 +214,9 @@ func (c Config) names() secretNames {
 	return envNames
 }
 
-// CheckProviderSecrets checks the credentials of c.Provider in s (none for
-// the console provider), ignoring the JWT keys. Errors are as CheckSecrets's.
+// CheckProviderSecrets checks the credentials of every provider of
+// c.Providers in s (both credential sets with failover; none for the
+// console provider), ignoring the JWT keys. Errors are as CheckSecrets's.
 func (c Config) CheckProviderSecrets(s Secrets) error {
 	n := c.names()
 	var errs []error
@@ -227,7 +228,25 @@ func (c Config) CheckProviderSecrets(s Secrets) error {
 		}
 		return true
 	}
-	switch c.Provider {
+	for _, p := range c.ProviderList() {
+		c.checkCredentials(p, s, n, fail, required)
+	}
+	if s.LogKey != "" && len(s.LogKey) < minLogKeySize {
+		fail("secret key "+KeyLogKey, fmt.Sprintf("must be at least %d bytes (a random value)", minLogKeySize))
+	}
+	errs = append(errs, untrimmed(
+		field{"secret key " + KeyLogKey, s.LogKey},
+		field{n.accountSID, s.Twilio.AccountSID}, field{n.authToken, s.Twilio.AuthToken},
+		field{n.apiKeySID, s.Twilio.APIKeySID}, field{n.apiKeySecret, s.Twilio.APIKeySecret},
+		field{n.apiKey, s.Vonage.APIKey}, field{n.apiSecret, s.Vonage.APISecret},
+	)...)
+	return errors.Join(errs...)
+}
+
+// checkCredentials checks provider's credentials in s, reporting each
+// problem through fail; required reports a missing value.
+func (c Config) checkCredentials(provider string, s Secrets, n secretNames, fail func(name, reason string), required func(name, v string) bool) {
+	switch provider {
 	case ProviderTwilio:
 		t := s.Twilio
 		if required(n.accountSID, t.AccountSID) && !isSID(t.AccountSID, "AC") {
@@ -246,16 +265,6 @@ func (c Config) CheckProviderSecrets(s Secrets) error {
 		required(n.apiKey, s.Vonage.APIKey)
 		required(n.apiSecret, s.Vonage.APISecret)
 	}
-	if s.LogKey != "" && len(s.LogKey) < minLogKeySize {
-		fail("secret key "+KeyLogKey, fmt.Sprintf("must be at least %d bytes (a random value)", minLogKeySize))
-	}
-	errs = append(errs, untrimmed(
-		field{"secret key " + KeyLogKey, s.LogKey},
-		field{n.accountSID, s.Twilio.AccountSID}, field{n.authToken, s.Twilio.AuthToken},
-		field{n.apiKeySID, s.Twilio.APIKeySID}, field{n.apiKeySecret, s.Twilio.APIKeySecret},
-		field{n.apiKey, s.Vonage.APIKey}, field{n.apiSecret, s.Vonage.APISecret},
-	)...)
-	return errors.Join(errs...)
 }
 
 // CheckJWTSecrets checks the HS256 keys in s: a jwtSecret and, when

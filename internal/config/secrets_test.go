@@ -117,6 +117,7 @@ func TestCheckSecrets(t *testing.T) {
 	twilioKey := Secrets{Twilio: TwilioCredentials{AccountSID: testAccountSID, APIKeySID: testAPIKeySID, APIKeySecret: "apikey-secret-value-xyz"}, JWTSecret: testJWTSecret}
 	vonage := Secrets{Vonage: VonageCredentials{APIKey: "vonage-key-1", APISecret: "vonage-secret-value"}, JWTSecret: testJWTSecret}
 	fromSecret := Config{Provider: ProviderTwilio, SecretID: "sms/credentials"}
+	failover := Config{Provider: ProviderTwilio, Providers: []string{ProviderTwilio, ProviderVonage}, SecretID: "sms/credentials"}
 	change := func(s Secrets, f func(*Secrets)) Secrets { f(&s); return s }
 
 	tests := []struct {
@@ -147,6 +148,11 @@ func TestCheckSecrets(t *testing.T) {
 		{"vonage missing both", Config{Provider: ProviderVonage, SecretID: "x"}, Secrets{JWTSecret: testJWTSecret},
 			[]string{"secret key apiKey: required", "secret key apiSecret: required"}},
 		{"vonage does not need twilio", Config{Provider: ProviderVonage, SecretID: "x"}, vonage, nil},
+		{"failover with both credential sets", failover, change(twilioToken, func(s *Secrets) { s.Vonage = vonage.Vonage }), nil},
+		{"failover needs vonage's too", failover, twilioToken,
+			[]string{"secret key apiKey: required", "secret key apiSecret: required"}},
+		{"failover needs twilio's too", failover, vonage,
+			[]string{"secret key accountSid: required", "secret key authToken: required"}},
 		{"jwt secret missing", fromSecret, change(twilioToken, func(s *Secrets) { s.JWTSecret = "" }),
 			[]string{"secret key jwtSecret: required"}},
 		{"jwt secret short", fromSecret, change(twilioToken, func(s *Secrets) { s.JWTSecret = "short" }),

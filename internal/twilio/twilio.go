@@ -187,7 +187,9 @@ var codes = map[int]outcome{
 //
 // then a listed code (codes) decides, and any other code is
 // KindProviderAccount. An answer without Twilio's envelope goes to
-// httpclient.Unexpected, which applies the same status rules.
+// httpclient.Unexpected, which applies the same status rules. Every
+// failure but an ambiguous one and a refusal about the message is
+// FailoverSafe: Twilio created no message.
 func classify(resp *httpclient.Response) *sms.Error {
 	var ae apiError
 	if err := json.Unmarshal(resp.Body, &ae); err != nil || ae.Code == 0 {
@@ -205,11 +207,21 @@ func classify(resp *httpclient.Response) *sms.Error {
 		if ok && known.kind == sms.KindTransient {
 			msg = known.msg
 		}
-		return sms.E(sms.KindTransient, msg, detail, cause, sms.RetryAfter(httpclient.RetryAfter(resp.Header)))
+		return sms.E(sms.KindTransient, msg, detail, cause, sms.RetryAfter(httpclient.RetryAfter(resp.Header)), sms.FailoverSafe())
 	case httpclient.IsAmbiguousStatus(resp.StatusCode):
 		return sms.E(sms.KindAmbiguous, "the SMS provider failed while handling the message; it may have been sent", detail, cause)
 	case ok:
-		return sms.E(known.kind, known.msg, detail, cause)
+		e := sms.E(known.kind, known.msg, detail, cause)
+		e.FailoverSafe = failoverSafe(known.kind)
+		return e
 	}
-	return sms.E(sms.KindProviderAccount, "the SMS provider refused the request for a reason not known to be about this message", detail, cause)
+	return sms.E(sms.KindProviderAccount, "the SMS provider refused the request for a reason not known to be about this message", detail, cause, sms.FailoverSafe())
+}
+
+// failoverSafe reports whether a refusal of kind k lets another provider
+// send the message: Twilio turned the request away (transient), or refused
+// it for a reason about the account, the sender or the route (21408,
+// 21612) — never for one about the recipient or the body.
+func failoverSafe(k sms.Kind) bool {
+	return k == sms.KindTransient || k == sms.KindProviderAccount
 }

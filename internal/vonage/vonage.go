@@ -240,6 +240,12 @@ func statusError(p part) *sms.Error {
 	if !ok {
 		known = outcome{sms.KindProviderAccount, "the SMS provider refused the message with an unknown status"}
 	}
-	return sms.E(known.kind, known.msg, sms.ProviderDetail(p.Status, p.ErrorText),
+	e := sms.E(known.kind, known.msg, sms.ProviderDetail(p.Status, p.ErrorText),
 		sms.Cause(fmt.Errorf("%s: status %s", op, p.Status)))
+	// Vonage turned the request away (1, 5, 10) or refused it for a
+	// reason about the account, the sender or the route (15): nothing was
+	// sent, and another provider may send it. A refusal about the
+	// recipient or the body would be refused there too.
+	e.FailoverSafe = known.kind == sms.KindTransient || known.kind == sms.KindProviderAccount
+	return e
 }
