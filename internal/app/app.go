@@ -59,17 +59,19 @@ func dispatcher(p Parts) *sms.Dispatcher {
 	return sms.NewDispatcher(p.Provider, p.Limiter, p.Log, sms.DispatcherConfig{Refresher: p.Refresher})
 }
 
-// NewProvider returns the configured provider's client built with s.
+// NewProvider returns the configured provider's client built with s. With
+// SMS_PUBLIC_URL every message asks for its receipts (docs/receipts.md).
 func NewProvider(cfg config.Config, s config.Secrets, hc *http.Client) (sms.Provider, error) {
+	twilioCallback, vonageCallback := receiptURLs(cfg, s)
 	switch cfg.Provider {
 	case config.ProviderTwilio:
 		return twilio.New(twilio.Credentials{
 			AccountSID: s.Twilio.AccountSID, AuthToken: s.Twilio.AuthToken,
 			APIKeySID: s.Twilio.APIKeySID, APIKeySecret: s.Twilio.APIKeySecret,
-		}, twilio.Config{BaseURL: cfg.TwilioAPIURL, HTTPClient: hc}), nil
+		}, twilio.Config{BaseURL: cfg.TwilioAPIURL, HTTPClient: hc, StatusCallback: twilioCallback}), nil
 	case config.ProviderVonage:
 		return vonage.New(vonage.Credentials{APIKey: s.Vonage.APIKey, APISecret: s.Vonage.APISecret},
-			vonage.Config{BaseURL: cfg.VonageAPIURL, HTTPClient: hc}), nil
+			vonage.Config{BaseURL: cfg.VonageAPIURL, HTTPClient: hc, Callback: vonageCallback}), nil
 	}
 	return nil, fmt.Errorf("app: SMS_PROVIDER %q has no client", cfg.Provider)
 }
