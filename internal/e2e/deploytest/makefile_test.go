@@ -74,12 +74,23 @@ func TestMakefileBuildsWithHarnessFlags(t *testing.T) {
 			want: []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o /artifacts/drain/bootstrap ./functions/drain"},
 		},
 		{
+			name: "sam ReceiptsFunction",
+			args: []string{"build-ReceiptsFunction", "ARTIFACTS_DIR=/artifacts/receipts"},
+			want: []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o /artifacts/receipts/bootstrap ./functions/receipts"},
+		},
+		{
 			name: "build",
 			args: []string{"build"},
 			want: []string{
 				"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o " + root + "/build/arm64/send/bootstrap ./functions/send",
 				"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o " + root + "/build/arm64/drain/bootstrap ./functions/drain",
+				"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o " + root + "/build/arm64/receipts/bootstrap ./functions/receipts",
 			},
+		},
+		{
+			name: "invoke receipts",
+			args: []string{"invoke", "FUNCTION=receipts", "EVENT=events/receipts/x.json"},
+			want: []string{"CGO_ENABLED=0 GOOS=linux GOARCH=" + hostArch + " go build " + shellFlags() + " -o " + root + "/build/host/receipts/bootstrap ./functions/receipts"},
 		},
 		{
 			name: "invoke drain",
