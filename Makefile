@@ -156,7 +156,7 @@ bench: tools
 # corpus; these targets run the long versions.
 CHAOS_N      ?= 2000
 FUZZTIME     ?= 30s
-FUZZ_TARGETS := ./internal/sms:FuzzValidate ./internal/sms:FuzzCountSegments \
+FUZZ_TARGETS := ./internal/sms:FuzzValidate ./internal/sms:FuzzCountSegments ./internal/sms:FuzzSmartEncode \
 	./internal/sms:FuzzMaskDigits ./internal/apigw:FuzzServe ./internal/queue:FuzzDecode \
 	./internal/twilio:FuzzTwilioResponse ./internal/vonage:FuzzVonageResponse
 .PHONY: chaos fuzz

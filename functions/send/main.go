@@ -24,6 +24,6 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log)
+	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers))
 	lambda.Start(h.Invoke)
 }

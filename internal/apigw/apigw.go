@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -43,14 +44,26 @@ type Authenticator interface {
 
 // Handler handles API Gateway events for the send function.
 type Handler struct {
-	auth   Authenticator
-	sender Sender
-	log    *slog.Logger
+	auth    Authenticator
+	sender  Sender
+	log     *slog.Logger
+	callers logging.CallerHash
 }
 
+// An Option sets an optional part of a Handler.
+type Option func(*Handler)
+
+// LogCallers names callers in the request log with h (keyed with the
+// secret's logKey); without it they are named by the unkeyed hash.
+func LogCallers(h logging.CallerHash) Option { return func(hd *Handler) { hd.callers = h } }
+
 // NewHandler returns a Handler.
-func NewHandler(auth Authenticator, sender Sender, log *slog.Logger) *Handler {
-	return &Handler{auth: auth, sender: sender, log: log}
+func NewHandler(auth Authenticator, sender Sender, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{auth: auth, sender: sender, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Request is a proxy request reduced to what the handler uses, whichever
@@ -68,6 +81,8 @@ type Response struct {
 	Status  int
 	Headers map[string]string
 	Body    []byte
+	// code is the body's error.code, if any, for the request log.
+	code string
 }
 
 // Invoke is the Lambda entry point: it accepts the raw event, detects the
@@ -147,13 +162,23 @@ func (h *Handler) Serve(ctx context.Context, r Request) Response {
 // caller and the headers.
 func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Response) {
 	start := time.Now()
+	caller := ""
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "panic in handler", slog.String("panic", fmt.Sprint(p)))
 			resp = errorResponse(sms.E(sms.KindInternal, "internal error"))
 		}
-		h.log.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.Int("status", resp.Status), slog.Duration("latency", time.Since(start)))
+		// The caller is named by a hash of the token's subject, so abuse can
+		// be traced to a token without logging who it is; code is the
+		// error's, if any.
+		attrs := []slog.Attr{slog.Int("status", resp.Status), slog.Duration("latency", time.Since(start))}
+		if caller != "" {
+			attrs = append(attrs, slog.String("caller", h.callers.Of(caller)))
+		}
+		if resp.code != "" {
+			attrs = append(attrs, slog.String("code", resp.code))
+		}
+		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	}()
 	if r.Method != "" && r.Method != http.MethodPost {
 		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodPost},
@@ -341,9 +366,9 @@ func describeJSONError(err error) string {
 	return "malformed JSON"
 }
 
-// API error codes (error.code). The codes that narrow KindInvalid in the
-// domain (sms.CodeInvalidTo, …) are part of the same list; the last two are
-// the HTTP layer's own.
+// API error codes (error.code). The codes that narrow a kind in the domain
+// (sms.CodeInvalidTo, sms.CodeSenderNotAllowed, …) are part of the same
+// list; the last two are the HTTP layer's own.
 const (
 	codeInvalidRequest         = "invalid_request"
 	codeUnauthorized           = "unauthorized"
@@ -376,6 +401,8 @@ var answers = []struct {
 	{sms.KindInvalid, codeUnsupportedMediaType, http.StatusUnsupportedMediaType},
 	{sms.KindUnauthorized, codeUnauthorized, http.StatusUnauthorized},
 	{sms.KindForbidden, codeForbidden, http.StatusForbidden},
+	{sms.KindForbidden, sms.CodeSenderNotAllowed, http.StatusForbidden},
+	{sms.KindForbidden, sms.CodeDestinationNotAllowed, http.StatusForbidden},
 	{sms.KindConflict, codeConflict, http.StatusConflict},
 	{sms.KindRateLimited, codeRateLimited, http.StatusTooManyRequests},
 	{sms.KindTransient, codeUnavailable, http.StatusServiceUnavailable},
@@ -418,7 +445,9 @@ func resultResponse(res sms.Result, err error) Response {
 	if res.Status == sms.StatusFailed || res.Status == sms.StatusUnknown {
 		e := sms.AsError(err)
 		status, code := answerOf(e)
-		return jsonResponse(status, nil, failedResult{Result: res, Error: errorBody{Code: code, Message: e.Message, ProviderCode: e.ProviderCode}})
+		resp := jsonResponse(status, nil, failedResult{Result: res, Error: errorBody{Code: code, Message: e.Message, ProviderCode: e.ProviderCode}})
+		resp.code = code
+		return resp
 	}
 	return errorResponse(err)
 }
@@ -462,7 +491,9 @@ func errorResponse(err error) Response {
 		}
 		hdr["Retry-After"] = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
 	}
-	return jsonResponse(status, hdr, errorEnvelope(code, msg))
+	resp := jsonResponse(status, hdr, errorEnvelope(code, msg))
+	resp.code = code
+	return resp
 }
 
 // errorEnvelope is the body of an error without a result.

@@ -37,7 +37,7 @@ const (
 // every answer uses one of them.
 var stableCodes = []string{
 	codeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom,
-	codeUnauthorized, codeForbidden, codeConflict, sms.CodeIdempotencyMismatch,
+	codeUnauthorized, codeForbidden, sms.CodeSenderNotAllowed, sms.CodeDestinationNotAllowed, codeConflict, sms.CodeIdempotencyMismatch,
 	codePayloadTooLarge, codeUnsupportedMediaType, codeProviderRejected,
 	codeProviderError, codeProviderOutcomeUnknown, codeRateLimited, codeUnavailable, codeInternal,
 }
@@ -51,7 +51,7 @@ var documentedCodes = map[int][]string{
 	http.StatusAccepted:              nil,
 	http.StatusBadRequest:            {codeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom},
 	http.StatusUnauthorized:          {codeUnauthorized},
-	http.StatusForbidden:             {codeForbidden},
+	http.StatusForbidden:             {codeForbidden, sms.CodeSenderNotAllowed, sms.CodeDestinationNotAllowed},
 	http.StatusConflict:              {codeConflict},
 	http.StatusRequestEntityTooLarge: {codePayloadTooLarge},
 	http.StatusUnsupportedMediaType:  {codeUnsupportedMediaType},
@@ -256,6 +256,7 @@ type contractOptions struct {
 	providerErrs []error
 	receipt      sms.Receipt
 	allowed      []string
+	countries    []string
 	ledger       sms.Ledger
 }
 
@@ -328,10 +329,16 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &scriptedProvider{errs: o.providerErrs, receipt: o.receipt}
 	d := sms.NewDispatcher(p, limiter, log, sms.DispatcherConfig{Clock: clock})
+	// The deployment's default rules, with the senders and countries the
+	// scenario allows.
+	guard := sms.NewGuard(sms.GuardConfig{
+		DefaultFrom: "+14155550100", AllowedSenders: o.allowed, AllowedCountries: o.countries,
+		BlockedNumberTypes: sms.DefaultBlockedNumberTypes, BlockNonGeographic: true, SmartEncoding: true,
+	}, log)
 	sender := sms.NewSender(d, queue, ledger, sms.SenderConfig{
-		DefaultFrom:    "+14155550100",
-		AllowedSenders: o.allowed,
-		QueueEnabled:   !o.queueOff,
+		DefaultFrom:  "+14155550100",
+		Guard:        guard,
+		QueueEnabled: !o.queueOff,
 	})
 	v, err := auth.NewVerifier(auth.Config{Secrets: [][]byte{contractSecret}, RequiredScope: contractScope, Clock: clock})
 	if err != nil {
@@ -410,7 +417,7 @@ func contractScenarios() []contractScenario {
 		sms.ProviderDetail("21614", "To number: +14155552671, is not a mobile number"))
 	return []contractScenario{
 		{name: "sent GSM-7", run: sendOnce(contractBody), wantStatus: 200},
-		{name: "sent UCS-2 with alphanumeric sender", run: sendOnce(`{"to":"+4915123456789","body":"Ihr Code lautet 482901 ✅","from":"My Shop"}`), wantStatus: 200},
+		{name: "sent UCS-2 with alphanumeric sender", opts: contractOptions{allowed: []string{"My Shop"}}, run: sendOnce(`{"to":"+4915123456789","body":"Ihr Code lautet 482901 ✅","from":"My Shop"}`), wantStatus: 200},
 		{name: "sent from an allowed number", opts: contractOptions{allowed: []string{"+14155550100"}},
 			run: sendOnce(`{"to":"+14155552671","body":"hi","from":"+14155550100"}`), wantStatus: 200},
 		{name: "vonage multipart sent", opts: contractOptions{receipt: sms.Receipt{ID: "0A0000001234ABCD"}},
@@ -462,7 +469,20 @@ func contractScenarios() []contractScenario {
 			return e.post("request", contractBody, "Authorization", "Bearer "+contractToken(e.t, map[string]any{"scope": "sms:read"}))
 		}, wantStatus: 403, wantCode: "forbidden"},
 		{name: "sender not allowed", opts: contractOptions{allowed: []string{"MyShop"}},
-			run: sendOnce(`{"to":"+14155552671","body":"x","from":"Other"}`), wantStatus: 403, wantCode: "forbidden"},
+			run: sendOnce(`{"to":"+14155552671","body":"x","from":"Other"}`), wantStatus: 403, wantCode: "sender_not_allowed"},
+		{name: "sent GSM-7 after smart encoding", run: func(e *contractEnv) Response {
+			resp := e.post("request", `{"to":"+14155552671","body":"It\u2019s \u201cdone\u201d \u2013 see you\u2026"}`)
+			var res sms.Result
+			if err := json.Unmarshal(resp.Body, &res); err != nil || res.Encoding != sms.GSM7 || res.Segments != 1 {
+				e.t.Errorf("answer %s, want one GSM-7 segment: the text as sent", resp.Body)
+			}
+			return resp
+		}, wantStatus: 200},
+		{name: "sender other than the default", run: sendOnce(`{"to":"+14155552671","body":"x","from":"MyBank"}`), wantStatus: 403, wantCode: "sender_not_allowed"},
+		{name: "premium-rate destination", run: sendOnce(`{"to":"+449012345678","body":"x"}`), wantStatus: 403, wantCode: "destination_not_allowed"},
+		{name: "satellite destination", run: sendOnce(`{"to":"+881612345678","body":"x"}`), wantStatus: 403, wantCode: "destination_not_allowed"},
+		{name: "country not allowed", opts: contractOptions{countries: []string{"US", "CA"}},
+			run: sendOnce(`{"to":"+447911123456","body":"x"}`), wantStatus: 403, wantCode: "destination_not_allowed"},
 
 		{name: "key in progress", run: func(e *contractEnv) Response {
 			entered, release := e.provider.hold()

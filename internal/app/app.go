@@ -29,6 +29,7 @@ const ProviderTimeout = 5 * time.Second
 type Parts struct {
 	Provider  sms.Provider
 	Refresher sms.Refresher // may be nil
+	Warmer    sms.Warmer    // opens provider connections ahead of calls; may be nil
 	Limiter   sms.Limiter
 	Ledger    sms.Ledger
 	Queue     sms.Queue
@@ -40,23 +41,28 @@ type Parts struct {
 
 // NewSender builds the send path's domain service.
 func NewSender(cfg config.Config, p Parts) *sms.Sender {
-	return sms.NewSender(dispatcher(p), p.Queue, p.Ledger, sms.SenderConfig{
-		DefaultFrom:    cfg.From,
-		AllowedSenders: cfg.AllowedSenders,
-		QueueEnabled:   cfg.QueueEnabled,
-		MaxWait:        cfg.MaxWait,
+	return sms.NewSender(dispatcher(cfg, p), p.Queue, p.Ledger, sms.SenderConfig{
+		DefaultFrom:  cfg.From,
+		Guard:        NewGuard(cfg, p.Log),
+		QueueEnabled: cfg.QueueEnabled,
+		MaxWait:      cfg.MaxWait,
 	})
 }
 
 // NewDrainHandler builds the drain function's handler over queue and dlq;
 // zero fields of dc take the drain package's defaults.
 func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
-	d := sms.NewDeliverer(dispatcher(p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, AllowedSenders: cfg.AllowedSenders})
+	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log)})
 	return drain.NewHandler(d, q, dlq, p.Log, dc)
 }
 
-func dispatcher(p Parts) *sms.Dispatcher {
-	return sms.NewDispatcher(p.Provider, p.Limiter, p.Log, sms.DispatcherConfig{Refresher: p.Refresher})
+// dispatcher paces provider calls with p's limiter; a call's connection
+// must be ready within the limiter's margin of its slot
+// (docs/rate-limiting.md).
+func dispatcher(cfg config.Config, p Parts) *sms.Dispatcher {
+	return sms.NewDispatcher(p.Provider, p.Limiter, p.Log, sms.DispatcherConfig{
+		Refresher: p.Refresher, Warmer: p.Warmer, ReadyWithin: sms.ReadyWindow(cfg.RateMargin),
+	})
 }
 
 // NewProvider returns the configured provider's client built with s. With

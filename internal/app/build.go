@@ -9,6 +9,8 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/dynamo"
+	"github.com/fluxkit/sms/internal/httpclient"
+	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )
@@ -92,6 +94,9 @@ type Service struct {
 	Queue Queue
 	// DLQ receives the drain's poison records; nil without SMS_DLQ_URL.
 	DLQ drain.DeadLetterer
+	// Callers names API callers in the send function's logs, keyed with
+	// the provider secret's logKey when it has one.
+	Callers logging.CallerHash
 }
 
 // Build wires the service for cfg: the secrets and what is built from them
@@ -133,16 +138,19 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 		}
 		src.JWT = config.NewSecretSource(opts.AWS.SecretsManager, cfg.JWTSecretID, config.SecretSourceConfig{Check: cfg.CheckJWTSecrets})
 	}
-	creds, err := NewCredentials(ctx, cfg, src, HTTPClient(), log)
+	hc := HTTPClient()
+	creds, err := NewCredentials(ctx, cfg, src, hc, log)
 	if err != nil {
 		return nil, err
 	}
 	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, Limiter: opts.Limiter, Ledger: opts.Ledger, Log: log}}
+	svc.Callers = callerHash(ctx, creds, rotates && opts.Mode != config.ModeDrain, log)
 	if svc.Parts.Provider == nil {
 		if cfg.Provider == "" {
 			return nil, errors.New("app: no provider: SMS_PROVIDER is not set")
 		}
 		svc.Parts.Provider = creds
+		svc.Parts.Warmer = httpclient.Warmer(hc)
 	}
 	if rotates {
 		svc.Parts.Refresher = creds

@@ -73,6 +73,10 @@ type Credentials struct {
 	// follows rotations.
 	tokensFromSecret bool
 
+	// logKey is the provider secret's logKey as read at start-up: callers'
+	// names in logs stay the same for the life of the process.
+	logKey string
+
 	mu       sync.RWMutex
 	provider sms.Provider   // nil when the configuration names no provider
 	verifier *auth.Verifier // nil when there is nothing to verify tokens with
@@ -98,6 +102,7 @@ func NewCredentials(ctx context.Context, cfg config.Config, src Sources, hc *htt
 	if err != nil {
 		return nil, err
 	}
+	c.logKey = s.LogKey
 	if tokens && !c.tokensFromSecret {
 		// The keys come from the JWKS, never from a secret: built once.
 		if c.verifier, err = auth.NewVerifier(c.authConfig(nil)); err != nil {

@@ -102,8 +102,22 @@ type Config struct {
 	TableName string
 	// QueueURL and DLQURL are the SQS queue and its dead-letter queue.
 	QueueURL, DLQURL string
-	// AllowedSenders, when not empty, lists the only accepted "from" values.
+	// AllowedSenders are the "from" values a message may name besides From
+	// (SMS_ALLOWED_SENDERS); sms.AnySender alone allows any. Empty: only
+	// From.
 	AllowedSenders []string
+	// AllowedCountries, when not empty, are the only regions (ISO 3166-1
+	// alpha-2, upper case) messages may go to (SMS_ALLOWED_COUNTRIES).
+	AllowedCountries []string
+	// BlockedNumberTypes are libphonenumber number types never sent to
+	// (SMS_BLOCKED_NUMBER_TYPES; sms.DefaultBlockedNumberTypes unless set).
+	BlockedNumberTypes []string
+	// BlockNonGeographic refuses numbers of non-geographic country codes;
+	// SMS_BLOCKED_NUMBER_TYPES=none lifts it with the type rules.
+	BlockNonGeographic bool
+	// SmartEncoding replaces look-alike characters by GSM-7 ones when that
+	// makes a body GSM-7 (SMS_SMART_ENCODING, default true).
+	SmartEncoding bool
 	// JWTIssuer and JWTAudience, when set, are the required iss and aud.
 	JWTIssuer, JWTAudience string
 	// JWTJWKSURL selects RS256/ES256 tokens verified with that JWKS; empty
@@ -314,21 +328,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		*u.dst = norm
 	}
-	if v := get(EnvAllowedSenders); v != "" {
-		seen := map[string]bool{}
-		for s := range strings.SplitSeq(v, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" || seen[s] {
-				continue
-			}
-			if err := sms.ValidateFrom(s); err != nil {
-				fail(settingErr(EnvAllowedSenders, "entry %q %s", s, reasonOf(err)))
-				continue
-			}
-			seen[s] = true
-			c.AllowedSenders = append(c.AllowedSenders, s)
-		}
-	}
+	guardFromEnv(get, &c, fail)
 	if v := get(EnvJWTMaxLifetime); v != "" && !strings.EqualFold(v, "off") {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // env returns a getenv over vars.
@@ -51,6 +53,11 @@ func TestFromEnvDefaults(t *testing.T) {
 		StatusRetention: 720 * time.Hour,
 		MaxReceives:     10,
 	}
+	// The guard's defaults (guard_test.go): only SMS_FROM, every country,
+	// the costly number types and non-geographic codes blocked, smart
+	// encoding on.
+	want.BlockedNumberTypes = []string{"PREMIUM_RATE", "SHARED_COST", "UAN", "PERSONAL_NUMBER", "VOICEMAIL", "PAGER"}
+	want.BlockNonGeographic, want.SmartEncoding = true, true
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv(empty) = %+v, want %+v", got, want)
 	}
@@ -112,6 +119,8 @@ func TestFromEnvValues(t *testing.T) {
 		MaxReceives:      5,
 		PublicURL:        "https://sms.example.com/api",
 	}
+	want.BlockedNumberTypes = sms.DefaultBlockedNumberTypes
+	want.BlockNonGeographic, want.SmartEncoding = true, true
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv =\n%+v, want\n%+v", got, want)
 	}

@@ -64,6 +64,9 @@ type Secrets struct {
 	// a rotation is under way.
 	JWTSecret         string
 	JWTSecretPrevious string
+	// LogKey, optional, keys the hash that names API callers in logs
+	// (logging.CallerHash); never logged itself.
+	LogKey string
 }
 
 // JWTSecrets returns the HS256 secrets for verification, current first.
@@ -87,10 +90,16 @@ const (
 	KeyAPISecret         = "apiSecret"
 	KeyJWTSecret         = "jwtSecret"
 	KeyJWTSecretPrevious = "jwtSecretPrevious"
+	KeyLogKey            = "logKey"
 	KeySignatureSecret   = "signatureSecret"
 	KeySignatureMethod   = "signatureMethod"
 	KeyReceiptsToken     = "receiptsToken"
 )
+
+// minLogKeySize is the shortest logKey accepted, in bytes: a key short
+// enough to guess would let anyone check a caller's name against a
+// guessed subject.
+const minLogKeySize = 16
 
 // Environment variables SecretsFromEnv reads (local runs only).
 const (
@@ -120,6 +129,7 @@ type secretJSON struct {
 	APISecret         string `json:"apiSecret"`
 	JWTSecret         string `json:"jwtSecret"`
 	JWTSecretPrevious string `json:"jwtSecretPrevious"`
+	LogKey            string `json:"logKey"`
 	SignatureSecret   string `json:"signatureSecret"`
 	SignatureMethod   string `json:"signatureMethod"`
 	ReceiptsToken     string `json:"receiptsToken"`
@@ -158,6 +168,7 @@ func ParseSecret(data []byte) (Secrets, error) {
 		},
 		JWTSecret:         j.JWTSecret,
 		JWTSecretPrevious: j.JWTSecretPrevious,
+		LogKey:            j.LogKey,
 	}, nil
 }
 
@@ -273,7 +284,11 @@ func (c Config) CheckProviderSecrets(s Secrets) error {
 		required(n.apiKey, s.Vonage.APIKey)
 		required(n.apiSecret, s.Vonage.APISecret)
 	}
+	if s.LogKey != "" && len(s.LogKey) < minLogKeySize {
+		fail("secret key "+KeyLogKey, fmt.Sprintf("must be at least %d bytes (a random value)", minLogKeySize))
+	}
 	errs = append(errs, untrimmed(
+		field{"secret key " + KeyLogKey, s.LogKey},
 		field{n.accountSID, s.Twilio.AccountSID}, field{n.authToken, s.Twilio.AuthToken},
 		field{n.apiKeySID, s.Twilio.APIKeySID}, field{n.apiKeySecret, s.Twilio.APIKeySecret},
 		field{n.apiKey, s.Vonage.APIKey}, field{n.apiSecret, s.Vonage.APISecret},

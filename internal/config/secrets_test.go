@@ -30,13 +30,14 @@ var fullSecrets = Secrets{
 	},
 	JWTSecret:         testJWTSecret,
 	JWTSecretPrevious: "jwt-previous-0123456789-0123456789-abc",
+	LogKey:            "log-key-5b8e1f0c2d7a9e34",
 }
 
 // secretValues lists every value in fullSecrets.
 func secretValues() []string {
 	s := fullSecrets
 	return []string{s.Twilio.AccountSID, s.Twilio.AuthToken, s.Twilio.APIKeySID, s.Twilio.APIKeySecret,
-		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious,
+		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious, s.LogKey,
 		s.Vonage.SignatureSecret, s.Vonage.ReceiptsToken}
 }
 
@@ -51,7 +52,7 @@ func TestParseSecret(t *testing.T) {
 			name: "every key",
 			json: `{"accountSid":"` + testAccountSID + `","authToken":"` + testAuthToken + `","apiKeySid":"` + testAPIKeySID +
 				`","apiKeySecret":"apikey-secret-value-xyz","apiKey":"vonage-key-1","apiSecret":"vonage-secret-value",` +
-				`"jwtSecret":"` + testJWTSecret + `","jwtSecretPrevious":"jwt-previous-0123456789-0123456789-abc",` +
+				`"jwtSecret":"` + testJWTSecret + `","jwtSecretPrevious":"jwt-previous-0123456789-0123456789-abc","logKey":"log-key-5b8e1f0c2d7a9e34",` +
 				`"signatureSecret":"vonage-signature-secret","signatureMethod":"sha256","receiptsToken":"receipts-token-value"}`,
 			want: fullSecrets,
 		},
@@ -94,7 +95,7 @@ func TestParseSecret(t *testing.T) {
 // itself prints as "[redacted]").
 func fieldsOf(s Secrets) []string {
 	return []string{s.Twilio.AccountSID, s.Twilio.AuthToken, s.Twilio.APIKeySID, s.Twilio.APIKeySecret,
-		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious,
+		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious, s.LogKey,
 		s.Vonage.SignatureSecret, s.Vonage.ReceiptsToken} // the signature method is no secret
 }
 
@@ -113,8 +114,11 @@ func TestSecretsFromEnv(t *testing.T) {
 		EnvVonageSignatureMethod: fullSecrets.Vonage.SignatureMethod,
 		EnvVonageReceiptsToken:   fullSecrets.Vonage.ReceiptsToken,
 	}))
-	if got != fullSecrets {
-		t.Errorf("SecretsFromEnv = %v, want %v", fieldsOf(got), fieldsOf(fullSecrets))
+	// The environment has no logKey: local runs log no callers worth hiding.
+	want := fullSecrets
+	want.LogKey = ""
+	if got != want {
+		t.Errorf("SecretsFromEnv = %v, want %v", fieldsOf(got), fieldsOf(want))
 	}
 }
 
@@ -166,6 +170,11 @@ func TestCheckSecrets(t *testing.T) {
 		{"jwt secret not needed with JWKS", Config{Provider: ProviderTwilio, SecretID: "x", JWTJWKSURL: "https://issuer.example/jwks"},
 			change(twilioToken, func(s *Secrets) { s.JWTSecret = "" }), nil},
 		{"console provider needs only the jwt secret", Config{}, Secrets{JWTSecret: testJWTSecret}, nil},
+		{"log key", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "0123456789abcdef" }), nil},
+		{"log key short", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "short" }),
+			[]string{"secret key logKey: must be at least 16 bytes"}},
+		{"log key with a newline", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "0123456789abcdef\n" }),
+			[]string{"secret key logKey: has leading or trailing whitespace"}},
 		{"trailing newline", fromSecret, change(twilioToken, func(s *Secrets) { s.Twilio.AuthToken += "\n" }),
 			[]string{"secret key authToken: has leading or trailing whitespace"}},
 		{"env names without a secret id", Config{Provider: ProviderTwilio}, Secrets{},

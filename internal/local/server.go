@@ -157,7 +157,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	sendParts, drainParts := svc.Parts, svc.Parts
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
-	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log)
+	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log, apigw.LogCallers(svc.Callers))
 	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Clock: opts.Clock, Log: sendParts.Log})
 	for _, r := range ReceiptRoutes {
 		gw.Route(r.Method, r.Path, st.receipts)

@@ -70,10 +70,26 @@ func usesAWS(cfg config.Config) bool {
 	return cfg.AWSEndpointURL != "" || cfg.TableName != "" || cfg.QueueURL != "" || cfg.DLQURL != "" || cfg.SecretID != ""
 }
 
-// loadConfig reads the local configuration: config.Load in local mode,
-// the console provider's default sender, and what AWS mode requires.
+// localRules are the sender and destination rules of local mode unless
+// the environment sets them: any sender and any destination, so that
+// development is not refused by a deployment's guard. Setting the
+// variables tries the guard out locally.
+var localRules = map[string]string{
+	config.EnvAllowedSenders:     sms.AnySender,
+	config.EnvBlockedNumberTypes: config.NoBlockedNumberTypes,
+}
+
+// loadConfig reads the local configuration: config.Load in local mode
+// with localRules, the console provider's default sender, and what AWS
+// mode requires.
 func loadConfig(getenv func(string) string) (config.Config, error) {
-	cfg, err := config.Load(getenv, config.ModeLocal)
+	withRules := func(k string) string {
+		if v := getenv(k); strings.TrimSpace(v) != "" {
+			return v
+		}
+		return localRules[k]
+	}
+	cfg, err := config.Load(withRules, config.ModeLocal)
 	if err != nil {
 		return config.Config{}, err
 	}

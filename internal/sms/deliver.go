@@ -23,15 +23,18 @@ const (
 	// Dropped: the provider refused it for good (rejected number, opted
 	// out, partial multipart). Acknowledge; never retry.
 	Dropped
-	// Retry: a transient, ambiguous or account failure, or a dependency is
-	// down. Leave it for SQS to redeliver with backoff.
+	// Retry: the provider failed transiently, ambiguously or refused the
+	// account. Leave it for SQS to redeliver with backoff.
 	Retry
 	// HeldElsewhere: another worker holds its id (a duplicate delivery, or a claim
 	// whose worker died). Nothing is wrong with the message: re-enqueue a
 	// fresh copy after a backoff so it does not burn receive counts.
 	HeldElsewhere
-	// Deferred: no send slot was free in the time left. Re-enqueue a fresh
-	// copy at once so it does not burn a receive count.
+	// Deferred: nothing was sent, for reasons that are not the message's:
+	// no send slot in the time left, the limiter or the ledger unreachable
+	// (or contended), too little time left for a call, or no ready
+	// connection within the margin of a slot. Re-enqueue a fresh copy after
+	// a backoff so it does not burn a receive count.
 	Deferred
 	// Poison: it can never be processed. Dead-letter it with the
 	// disposition's PoisonReason.
@@ -62,10 +65,11 @@ const (
 type Disposition struct {
 	Action Action
 	// Kind is the kind of the failure behind a Dropped, Retry,
-	// HeldElsewhere or Poison action, for logs.
+	// HeldElsewhere, Poison or Deferred action, for logs.
 	Kind Kind
 	// PoisonReason is the dead-letter reason of a Poison action
-	// (PoisonDuplicateID, PoisonSenderNotAllowed).
+	// (PoisonDuplicateID, PoisonSenderNotAllowed,
+	// PoisonDestinationNotAllowed, or a validation code such as invalid_to).
 	PoisonReason string
 }
 
@@ -76,45 +80,46 @@ type Deliverer struct {
 	d           *Dispatcher
 	ledger      Ledger
 	defaultFrom string
-	allowed     map[string]bool
+	guard       *Guard
 }
 
 // DelivererConfig holds the sender rules of the drain path.
 type DelivererConfig struct {
 	// DefaultFrom is the sender of messages that name none.
 	DefaultFrom string
-	// AllowedSenders, when not empty, lists the senders a message may name
-	// besides DefaultFrom; a message naming another one is poison.
-	AllowedSenders []string
+	// Guard holds the sender and destination rules (a message breaking one
+	// is poison) and the smart encoding; nil means
+	// a Guard of GuardConfig{DefaultFrom: DefaultFrom}.
+	Guard *Guard
 }
 
 // NewDeliverer returns a Deliverer sending through d and recording sent
 // ids in ledger.
 func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer {
-	dl := &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom}
-	if len(cfg.AllowedSenders) > 0 {
-		dl.allowed = map[string]bool{cfg.DefaultFrom: true}
-		for _, a := range cfg.AllowedSenders {
-			dl.allowed[a] = true
-		}
+	if cfg.Guard == nil {
+		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
-	return dl
+	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard}
 }
 
 // Deliver processes one validated queued message. maxWait bounds the wait
 // for a slot (the time the invocation has left); lease is how long the
 // claim on the id lasts should this worker die mid-way.
 func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, lease time.Duration) Disposition {
+	// The guard's rules hold for every message, whatever envelope its
+	// producer wrote.
+	if err := dl.guard.Check(ctx, m.Message); err != nil {
+		return refusedDisposition(err)
+	}
 	if m.From == "" {
 		m.From = dl.defaultFrom
-	} else if dl.allowed != nil && !dl.allowed[m.From] {
-		return Disposition{Action: Poison, Kind: KindForbidden, PoisonReason: PoisonSenderNotAllowed}
 	}
 	key := "msg#" + m.ID
 	fp := Fingerprint(m.To, m.Body, m.From)
 	c, err := dl.ledger.Claim(ctx, key, fp, lease)
 	if err != nil {
-		return Disposition{Action: Retry, Kind: KindOf(classifyDependency(err))}
+		// Not the message's fault: a fresh copy later, no receive burnt.
+		return Disposition{Action: Deferred, Kind: KindOf(classifyDependency(err))}
 	}
 	switch c.State {
 	case Done:
@@ -124,7 +129,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	case Mismatch:
 		return Disposition{Action: Poison, Kind: KindInvalid, PoisonReason: PoisonDuplicateID}
 	}
-	rc, err := dl.d.dispatch(ctx, m.Message, maxWait)
+	rc, err := dl.d.dispatch(ctx, dl.guard.Encode(m.Message), maxWait)
 	// The bookkeeping below must happen even when the invocation's context
 	// is about to end.
 	bg := context.WithoutCancel(ctx)
@@ -151,13 +156,18 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	if rerr := dl.ledger.Release(bg, key); rerr != nil {
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release claim", slog.String("messageId", m.ID), slog.String("error", rerr.Error()))
 	}
-	switch kind {
-	case KindRateLimited:
-		return Disposition{Action: Deferred}
-	case KindAmbiguous:
+	switch {
+	case kind == KindRateLimited:
+		return Disposition{Action: Deferred, Kind: kind}
+	case kind == KindUnavailable || nothingSent(err):
+		// The limiter is unreachable or contended, or no call was made in
+		// time: nothing went out, and nothing is wrong with the message.
+		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "nothing sent; deferring", slog.String("messageId", m.ID), slog.String("error", err.Error()))
+		return Disposition{Action: Deferred, Kind: kind}
+	case kind == KindAmbiguous:
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown; will retry (at-least-once)",
 			slog.String("event", "ambiguous_send"), slog.String("messageId", m.ID), providerAttrs(err))
-	case KindProviderAccount:
+	case kind == KindProviderAccount:
 		// dispatch already logged it with event=provider_account_error.
 	default:
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "send failed; will retry", slog.String("messageId", m.ID), slog.String("error", err.Error()))

@@ -14,10 +14,22 @@ type Provider interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
 }
 
-// DefaultMargin is the fraction a Limiter stretches every slot by when it
-// is configured with none: calls may reach the provider up to that many
-// seconds after their slot starts without breaking the 1-second bound.
+// DefaultMargin is the default fraction a Limiter stretches every slot by
+// (SMS_RATE_MARGIN): calls may reach the provider up to that many seconds
+// after their slot starts without breaking the 1-second bound. A margin of
+// zero is a margin of zero: no slack, and no readiness bound (see
+// ReadyWindow).
 const DefaultMargin = 0.05
+
+// SpacingHold is how long a limiter keeps to a stricter slot spacing that
+// another instance stored in the shared state after that instance last
+// took a slot there. Instances configured with different rates (or
+// margins), as during a rollout of a new SMS_RATE_LIMIT, thus all space
+// their slots by the stricter of the two; once the stricter configuration
+// has taken no slot for SpacingHold, the others return to their own. It
+// exceeds the longest invocation of either function, so that an old
+// invocation still running keeps its spacing in force.
+const SpacingHold = 2 * time.Minute
 
 // SlotInterval is the spacing of the slots of a limiter granting rate
 // slots per second with margin: (1/rate)·(1+margin), to the nanosecond.

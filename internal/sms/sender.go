@@ -38,8 +38,10 @@ type SendRequest struct {
 type SenderConfig struct {
 	// DefaultFrom is the sender used when a request names none.
 	DefaultFrom string
-	// AllowedSenders, when not empty, lists the only From overrides allowed.
-	AllowedSenders []string
+	// Guard holds the sender and destination rules and the smart encoding;
+	// nil means a Guard of GuardConfig{DefaultFrom: DefaultFrom}: only
+	// the default sender, every destination, bodies as written.
+	Guard *Guard
 	// QueueEnabled queues messages that find no slot; otherwise they get 429.
 	QueueEnabled bool
 	// MaxWait bounds how long a request waits for a near slot.
@@ -51,11 +53,10 @@ type SenderConfig struct {
 // Sender carries out send requests: validate, deduplicate, take a slot and
 // send, or hand the message to the queue.
 type Sender struct {
-	d       *Dispatcher
-	queue   Queue
-	ledger  Ledger
-	cfg     SenderConfig
-	allowed map[string]bool
+	d      *Dispatcher
+	queue  Queue
+	ledger Ledger
+	cfg    SenderConfig
 }
 
 // NewSender returns a Sender. ledger may be nil, in which case requests
@@ -64,14 +65,10 @@ func NewSender(d *Dispatcher, queue Queue, ledger Ledger, cfg SenderConfig) *Sen
 	if cfg.NewID == nil {
 		cfg.NewID = NewID
 	}
-	s := &Sender{d: d, queue: queue, ledger: ledger, cfg: cfg}
-	if len(cfg.AllowedSenders) > 0 {
-		s.allowed = make(map[string]bool, len(cfg.AllowedSenders))
-		for _, a := range cfg.AllowedSenders {
-			s.allowed[a] = true
-		}
+	if cfg.Guard == nil {
+		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
-	return s
+	return &Sender{d: d, queue: queue, ledger: ledger, cfg: cfg}
 }
 
 // Send carries out r. The Result is meaningful when err is nil (status sent
@@ -82,15 +79,15 @@ func NewSender(d *Dispatcher, queue Queue, ledger Ledger, cfg SenderConfig) *Sen
 // has no Result.
 func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 	m := Message{To: r.To, Body: r.Body, From: r.From}
-	if err := m.Validate(); err != nil {
+	// Validation and the guard's rules, before anything is claimed, taken
+	// or queued.
+	if err := s.cfg.Guard.Check(ctx, m); err != nil {
 		return Result{}, err
-	}
-	if r.From != "" && s.allowed != nil && !s.allowed[r.From] {
-		return Result{}, E(KindForbidden, "sender is not allowed", Field("from"))
 	}
 	if m.From == "" {
 		m.From = s.cfg.DefaultFrom
 	}
+	m = s.cfg.Guard.Encode(m)
 	if r.IdempotencyKey == "" {
 		return s.send(ctx, m)
 	}

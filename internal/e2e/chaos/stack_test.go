@@ -27,6 +27,7 @@ import (
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
+	"github.com/fluxkit/sms/internal/testing/tlsproxy"
 )
 
 // jwtSecret signs the tokens of these tests; it exists only here.
@@ -40,7 +41,15 @@ const recipient = "+14155552671"
 // secret on it.
 var moto *mototest.Server
 
-func TestMain(m *testing.M) { mototest.Main(m, &moto) }
+func TestMain(m *testing.M) {
+	// The provider fakes are reached through TLS proxies (tlsproxy) in the
+	// tests that make new connections slow.
+	if err := tlsproxy.TrustCA(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mototest.Main(m, &moto)
+}
 
 // deployment is one deployment of the service on loopback: a table,
 // a queue with its dead-letter queue and redrive policy as template.yaml
@@ -84,6 +93,11 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		"AWS_ACCESS_KEY_ID":         "testing",
 		"AWS_SECRET_ACCESS_KEY":     "testing",
 		"SMS_PROVIDER":              provider,
+		// The guard is off: these deployments test delivery under faults,
+		// and the abuse battery, which tests the guard, sets its own rules.
+		"SMS_ALLOWED_SENDERS":      "*",
+		"SMS_BLOCKED_NUMBER_TYPES": "none",
+		"SMS_SMART_ENCODING":       "false",
 	}
 	switch provider {
 	case config.ProviderTwilio:
@@ -127,7 +141,7 @@ func (d *deployment) function(t *testing.T, mode config.Mode) *app.Service {
 func (d *deployment) sendHandler(t *testing.T) *apigw.Handler {
 	t.Helper()
 	f := d.function(t, config.ModeSend)
-	return apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log)
+	return apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log, apigw.LogCallers(f.Callers))
 }
 
 // Drain timing of the tests: invocations last at most drainTimeout, of

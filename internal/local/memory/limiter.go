@@ -17,24 +17,38 @@ import (
 type LimiterConfig struct {
 	// Rate is the number of slots per second; it must be positive.
 	Rate float64
-	// Margin stretches every slot by this fraction (zero means
-	// sms.DefaultMargin). Calls may reach the provider up to Margin
-	// seconds after their slot starts without breaking the 1-second bound.
+	// Margin stretches every slot by this fraction: zero means none. Calls
+	// may reach the provider up to Margin seconds after their slot starts
+	// without breaking the 1-second bound.
 	Margin float64
+	// State is the slot state the limiter shares with other limiters, the
+	// way instances share the DynamoDB table; nil means one of its own.
+	State *LimiterState
 	// Clock is the time source; nil means sms.SystemClock.
 	Clock sms.Clock
 }
 
+// LimiterState is the state limiters share: the next free slot and the
+// stricter spacing in force, as the DynamoDB limiter keeps them in its
+// item. The zero value has no slot taken.
+type LimiterState struct {
+	mu   sync.Mutex
+	next time.Time // zero: no slot taken yet
+	// spacing is the interval stored by the limiter with the longest one
+	// that took a slot until spacingUntil (sms.SpacingHold later).
+	spacing      time.Duration
+	spacingUntil time.Time
+}
+
 // Limiter is an in-process sms.Limiter. It keeps one "next free slot" time
-// and spaces slots sms.SlotInterval(Rate, Margin) apart, exactly like the
-// DynamoDB limiter of package dynamo (see its documentation for the bound).
-// It is safe for concurrent use.
+// and spaces slots sms.SlotInterval(Rate, Margin) apart — or by a stricter
+// interval another limiter on the same state stored — exactly like the
+// DynamoDB limiter of package dynamo (see docs/rate-limiting.md for the
+// bound). It is safe for concurrent use.
 type Limiter struct {
 	interval time.Duration
 	clock    sms.Clock
-
-	mu   sync.Mutex
-	next time.Time // zero: no slot taken yet
+	state    *LimiterState
 }
 
 // NewLimiter returns a limiter for cfg. It fails when cfg.Rate is not a
@@ -46,16 +60,17 @@ func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 	if !(cfg.Margin >= 0) || math.IsInf(cfg.Margin, 0) {
 		return nil, fmt.Errorf("memory: new limiter: margin %v is not a non-negative number", cfg.Margin)
 	}
-	if cfg.Margin == 0 {
-		cfg.Margin = sms.DefaultMargin
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = sms.SystemClock{}
 	}
-	return &Limiter{interval: sms.SlotInterval(cfg.Rate, cfg.Margin), clock: cfg.Clock}, nil
+	if cfg.State == nil {
+		cfg.State = &LimiterState{}
+	}
+	return &Limiter{interval: sms.SlotInterval(cfg.Rate, cfg.Margin), clock: cfg.Clock, state: cfg.State}, nil
 }
 
-// Interval is the spacing between consecutive slots.
+// Interval is the spacing between consecutive slots of this limiter's own
+// configuration.
 func (l *Limiter) Interval() time.Duration { return l.interval }
 
 // Reserve takes the next free slot if it starts no later than now+maxWait
@@ -65,6 +80,10 @@ func (l *Limiter) Interval() time.Duration { return l.interval }
 // takes nothing and returns ok == false. Reserve does not sleep: the
 // caller waits until the returned time before calling the provider. A
 // negative maxWait counts as zero.
+//
+// The next slot after a grant is one interval later: the limiter's own,
+// or the longer one a limiter sharing the state stored within the last
+// sms.SpacingHold.
 func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, false, sms.E(sms.KindUnavailable, "rate limiter unavailable", sms.Cause(fmt.Errorf("memory: reserve slot: %w", err)))
@@ -73,17 +92,23 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 		maxWait = 0
 	}
 	now := l.clock.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	st := l.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	at := now
 	switch {
-	case l.next.IsZero() || l.next.Before(now):
-		l.next = now.Add(l.interval)
-		return now, true, nil
-	case l.next.After(now.Add(maxWait)):
+	case st.next.IsZero() || st.next.Before(now):
+	case st.next.After(now.Add(maxWait)):
 		return time.Time{}, false, nil
 	default:
-		at := l.next
-		l.next = at.Add(l.interval)
-		return at, true, nil
+		at = st.next
 	}
+	spacing := l.interval
+	if st.spacing > l.interval && !st.spacingUntil.Before(now) {
+		spacing = st.spacing
+	} else {
+		st.spacing, st.spacingUntil = l.interval, now.Add(sms.SpacingHold)
+	}
+	st.next = at.Add(spacing)
+	return at, true, nil
 }
