@@ -52,6 +52,7 @@ const (
 	EnvStatusRetention  = "SMS_STATUS_RETENTION"
 	EnvMaxReceives      = "SMS_MAX_RECEIVES"
 	EnvPublicURL        = "SMS_PUBLIC_URL"
+	EnvEventBus         = "SMS_EVENT_BUS"
 )
 
 // Defaults and bounds.
@@ -150,6 +151,9 @@ type Config struct {
 	// it providers are asked for delivery receipts at its receipt routes,
 	// and the receipts program verifies Twilio's signatures against it.
 	PublicURL string
+	// EventBus is the EventBridge bus (a name or an ARN) the publisher
+	// puts status events on (SMS_EVENT_BUS); empty means no events.
+	EventBus string
 }
 
 // SettingError reports one missing or invalid setting. Setting names the
@@ -183,6 +187,8 @@ const (
 	// ModeReceipts is the receipts Lambda: provider status callbacks and
 	// delivery receipts.
 	ModeReceipts
+	// ModePublisher is the status event publisher Lambda.
+	ModePublisher
 )
 
 // String returns the mode's name.
@@ -196,6 +202,8 @@ func (m Mode) String() string {
 		return "local"
 	case ModeReceipts:
 		return "receipts"
+	case ModePublisher:
+		return "publisher"
 	}
 	return fmt.Sprintf("mode(%d)", int(m))
 }
@@ -363,6 +371,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.MaxReceives = n
 		}
 	}
+	if c.EventBus = get(EnvEventBus); c.EventBus != "" {
+		if reason := eventBusProblem(c.EventBus); reason != "" {
+			fail(settingErr(EnvEventBus, "%s, got %q", reason, c.EventBus))
+		}
+	}
 	if strings.ContainsAny(c.JWTRequiredScope, " \t") {
 		fail(settingErr(EnvJWTRequiredScope, "must be a single scope without spaces, got %q", c.JWTRequiredScope))
 	}
@@ -386,6 +399,8 @@ func (c Config) SplitJWTSecret() bool { return c.JWTSecretID != c.SecretID }
 //     provider; an empty SMS_PROVIDER means the console provider.
 //   - ModeReceipts: SMS_SECRET_ID (the keys that verify receipts),
 //     SMS_TABLE_NAME and SMS_PUBLIC_URL (Twilio signs the URL it calls).
+//   - ModePublisher: SMS_EVENT_BUS, and nothing else: it reads neither the
+//     table (its events come from the table's stream) nor the secret.
 //
 // The programs that verify tokens (send, local) also need JWT_ISSUER and
 // JWT_AUDIENCE when JWT_JWKS_URL is set: an identity provider signs the
@@ -408,6 +423,8 @@ func (c Config) Validate(mode Mode) error {
 		}
 	case ModeReceipts:
 		required = []string{EnvSecretID, EnvTableName, EnvPublicURL}
+	case ModePublisher:
+		required = []string{EnvEventBus}
 	default:
 		return fmt.Errorf("config: unknown mode %v", mode)
 	}
@@ -419,6 +436,7 @@ func (c Config) Validate(mode Mode) error {
 		EnvQueueURL:  c.QueueURL,
 		EnvDLQURL:    c.DLQURL,
 		EnvPublicURL: c.PublicURL,
+		EnvEventBus:  c.EventBus,
 	}
 	var errs []error
 	for _, name := range required {

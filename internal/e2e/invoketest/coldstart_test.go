@@ -28,7 +28,7 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 	b.Cleanup(st.Close)
 	first := map[string]string{"send": "send/http-api-v2-missing-auth.json", "drain": "drain/sqs-poison.json",
-		"receipts": "receipts/http-api-v2-twilio-forged.json"}
+		"receipts": "receipts/http-api-v2-twilio-forged.json", "publisher": "publisher/stream-status-changes.json"}
 	for _, f := range Functions() {
 		bin := rie.Build(b, f.Package)
 		env, err := st.Env(f)

@@ -108,8 +108,8 @@ func TestSecretFile(t *testing.T) {
 	}
 }
 
-// TestEventFiles checks that the sample events look like what API Gateway
-// and SQS send, that their derived values (token, content-length, MD5
+// TestEventFiles checks that the sample events look like what API Gateway,
+// SQS and the table's stream send, that their derived values (token, content-length, MD5
 // digests) are right, and that every token verifies with the test-only
 // secret. With -update it first rewrites the derived values.
 func TestEventFiles(t *testing.T) {
@@ -163,6 +163,8 @@ func TestEventFiles(t *testing.T) {
 				}
 			case Receipts:
 				checkReceiptEvent(t, raw, filepath.Base(ev.Path), d, secret.ReceiptsToken)
+			case Publisher:
+				checkStreamEvent(t, raw)
 			}
 		})
 	}
