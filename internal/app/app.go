@@ -80,22 +80,24 @@ func dispatcher(cfg config.Config, p Parts) *sms.Dispatcher {
 }
 
 // NewProvider returns the client of the configured provider (the first,
-// with failover) built with s.
+// with failover) built with s. With SMS_PUBLIC_URL every message asks for
+// its receipts (docs/receipts.md).
 func NewProvider(cfg config.Config, s config.Secrets, hc *http.Client) (sms.Provider, error) {
 	return newProvider(cfg.Provider, cfg, s, hc)
 }
 
 // newProvider returns the client of the provider named name built with s.
 func newProvider(name string, cfg config.Config, s config.Secrets, hc *http.Client) (sms.Provider, error) {
+	twilioCallback, vonageCallback := receiptURLs(cfg, s)
 	switch name {
 	case config.ProviderTwilio:
 		return twilio.New(twilio.Credentials{
 			AccountSID: s.Twilio.AccountSID, AuthToken: s.Twilio.AuthToken,
 			APIKeySID: s.Twilio.APIKeySID, APIKeySecret: s.Twilio.APIKeySecret,
-		}, twilio.Config{BaseURL: cfg.TwilioAPIURL, HTTPClient: hc}), nil
+		}, twilio.Config{BaseURL: cfg.TwilioAPIURL, HTTPClient: hc, StatusCallback: twilioCallback}), nil
 	case config.ProviderVonage:
 		return vonage.New(vonage.Credentials{APIKey: s.Vonage.APIKey, APISecret: s.Vonage.APISecret},
-			vonage.Config{BaseURL: cfg.VonageAPIURL, HTTPClient: hc}), nil
+			vonage.Config{BaseURL: cfg.VonageAPIURL, HTTPClient: hc, Callback: vonageCallback}), nil
 	}
 	return nil, fmt.Errorf("app: SMS_PROVIDER %q has no client", name)
 }

@@ -52,6 +52,7 @@ const (
 	EnvStatusTracking   = "SMS_STATUS_TRACKING"
 	EnvStatusRetention  = "SMS_STATUS_RETENTION"
 	EnvMaxReceives      = "SMS_MAX_RECEIVES"
+	EnvPublicURL        = "SMS_PUBLIC_URL"
 	EnvEventBus         = "SMS_EVENT_BUS"
 )
 
@@ -155,6 +156,11 @@ type Config struct {
 	// (SMS_MAX_RECEIVES, default 10): on a record's last receive the drain
 	// knows a failure hands the message to the dead-letter queue.
 	MaxReceives int
+	// PublicURL is the API's public base URL (SMS_PUBLIC_URL: https, or
+	// http on a loopback host; no trailing slash, query or fragment). With
+	// it providers are asked for delivery receipts at its receipt routes,
+	// and the receipts program verifies Twilio's signatures against it.
+	PublicURL string
 	// EventBus is the EventBridge bus (a name or an ARN) the publisher
 	// puts status events on (SMS_EVENT_BUS); empty means no events.
 	EventBus string
@@ -188,6 +194,9 @@ const (
 	ModeDrain
 	// ModeLocal is the local development runner.
 	ModeLocal
+	// ModeReceipts is the receipts Lambda: provider status callbacks and
+	// delivery receipts.
+	ModeReceipts
 	// ModePublisher is the status event publisher Lambda.
 	ModePublisher
 )
@@ -201,6 +210,8 @@ func (m Mode) String() string {
 		return "drain"
 	case ModeLocal:
 		return "local"
+	case ModeReceipts:
+		return "receipts"
 	case ModePublisher:
 		return "publisher"
 	}
@@ -303,6 +314,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{EnvTwilioAPIURL, &c.TwilioAPIURL, false},
 		{EnvVonageAPIURL, &c.VonageAPIURL, false},
 		{EnvAWSEndpointURL, &c.AWSEndpointURL, false},
+		{EnvPublicURL, &c.PublicURL, true},
 	} {
 		v := get(u.name)
 		if v == "" {
@@ -316,6 +328,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		case reason != "":
 			fail(settingErr(u.name, "%s, got %q", reason, v))
 			continue
+		}
+		if u.name == EnvPublicURL {
+			if pu, _ := url.Parse(norm); pu.RawQuery != "" || pu.ForceQuery || pu.Fragment != "" {
+				fail(settingErr(u.name, "must be a base URL without a query or fragment, got %q", v))
+				continue
+			}
 		}
 		*u.dst = norm
 	}
@@ -404,13 +422,16 @@ func (c Config) SplitJWTSecret() bool { return c.JWTSecretID != c.SecretID }
 //     SMS_QUEUE_URL (to extend a record's visibility) and SMS_DLQ_URL.
 //   - ModeLocal: nothing, except SMS_FROM when SMS_PROVIDER names a real
 //     provider; an empty SMS_PROVIDER means the console provider.
+//   - ModeReceipts: SMS_SECRET_ID (the keys that verify receipts),
+//     SMS_TABLE_NAME and SMS_PUBLIC_URL (Twilio signs the URL it calls).
 //   - ModePublisher: SMS_EVENT_BUS, and nothing else: it reads neither the
 //     table (its events come from the table's stream) nor the secret.
 //
 // The programs that verify tokens (send, local) also need JWT_ISSUER and
 // JWT_AUDIENCE when JWT_JWKS_URL is set: an identity provider signs the
-// tokens of every application it serves with the same keys. The drain
-// verifies no tokens and ignores them. JWT_SECRET_ID needs SMS_SECRET_ID.
+// tokens of every application it serves with the same keys. The drain and
+// the receipts program verify no tokens and ignore them. JWT_SECRET_ID
+// needs SMS_SECRET_ID.
 func (c Config) Validate(mode Mode) error {
 	var required []string
 	switch mode {
@@ -425,6 +446,8 @@ func (c Config) Validate(mode Mode) error {
 		if c.Provider != "" {
 			required = []string{EnvFrom}
 		}
+	case ModeReceipts:
+		required = []string{EnvSecretID, EnvTableName, EnvPublicURL}
 	case ModePublisher:
 		required = []string{EnvEventBus}
 	default:
@@ -437,6 +460,7 @@ func (c Config) Validate(mode Mode) error {
 		EnvTableName: c.TableName,
 		EnvQueueURL:  c.QueueURL,
 		EnvDLQURL:    c.DLQURL,
+		EnvPublicURL: c.PublicURL,
 		EnvEventBus:  c.EventBus,
 	}
 	var errs []error
@@ -445,7 +469,7 @@ func (c Config) Validate(mode Mode) error {
 			errs = append(errs, settingErr(name, "required by the %s program", mode))
 		}
 	}
-	if mode != ModeDrain && mode != ModePublisher && c.JWTJWKSURL != "" {
+	if mode.verifiesTokens() && c.JWTJWKSURL != "" {
 		for _, s := range []struct{ name, v string }{{EnvJWTIssuer, c.JWTIssuer}, {EnvJWTAudience, c.JWTAudience}} {
 			if s.v == "" {
 				errs = append(errs, settingErr(s.name, "required when %s is set: the identity provider's keys sign other applications' tokens too", EnvJWTJWKSURL))
@@ -457,6 +481,10 @@ func (c Config) Validate(mode Mode) error {
 	}
 	return errors.Join(errs...)
 }
+
+// verifiesTokens reports whether the program of mode verifies bearer
+// tokens: the send function and the local server.
+func (m Mode) verifiesTokens() bool { return m == ModeSend || m == ModeLocal }
 
 // senderProblem says why from cannot be the default sender for provider,
 // or returns "".

@@ -89,6 +89,7 @@ func TestFromEnvValues(t *testing.T) {
 		EnvStatusTracking:   "False",
 		EnvStatusRetention:  "2160h",
 		EnvMaxReceives:      " 5 ",
+		EnvPublicURL:        "https://sms.example.com/api/",
 	}))
 	if err != nil {
 		t.Fatalf("FromEnv = %v, want nil", err)
@@ -118,6 +119,7 @@ func TestFromEnvValues(t *testing.T) {
 		StatusTracking:   false,
 		StatusRetention:  90 * 24 * time.Hour,
 		MaxReceives:      5,
+		PublicURL:        "https://sms.example.com/api",
 	}
 	want.BlockedNumberTypes = sms.DefaultBlockedNumberTypes
 	want.BlockNonGeographic, want.SmartEncoding = true, true
@@ -266,6 +268,10 @@ func TestFromEnvInvalid(t *testing.T) {
 		{"max receives too many", map[string]string{EnvMaxReceives: "1001"}, EnvMaxReceives, `got "1001"`},
 		{"max receives fraction", map[string]string{EnvMaxReceives: "2.5"}, EnvMaxReceives, `whole number`},
 		{"max receives text", map[string]string{EnvMaxReceives: "ten"}, EnvMaxReceives, `got "ten"`},
+		{"public URL over http", map[string]string{EnvPublicURL: "http://sms.example.com"}, EnvPublicURL, "must be an https URL (http only on a loopback host)"},
+		{"public URL relative", map[string]string{EnvPublicURL: "sms.example.com"}, EnvPublicURL, "absolute"},
+		{"public URL with a query", map[string]string{EnvPublicURL: "https://sms.example.com/?stage=prod"}, EnvPublicURL, "without a query or fragment"},
+		{"public URL with a fragment", map[string]string{EnvPublicURL: "https://sms.example.com#x"}, EnvPublicURL, "without a query or fragment"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -379,6 +385,11 @@ func TestValidate(t *testing.T) {
 		{"local needs nothing", ModeLocal, nil, nil},
 		{"local with a provider needs from", ModeLocal, map[string]string{EnvProvider: "vonage"}, []string{EnvFrom}},
 		{"local with a provider", ModeLocal, map[string]string{EnvProvider: "vonage", EnvFrom: "Dev"}, nil},
+		{"receipts complete", ModeReceipts, with(lambdaEnv, map[string]string{EnvPublicURL: "https://sms.example.com"}), nil},
+		{"receipts needs the public URL", ModeReceipts, lambdaEnv, []string{EnvPublicURL}},
+		{"receipts needs no provider, sender or queues", ModeReceipts,
+			map[string]string{EnvSecretID: "sms/credentials", EnvTableName: "sms-table", EnvPublicURL: "https://sms.example.com"}, nil},
+		{"receipts needs secret, table and public URL", ModeReceipts, nil, []string{EnvSecretID, EnvTableName, EnvPublicURL}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -411,7 +422,8 @@ func TestValidate(t *testing.T) {
 // TestValidateJWKSNeedsIssuerAndAudience: with a JWKS, the issuer and the
 // audience are required by every program that verifies tokens, so that
 // another application's token from the same identity provider is refused.
-// The drain verifies no tokens: it starts whatever they are.
+// The drain and the receipts program verify no tokens: they start whatever
+// they are.
 func TestValidateJWKSNeedsIssuerAndAudience(t *testing.T) {
 	jwks := with(lambdaEnv, map[string]string{EnvJWTJWKSURL: "https://issuer.example/.well-known/jwks.json"})
 	tests := []struct {
@@ -426,6 +438,7 @@ func TestValidateJWKSNeedsIssuerAndAudience(t *testing.T) {
 		{"send with both", ModeSend, with(jwks, map[string]string{EnvJWTIssuer: "https://issuer.example/", EnvJWTAudience: "sms-api"}), nil},
 		{"local without both", ModeLocal, map[string]string{EnvJWTJWKSURL: "https://issuer.example/jwks"}, []string{EnvJWTIssuer, EnvJWTAudience}},
 		{"drain verifies no tokens", ModeDrain, jwks, nil},
+		{"receipts verifies no tokens", ModeReceipts, with(jwks, map[string]string{EnvPublicURL: "https://sms.example.com"}), nil},
 		{"HS256 needs neither", ModeSend, lambdaEnv, nil},
 	}
 	for _, tt := range tests {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/fluxkit/sms/internal/receipts"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -66,6 +68,10 @@ type Console struct {
 	clock sms.Clock
 	keep  int
 
+	// status and delay: Report's. Guarded by mu.
+	status StatusRecorder
+	delay  time.Duration
+
 	mu    sync.Mutex
 	ring  []SentMessage // the latest messages; ring[next] is the oldest once full
 	next  int
@@ -112,7 +118,59 @@ func (c *Console) accept(ctx context.Context, provider string, m sms.Message) (s
 		// A terminal that cannot be written to must not fail the send.
 		_, _ = c.w.Write(c.buf)
 	}
+	if c.status != nil && m.ServiceID != "" {
+		status, id, to := c.status, m.ServiceID, m.To
+		time.AfterFunc(c.delay, func() { c.receipt(status, id, sent.ID, to) })
+	}
 	return sms.Receipt{ID: sent.ID}, nil
+}
+
+// StatusRecorder records status changes (sms.StatusStore).
+type StatusRecorder interface {
+	Record(ctx context.Context, serviceID string, ch sms.Change) (bool, error)
+}
+
+// ReportDelay is how long after sending a message the console provider
+// reports its delivery.
+const ReportDelay = time.Second
+
+// Report makes the console provider report the delivery of every message
+// it sends from now on, delay later, straight into status (the local
+// stand-in for the providers' receipts): delivered, or undelivered for a
+// number UndeliveredNumber says is one.
+func (c *Console) Report(status StatusRecorder, delay time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status, c.delay = status, delay
+}
+
+// UndeliveredNumber reports whether the console provider reports a
+// message to the number to as undelivered: the numbers ending in 0000
+// (+14155550000, say). The provider fakes of the tests follow the same
+// rule.
+func UndeliveredNumber(to string) bool { return strings.HasSuffix(to, "0000") }
+
+// receipt records the delivery report of the message id (service id) it
+// sent as providerID, and prints it.
+func (c *Console) receipt(status StatusRecorder, id, providerID, to string) {
+	ch := sms.Change{Status: sms.StatusDelivered, ProviderCode: "delivered", ProviderMessageID: providerID, At: c.clock.Now()}
+	if UndeliveredNumber(to) {
+		ch.Status, ch.ProviderCode = sms.StatusUndelivered, "unreachable"
+		ch.Error = &sms.Failure{Code: receipts.CodeUndelivered, Message: "the recipient's handset is unreachable (the console provider never delivers to numbers ending in 0000)", ProviderCode: "unreachable"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := status.Record(ctx, id, ch)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.w == io.Discard {
+		return
+	}
+	line := fmt.Appendf(nil, "[sms] %s receipt id=%s: %s", c.clock.Now().Format("15:04:05.000"), providerID, ch.Status)
+	if err != nil {
+		line = fmt.Appendf(line, " (not recorded: %v)", err)
+	}
+	_, _ = c.w.Write(append(line, '\n'))
 }
 
 // appendLine formats a message as one line: time, sender, recipient,

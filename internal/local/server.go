@@ -24,6 +24,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/local/esm"
+	"github.com/fluxkit/sms/internal/receipts"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -44,6 +45,14 @@ const (
 	// DrainTimeout is the drain function's timeout in template.yaml.
 	DrainTimeout = 60 * time.Second
 )
+
+// ReceiptRoutes are the receipt routes of template.yaml, which the local
+// server serves with the receipts function's handler.
+var ReceiptRoutes = []struct{ Method, Path string }{
+	{http.MethodPost, receipts.TwilioPath},
+	{http.MethodGet, receipts.VonagePath},
+	{http.MethodPost, receipts.VonagePath},
+}
 
 // EnvPort is the environment variable choosing the port.
 const EnvPort = "PORT"
@@ -161,6 +170,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
 	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log, apigw.LogCallers(svc.Callers))
 	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Clock: opts.Clock, Log: sendParts.Log})
+	for _, r := range ReceiptRoutes {
+		gw.Route(r.Method, r.Path, st.receipts)
+	}
 	s.srv = &http.Server{
 		Handler:           s.track(gw),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -356,7 +368,7 @@ func (s *Server) Banner(grace time.Duration) string {
 	_, port, _ := net.SplitHostPort(s.Addr())
 	var b strings.Builder
 	fmt.Fprintf(&b, "FluxKit SMS local server\n")
-	fmt.Fprintf(&b, "  listening   %s  (POST %s; GET /_local/status)\n", s.URL(), RoutePath)
+	fmt.Fprintf(&b, "  listening   %s  (POST %s; receipts at %s/{twilio,vonage}; GET /_local/status)\n", s.URL(), RoutePath, strings.TrimSuffix(receipts.TwilioPath, "/twilio"))
 	fmt.Fprintf(&b, "  mode        %s\n", strings.Join(s.st.describe, "; "))
 	switch {
 	case len(s.st.consoles) > 0:

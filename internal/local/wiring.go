@@ -21,6 +21,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/local/memory"
+	"github.com/fluxkit/sms/internal/receipts"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -50,6 +51,8 @@ const memoryVisibility = 360 * time.Second
 type stack struct {
 	mode string
 	svc  *app.Service
+	// receipts is the receipts function's handler.
+	receipts *receipts.Handler
 	// source feeds the drain loop's poller (nil: no queue, no drain loop).
 	source esm.Source
 	// memQueue is the in-memory queue (memory mode), console the console
@@ -199,6 +202,18 @@ func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, e
 	st.svc.Parts.Provider = uncut{st.svc.Parts.Provider}
 	for i, r := range st.svc.Parts.Failover {
 		st.svc.Parts.Failover[i].Provider = uncut{r.Provider}
+	}
+	// The receipt routes, on the same secret (or credentials from the
+	// environment) and status store; the console provider reports
+	// deliveries straight into the store instead.
+	if st.receipts, err = app.BuildReceipts(ctx, cfg, app.ReceiptsOptions{
+		AWS: ao.AWS, Secrets: ao.Secrets, Status: st.svc.Parts.Status, Clock: opts.Clock,
+		Log: opts.Log.With(slog.String("function", "receipts")),
+	}); err != nil {
+		return nil, err
+	}
+	if st.console != nil && st.svc.Parts.Status != nil {
+		st.console.Report(st.svc.Parts.Status, ReportDelay)
 	}
 	return st, nil
 }
