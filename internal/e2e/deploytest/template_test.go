@@ -519,7 +519,7 @@ func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
 			{"logs:CreateLogStream", "ReceiptsLogGroup"}, {"logs:PutLogEvents", "ReceiptsLogGroup"},
 			{"secretsmanager:GetSecretValue", "ProviderSecret"}, {"dynamodb:UpdateItem", "Table"},
 		},
-		"SchedulerRole":  schedulerRoleGrants, // schedule_test.go
+		"SchedulerRole": schedulerRoleGrants, // schedule_test.go
 	}
 	for role, wantGrants := range want {
 		t.Run(role, func(t *testing.T) {
