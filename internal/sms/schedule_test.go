@@ -172,8 +172,8 @@ func TestSenderScheduleFailures(t *testing.T) {
 		if err != nil || res.Status != StatusScheduled || f.scheduler.scheduled != 1 {
 			t.Errorf("Send = %+v, %v; want scheduled (the message is held)", res, err)
 		}
-		if !strings.Contains(f.log.String(), `"event":"`+EventStatusRecordFailed+`"`) {
-			t.Errorf("log lacks event=%s:\n%s", EventStatusRecordFailed, f.log.String())
+		if !strings.Contains(f.log.String(), `"event":"`+eventStatusRecordFailed+`"`) {
+			t.Errorf("log lacks event=%s:\n%s", eventStatusRecordFailed, f.log.String())
 		}
 	})
 }

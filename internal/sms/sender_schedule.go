@@ -8,13 +8,13 @@ import (
 )
 
 // Status writes of the send path's scheduled messages: up to
-// statusWriteTries tries of statusWriteTimeout each, on a context that
-// outlives the request. EventStatusRecordFailed is logged when every try
-// failed; an alarm watches it.
+// scheduledWriteTries tries of scheduledWriteTimeout each, on a context
+// that outlives the request. eventStatusRecordFailed is logged when every
+// try failed.
 const (
-	statusWriteTries        = 2
-	statusWriteTimeout      = time.Second
-	EventStatusRecordFailed = "status_record_failed"
+	scheduledWriteTries     = 2
+	scheduledWriteTimeout   = time.Second
+	eventStatusRecordFailed = "status_record_failed"
 )
 
 // accept carries out a message that passed validation and the guard:
@@ -88,7 +88,7 @@ func validFor(SendRequest) time.Duration { return 0 }
 // held (queue or schedule) when it is written, so a failed write does not
 // fail the request: the message is sent when due, and only a cancel of it
 // (404) misses the record; the failure is logged as
-// EventStatusRecordFailed.
+// eventStatusRecordFailed.
 func (s *Sender) recordScheduled(ctx context.Context, qm QueuedMessage, seg Segments, caller string, now time.Time) {
 	if s.cfg.Status == nil {
 		return
@@ -100,8 +100,8 @@ func (s *Sender) recordScheduled(ctx context.Context, qm QueuedMessage, seg Segm
 	}
 	bg := context.WithoutCancel(ctx)
 	var err error
-	for range statusWriteTries {
-		tctx, cancel := context.WithTimeout(bg, statusWriteTimeout)
+	for range scheduledWriteTries {
+		tctx, cancel := context.WithTimeout(bg, scheduledWriteTimeout)
 		_, err = s.cfg.Status.Record(tctx, qm.ID, ch)
 		cancel()
 		if err == nil || KindOf(err) == KindInternal {
@@ -110,7 +110,7 @@ func (s *Sender) recordScheduled(ctx context.Context, qm QueuedMessage, seg Segm
 	}
 	if err != nil {
 		s.d.log.LogAttrs(ctx, slog.LevelError, "could not record the message's status",
-			slog.String("event", EventStatusRecordFailed), slog.String("serviceId", qm.ID),
+			slog.String("event", eventStatusRecordFailed), slog.String("serviceId", qm.ID),
 			slog.String("status", string(StatusScheduled)), slog.String("to", MaskNumber(qm.To)), slog.String("error", err.Error()))
 	}
 }
