@@ -60,7 +60,7 @@ func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLe
 // must be ready within the limiter's margin of its slot
 // (docs/rate-limiting.md).
 func dispatcher(cfg config.Config, p Parts) *sms.Dispatcher {
-	return sms.NewDispatcher(p.Provider, p.Limiter, p.Log, sms.DispatcherConfig{
+	return sms.NewDispatcher(meterProvider(cfg.Provider, p.Provider), meteredLimiter{p.Limiter}, p.Log, sms.DispatcherConfig{
 		Refresher: p.Refresher, Warmer: p.Warmer, ReadyWithin: sms.ReadyWindow(cfg.RateMargin),
 	})
 }
