@@ -76,3 +76,10 @@ func Answer(ctx context.Context, status int) {
 		Inc(ctx, ServerErrors)
 	}
 }
+
+// All lists every metric of the catalogue.
+var All = []Metric{
+	Requests, ServerErrors, Sent, Segments, Queued, Rejected, Ambiguous, ProviderErrors,
+	ProviderLatency, LimiterWait, Records, QueueAge, DeadLettered, Refusals,
+	DailyBudgetUsedPercent, Receipts, Expired,
+}
