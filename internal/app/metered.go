@@ -57,7 +57,7 @@ func (p meteredProvider) Send(ctx context.Context, m sms.Message) (sms.Receipt, 
 }
 
 // meteredLimiter records, for each slot granted, the time from asking
-// for it to its start: the limiter's own request and the pacing.
+// for it to its start: the pacing the rate limit imposes.
 type meteredLimiter struct{ next sms.Limiter }
 
 // Reserve asks the limiter and records the wait of a granted slot.

@@ -36,7 +36,8 @@ var (
 	// outcome (Provider).
 	ProviderLatency = Metric{"ProviderLatency", UnitMilliseconds}
 	// LimiterWait is the time from asking the limiter for a slot to the
-	// start of the slot granted: the limiter's request and the pacing.
+	// start of the slot it granted: the pacing the rate limit imposes (about
+	// zero when a slot is free at once).
 	LimiterWait = Metric{"LimiterWait", UnitMilliseconds}
 
 	// Records counts the drain's queue records by what was done with each
