@@ -29,8 +29,19 @@ func functions(cfn obj) []string {
 	return out
 }
 
+// observedForms are the deployments whose functions differ: without and
+// with status events (the publisher).
+var observedForms = []form{eventsOffForms[0], eventForms[0]}
+
 func TestFunctionsAreTraced(t *testing.T) {
-	_, cfn := loadTemplate(t)
+	_, tpl := loadTemplate(t)
+	for _, f := range observedForms {
+		t.Run(f.name, func(t *testing.T) { checkTraced(t, f.resolve(t, tpl)) })
+	}
+}
+
+func checkTraced(t *testing.T, cfn obj) {
+	t.Helper()
 	fns := functions(cfn)
 	if len(fns) < 2 {
 		t.Fatalf("functions %v, want at least send and drain", fns)
@@ -125,7 +136,25 @@ func alarmMetrics(t *testing.T, name string, p obj) []alarmMetric {
 // read metrics the functions emit (internal/metrics) or Lambda's, of this
 // stack's functions.
 func TestAlarmsCoverWhatNeedsAPerson(t *testing.T) {
-	_, cfn := loadTemplate(t)
+	_, tpl := loadTemplate(t)
+	for name, r := range at(tpl, "Resources").(obj) {
+		if at(r, "Type") != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		for _, k := range []string{"AlarmActions", "OKActions"} {
+			b, _ := json.Marshal(at(r, "Properties", k))
+			if want := `{"Fn::If":["HasAlarmTopic",[{"Ref":"AlarmTopicArn"}],{"Ref":"AWS::NoValue"}]}`; string(b) != want {
+				t.Errorf("%s %s = %s, want the optional topic %s", name, k, b, want)
+			}
+		}
+	}
+	for _, f := range observedForms {
+		t.Run(f.name, func(t *testing.T) { checkAlarms(t, f.resolve(t, tpl)) })
+	}
+}
+
+func checkAlarms(t *testing.T, cfn obj) {
+	t.Helper()
 	fns := functions(cfn)
 	// What needs a person, and the alarm that says so.
 	wantAlarms := map[string]string{
@@ -154,17 +183,21 @@ func TestAlarmsCoverWhatNeedsAPerson(t *testing.T) {
 			t.Errorf("no alarm %s (%s)", name, what)
 		}
 	}
+	for _, name := range []string{"FunctionErrorsAlarm", "FunctionThrottlesAlarm"} {
+		var covered []string
+		for _, m := range alarmMetrics(t, name, props(t, cfn, name)) {
+			covered = append(covered, target(m.dims["FunctionName"]))
+		}
+		slices.Sort(covered)
+		if !slices.Equal(covered, fns) {
+			t.Errorf("%s reads the functions %v, want every function of the stack %v", name, covered, fns)
+		}
+	}
 	for name, r := range at(cfn, "Resources").(obj) {
 		if at(r, "Type") != "AWS::CloudWatch::Alarm" {
 			continue
 		}
 		p := props(t, cfn, name)
-		for _, k := range []string{"AlarmActions", "OKActions"} {
-			b, _ := json.Marshal(p[k])
-			if want := `{"Fn::If":["HasAlarmTopic",[{"Ref":"AlarmTopicArn"}],{"Ref":"AWS::NoValue"}]}`; string(b) != want {
-				t.Errorf("%s %s = %s, want the optional topic %s", name, k, b, want)
-			}
-		}
 		if want, ok := thresholds[name]; ok {
 			if got := resolve(t, cfn, p["Threshold"]); got.param != want {
 				t.Errorf("%s Threshold = %v, want a Ref to the parameter %s", name, p["Threshold"], want)
