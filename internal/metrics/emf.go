@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"time"
-
-	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 // Limits of one EMF line (CloudWatch's embedded metric format
@@ -203,8 +202,8 @@ func appendNumber(b []byte, v float64) []byte {
 // the alarms and the dashboard of one stack read only its own metrics),
 // or fallback outside Lambda.
 func FunctionName(fallback string) string {
-	if lambdacontext.FunctionName != "" {
-		return lambdacontext.FunctionName
+	if name := os.Getenv("AWS_LAMBDA_FUNCTION_NAME"); name != "" {
+		return name
 	}
 	return fallback
 }

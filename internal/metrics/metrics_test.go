@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -294,8 +295,25 @@ func TestWrapFlushesWhenTheHandlerPanics(t *testing.T) {
 	}
 }
 
-func TestFunctionNameFallsBackOutsideLambda(t *testing.T) {
+func TestFunctionName(t *testing.T) {
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "")
 	if got := metrics.FunctionName("send"); got != "send" {
 		t.Errorf("FunctionName outside Lambda = %q, want the fallback", got)
+	}
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "fluxkit-sms-SendFunction-AbC123")
+	if got := metrics.FunctionName("send"); got != "fluxkit-sms-SendFunction-AbC123" {
+		t.Errorf("FunctionName in Lambda = %q, want the function's name", got)
+	}
+}
+
+// TestStandardLibraryOnly: the domain records metrics through this
+// package, and imports nothing of AWS; neither may this package.
+func TestStandardLibraryOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if got := strings.Fields(string(out)); len(got) != 1 || got[0] != "github.com/fluxkit/sms/internal/metrics" {
+		t.Errorf("packages outside the standard library: %v, want none", got)
 	}
 }
