@@ -15,6 +15,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
 // instantProvider accepts every message at once: the benchmark measures
@@ -79,21 +80,32 @@ func BenchmarkHandlerInProcess(b *testing.B) {
 }
 
 // BenchmarkAWSRequestsPerMessage counts the DynamoDB and SQS requests each
-// path costs, through the counting proxy in front of moto.
+// path costs, through the counting proxy in front of moto. The failover
+// paths (SMS_PROVIDER=twilio,vonage) cost what the direct one does while
+// the first provider answers, and again once its breaker skips it.
 func BenchmarkAWSRequestsPerMessage(b *testing.B) {
+	failover := []string{"SMS_PROVIDER", "twilio,vonage", "SMS_RATE_LIMIT", "1000"}
 	paths := []struct {
-		name string
-		env  []string
-		key  bool
-		want int
+		name  string
+		env   []string
+		key   bool
+		want  int
+		setup func(*stack)
 	}{
-		{"direct", []string{"SMS_RATE_LIMIT", "1000"}, false, 200},
-		{"direct-with-key", []string{"SMS_RATE_LIMIT", "1000"}, true, 200},
-		{"queued", []string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}, false, 202},
+		{"direct", []string{"SMS_RATE_LIMIT", "1000"}, false, 200, nil},
+		{"direct-with-key", []string{"SMS_RATE_LIMIT", "1000"}, true, 200, nil},
+		{"queued", []string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}, false, 202, nil},
+		{"direct-failover", failover, false, 200, nil},
+		{"direct-failover-first-down", failover, false, 200, func(s *stack) {
+			s.twilio.FailWhen(func(providertest.Request) bool { return true }, providertest.Fault{Status: 503})
+		}},
 	}
 	for _, p := range paths {
 		b.Run(p.name, func(b *testing.B) {
 			s := newStack(b, p.env...)
+			if p.setup != nil {
+				p.setup(s)
+			}
 			h := s.sendHandler(b)
 			if p.name == "queued" {
 				post(b, h, okReq) // the only slot

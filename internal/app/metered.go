@@ -69,3 +69,14 @@ func (l meteredLimiter) Reserve(ctx context.Context, maxWait time.Duration) (tim
 	}
 	return at, ok, err
 }
+
+// meterRoutes returns the failover routes with their providers and
+// limiters metered under their names.
+func meterRoutes(routes []sms.Route) []sms.Route {
+	out := make([]sms.Route, len(routes))
+	for i, r := range routes {
+		r.Provider, r.Limiter = meterProvider(r.Name, r.Provider), meteredLimiter{r.Limiter}
+		out[i] = r
+	}
+	return out
+}

@@ -346,3 +346,39 @@ func BenchmarkTwilioSend(b *testing.B) {
 		}
 	}
 }
+
+// TestSendAsksForStatusCallbacks: with a receipts URL configured, a
+// message with a service id carries StatusCallback=<url>?ref=<service id>;
+// without either there is none.
+func TestSendAsksForStatusCallbacks(t *testing.T) {
+	const receipts = "https://sms.example.com/messaging/sms/receipts/twilio"
+	const id = "7d0b7f7e-3c2a-4e1b-9a55-0d4c2b1a9e8f"
+	tests := []struct {
+		name      string
+		callback  string
+		serviceID string
+		want      string // "" means absent
+	}{
+		{"receipts and a service id", receipts, id, receipts + "?ref=" + id},
+		{"no service id (tracking off)", receipts, "", ""},
+		{"no receipts URL", "", id, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := providertest.NewTwilio(t)
+			c := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL(), StatusCallback: tt.callback})
+			m := message("hello")
+			m.ServiceID = tt.serviceID
+			if _, err := c.Send(context.Background(), m); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			p := f.Requests()[0].Params
+			if got, has := p.Get("StatusCallback"), p.Has("StatusCallback"); got != tt.want || has != (tt.want != "") {
+				t.Errorf("StatusCallback = %q (present %v), want %q", got, has, tt.want)
+			}
+			if got := c.StatusCallbackFor(m); got != tt.want {
+				t.Errorf("StatusCallbackFor = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

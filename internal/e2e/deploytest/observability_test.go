@@ -17,8 +17,8 @@ import (
 // grants on "*" the template may hold (checkGrants).
 var xrayGrants = []grant{{"xray:PutTraceSegments", "*"}, {"xray:PutTelemetryRecords", "*"}}
 
-// functions returns the logical ids of the template's Lambda functions.
-func functions(cfn obj) []string {
+// lambdaFunctions returns the logical ids of the template's Lambda functions.
+func lambdaFunctions(cfn obj) []string {
 	var out []string
 	for name, r := range at(cfn, "Resources").(obj) {
 		if at(r, "Type") == "AWS::Lambda::Function" {
@@ -42,7 +42,7 @@ func TestFunctionsAreTraced(t *testing.T) {
 
 func checkTraced(t *testing.T, cfn obj) {
 	t.Helper()
-	fns := functions(cfn)
+	fns := lambdaFunctions(cfn)
 	if len(fns) < 2 {
 		t.Fatalf("functions %v, want at least send and drain", fns)
 	}
@@ -155,7 +155,7 @@ func TestAlarmsCoverWhatNeedsAPerson(t *testing.T) {
 
 func checkAlarms(t *testing.T, cfn obj) {
 	t.Helper()
-	fns := functions(cfn)
+	fns := lambdaFunctions(cfn)
 	// What needs a person, and the alarm that says so.
 	wantAlarms := map[string]string{
 		"DeadLetterQueueAlarm":      "messages in the dead-letter queue",
