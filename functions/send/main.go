@@ -15,6 +15,7 @@ import (
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 func main() {
@@ -25,5 +26,5 @@ func main() {
 		os.Exit(1)
 	}
 	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers))
-	lambda.Start(h.Invoke)
+	lambda.Start(metrics.Wrap(os.Stdout, metrics.FunctionName("send"), h.Invoke))
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -179,6 +180,7 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 			attrs = append(attrs, slog.String("code", resp.code))
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+		metrics.Answer(ctx, resp.Status)
 	}()
 	if r.Method != "" && r.Method != http.MethodPost {
 		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodPost},
