@@ -24,6 +24,7 @@ import (
 
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -186,6 +187,7 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 			attrs = append(attrs, slog.String("code", resp.code))
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+		metrics.Answer(ctx, resp.Status)
 	}()
 	if id, ok := messageTarget(r); ok {
 		resp, subject = h.serveMessage(ctx, r, id)

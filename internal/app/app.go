@@ -78,10 +78,11 @@ func dispatcher(cfg config.Config, p Parts) *sms.Dispatcher {
 	dc := sms.DispatcherConfig{
 		Refresher: p.Refresher, Warmer: p.Warmer, ReadyWithin: sms.ReadyWindow(cfg.RateMargin), Name: p.ProviderName,
 	}
+	provider, limiter := meterProvider(p.ProviderName, p.Provider), meteredLimiter{p.Limiter}
 	if len(p.Failover) == 0 {
-		return sms.NewDispatcher(p.Provider, p.Limiter, p.Log, dc)
+		return sms.NewDispatcher(provider, limiter, p.Log, dc)
 	}
-	routes := append([]sms.Route{{Name: p.ProviderName, Provider: p.Provider, Limiter: p.Limiter, From: cfg.FromFor(p.ProviderName)}}, p.Failover...)
+	routes := append([]sms.Route{{Name: p.ProviderName, Provider: provider, Limiter: limiter, From: cfg.FromFor(p.ProviderName)}}, meterRoutes(p.Failover)...)
 	return sms.NewFailoverDispatcher(routes, p.Log, dc)
 }
 

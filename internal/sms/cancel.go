@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 // CancelRequest asks to cancel a scheduled message.
@@ -118,5 +120,6 @@ func (c *Canceler) settle(ctx context.Context, rec Record) {
 				slog.String("messageId", rec.ServiceID), slog.String("error", err.Error()))
 		}
 	}
+	metrics.Inc(ctx, metrics.Canceled)
 	c.log.LogAttrs(ctx, slog.LevelInfo, "canceled", slog.String("messageId", rec.ServiceID), slog.String("to", MaskNumber(rec.To)))
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 // scheduleFixture is a send path and a drain path over one clock, one
@@ -445,4 +447,30 @@ func TestCancelRacesDueTime(t *testing.T) {
 		}
 	}
 	t.Logf("outcomes: %v", outcomes)
+}
+
+// TestScheduledMetrics: a scheduled message counts Scheduled by where it
+// waits, a cancel counts Canceled.
+func TestScheduledMetrics(t *testing.T) {
+	f := newScheduleFixture(t, true)
+	set := metrics.NewSet("send")
+	ctx := metrics.NewContext(context.Background(), set)
+	for _, ahead := range []time.Duration{2 * time.Minute, time.Hour} {
+		if _, err := f.sender.Send(ctx, SendRequest{To: testTo, Body: "x", SendAt: f.clock.Now().Add(ahead), Caller: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := f.schedule(t, "alice", time.Hour)
+	if _, err := f.canceler.Cancel(ctx, CancelRequest{ID: id, Caller: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := set.Flush(&out, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"Scheduled":1`, `"Outcome":"queue"`, `"Outcome":"scheduler"`, `"Canceled":1`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, out.String())
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 // Status writes of the send path's scheduled messages: up to
@@ -70,6 +72,7 @@ func (s *Sender) schedule(ctx context.Context, m Message, r SendRequest) (Result
 		s.d.log.LogAttrs(ctx, slog.LevelError, "could not schedule the message", slog.String("via", via), slog.String("error", err.Error()))
 		return Result{}, E(KindUnavailable, "the message could not be accepted now; retry later", RetryAfter(5*time.Second), Cause(err))
 	}
+	metrics.Inc(ctx, metrics.Scheduled, metrics.Outcome(via))
 	seg := CountSegments(m.Body)
 	s.d.log.LogAttrs(ctx, slog.LevelInfo, "scheduled", slog.String("messageId", id), slog.String("to", MaskNumber(m.To)),
 		slog.Time("sendAt", qm.SendAt), slog.String("via", via))
