@@ -219,6 +219,10 @@ func (downLimiter) Reserve(context.Context, time.Duration) (time.Time, bool, err
 	return time.Time{}, false, errors.New("dynamo: take slot: connection refused")
 }
 
+func (downLimiter) ReserveN(context.Context, int, int, time.Duration) (time.Time, bool, error) {
+	return time.Time{}, false, errors.New("dynamo: take slot: connection refused")
+}
+
 // downLedger is an idempotency store whose table cannot be reached.
 type downLedger struct{}
 

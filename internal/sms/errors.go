@@ -86,6 +86,10 @@ type Error struct {
 	ProviderMessage string
 	// RetryAfter is how long a client should wait before retrying.
 	RetryAfter time.Duration
+	// OptedOut marks a provider's refusal because the recipient opted out
+	// of messages (Twilio 21610): the recipient belongs on the suppression
+	// list (OptOuts).
+	OptedOut bool
 	// Err is the underlying cause.
 	Err error
 }
@@ -119,6 +123,9 @@ func RetryAfter(d time.Duration) ErrorOption { return func(e *Error) { e.RetryAf
 func ProviderDetail(code, text string) ErrorOption {
 	return func(e *Error) { e.ProviderCode, e.ProviderMessage = code, text }
 }
+
+// RecipientOptedOut marks a provider's refusal as the recipient's opt-out.
+func RecipientOptedOut() ErrorOption { return func(e *Error) { e.OptedOut = true } }
 
 // InvalidField returns the KindInvalid error of the request field field:
 // its message is the field's name followed by reason, and its code the
