@@ -15,8 +15,8 @@ RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 export PATH := $(BIN):$(CURDIR)/.venv/bin:$(PATH)
 
 # Lambda binaries. Every one is built the same way: the arm64 deployment build
-# (sam build runs build-SendFunction / build-DrainFunction with ARTIFACTS_DIR
-# set; make build) and the host-architecture build the emulator runs (make
+# (sam build runs build-<Logical id>Function with ARTIFACTS_DIR set; make
+# build) and the host-architecture build the emulator runs (make
 # invoke, internal/testing/rie). Keep LAMBDA_GOFLAGS equal to rie.BuildFlags: a test
 # in internal/e2e/deploytest checks both. -trimpath and -buildvcs=false make the
 # output independent of the checkout's path and git state (reproducible).
@@ -27,7 +27,8 @@ HOST_ARCH       = $(shell $(GO) env GOHOSTARCH)
 BUILD_DIR      := $(CURDIR)/build
 SEND_PKG       ?= ./functions/send
 DRAIN_PKG      ?= ./functions/drain
-FUNCTION_PKG    = $(if $(filter send,$(FUNCTION)),$(SEND_PKG),$(if $(filter drain,$(FUNCTION)),$(DRAIN_PKG)))
+PUBLISHER_PKG  ?= ./functions/publisher
+FUNCTION_PKG    = $(if $(filter send,$(FUNCTION)),$(SEND_PKG),$(if $(filter drain,$(FUNCTION)),$(DRAIN_PKG),$(if $(filter publisher,$(FUNCTION)),$(PUBLISHER_PKG))))
 
 # lambda-build: package, output directory (gets ./bootstrap), GOARCH
 define lambda-build
@@ -35,7 +36,7 @@ define lambda-build
 	$(LAMBDA_ENV) GOARCH=$(3) $(GO) build $(LAMBDA_GOFLAGS) -o $(2)/bootstrap $(1)
 endef
 
-.PHONY: test lint tools build build-SendFunction build-DrainFunction invoke deploy bench
+.PHONY: test lint tools build build-SendFunction build-DrainFunction build-PublisherFunction invoke deploy bench
 
 ## test: every test — unit, moto integration, the binaries under the emulator, template checks
 # Two groups. The packages whose tests start moto_server (their test binary
@@ -96,19 +97,25 @@ build-DrainFunction:
 	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
 	$(call lambda-build,$(DRAIN_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
 
-## build: both functions for arm64 into build/arm64/<fn>/bootstrap, with their sizes
+## build-PublisherFunction: the status event publisher (deployed only with EventBusName)
+build-PublisherFunction:
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
+	$(call lambda-build,$(PUBLISHER_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
+
+## build: every function for arm64 into build/arm64/<fn>/bootstrap, with their sizes
 build:
 	$(call lambda-build,$(SEND_PKG),$(BUILD_DIR)/arm64/send,$(LAMBDA_ARCH))
 	$(call lambda-build,$(DRAIN_PKG),$(BUILD_DIR)/arm64/drain,$(LAMBDA_ARCH))
-	@for fn in send drain; do f=$(BUILD_DIR)/arm64/$$fn/bootstrap; \
-	  printf '%-30s %10d bytes  (%d gzipped)\n' $${f#$(CURDIR)/} $$(wc -c < $$f) $$(gzip -9c < $$f | wc -c); done
+	$(call lambda-build,$(PUBLISHER_PKG),$(BUILD_DIR)/arm64/publisher,$(LAMBDA_ARCH))
+	@for fn in send drain publisher; do f=$(BUILD_DIR)/arm64/$$fn/bootstrap; \
+	  printf '%-34s %10d bytes  (%d gzipped)\n' $${f#$(CURDIR)/} $$(wc -c < $$f) $$(gzip -9c < $$f | wc -c); done
 
 ## invoke: one function on one event under the emulator, against moto and the
 ##         Twilio fake it starts, env from events/env.json (events/README.md)
 ##         make invoke FUNCTION=send EVENT=events/send/<event>.json
 invoke: tools
 	@test -n "$(FUNCTION_PKG)" -a -n "$(EVENT)" || \
-	  { echo 'usage: make invoke FUNCTION=send|drain EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
+	  { echo 'usage: make invoke FUNCTION=send|drain|publisher EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
 	$(call lambda-build,$(FUNCTION_PKG),$(BUILD_DIR)/host/$(FUNCTION),$(HOST_ARCH))
 	@$(GO) run ./cmd/invoke -function $(FUNCTION) -bootstrap $(BUILD_DIR)/host/$(FUNCTION)/bootstrap \
 	  -event $(EVENT) -env-file $(or $(ENV_FILE),events/env.json)

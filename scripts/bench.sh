@@ -21,6 +21,7 @@ bench ./internal/vonage '^BenchmarkVonageSend$' 1s
 bench ./internal/dynamo '^BenchmarkDynamoLimiterReserve$' 2s
 bench ./internal/dynamo '^BenchmarkBoundaryBurst$' 3x
 bench ./internal/local '^BenchmarkLocalServer$' 3s
+bench ./internal/events '^BenchmarkEventsPerMessage$' 20x
 bench ./internal/e2e/invoketest '^BenchmarkColdStart$' 10x
 
 echo "== make build" >&2

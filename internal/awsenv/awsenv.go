@@ -20,6 +20,7 @@ const (
 	DynamoDB       = "DYNAMODB"
 	SQS            = "SQS"
 	SecretsManager = "SECRETS_MANAGER"
+	EventBridge    = "EVENTBRIDGE"
 )
 
 // Env is the AWS configuration of a function.

@@ -51,6 +51,7 @@ const (
 	EnvStatusTracking   = "SMS_STATUS_TRACKING"
 	EnvStatusRetention  = "SMS_STATUS_RETENTION"
 	EnvMaxReceives      = "SMS_MAX_RECEIVES"
+	EnvEventBus         = "SMS_EVENT_BUS"
 )
 
 // Defaults and bounds.
@@ -159,6 +160,9 @@ type Config struct {
 	// JWTAdminScope is the scope that may change the suppression list
 	// (JWT_ADMIN_SCOPE, default sms:admin).
 	JWTAdminScope string
+	// EventBus is the EventBridge bus (a name or an ARN) the publisher
+	// puts status events on (SMS_EVENT_BUS); empty means no events.
+	EventBus string
 }
 
 // SettingError reports one missing or invalid setting. Setting names the
@@ -189,6 +193,8 @@ const (
 	ModeDrain
 	// ModeLocal is the local development runner.
 	ModeLocal
+	// ModePublisher is the status event publisher Lambda.
+	ModePublisher
 )
 
 // String returns the mode's name.
@@ -200,6 +206,8 @@ func (m Mode) String() string {
 		return "drain"
 	case ModeLocal:
 		return "local"
+	case ModePublisher:
+		return "publisher"
 	}
 	return fmt.Sprintf("mode(%d)", int(m))
 }
@@ -361,6 +369,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.MaxReceives = n
 		}
 	}
+	if c.EventBus = get(EnvEventBus); c.EventBus != "" {
+		if reason := eventBusProblem(c.EventBus); reason != "" {
+			fail(settingErr(EnvEventBus, "%s, got %q", reason, c.EventBus))
+		}
+	}
 	if strings.ContainsAny(c.JWTRequiredScope, " \t") {
 		fail(settingErr(EnvJWTRequiredScope, "must be a single scope without spaces, got %q", c.JWTRequiredScope))
 	}
@@ -382,6 +395,8 @@ func (c Config) SplitJWTSecret() bool { return c.JWTSecretID != c.SecretID }
 //     SMS_QUEUE_URL (to extend a record's visibility) and SMS_DLQ_URL.
 //   - ModeLocal: nothing, except SMS_FROM when SMS_PROVIDER names a real
 //     provider; an empty SMS_PROVIDER means the console provider.
+//   - ModePublisher: SMS_EVENT_BUS, and nothing else: it reads neither the
+//     table (its events come from the table's stream) nor the secret.
 //
 // The programs that verify tokens (send, local) also need JWT_ISSUER and
 // JWT_AUDIENCE when JWT_JWKS_URL is set: an identity provider signs the
@@ -401,6 +416,8 @@ func (c Config) Validate(mode Mode) error {
 		if c.Provider != "" {
 			required = []string{EnvFrom}
 		}
+	case ModePublisher:
+		required = []string{EnvEventBus}
 	default:
 		return fmt.Errorf("config: unknown mode %v", mode)
 	}
@@ -411,6 +428,7 @@ func (c Config) Validate(mode Mode) error {
 		EnvTableName: c.TableName,
 		EnvQueueURL:  c.QueueURL,
 		EnvDLQURL:    c.DLQURL,
+		EnvEventBus:  c.EventBus,
 	}
 	var errs []error
 	for _, name := range required {
@@ -418,7 +436,7 @@ func (c Config) Validate(mode Mode) error {
 			errs = append(errs, settingErr(name, "required by the %s program", mode))
 		}
 	}
-	if mode != ModeDrain && c.JWTJWKSURL != "" {
+	if mode != ModeDrain && mode != ModePublisher && c.JWTJWKSURL != "" {
 		for _, s := range []struct{ name, v string }{{EnvJWTIssuer, c.JWTIssuer}, {EnvJWTAudience, c.JWTAudience}} {
 			if s.v == "" {
 				errs = append(errs, settingErr(s.name, "required when %s is set: the identity provider's keys sign other applications' tokens too", EnvJWTJWKSURL))

@@ -439,7 +439,7 @@ func (s *Server) waitEmpty(ctx context.Context) {
 // serveLocal answers the /_local/ endpoints.
 func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case "/_local/messages", "/_local/dead-letters", "/_local/status":
+	case "/_local/messages", "/_local/dead-letters", "/_local/events", "/_local/status":
 	default:
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
@@ -463,6 +463,12 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v = map[string]any{"count": s.st.deadLetters.Count(), "deadLetters": s.st.deadLetters.List()}
+	case "/_local/events":
+		if s.st.events == nil {
+			writeMessage(w, http.StatusNotFound, "no status events: they need the in-memory status store (memory mode, SMS_STATUS_TRACKING not false)")
+			return
+		}
+		v = map[string]any{"count": s.st.events.Count(), "events": s.st.events.List()}
 	default:
 		v = s.status()
 	}

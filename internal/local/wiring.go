@@ -58,6 +58,8 @@ type stack struct {
 	memQueue    *memory.Queue
 	console     *Console
 	deadLetters *DeadLetters
+	// events are the status events (memory mode with status tracking).
+	events *Events
 	// describe lists what the banner says about the parts.
 	describe []string
 }
@@ -210,12 +212,16 @@ func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) erro
 	}
 	ao.Ledger = memory.NewLedger(memory.LedgerConfig{Clock: opts.Clock})
 	if cfg.StatusTracking {
-		ao.Status = memory.NewStatusStore(memory.StatusConfig{Retention: cfg.StatusRetention, Clock: opts.Clock})
+		st.events = NewEvents(opts.Console, opts.lists())
+		ao.Status = memory.NewStatusStore(memory.StatusConfig{Retention: cfg.StatusRetention, Clock: opts.Clock, OnChange: st.events.Add})
 	}
 	ao.Queue, ao.DLQ = st.memQueue, st.deadLetters
 	st.source = NewMemorySource(st.memQueue, st.deadLetters, opts.MaxReceives)
 	st.describe = []string{
 		fmt.Sprintf("memory (in-memory limiter, idempotency store and queue of %d messages; dead letters at GET /_local/dead-letters)", opts.QueueCapacity),
+	}
+	if st.events != nil {
+		st.describe = append(st.describe, "status events at GET /_local/events")
 	}
 	return nil
 }

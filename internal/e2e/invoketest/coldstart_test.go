@@ -27,7 +27,7 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(st.Close)
-	first := map[string]string{"send": "send/http-api-v2-missing-auth.json", "drain": "drain/sqs-poison.json"}
+	first := map[string]string{"send": "send/http-api-v2-missing-auth.json", "drain": "drain/sqs-poison.json", "publisher": "publisher/stream-status-changes.json"}
 	for _, f := range Functions() {
 		bin := rie.Build(b, f.Package)
 		env, err := st.Env(f)

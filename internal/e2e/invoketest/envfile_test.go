@@ -105,9 +105,9 @@ func TestSubstitute(t *testing.T) {
 	}
 }
 
-// TestEnvFileOfEvents checks events/env.json: both functions get every
+// TestEnvFileOfEvents checks events/env.json: every function gets every
 // setting the functions need, with the placeholder endpoints, and the same
-// resources.
+// resources; the publisher gets its event bus too.
 func TestEnvFileOfEvents(t *testing.T) {
 	file, err := ReadEnvFile(filepath.Join(eventsDir(t), "env.json"))
 	if err != nil {
@@ -139,6 +139,9 @@ func TestEnvFileOfEvents(t *testing.T) {
 				t.Errorf("%s: %s = %q, want a queue URL under %s", f.Logical, k, vars[k], MotoPlaceholder)
 			}
 		}
+	}
+	if pub, _ := file.Vars(Publisher.Logical); pub[envEventBus] == "" {
+		t.Errorf("%s: %s is not set", Publisher.Logical, envEventBus)
 	}
 	send, _ := file.Vars(Send.Logical)
 	drain, _ := file.Vars(Drain.Logical)

@@ -99,8 +99,8 @@ func TestSecretFile(t *testing.T) {
 	}
 }
 
-// TestEventFiles checks that the sample events look like what API Gateway
-// and SQS send, that their derived values (token, content-length, MD5
+// TestEventFiles checks that the sample events look like what API Gateway,
+// SQS and the table's stream send, that their derived values (token, content-length, MD5
 // digests) are right, and that every token verifies with the test-only
 // secret. With -update it first rewrites the derived values.
 func TestEventFiles(t *testing.T) {
@@ -151,6 +151,8 @@ func TestEventFiles(t *testing.T) {
 					}
 					sqsIDs[id] = ev.Path
 				}
+			case Publisher:
+				checkStreamEvent(t, raw)
 			}
 		})
 	}

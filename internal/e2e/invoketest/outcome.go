@@ -17,8 +17,8 @@ const ExpectedSuffix = ".expected.json"
 
 // Expected is the outcome recorded beside an event (the schema is in
 // events/README.md). Every field is checked; an absent field means none or
-// zero, except that a send outcome needs statusCode and a drain outcome
-// needs batchItemFailures.
+// zero, except that a send outcome needs statusCode and a drain or
+// publisher outcome needs batchItemFailures.
 type Expected struct {
 	// StatusCode is the HTTP status of the send function's response.
 	StatusCode *int `json:"statusCode,omitempty"`
@@ -33,7 +33,8 @@ type Expected struct {
 	Headers map[string]string `json:"headers,omitempty"`
 
 	// BatchItemFailures are the message ids the drain function reports
-	// for redelivery, in any order.
+	// for redelivery (the stream records' sequence numbers for the
+	// publisher), in any order.
 	BatchItemFailures *[]string `json:"batchItemFailures,omitempty"`
 
 	// Delivered is how many messages the provider accepted.
@@ -47,6 +48,11 @@ type Expected struct {
 	Reasons []string `json:"reasons,omitempty"`
 	// Queued is how many messages went to the queue.
 	Queued int `json:"queued"`
+	// Events is how many status events went to the event bus.
+	Events int `json:"events"`
+	// EventChanges are their changes, "<previousStatus>><status>" (">queued"
+	// for a new record), in any order (optional).
+	EventChanges []string `json:"eventChanges,omitempty"`
 }
 
 // ReadExpected reads the expected outcome of an event of function f. The
@@ -77,7 +83,7 @@ func (e Expected) validate(f Function) error {
 		if e.BatchItemFailures != nil {
 			return fmt.Errorf("batchItemFailures is for drain outcomes, not %s", f.Name)
 		}
-	case Drain.Name:
+	case Drain.Name, Publisher.Name:
 		if e.BatchItemFailures == nil {
 			return fmt.Errorf("a %s outcome needs batchItemFailures (use [] for none)", f.Name)
 		}
@@ -92,6 +98,9 @@ func (e Expected) validate(f Function) error {
 	}
 	if e.Reasons != nil && len(e.Reasons) != e.DeadLettered {
 		return fmt.Errorf("reasons lists %d reasons but deadLettered is %d", len(e.Reasons), e.DeadLettered)
+	}
+	if e.EventChanges != nil && len(e.EventChanges) != e.Events {
+		return fmt.Errorf("eventChanges lists %d changes but events is %d", len(e.EventChanges), e.Events)
 	}
 	return nil
 }
@@ -117,6 +126,8 @@ func Check(f Function, event []byte, e Expected, obs Observation) []string {
 		problems = append(problems, checkSend(e, obs.Response)...)
 	case Drain.Name:
 		problems = append(problems, checkDrain(e, event, obs)...)
+	case Publisher.Name:
+		problems = append(problems, checkPublisher(e, obs)...)
 	default:
 		add("unknown function %q", f.Name)
 	}
@@ -147,6 +158,22 @@ func Check(f Function, event []byte, e Expected, obs Observation) []string {
 	}
 	if got := len(obs.Queued); got != e.Queued {
 		add("queued = %d, want %d", got, e.Queued)
+	}
+	if got := len(obs.Events); got != e.Events {
+		add("events = %d, want %d", got, e.Events)
+	}
+	if e.EventChanges != nil {
+		var changes []string
+		for _, ev := range obs.Events {
+			var d struct{ Status, PreviousStatus string }
+			if err := json.Unmarshal(ev.Detail, &d); err != nil {
+				add("event detail %s: %v", ev.Detail, err)
+			}
+			changes = append(changes, d.PreviousStatus+">"+d.Status)
+		}
+		if got, want := sorted(changes), sorted(e.EventChanges); !slices.Equal(got, want) {
+			add("eventChanges = %q, want %q", got, want)
+		}
 	}
 	return problems
 }
@@ -228,6 +255,29 @@ func checkDrain(e Expected, event []byte, obs Observation) []string {
 	for i, d := range obs.DeadLettered {
 		if !bodies[d.Body] {
 			add("dead-lettered message %d (reason %q) is not the body of a record of the event", i, d.Reason)
+		}
+	}
+	return problems
+}
+
+func checkPublisher(e Expected, obs Observation) []string {
+	var problems []string
+	dec := json.NewDecoder(bytes.NewReader(obs.Response))
+	dec.DisallowUnknownFields()
+	var resp events.DynamoDBEventResponse
+	if err := dec.Decode(&resp); err != nil {
+		return append(problems, fmt.Sprintf("response %q is not a stream batch response: %v", obs.Response, err))
+	}
+	ids := []string{}
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	if got, want := sorted(ids), sorted(*e.BatchItemFailures); !slices.Equal(got, want) {
+		problems = append(problems, fmt.Sprintf("batchItemFailures = %q, want %q", got, want))
+	}
+	for _, ev := range obs.Events {
+		if ev.Source != "fluxkit.sms" || ev.DetailType != "SMS Message Status Changed" {
+			problems = append(problems, fmt.Sprintf("event source %q, detail-type %q; want fluxkit.sms, SMS Message Status Changed", ev.Source, ev.DetailType))
 		}
 	}
 	return problems

@@ -24,6 +24,7 @@ const (
 	envQueueURL  = "SMS_QUEUE_URL"
 	envDLQURL    = "SMS_DLQ_URL"
 	envSecretID  = "SMS_SECRET_ID"
+	envEventBus  = "SMS_EVENT_BUS"
 )
 
 // MaxReceiveCount is the redrive limit of the queue Launch creates
@@ -33,7 +34,9 @@ const MaxReceiveCount = mototest.DefaultMaxReceiveCount
 // Stack is what the functions run against: moto_server behind a
 // mototest.Proxy (which counts requests per operation and serialises
 // DynamoDB writes as real DynamoDB would), with the table, queue,
-// dead-letter queue and secret the env file names, and the Twilio fake.
+// dead-letter queue and secret the env file names, the event bus the
+// publisher puts status events on (with a rule sending them all to a
+// queue that Observe reads), and the Twilio fake.
 type Stack struct {
 	// Moto is the AWS emulator; Proxy is in front of it and is the
 	// endpoint the functions use.
@@ -44,6 +47,8 @@ type Stack struct {
 	Twilio *providertest.Twilio
 	// QueueURL and DLQURL are the queues the functions were given.
 	QueueURL, DLQURL string
+	// Events taps the publisher's event bus.
+	Events *mototest.EventTap
 
 	file      EnvFile
 	endpoints map[string]string
@@ -55,9 +60,11 @@ type Stack struct {
 // (SMS_TABLE_NAME), the dead-letter queue and the queue (the last path
 // element of SMS_DLQ_URL and SMS_QUEUE_URL; the queue redrives to the DLQ
 // after MaxReceiveCount receives) and the secret (SMS_SECRET_ID, a name,
-// holding secretJSON). Both functions must name the same resources, and the
-// queue URLs moto assigns must be the env file's once the placeholders are
-// substituted. The caller must Close the stack.
+// holding secretJSON), and the publisher's event bus (SMS_EVENT_BUS, a
+// name) with a rule sending every status event to the queue
+// <bus>-tap. The send and drain functions must name the same resources,
+// and the queue URLs moto assigns must be the env file's once the
+// placeholders are substituted. The caller must Close the stack.
 func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err error) {
 	s = &Stack{file: file}
 	defer func() {
@@ -103,14 +110,24 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 		}
 	}
 	s.QueueURL, s.DLQURL = st.QueueURL, st.DLQURL
+	if s.Events, err = mototest.CreateEventTap(ctx, cfg, names[envEventBus], names[envEventBus]+"-tap", mototest.StatusEventPattern); err != nil {
+		return nil, fmt.Errorf("invoketest: %w", err)
+	}
 	return s, nil
 }
 
-// resources returns the resource settings both functions share, with the
-// placeholders substituted.
+// resources returns the resource settings the send and drain functions
+// share, and the publisher's event bus, with the placeholders substituted.
 func (s *Stack) resources() (map[string]string, error) {
 	names := map[string]string{}
-	for _, f := range Functions() {
+	pub, err := s.file.ResolvedVars(Publisher.Logical, s.endpoints)
+	if err != nil {
+		return nil, err
+	}
+	if names[envEventBus] = pub[envEventBus]; names[envEventBus] == "" || strings.HasPrefix(names[envEventBus], "arn:") {
+		return nil, fmt.Errorf("invoketest: env file: %s needs %s, an event bus name", Publisher.Logical, envEventBus)
+	}
+	for _, f := range []Function{Send, Drain} {
 		vars, err := s.file.ResolvedVars(f.Logical, s.endpoints)
 		if err != nil {
 			return nil, err
@@ -185,12 +202,14 @@ type Observation struct {
 	DeadLettered []DeadLetter
 	// Queued are the bodies of the messages put on the queue.
 	Queued []string
+	// Events are the status events put on the event bus.
+	Events []mototest.TappedEvent
 }
 
 // Observe reports what happened since m, with the function's response:
-// the messages the Twilio fake accepted, and the messages on the queue and
-// the dead-letter queue, which it removes so that the next invocation
-// starts from empty queues.
+// the messages the Twilio fake accepted, the messages on the queue and the
+// dead-letter queue, and the events on the bus, which it removes so that
+// the next invocation starts from empty queues.
 func (s *Stack) Observe(ctx context.Context, m Mark, response []byte) (Observation, error) {
 	obs := Observation{Response: response}
 	if acc := s.Twilio.Accepted(); len(acc) > m.accepted {
@@ -213,6 +232,9 @@ func (s *Stack) Observe(ctx context.Context, m Mark, response []byte) (Observati
 	}
 	for _, msg := range q {
 		obs.Queued = append(obs.Queued, aws.ToString(msg.Body))
+	}
+	if obs.Events, err = s.Events.Take(ctx); err != nil {
+		return obs, fmt.Errorf("invoketest: %w", err)
 	}
 	return obs, nil
 }
