@@ -7,6 +7,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -36,7 +37,20 @@ type Parts struct {
 	// Status keeps the messages' status records; nil when
 	// SMS_STATUS_TRACKING=false.
 	Status sms.StatusStore
-	Log    *slog.Logger
+	// Quota counts messages against the recipient and caller limits and
+	// keeps the suppression list; nil counts nothing and suppresses no one.
+	Quota QuotaStore
+	Log   *slog.Logger
+}
+
+// QuotaStore counts messages against the quotas and keeps the suppression
+// list (dynamo.QuotaStore, memory.QuotaStore).
+type QuotaStore interface {
+	sms.QuotaStore
+	sms.Suppressor
+	// Unsuppress takes a number off the list and reports whether it was on
+	// it.
+	Unsuppress(ctx context.Context, number string) (bool, error)
 }
 
 // NewSender builds the send path's domain service.
@@ -46,22 +60,39 @@ func NewSender(cfg config.Config, p Parts) *sms.Sender {
 		Guard:        NewGuard(cfg, p.Log),
 		QueueEnabled: cfg.QueueEnabled,
 		MaxWait:      cfg.MaxWait,
+		Quota:        quota(p),
+		// Only the send path counts callers: a message it cannot count is
+		// refused rather than queued.
+		CountsCallers: cfg.CallerLimit.On(),
 	})
+}
+
+// quota is p's quota store as the domain takes it: nil when there is none.
+func quota(p Parts) sms.QuotaStore {
+	if p.Quota == nil {
+		return nil
+	}
+	return p.Quota
 }
 
 // NewDrainHandler builds the drain function's handler over queue and dlq;
 // zero fields of dc take the drain package's defaults.
 func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
-	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log)})
+	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log), Quota: quota(p)})
 	return drain.NewHandler(d, q, dlq, p.Log, dc)
 }
 
 // dispatcher paces provider calls with p's limiter; a call's connection
 // must be ready within the limiter's margin of its slot
 // (docs/rate-limiting.md).
+// The provider's opt-out refusals feed the suppression list.
 func dispatcher(cfg config.Config, p Parts) *sms.Dispatcher {
-	return sms.NewDispatcher(p.Provider, p.Limiter, p.Log, sms.DispatcherConfig{
-		Refresher: p.Refresher, Warmer: p.Warmer, ReadyWithin: sms.ReadyWindow(cfg.RateMargin),
+	provider := p.Provider
+	if p.Quota != nil {
+		provider = sms.OptOuts(provider, p.Quota, p.Log)
+	}
+	return sms.NewDispatcher(provider, p.Limiter, p.Log, sms.DispatcherConfig{
+		Refresher: p.Refresher, Warmer: p.Warmer, ReadyWithin: sms.ReadyWindow(cfg.RateMargin), RateUnit: cfg.RateUnit,
 	})
 }
 

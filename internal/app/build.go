@@ -68,6 +68,9 @@ type Options struct {
 	// Status replaces the DynamoDB status store in SMS_TABLE_NAME; with
 	// SMS_STATUS_TRACKING=false there is none, and this is not used.
 	Status sms.StatusStore
+	// Quota replaces the DynamoDB quota store and suppression list in
+	// SMS_TABLE_NAME.
+	Quota QuotaStore
 	// Queue replaces the SQS queue of SMS_QUEUE_URL.
 	Queue Queue
 	// DLQ replaces the SQS dead-letter queue of SMS_DLQ_URL.
@@ -177,7 +180,10 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 func (svc *Service) buildAWSParts(opts Options) error {
 	cfg := svc.Config
 	if svc.Parts.Limiter == nil {
-		limiter, err := dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{Name: limiterName, Rate: cfg.RateLimit, Margin: cfg.RateMargin})
+		limiter, err := dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{
+			Name: limiterName, Rate: cfg.RateLimit, Margin: cfg.RateMargin,
+			DailySegments: cfg.DailySegmentLimit, Log: svc.Parts.Log,
+		})
 		if err != nil {
 			return fmt.Errorf("app: limiter: %w", err)
 		}
@@ -185,6 +191,14 @@ func (svc *Service) buildAWSParts(opts Options) error {
 	}
 	if svc.Parts.Ledger == nil {
 		svc.Parts.Ledger = dynamo.NewLedger(opts.AWS.DynamoDB, cfg.TableName, dynamo.LedgerConfig{})
+	}
+	// The suppression list is always kept; the limits count only when on.
+	svc.Parts.Quota = opts.Quota
+	if svc.Parts.Quota == nil {
+		if err := opts.needAWS("the quota store"); err != nil {
+			return err
+		}
+		svc.Parts.Quota = dynamo.NewQuotaStore(opts.AWS.DynamoDB, cfg.TableName, dynamo.QuotaConfig{Limits: quotaLimits(cfg)})
 	}
 	if cfg.StatusTracking {
 		svc.Parts.Status = opts.Status
@@ -212,4 +226,9 @@ func (svc *Service) buildAWSParts(opts Options) error {
 		svc.Parts.Queue = svc.Queue
 	}
 	return nil
+}
+
+// quotaLimits are the recipient and caller limits of cfg.
+func quotaLimits(cfg config.Config) sms.QuotaLimits {
+	return sms.QuotaLimits{Recipient: cfg.RecipientLimit, Caller: cfg.CallerLimit}
 }

@@ -69,13 +69,16 @@ func usesAWS(cfg config.Config) bool {
 	return cfg.AWSEndpointURL != "" || cfg.TableName != "" || cfg.QueueURL != "" || cfg.DLQURL != "" || cfg.SecretID != ""
 }
 
-// localRules are the sender and destination rules of local mode unless
-// the environment sets them: any sender and any destination, so that
-// development is not refused by a deployment's guard. Setting the
-// variables tries the guard out locally.
+// localRules are the sender and destination rules and the quotas of local
+// mode unless the environment sets them: any sender and any destination,
+// no recipient limit and no daily budget (the caller limit is off by
+// default everywhere), so that development is not refused by a
+// deployment's guard. Setting the variables tries the guard out locally.
 var localRules = map[string]string{
 	config.EnvAllowedSenders:     sms.AnySender,
 	config.EnvBlockedNumberTypes: config.NoBlockedNumberTypes,
+	config.EnvRecipientLimit:     config.Off,
+	config.EnvDailySegmentLimit:  config.Off,
 }
 
 // loadConfig reads the local configuration: config.Load in local mode
@@ -207,10 +210,12 @@ func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) erro
 		return fmt.Errorf("local: queue: %w", err)
 	}
 	st.deadLetters = NewDeadLetters(opts.Console, opts.lists())
-	if ao.Limiter, err = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock}); err != nil {
+	if ao.Limiter, err = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock,
+		DailySegments: cfg.DailySegmentLimit, Log: opts.Log}); err != nil {
 		return fmt.Errorf("local: limiter: %w", err)
 	}
 	ao.Ledger = memory.NewLedger(memory.LedgerConfig{Clock: opts.Clock})
+	ao.Quota = memory.NewQuotaStore(memory.QuotaConfig{Limits: sms.QuotaLimits{Recipient: cfg.RecipientLimit, Caller: cfg.CallerLimit}, Clock: opts.Clock})
 	if cfg.StatusTracking {
 		st.events = NewEvents(opts.Console, opts.lists())
 		ao.Status = memory.NewStatusStore(memory.StatusConfig{Retention: cfg.StatusRetention, Clock: opts.Clock, OnChange: st.events.Add})
