@@ -532,7 +532,7 @@ func contractScenarios() []contractScenario {
 			return e.post("different", `{"to":"+14155552671","body":"another text"}`, "Idempotency-Key", "order-3")
 		}, wantStatus: 422, wantCode: "idempotency_mismatch"},
 		{name: "no slot with queueing off", opts: contractOptions{noSlot: true, queueOff: true}, run: sendOnce(contractBody), wantStatus: 429, wantCode: "rate_limited"},
-		{name: "recipient opted out", opts: contractOptions{suppressed: []string{contractTo}}, run: func(e *contractEnv) Response {
+		{name: "recipient opted out", opts: contractOptions{recipientLimit: 5, suppressed: []string{contractTo}}, run: func(e *contractEnv) Response {
 			resp := e.post("request", contractBody)
 			if n := e.provider.callCount(); n != 0 {
 				e.t.Errorf("provider calls = %d, want 0", n)

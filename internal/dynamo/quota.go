@@ -21,7 +21,6 @@ import (
 // QuotaAPI is the part of the DynamoDB client the quota store uses.
 type QuotaAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
 // Names of the quota items' attributes (docs/architecture.md#the-table).
@@ -90,9 +89,10 @@ func NewQuotaStore(api QuotaAPI, table string, cfg QuotaConfig) *QuotaStore {
 }
 
 // Count implements sms.QuotaStore. With the recipient limit on it costs one
-// UpdateItem (two when this instance guessed the number's window wrong);
-// with it off, a GetItem of the number's suppression. The caller limit
-// costs one UpdateItem more.
+// UpdateItem (two when this instance guessed the number's window wrong),
+// which checks the suppression list too; with it off, the list is not
+// consulted and nothing is read. The caller limit costs one UpdateItem
+// more.
 func (q *QuotaStore) Count(ctx context.Context, u sms.Usage) (sms.QuotaVerdict, error) {
 	if err := sms.CheckUsage(u); err != nil {
 		return sms.QuotaVerdict{}, err
@@ -106,14 +106,6 @@ func (q *QuotaStore) Count(ctx context.Context, u sms.Usage) (sms.QuotaVerdict, 
 			return v, err
 		}
 		counted = fresh
-	} else {
-		suppressed, err := q.suppressed(ctx, u.To)
-		if err != nil {
-			return sms.QuotaVerdict{}, err
-		}
-		if suppressed {
-			return sms.QuotaVerdict{Outcome: sms.QuotaOptedOut, At: now}, nil
-		}
 	}
 	if q.limits.Caller.On() && u.Caller != "" {
 		v, err := q.countCaller(ctx, u.Caller, now)
@@ -285,22 +277,6 @@ func (q *QuotaStore) uncountRecipient(ctx context.Context, u sms.Usage) error {
 		return classify("give back recipient", err)
 	}
 	return nil
-}
-
-// suppressed reads whether number is on the suppression list: one
-// eventually consistent GetItem of its item's sup.
-func (q *QuotaStore) suppressed(ctx context.Context, num string) (bool, error) {
-	out, err := q.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:                aws.String(q.table),
-		Key:                      recipientKey(num),
-		ProjectionExpression:     aws.String("#sup"),
-		ExpressionAttributeNames: map[string]string{"#sup": attrSuppressed},
-	})
-	if err != nil {
-		return false, classify("check suppression", err)
-	}
-	_, ok := out.Item[attrSuppressed]
-	return ok, nil
 }
 
 // countCaller counts one message of caller in the window of now:

@@ -137,10 +137,13 @@ type QuotaVerdict struct {
 // QuotaStore counts messages against the recipient and caller limits and
 // keeps the suppression list, shared by every instance of the service.
 // Each number has one item holding both its count and whether it is
-// suppressed, so checking the list costs nothing more than counting.
+// suppressed, so checking the list costs nothing more than counting; with
+// the recipient limit off, the list is not consulted (opt-outs are still
+// recorded, and the provider refuses such numbers itself).
 type QuotaStore interface {
-	// Count checks u's recipient against the suppression list and counts
-	// u against the limits that are on. Counting is idempotent per
+	// Count checks u's recipient against the suppression list (with the
+	// recipient limit on) and counts u against the limits that are on.
+	// Counting is idempotent per
 	// u.MessageID: a message counted before (in the current window or in
 	// the one before it) is accepted without taking another place. When
 	// the caller limit refuses, the recipient place just taken is given

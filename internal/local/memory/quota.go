@@ -78,11 +78,13 @@ func (q *QuotaStore) Count(ctx context.Context, u sms.Usage) (sms.QuotaVerdict, 
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	it := st.recipients[u.To]
-	if it != nil && it.suppressed {
-		return sms.QuotaVerdict{Outcome: sms.QuotaOptedOut, At: now}, nil
-	}
 	counted := false
 	if lim := q.limits.Recipient; lim.On() {
+		// The suppression list is checked with the count, in the number's
+		// item; with the limit off it is not consulted.
+		if it != nil && it.suppressed {
+			return sms.QuotaVerdict{Outcome: sms.QuotaOptedOut, At: now}, nil
+		}
 		if it == nil {
 			it = &recipientItem{}
 			st.recipient(u.To, it)
