@@ -35,7 +35,9 @@ func maxSegmentsInWindow(calls []call, window time.Duration) int {
 }
 
 func TestMaxSegmentsInWindow(t *testing.T) {
-	at := func(ms, segs int) call { return call{at: epoch.Add(time.Duration(ms) * time.Millisecond), segments: segs} }
+	at := func(ms, segs int) call {
+		return call{at: epoch.Add(time.Duration(ms) * time.Millisecond), segments: segs}
+	}
 	tests := []struct {
 		calls []call
 		want  int
