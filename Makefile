@@ -27,8 +27,9 @@ HOST_ARCH       = $(shell $(GO) env GOHOSTARCH)
 BUILD_DIR      := $(CURDIR)/build
 SEND_PKG       ?= ./functions/send
 DRAIN_PKG      ?= ./functions/drain
+RECEIPTS_PKG   ?= ./functions/receipts
 PUBLISHER_PKG  ?= ./functions/publisher
-FUNCTION_PKG    = $(if $(filter send,$(FUNCTION)),$(SEND_PKG),$(if $(filter drain,$(FUNCTION)),$(DRAIN_PKG),$(if $(filter publisher,$(FUNCTION)),$(PUBLISHER_PKG))))
+FUNCTION_PKG    = $(if $(filter send,$(FUNCTION)),$(SEND_PKG),$(if $(filter drain,$(FUNCTION)),$(DRAIN_PKG),$(if $(filter receipts,$(FUNCTION)),$(RECEIPTS_PKG),$(if $(filter publisher,$(FUNCTION)),$(PUBLISHER_PKG)))))
 
 # lambda-build: package, output directory (gets ./bootstrap), GOARCH
 define lambda-build
@@ -36,7 +37,7 @@ define lambda-build
 	$(LAMBDA_ENV) GOARCH=$(3) $(GO) build $(LAMBDA_GOFLAGS) -o $(2)/bootstrap $(1)
 endef
 
-.PHONY: test lint tools build build-SendFunction build-DrainFunction build-PublisherFunction invoke deploy bench
+.PHONY: test lint tools build build-SendFunction build-DrainFunction build-ReceiptsFunction build-PublisherFunction invoke deploy bench
 
 ## test: every test — unit, moto integration, the binaries under the emulator, template checks
 # Two groups. The packages whose tests start moto_server (their test binary
@@ -88,7 +89,7 @@ tools: pytools
 pytools:
 	@scripts/pytools.sh
 
-## build-SendFunction, build-DrainFunction: SAM makefile builder targets (arm64)
+## build-SendFunction, build-DrainFunction, build-ReceiptsFunction: SAM makefile builder targets (arm64)
 build-SendFunction:
 	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
 	$(call lambda-build,$(SEND_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
@@ -96,6 +97,10 @@ build-SendFunction:
 build-DrainFunction:
 	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
 	$(call lambda-build,$(DRAIN_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
+
+build-ReceiptsFunction:
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
+	$(call lambda-build,$(RECEIPTS_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
 
 ## build-PublisherFunction: the status event publisher (deployed only with EventBusName)
 build-PublisherFunction:
@@ -106,8 +111,9 @@ build-PublisherFunction:
 build:
 	$(call lambda-build,$(SEND_PKG),$(BUILD_DIR)/arm64/send,$(LAMBDA_ARCH))
 	$(call lambda-build,$(DRAIN_PKG),$(BUILD_DIR)/arm64/drain,$(LAMBDA_ARCH))
+	$(call lambda-build,$(RECEIPTS_PKG),$(BUILD_DIR)/arm64/receipts,$(LAMBDA_ARCH))
 	$(call lambda-build,$(PUBLISHER_PKG),$(BUILD_DIR)/arm64/publisher,$(LAMBDA_ARCH))
-	@for fn in send drain publisher; do f=$(BUILD_DIR)/arm64/$$fn/bootstrap; \
+	@for fn in send drain receipts publisher; do f=$(BUILD_DIR)/arm64/$$fn/bootstrap; \
 	  printf '%-34s %10d bytes  (%d gzipped)\n' $${f#$(CURDIR)/} $$(wc -c < $$f) $$(gzip -9c < $$f | wc -c); done
 
 ## invoke: one function on one event under the emulator, against moto and the
@@ -115,7 +121,7 @@ build:
 ##         make invoke FUNCTION=send EVENT=events/send/<event>.json
 invoke: tools
 	@test -n "$(FUNCTION_PKG)" -a -n "$(EVENT)" || \
-	  { echo 'usage: make invoke FUNCTION=send|drain|publisher EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
+	  { echo 'usage: make invoke FUNCTION=send|drain|receipts|publisher EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
 	$(call lambda-build,$(FUNCTION_PKG),$(BUILD_DIR)/host/$(FUNCTION),$(HOST_ARCH))
 	@$(GO) run ./cmd/invoke -function $(FUNCTION) -bootstrap $(BUILD_DIR)/host/$(FUNCTION)/bootstrap \
 	  -event $(EVENT) -env-file $(or $(ENV_FILE),events/env.json)
@@ -163,10 +169,11 @@ FUZZ_TARGETS := ./internal/sms:FuzzValidate ./internal/sms:FuzzCountSegments ./i
 .PHONY: chaos fuzz
 
 ## chaos: CHAOS_N messages (default 2000) per scenario through send and drain against
-##        moto and the provider fakes under injected faults; prints the counts.
+##        moto and the provider fakes under injected faults, then the failover scenario
+##        (Twilio down, then flaky, Vonage behind it); prints the counts.
 ##        CHAOS_SCENARIOS=all adds the other two provider/DynamoDB-mode pairings
 chaos:
-	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./internal/e2e/chaos/
+	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 30m -run '^TestChaos(Failover)?$$' -v ./internal/e2e/chaos/
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s), one after the other;
 ##       fails at the end if any target failed (its input is in testdata/fuzz)

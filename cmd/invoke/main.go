@@ -15,9 +15,10 @@
 // ports, runs scripts/invoke.sh with it (the emulator's log goes to stderr,
 // the function's response to stdout), then reports on stderr what the
 // invocation did — messages the provider accepted, dead-lettered and queued,
-// status events put on the bus — and, when the event has an .expected.json beside it, whether the
-// outcome matches. The exit status is non-zero when the invocation failed or
-// the outcome differs.
+// status records created or moved, status events put on the bus — and, when
+// the event has an .expected.json beside it, whether the outcome matches.
+// The exit status is non-zero when the invocation failed or the outcome
+// differs.
 package main
 
 import (
@@ -31,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +43,7 @@ import (
 
 func main() {
 	var o options
-	flag.StringVar(&o.function, "function", "", "the function: send, drain or publisher")
+	flag.StringVar(&o.function, "function", "", "the function: send, drain, receipts or publisher")
 	flag.StringVar(&o.bootstrap, "bootstrap", "", "the function's bootstrap, built for this machine (make invoke builds it)")
 	flag.StringVar(&o.event, "event", "", "the event file, e.g. events/send/http-api-v2-valid.json")
 	flag.StringVar(&o.envFile, "env-file", "events/env.json", "the `sam local invoke --env-vars` file")
@@ -49,7 +51,7 @@ func main() {
 	flag.StringVar(&o.script, "script", "scripts/invoke.sh", "the script that runs the emulator")
 	flag.Parse()
 	if o.function == "" || o.bootstrap == "" || o.event == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: invoke -function send|drain|publisher -bootstrap PATH -event EVENT.json [-env-file events/env.json]")
+		fmt.Fprintln(os.Stderr, "usage: invoke -function send|drain|receipts|publisher -bootstrap PATH -event EVENT.json [-env-file events/env.json]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -182,6 +184,15 @@ func report(w io.Writer, f invoketest.Function, obs invoketest.Observation) {
 		fmt.Fprintf(w, "  reason %s\n", d.Reason)
 	}
 	fmt.Fprintf(w, "queued: %d\n", len(obs.Queued))
+	fmt.Fprintf(w, "status records created or moved: %d\n", len(obs.Recorded))
+	ids := make([]string, 0, len(obs.Recorded))
+	for id := range obs.Recorded {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(w, "  %s %s\n", id, obs.Recorded[id])
+	}
 	fmt.Fprintf(w, "status events: %d\n", len(obs.Events))
 	for _, ev := range obs.Events {
 		var d struct{ ServiceID, Status, PreviousStatus string }

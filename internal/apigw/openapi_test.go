@@ -339,7 +339,7 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &scriptedProvider{errs: o.providerErrs, receipt: o.receipt}
-	d := sms.NewDispatcher(p, limiter, log, sms.DispatcherConfig{Clock: clock})
+	d := sms.NewDispatcher(p, limiter, log, sms.DispatcherConfig{Clock: clock, Name: "twilio"})
 	// The deployment's default rules, with the senders and countries the
 	// scenario allows.
 	guard := sms.NewGuard(sms.GuardConfig{

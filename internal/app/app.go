@@ -28,12 +28,19 @@ const ProviderTimeout = 5 * time.Second
 // Parts are the adapters the domain services run on: AWS ones in Lambda,
 // in-memory ones in local mode.
 type Parts struct {
-	Provider  sms.Provider
-	Refresher sms.Refresher // may be nil
-	Warmer    sms.Warmer    // opens provider connections ahead of calls; may be nil
-	Limiter   sms.Limiter
-	Ledger    sms.Ledger
-	Queue     sms.Queue
+	// Provider is the first (or only) provider and Limiter its rate limit;
+	// ProviderName names it in results, records and logs.
+	Provider     sms.Provider
+	ProviderName string
+	Refresher    sms.Refresher // may be nil
+	Warmer       sms.Warmer    // opens provider connections ahead of calls; may be nil
+	Limiter      sms.Limiter
+	// Failover are the providers tried after Provider, in SMS_PROVIDER's
+	// order, each with its own limiter and default sender
+	// (docs/failover.md); empty with one provider.
+	Failover []sms.Route
+	Ledger   sms.Ledger
+	Queue    sms.Queue
 	// Status keeps the messages' status records; nil when
 	// SMS_STATUS_TRACKING=false.
 	Status sms.StatusStore
@@ -84,31 +91,52 @@ func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLe
 
 // dispatcher paces provider calls with p's limiter; a call's connection
 // must be ready within the limiter's margin of its slot
-// (docs/rate-limiting.md).
-// The provider's opt-out refusals feed the suppression list.
+// (docs/rate-limiting.md). With failover providers it tries them in
+// order, each behind a circuit breaker of this process's
+// (docs/failover.md). The providers' opt-out refusals feed the
+// suppression list.
 func dispatcher(cfg config.Config, p Parts) *sms.Dispatcher {
-	provider := p.Provider
-	if p.Quota != nil {
-		provider = sms.OptOuts(provider, p.Quota, p.Log)
+	dc := sms.DispatcherConfig{
+		Refresher: p.Refresher, Warmer: p.Warmer, ReadyWithin: sms.ReadyWindow(cfg.RateMargin), Name: p.ProviderName,
+		RateUnit: cfg.RateUnit,
 	}
-	return sms.NewDispatcher(provider, p.Limiter, p.Log, sms.DispatcherConfig{
-		Refresher: p.Refresher, Warmer: p.Warmer, ReadyWithin: sms.ReadyWindow(cfg.RateMargin), RateUnit: cfg.RateUnit,
-	})
+	optOuts := func(pr sms.Provider) sms.Provider {
+		if p.Quota == nil {
+			return pr
+		}
+		return sms.OptOuts(pr, p.Quota, p.Log)
+	}
+	if len(p.Failover) == 0 {
+		return sms.NewDispatcher(optOuts(p.Provider), p.Limiter, p.Log, dc)
+	}
+	routes := append([]sms.Route{{Name: p.ProviderName, Provider: p.Provider, Limiter: p.Limiter, From: cfg.FromFor(p.ProviderName)}}, p.Failover...)
+	for i := range routes {
+		routes[i].Provider = optOuts(routes[i].Provider)
+	}
+	return sms.NewFailoverDispatcher(routes, p.Log, dc)
 }
 
-// NewProvider returns the configured provider's client built with s.
+// NewProvider returns the client of the configured provider (the first,
+// with failover) built with s. With SMS_PUBLIC_URL every message asks for
+// its receipts (docs/receipts.md).
 func NewProvider(cfg config.Config, s config.Secrets, hc *http.Client) (sms.Provider, error) {
-	switch cfg.Provider {
+	return newProvider(cfg.Provider, cfg, s, hc)
+}
+
+// newProvider returns the client of the provider named name built with s.
+func newProvider(name string, cfg config.Config, s config.Secrets, hc *http.Client) (sms.Provider, error) {
+	twilioCallback, vonageCallback := receiptURLs(cfg, s)
+	switch name {
 	case config.ProviderTwilio:
 		return twilio.New(twilio.Credentials{
 			AccountSID: s.Twilio.AccountSID, AuthToken: s.Twilio.AuthToken,
 			APIKeySID: s.Twilio.APIKeySID, APIKeySecret: s.Twilio.APIKeySecret,
-		}, twilio.Config{BaseURL: cfg.TwilioAPIURL, HTTPClient: hc}), nil
+		}, twilio.Config{BaseURL: cfg.TwilioAPIURL, HTTPClient: hc, StatusCallback: twilioCallback}), nil
 	case config.ProviderVonage:
 		return vonage.New(vonage.Credentials{APIKey: s.Vonage.APIKey, APISecret: s.Vonage.APISecret},
-			vonage.Config{BaseURL: cfg.VonageAPIURL, HTTPClient: hc}), nil
+			vonage.Config{BaseURL: cfg.VonageAPIURL, HTTPClient: hc, Callback: vonageCallback}), nil
 	}
-	return nil, fmt.Errorf("app: SMS_PROVIDER %q has no client", cfg.Provider)
+	return nil, fmt.Errorf("app: SMS_PROVIDER %q has no client", name)
 }
 
 // HTTPClient is the one provider HTTP client of a process.

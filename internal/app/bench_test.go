@@ -21,6 +21,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
 // instantProvider accepts every message at once: the benchmark measures
@@ -92,7 +93,9 @@ func BenchmarkHandlerInProcess(b *testing.B) {
 // quotas off (as the test stacks do) and, with "-guard", with their
 // defaults: the recipient limit (5/10m), whose count is one more write,
 // and the daily budget, counted in the limiter's own write. "drained" is
-// the drain taking producers' messages off the queue.
+// the drain taking producers' messages off the queue. The failover paths
+// (SMS_PROVIDER=twilio,vonage) cost what the direct one does while the
+// first provider answers, and again once its breaker skips it.
 func BenchmarkAWSRequestsPerMessage(b *testing.B) {
 	guard := []string{"SMS_RECIPIENT_LIMIT", "5/10m", "SMS_DAILY_SEGMENT_LIMIT", "10000"}
 	with := func(env ...[]string) []string { return slices.Concat(env...) }
@@ -102,24 +105,33 @@ func BenchmarkAWSRequestsPerMessage(b *testing.B) {
 	// measured here.
 	direct := []string{"SMS_RATE_LIMIT", "1000", "SMS_RATE_MARGIN", "0.45"}
 	queued := []string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}
+	failover := with(direct, []string{"SMS_PROVIDER", "twilio,vonage"})
 	paths := []struct {
-		name string
-		env  []string
-		key  bool
-		want int // the send path's answer; 0: the drain
+		name  string
+		env   []string
+		key   bool
+		want  int // the send path's answer; 0: the drain
+		setup func(*stack)
 	}{
-		{"direct", direct, false, 200},
-		{"direct-guard", with(direct, guard), false, 200},
-		{"direct-with-key", direct, true, 200},
-		{"direct-with-key-guard", with(direct, guard), true, 200},
-		{"queued", queued, false, 202},
-		{"queued-guard", with(queued, guard), false, 202},
-		{"drained", direct, false, 0},
-		{"drained-guard", with(direct, guard), false, 0},
+		{"direct", direct, false, 200, nil},
+		{"direct-guard", with(direct, guard), false, 200, nil},
+		{"direct-with-key", direct, true, 200, nil},
+		{"direct-with-key-guard", with(direct, guard), true, 200, nil},
+		{"queued", queued, false, 202, nil},
+		{"queued-guard", with(queued, guard), false, 202, nil},
+		{"drained", direct, false, 0, nil},
+		{"drained-guard", with(direct, guard), false, 0, nil},
+		{"direct-failover", failover, false, 200, nil},
+		{"direct-failover-first-down", failover, false, 200, func(s *stack) {
+			s.twilio.FailWhen(func(providertest.Request) bool { return true }, providertest.Fault{Status: 503})
+		}},
 	}
 	for _, p := range paths {
 		b.Run(p.name, func(b *testing.B) {
 			s := newStack(b, p.env...)
+			if p.setup != nil {
+				p.setup(s)
+			}
 			run := s.benchSend(b, p.key, p.want)
 			if p.want == 0 {
 				run = s.benchDrain(b)

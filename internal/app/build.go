@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
@@ -15,9 +16,15 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// limiterName names the one provider rate limit of a deployment in the
-// table.
+// limiterName names the rate limit of a deployment's provider in the
+// table: of its only provider, or of the first with failover, so that a
+// deployment that adds a provider keeps its limiter's state. Every other
+// provider's limit is named LimiterName of it.
 const limiterName = "sms"
+
+// LimiterName names the rate limit of provider in the table when it is
+// not a deployment's first provider: "sms#<provider>".
+func LimiterName(provider string) string { return limiterName + "#" + provider }
 
 // Authenticator checks a request's bearer token and returns the caller's
 // identity (apigw.Authenticator).
@@ -54,8 +61,19 @@ type Options struct {
 	// SMS_SECRET_ID; nil means Config.SecretCheck(Mode). A JWT secret of
 	// its own (JWT_SECRET_ID) is always checked with Config.CheckJWTSecrets.
 	CheckSecrets func(config.Secrets) error
-	// Provider replaces the provider client built from the secret.
-	Provider sms.Provider
+	// Provider replaces the client of the first provider built from the
+	// secret; ProviderName names it (SMS_PROVIDER's first entry unless
+	// set).
+	Provider     sms.Provider
+	ProviderName string
+	// Failover replaces the providers tried after the first (those
+	// SMS_PROVIDER lists after it), e.g. local mode's console providers
+	// named after real ones. A route without a Limiter gets LimiterFor's,
+	// or else the DynamoDB limiter of its name.
+	Failover []sms.Route
+	// LimiterFor replaces the DynamoDB limiter of each provider after the
+	// first (Limiter replaces the first's).
+	LimiterFor func(provider string) (sms.Limiter, error)
 	// Authenticator wraps the token authenticator built from the
 	// configuration. next is nil when that one has nothing to verify tokens
 	// with (no jwtSecret and no JWT_JWKS_URL); the deployed functions then
@@ -146,14 +164,24 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, Limiter: opts.Limiter, Ledger: opts.Ledger, Log: log}}
+	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, ProviderName: opts.ProviderName, Limiter: opts.Limiter, Ledger: opts.Ledger, Log: log}}
 	svc.Callers = callerHash(ctx, creds, rotates && opts.Mode != config.ModeDrain, log)
+	if svc.Parts.ProviderName == "" {
+		svc.Parts.ProviderName = cfg.Provider
+	}
 	if svc.Parts.Provider == nil {
 		if cfg.Provider == "" {
 			return nil, errors.New("app: no provider: SMS_PROVIDER is not set")
 		}
 		svc.Parts.Provider = creds
 		svc.Parts.Warmer = httpclient.Warmer(hc)
+	}
+	svc.Parts.Failover = slices.Clone(opts.Failover)
+	if opts.Failover == nil {
+		for _, name := range cfg.ProviderList()[min(1, len(cfg.ProviderList())):] {
+			svc.Parts.Failover = append(svc.Parts.Failover, sms.Route{Name: name, Provider: creds.For(name), From: cfg.FromFor(name)})
+			svc.Parts.Warmer = httpclient.Warmer(hc)
+		}
 	}
 	if rotates {
 		svc.Parts.Refresher = creds
@@ -182,12 +210,33 @@ func (svc *Service) buildAWSParts(opts Options) error {
 	if svc.Parts.Limiter == nil {
 		limiter, err := dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{
 			Name: limiterName, Rate: cfg.RateLimit, Margin: cfg.RateMargin,
-			DailySegments: cfg.DailySegmentLimit, Log: svc.Parts.Log,
+			DailySegments: DailySegments(cfg, 0), Log: svc.Parts.Log,
 		})
 		if err != nil {
 			return fmt.Errorf("app: limiter: %w", err)
 		}
 		svc.Parts.Limiter = limiter
+	}
+	for i, r := range svc.Parts.Failover {
+		if r.Limiter != nil {
+			continue
+		}
+		var err error
+		switch {
+		case opts.LimiterFor != nil:
+			r.Limiter, err = opts.LimiterFor(r.Name)
+		case opts.AWS == nil:
+			err = opts.needAWS("the limiter of " + r.Name)
+		default:
+			r.Limiter, err = dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{
+				Name: LimiterName(r.Name), Rate: cfg.RateLimit, Margin: cfg.RateMargin,
+				DailySegments: DailySegments(cfg, i+1), Log: svc.Parts.Log,
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("app: limiter of %s: %w", r.Name, err)
+		}
+		svc.Parts.Failover[i] = r
 	}
 	if svc.Parts.Ledger == nil {
 		svc.Parts.Ledger = dynamo.NewLedger(opts.AWS.DynamoDB, cfg.TableName, dynamo.LedgerConfig{})
@@ -231,4 +280,21 @@ func (svc *Service) buildAWSParts(opts Options) error {
 // quotaLimits are the recipient and caller limits of cfg.
 func quotaLimits(cfg config.Config) sms.QuotaLimits {
 	return sms.QuotaLimits{Recipient: cfg.RecipientLimit, Caller: cfg.CallerLimit}
+}
+
+// DailySegments is the part of SMS_DAILY_SEGMENT_LIMIT the limiter of the
+// i-th provider (0: the first) counts: the budget split evenly over the
+// providers, the first taking what does not divide, so that the parts add
+// up to the budget; each part is at least one segment. Zero: no budget.
+func DailySegments(cfg config.Config, i int) int64 {
+	n := int64(len(cfg.Providers))
+	total := cfg.DailySegmentLimit
+	if total <= 0 || n <= 1 {
+		return total
+	}
+	part := total / n
+	if i == 0 {
+		part = total - part*(n-1)
+	}
+	return max(part, 1)
 }

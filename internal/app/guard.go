@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/logging"
@@ -13,9 +14,19 @@ import (
 // of cfg, which both paths apply to every message; refusals are logged to
 // log.
 func NewGuard(cfg config.Config, log *slog.Logger) *sms.Guard {
+	allowed := cfg.AllowedSenders
+	if !slices.Contains(allowed, sms.AnySender) {
+		// Every provider's default sender may be named, as the one
+		// default may be with a single provider.
+		for _, f := range cfg.DefaultSenders() {
+			if f != cfg.From && !slices.Contains(allowed, f) {
+				allowed = append(slices.Clip(allowed), f)
+			}
+		}
+	}
 	return sms.NewGuard(sms.GuardConfig{
 		DefaultFrom:        cfg.From,
-		AllowedSenders:     cfg.AllowedSenders,
+		AllowedSenders:     allowed,
 		AllowedCountries:   cfg.AllowedCountries,
 		BlockedNumberTypes: cfg.BlockedNumberTypes,
 		BlockNonGeographic: cfg.BlockNonGeographic,

@@ -29,12 +29,15 @@ import (
 const testJWTSecret = "integration-test-secret-0123456789abcdef"
 
 // stack is a full deployment on loopback: moto behind a counting,
-// fault-injecting proxy, the Twilio fake, and the environment the
+// fault-injecting proxy, the Twilio and Vonage fakes (the secret holds
+// both credential sets; SMS_PROVIDER names Twilio unless env says
+// otherwise, e.g. "twilio,vonage" for failover), and the environment the
 // functions read.
 type stack struct {
 	moto     *mototest.Server
 	proxy    *mototest.Proxy
 	twilio   *providertest.Twilio
+	vonage   *providertest.Vonage
 	env      map[string]string
 	queueURL string
 	dlqURL   string
@@ -46,10 +49,12 @@ var stackSeq int
 func newStack(t testing.TB, env ...string) *stack {
 	t.Helper()
 	stackSeq++
-	s := &stack{moto: moto, twilio: providertest.NewTwilio(t), logs: &logging.Buffer{}}
+	s := &stack{moto: moto, twilio: providertest.NewTwilio(t), vonage: providertest.NewVonage(t), logs: &logging.Buffer{}}
 	s.proxy = mototest.NewProxy(t, s.moto.URL)
 	secret, _ := json.Marshal(map[string]string{
-		"accountSid": providertest.TwilioAccountSID, "authToken": providertest.TwilioAuthToken, "jwtSecret": testJWTSecret,
+		"accountSid": providertest.TwilioAccountSID, "authToken": providertest.TwilioAuthToken,
+		"apiKey": providertest.VonageAPIKey, "apiSecret": providertest.VonageAPISecret,
+		"jwtSecret": testJWTSecret,
 	})
 	st := s.moto.Deploy(t, mototest.StackConfig{Name: fmt.Sprintf("fluxkit-%d", stackSeq), SecretJSON: string(secret), VisibilityTimeout: 30 * time.Second})
 	s.queueURL, s.dlqURL = st.QueueURL, st.DLQURL
@@ -58,7 +63,7 @@ func newStack(t testing.TB, env ...string) *stack {
 		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 		"SMS_PROVIDER": "twilio", "SMS_FROM": providertest.TwilioFrom, "SMS_SECRET_ID": st.SecretID,
 		"SMS_TABLE_NAME": st.TableName, "SMS_QUEUE_URL": st.QueueURL, "SMS_DLQ_URL": st.DLQURL,
-		"TWILIO_API_URL": s.twilio.URL(),
+		"TWILIO_API_URL": s.twilio.URL(), "VONAGE_API_URL": s.vonage.URL(),
 		// These stacks test the paths, not the guard (internal/sms and the
 		// abuse battery of internal/e2e/chaos do): it is off, so that any
 		// sender, number and text goes through as written, as often as a
@@ -179,7 +184,7 @@ func arrivals(tw *providertest.Twilio) []time.Time {
 func (s *stack) assertLogsClean(t *testing.T, forbidden ...string) {
 	t.Helper()
 	logs := s.logs.String()
-	for _, f := range append(forbidden, testJWTSecret, providertest.TwilioAuthToken) {
+	for _, f := range append(forbidden, testJWTSecret, providertest.TwilioAuthToken, providertest.VonageAPISecret) {
 		if f != "" && strings.Contains(logs, f) {
 			t.Errorf("logs contain %q", f)
 		}

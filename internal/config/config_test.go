@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,12 +92,14 @@ func TestFromEnvValues(t *testing.T) {
 		EnvStatusTracking:   "False",
 		EnvStatusRetention:  "2160h",
 		EnvMaxReceives:      " 5 ",
+		EnvPublicURL:        "https://sms.example.com/api/",
 	}))
 	if err != nil {
 		t.Fatalf("FromEnv = %v, want nil", err)
 	}
 	want := Config{
 		Provider:         "vonage",
+		Providers:        []string{"vonage"},
 		From:             "MyApp",
 		SecretID:         "sms/credentials",
 		JWTSecretID:      "sms/jwt",
@@ -119,6 +122,7 @@ func TestFromEnvValues(t *testing.T) {
 		StatusTracking:   false,
 		StatusRetention:  90 * 24 * time.Hour,
 		MaxReceives:      5,
+		PublicURL:        "https://sms.example.com/api",
 	}
 	want.BlockedNumberTypes = sms.DefaultBlockedNumberTypes
 	want.BlockNonGeographic, want.SmartEncoding = true, true
@@ -209,7 +213,19 @@ func TestFromEnvInvalid(t *testing.T) {
 		reason  string // a fragment of the error
 	}{
 		{"provider unknown", map[string]string{EnvProvider: "nexmo"}, EnvProvider, `got "nexmo"`},
-		{"provider case", map[string]string{EnvProvider: "Twilio"}, EnvProvider, `must be "twilio" or "vonage"`},
+		{"provider case", map[string]string{EnvProvider: "Twilio"}, EnvProvider, `must be "twilio", "vonage" or a comma-separated list`},
+		{"provider list with an unknown", map[string]string{EnvProvider: "twilio,sinch"}, EnvProvider, `got "twilio,sinch"`},
+		{"provider twice", map[string]string{EnvProvider: "twilio, twilio"}, EnvProvider, `names "twilio" twice`},
+		{"provider list with a hole", map[string]string{EnvProvider: "twilio,,vonage"}, EnvProvider, `comma-separated list`},
+		{"messaging service for the vonage of a list", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "MG0123456789abcdef0123456789abcdef"}, EnvFrom, "only for SMS_PROVIDER=twilio"},
+		{"sender per provider misses one", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=+15005550006"}, EnvFrom, "names no sender for vonage"},
+		{"sender per provider names another", map[string]string{EnvProvider: "twilio", EnvFrom: "twilio=+15005550006,vonage=MyApp"}, EnvFrom, `names provider "vonage", which SMS_PROVIDER does not list`},
+		{"sender per provider without a provider", map[string]string{EnvFrom: "twilio=+15005550006"}, EnvFrom, `names provider "twilio"`},
+		{"sender per provider twice", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=A,twilio=B,vonage=C"}, EnvFrom, `names provider "twilio" twice`},
+		{"sender per provider empty", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=,vonage=MyApp"}, EnvFrom, `entry "twilio=" must be "provider=sender"`},
+		{"sender per provider without a name", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=A,MyApp"}, EnvFrom, `entry "MyApp" must be`},
+		{"sender per provider invalid", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=+1,vonage=MyApp"}, EnvFrom, "sender for twilio:"},
+		{"messaging service for vonage per provider", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=+15005550006,vonage=MG0123456789abcdef0123456789abcdef"}, EnvFrom, "sender for vonage: a Messaging Service SID"},
 		{"from too long", map[string]string{EnvFrom: "TwelveLetters"}, EnvFrom, "longer than 11"},
 		{"from no letter", map[string]string{EnvFrom: "12345"}, EnvFrom, "at least one letter"},
 		{"from bad E.164", map[string]string{EnvFrom: "+1 415 555"}, EnvFrom, "only digits"},
@@ -256,6 +272,10 @@ func TestFromEnvInvalid(t *testing.T) {
 		{"max receives too many", map[string]string{EnvMaxReceives: "1001"}, EnvMaxReceives, `got "1001"`},
 		{"max receives fraction", map[string]string{EnvMaxReceives: "2.5"}, EnvMaxReceives, `whole number`},
 		{"max receives text", map[string]string{EnvMaxReceives: "ten"}, EnvMaxReceives, `got "ten"`},
+		{"public URL over http", map[string]string{EnvPublicURL: "http://sms.example.com"}, EnvPublicURL, "must be an https URL (http only on a loopback host)"},
+		{"public URL relative", map[string]string{EnvPublicURL: "sms.example.com"}, EnvPublicURL, "absolute"},
+		{"public URL with a query", map[string]string{EnvPublicURL: "https://sms.example.com/?stage=prod"}, EnvPublicURL, "without a query or fragment"},
+		{"public URL with a fragment", map[string]string{EnvPublicURL: "https://sms.example.com#x"}, EnvPublicURL, "without a query or fragment"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,6 +292,58 @@ func TestFromEnvInvalid(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("FromEnv error = %q, want it to contain %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+// TestFromEnvProviders: SMS_PROVIDER's list in its order, and SMS_FROM as
+// one sender for all or one per provider.
+func TestFromEnvProviders(t *testing.T) {
+	tests := []struct {
+		name, provider, from string
+		wantProviders        []string
+		wantFrom             map[string]string // FromFor of each provider
+		wantDefaults         []string
+	}{
+		{"one provider", "twilio", "+15005550006", []string{"twilio"}, map[string]string{"twilio": "+15005550006"}, []string{"+15005550006"}},
+		{"one provider, its sender by name", "vonage", "vonage=MyApp", []string{"vonage"}, map[string]string{"vonage": "MyApp"}, []string{"MyApp"}},
+		{"failover, one sender for both", "twilio,vonage", "MyApp", []string{"twilio", "vonage"},
+			map[string]string{"twilio": "MyApp", "vonage": "MyApp"}, []string{"MyApp"}},
+		{"failover the other way, a sender each", " vonage , twilio ", "twilio=+15005550006, vonage=My App", []string{"vonage", "twilio"},
+			map[string]string{"twilio": "+15005550006", "vonage": "My App"}, []string{"My App", "+15005550006"}},
+		{"a messaging service for twilio only", "twilio,vonage", "vonage=MyApp,twilio=MG0123456789abcdef0123456789abcdef", []string{"twilio", "vonage"},
+			map[string]string{"twilio": "MG0123456789abcdef0123456789abcdef", "vonage": "MyApp"}, []string{"MG0123456789abcdef0123456789abcdef", "MyApp"}},
+		{"console", "", "Dev", nil, map[string]string{"": "Dev"}, []string{"Dev"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromEnv(env(map[string]string{EnvProvider: tt.provider, EnvFrom: tt.from}))
+			if err != nil {
+				t.Fatalf("FromEnv: %v", err)
+			}
+			if !slices.Equal(c.Providers, tt.wantProviders) || !slices.Equal(c.ProviderList(), tt.wantProviders) {
+				t.Errorf("Providers = %q (list %q), want %q", c.Providers, c.ProviderList(), tt.wantProviders)
+			}
+			if want := ""; len(tt.wantProviders) > 0 {
+				want = tt.wantProviders[0]
+				if c.Provider != want {
+					t.Errorf("Provider = %q, want the first, %q", c.Provider, want)
+				}
+				if c.From != tt.wantFrom[want] {
+					t.Errorf("From = %q, want the first provider's, %q", c.From, tt.wantFrom[want])
+				}
+			}
+			for p, want := range tt.wantFrom {
+				if got := c.FromFor(p); got != want {
+					t.Errorf("FromFor(%q) = %q, want %q", p, got, want)
+				}
+			}
+			if got := c.DefaultSenders(); !slices.Equal(got, tt.wantDefaults) {
+				t.Errorf("DefaultSenders() = %q, want %q", got, tt.wantDefaults)
+			}
+			if got, want := c.Failover(), len(tt.wantProviders) > 1; got != want {
+				t.Errorf("Failover() = %v, want %v", got, want)
 			}
 		})
 	}
@@ -317,6 +389,11 @@ func TestValidate(t *testing.T) {
 		{"local needs nothing", ModeLocal, nil, nil},
 		{"local with a provider needs from", ModeLocal, map[string]string{EnvProvider: "vonage"}, []string{EnvFrom}},
 		{"local with a provider", ModeLocal, map[string]string{EnvProvider: "vonage", EnvFrom: "Dev"}, nil},
+		{"receipts complete", ModeReceipts, with(lambdaEnv, map[string]string{EnvPublicURL: "https://sms.example.com"}), nil},
+		{"receipts needs the public URL", ModeReceipts, lambdaEnv, []string{EnvPublicURL}},
+		{"receipts needs no provider, sender or queues", ModeReceipts,
+			map[string]string{EnvSecretID: "sms/credentials", EnvTableName: "sms-table", EnvPublicURL: "https://sms.example.com"}, nil},
+		{"receipts needs secret, table and public URL", ModeReceipts, nil, []string{EnvSecretID, EnvTableName, EnvPublicURL}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,7 +426,8 @@ func TestValidate(t *testing.T) {
 // TestValidateJWKSNeedsIssuerAndAudience: with a JWKS, the issuer and the
 // audience are required by every program that verifies tokens, so that
 // another application's token from the same identity provider is refused.
-// The drain verifies no tokens: it starts whatever they are.
+// The drain and the receipts program verify no tokens: they start whatever
+// they are.
 func TestValidateJWKSNeedsIssuerAndAudience(t *testing.T) {
 	jwks := with(lambdaEnv, map[string]string{EnvJWTJWKSURL: "https://issuer.example/.well-known/jwks.json"})
 	tests := []struct {
@@ -364,6 +442,7 @@ func TestValidateJWKSNeedsIssuerAndAudience(t *testing.T) {
 		{"send with both", ModeSend, with(jwks, map[string]string{EnvJWTIssuer: "https://issuer.example/", EnvJWTAudience: "sms-api"}), nil},
 		{"local without both", ModeLocal, map[string]string{EnvJWTJWKSURL: "https://issuer.example/jwks"}, []string{EnvJWTIssuer, EnvJWTAudience}},
 		{"drain verifies no tokens", ModeDrain, jwks, nil},
+		{"receipts verifies no tokens", ModeReceipts, with(jwks, map[string]string{EnvPublicURL: "https://sms.example.com"}), nil},
 		{"HS256 needs neither", ModeSend, lambdaEnv, nil},
 	}
 	for _, tt := range tests {

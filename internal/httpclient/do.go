@@ -44,7 +44,7 @@ func PostForm(ctx context.Context, op, baseURL, defaultBaseURL, path string, for
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+path, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, sms.E(sms.KindProviderAccount, "the SMS provider endpoint is misconfigured",
+		return nil, sms.E(sms.KindProviderAccount, "the SMS provider endpoint is misconfigured", sms.FailoverSafe(),
 			sms.Cause(fmt.Errorf("%s: build request: %w", op, err)))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -70,7 +70,8 @@ func (r *Response) Success() bool { return r.StatusCode >= 200 && r.StatusCode <
 // left to the caller to interpret. A failure to get one is an *sms.Error:
 //   - KindTransient when the request was never completely written (refused
 //     connection, DNS or TLS failure, the caller's context done before the
-//     request went out): the provider cannot have acted on it;
+//     request went out): the provider cannot have acted on it, so another
+//     provider may send the message (FailoverSafe);
 //   - KindAmbiguous when it was written and then the answer did not come
 //     (timeout, the caller's deadline, connection reset or closed): the
 //     provider may have acted on it;
@@ -109,7 +110,7 @@ func Do(hc *http.Client, req *http.Request, op string) (*Response, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ready != nil && ready.wasMissed() && !written.Load() {
-			return nil, sms.E(sms.KindTransient, msgUnreachable,
+			return nil, sms.E(sms.KindTransient, msgUnreachable, sms.FailoverSafe(),
 				sms.Cause(fmt.Errorf("%s: %s %s: %w", op, req.Method, req.URL.Host, sms.ErrConnNotReady)))
 		}
 		return nil, transportError(op, req, err, written.Load())
@@ -136,7 +137,7 @@ func transportError(op string, req *http.Request, err error, written bool) *sms.
 	if written {
 		return sms.E(sms.KindAmbiguous, msgNoAnswer, sms.Cause(cause))
 	}
-	return sms.E(sms.KindTransient, msgUnreachable, sms.Cause(cause))
+	return sms.E(sms.KindTransient, msgUnreachable, sms.FailoverSafe(), sms.Cause(cause))
 }
 
 // Unexpected classifies an answer the caller could not make sense of (why
@@ -149,7 +150,9 @@ func transportError(op string, req *http.Request, err error, written bool) *sms.
 //     is KindProviderAccount: the endpoint or the account is not what this
 //     service was configured for, and it takes a human to fix.
 //
-// ProviderMessage carries the HTTP status line, never the body.
+// The transient and provider-account answers are FailoverSafe: the
+// provider did not take the message. ProviderMessage carries the HTTP
+// status line, never the body.
 func Unexpected(op string, r *Response, why error) *sms.Error {
 	detail := sms.ProviderDetail("", fmt.Sprintf("HTTP %d %s", r.StatusCode, http.StatusText(r.StatusCode)))
 	cause := sms.Cause(fmt.Errorf("%s: unexpected HTTP %d answer: %w", op, r.StatusCode, why))
@@ -157,11 +160,11 @@ func Unexpected(op string, r *Response, why error) *sms.Error {
 	case r.Success():
 		return sms.E(sms.KindAmbiguous, "the SMS provider's answer could not be read; the message may have been sent", detail, cause)
 	case IsTransientStatus(r.StatusCode):
-		return sms.E(sms.KindTransient, "the SMS provider is temporarily unavailable", detail, cause, sms.RetryAfter(RetryAfter(r.Header)))
+		return sms.E(sms.KindTransient, "the SMS provider is temporarily unavailable", detail, cause, sms.RetryAfter(RetryAfter(r.Header)), sms.FailoverSafe())
 	case IsAmbiguousStatus(r.StatusCode):
 		return sms.E(sms.KindAmbiguous, msgFailedWhileHandling, detail, cause)
 	}
-	return sms.E(sms.KindProviderAccount, "the SMS provider gave an unexpected answer", detail, cause)
+	return sms.E(sms.KindProviderAccount, "the SMS provider gave an unexpected answer", detail, cause, sms.FailoverSafe())
 }
 
 // IsTransientStatus reports whether an HTTP status says the provider

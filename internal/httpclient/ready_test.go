@@ -61,6 +61,9 @@ func TestDoAbandonsACallWhoseConnectionIsLate(t *testing.T) {
 	if got := sms.KindOf(err); got != sms.KindTransient || !errors.Is(err, sms.ErrConnNotReady) {
 		t.Fatalf("Do error = %v (kind %v), want a transient error wrapping sms.ErrConnNotReady", err, got)
 	}
+	if !sms.AsError(err).FailoverSafe {
+		t.Errorf("Do error = %v is not FailoverSafe: nothing was written", err)
+	}
 	if n := srv.requests.Load(); n != 0 {
 		t.Errorf("server received %d requests, want none: nothing may be written on a late connection", n)
 	}

@@ -71,6 +71,8 @@ type Gateway struct {
 	fn    Invoker
 	local http.Handler
 	cfg   GatewayConfig
+	// routes are the other routes (Route), by route key.
+	routes map[string]Invoker
 }
 
 // NewGateway returns a Gateway invoking fn; local (which may be nil)
@@ -91,13 +93,26 @@ func NewGateway(fn Invoker, local http.Handler, cfg GatewayConfig) *Gateway {
 	return &Gateway{fn: fn, local: local, cfg: cfg}
 }
 
+// Route makes the gateway serve another route, method and path exactly
+// (a route key such as "POST /messaging/sms/receipts/twilio"), with the
+// function fn; call it before serving. The events carry the route's key.
+func (g *Gateway) Route(method, path string, fn Invoker) {
+	if g.routes == nil {
+		g.routes = map[string]Invoker{}
+	}
+	g.routes[method+" "+path] = fn
+}
+
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.local != nil && strings.HasPrefix(r.URL.Path, localPrefix) {
 		g.local.ServeHTTP(w, r)
 		return
 	}
-	if r.Method != RouteMethod || r.URL.Path != RoutePath {
+	fn, routeKey := g.fn, RouteKey
+	if other, ok := g.routes[r.Method+" "+r.URL.Path]; ok {
+		fn, routeKey = other, r.Method+" "+r.URL.Path
+	} else if r.Method != RouteMethod || r.URL.Path != RoutePath {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
@@ -114,7 +129,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := g.cfg.Clock.Now()
 	gwID := newGatewayRequestID()
 	w.Header().Set("Apigw-Requestid", gwID)
-	event, err := json.Marshal(NewEvent(r, body, now, gwID))
+	ev := NewEvent(r, body, now, gwID)
+	ev.RouteKey, ev.RequestContext.RouteKey = routeKey, routeKey
+	event, err := json.Marshal(ev)
 	if err != nil {
 		g.fail(w, r, "encode event", err)
 		return
@@ -124,7 +141,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), g.cfg.Timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: sms.NewID(), InvokedFunctionArn: g.cfg.FunctionARN})
-	out, err := g.fn.Invoke(ctx, event)
+	out, err := fn.Invoke(ctx, event)
 	if err != nil {
 		g.fail(w, r, "function error", err)
 		return

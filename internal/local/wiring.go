@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/local/memory"
+	"github.com/fluxkit/sms/internal/receipts"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -50,6 +52,8 @@ const memoryVisibility = 360 * time.Second
 type stack struct {
 	mode string
 	svc  *app.Service
+	// receipts is the receipts function's handler.
+	receipts *receipts.Handler
 	// source feeds the drain loop's poller (nil: no queue, no drain loop).
 	source esm.Source
 	// memQueue is the in-memory queue (memory mode), console the console
@@ -58,6 +62,9 @@ type stack struct {
 	memQueue    *memory.Queue
 	console     *Console
 	deadLetters *DeadLetters
+	// consoles are the console providers named after real ones
+	// (Options.Consoles), in the order they are tried; empty otherwise.
+	consoles []*ConsoleProvider
 	// events are the status events (memory mode with status tracking).
 	events *Events
 	// describe lists what the banner says about the parts.
@@ -83,16 +90,34 @@ var localRules = map[string]string{
 
 // loadConfig reads the local configuration: config.Load in local mode
 // with localRules, the console provider's default sender, and what AWS
-// mode requires.
-func loadConfig(getenv func(string) string) (config.Config, error) {
+// mode requires. With consoles (console providers named after real ones,
+// in failover order) SMS_PROVIDER must be unset, and SMS_FROM may name a
+// sender per console provider as it would per real one.
+func loadConfig(getenv func(string) string, consoles []string) (config.Config, error) {
+	if len(consoles) > 0 && strings.TrimSpace(getenv(config.EnvProvider)) != "" {
+		return config.Config{}, &config.SettingError{Setting: config.EnvProvider,
+			Reason: "must be unset with console providers (-console): they stand in for the real ones"}
+	}
 	withRules := func(k string) string {
 		if v := getenv(k); strings.TrimSpace(v) != "" {
 			return v
 		}
+		if k == config.EnvProvider && len(consoles) > 0 {
+			// Read SMS_FROM as it would be read for these providers.
+			return strings.Join(consoles, ",")
+		}
 		return localRules[k]
 	}
-	cfg, err := config.Load(withRules, config.ModeLocal)
+	cfg, err := config.FromEnv(withRules)
 	if err != nil {
+		return config.Config{}, err
+	}
+	if len(consoles) > 0 {
+		// The console providers stand in for these: no credentials, no
+		// real provider.
+		cfg.Provider, cfg.Providers = "", nil
+	}
+	if err := cfg.Validate(config.ModeLocal); err != nil {
 		return config.Config{}, err
 	}
 	if cfg.Provider == "" && cfg.From == "" {
@@ -153,7 +178,16 @@ func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, e
 	}
 	if cfg.Provider == "" {
 		st.console = NewConsole(opts.Console, opts.lists())
-		ao.Provider = st.console
+		ao.Provider, ao.ProviderName = st.console, "console"
+		for i, name := range opts.Consoles {
+			p := st.console.Named(name)
+			st.consoles = append(st.consoles, p)
+			if i == 0 {
+				ao.Provider, ao.ProviderName = p, name
+				continue
+			}
+			ao.Failover = append(ao.Failover, sms.Route{Name: name, Provider: p, From: cfg.FromFor(name)})
+		}
 	}
 	var err error
 	if usesAWS(cfg) {
@@ -170,6 +204,22 @@ func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, e
 		return nil, err
 	}
 	st.svc.Parts.Provider = uncut{st.svc.Parts.Provider}
+	for i, r := range st.svc.Parts.Failover {
+		st.svc.Parts.Failover[i].Provider = uncut{r.Provider}
+	}
+	// The receipt routes, on the same secret (or credentials from the
+	// environment) and status store; the console provider reports
+	// deliveries straight into the store instead.
+	if st.receipts, err = app.BuildReceipts(ctx, cfg, app.ReceiptsOptions{
+		AWS: ao.AWS, Secrets: ao.Secrets, Status: st.svc.Parts.Status, Clock: opts.Clock,
+		Log:    opts.Log.With(slog.String("function", "receipts")),
+		OptOut: app.SuppressOptOuts(st.svc.Parts.Quota, opts.Log.With(slog.String("function", "receipts"))),
+	}); err != nil {
+		return nil, err
+	}
+	if st.console != nil && st.svc.Parts.Status != nil {
+		st.console.Report(st.svc.Parts.Status, ReportDelay)
+	}
 	return st, nil
 }
 
@@ -211,8 +261,14 @@ func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) erro
 	}
 	st.deadLetters = NewDeadLetters(opts.Console, opts.lists())
 	if ao.Limiter, err = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock,
-		DailySegments: cfg.DailySegmentLimit, Log: opts.Log}); err != nil {
+		DailySegments: app.DailySegments(cfg, 0), Log: opts.Log}); err != nil {
 		return fmt.Errorf("local: limiter: %w", err)
+	}
+	// Every other provider has a limiter of its own at the same rate, and
+	// its part of the daily budget.
+	ao.LimiterFor = func(name string) (sms.Limiter, error) {
+		return memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock,
+			DailySegments: app.DailySegments(cfg, max(slices.Index(cfg.Providers, name), 1)), Log: opts.Log})
 	}
 	ao.Ledger = memory.NewLedger(memory.LedgerConfig{Clock: opts.Clock})
 	ao.Quota = memory.NewQuotaStore(memory.QuotaConfig{Limits: sms.QuotaLimits{Recipient: cfg.RecipientLimit, Caller: cfg.CallerLimit}, Clock: opts.Clock})

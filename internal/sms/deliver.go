@@ -116,11 +116,19 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	if err := dl.guard.Check(ctx, m.Message); err != nil {
 		return refusedDisposition(err)
 	}
-	if m.From == "" {
-		m.From = dl.defaultFrom
+	// The claim's fingerprint names the default sender as with one
+	// provider, so that records stay valid when failover is turned on;
+	// with several providers the message itself is sent with the default
+	// of the provider that sends it (Route.From).
+	from := m.From
+	if from == "" {
+		from = dl.defaultFrom
+		if !dl.d.failsOver() {
+			m.From = from
+		}
 	}
 	key := "msg#" + m.ID
-	fp := Fingerprint(m.To, m.Body, m.From)
+	fp := Fingerprint(m.To, m.Body, from)
 	c, err := dl.ledger.Claim(ctx, key, fp, lease)
 	if err != nil {
 		// Not the message's fault: a fresh copy later, no receive burnt.
@@ -147,7 +155,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 			// duplicate now. Only a later redelivery could repeat it.
 			dl.d.log.LogAttrs(ctx, slog.LevelWarn, "sent, but could not record it", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
 		}
-		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("messageId", m.ID), slog.String("providerId", rc.ID),
+		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("messageId", m.ID), slog.String("providerId", rc.ID), slog.String("provider", rc.Provider),
 			slog.String("to", MaskNumber(m.To)), slog.Int("attempt", m.Attempt))
 		return Disposition{Action: Delivered}
 	}

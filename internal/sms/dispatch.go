@@ -85,9 +85,14 @@ const maxReadyTries = 4
 // left. With a readiness bound (ReadyWithin), a call whose connection is
 // not ready within that long after its slot is abandoned before anything
 // is written and made again on a new slot.
+//
+// With several providers (NewFailoverDispatcher) each has its own limiter
+// and circuit breaker, and a message moves to the next provider only when
+// nothing can have been sent (Error.FailoverSafe); see failover.
 type Dispatcher struct {
-	provider    Provider
-	limiter     Limiter
+	// routes are the providers in the order they are tried: one, or
+	// several with failover (NewFailoverDispatcher).
+	routes      []*route
 	unit        RateUnit
 	refresher   Refresher // nil: no credential refresh
 	warmer      Warmer    // nil: no warming
@@ -121,6 +126,13 @@ type DispatcherConfig struct {
 	// (the zero value), or one segment, so that a message of n segments
 	// takes n consecutive slots.
 	RateUnit RateUnit
+	// Name names the provider of NewDispatcher in receipts and logs
+	// ("twilio"); NewFailoverDispatcher takes the names of its routes.
+	Name string
+	// Breaker tunes the circuit breaker of each route of
+	// NewFailoverDispatcher; its Clock defaults to Clock. A Dispatcher with
+	// one provider has no breaker.
+	Breaker BreakerConfig
 }
 
 // RateUnit is what one limiter slot stands for (SMS_RATE_UNIT).
@@ -138,6 +150,14 @@ const (
 // NewDispatcher returns a Dispatcher sending through provider at the pace of
 // limiter and logging to log (nil discards).
 func NewDispatcher(provider Provider, limiter Limiter, log *slog.Logger, cfg DispatcherConfig) *Dispatcher {
+	d := newDispatcher(log, cfg)
+	d.routes = []*route{{Route: Route{Name: cfg.Name, Provider: provider, Limiter: limiter}}}
+	return d
+}
+
+// newDispatcher returns a Dispatcher without routes, cfg's defaults
+// applied.
+func newDispatcher(log *slog.Logger, cfg DispatcherConfig) *Dispatcher {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
 	}
@@ -151,7 +171,7 @@ func NewDispatcher(provider Provider, limiter Limiter, log *slog.Logger, cfg Dis
 		cfg.MinCall = DefaultMinCall
 	}
 	return &Dispatcher{
-		provider: provider, limiter: limiter, refresher: cfg.Refresher, warmer: cfg.Warmer,
+		refresher: cfg.Refresher, warmer: cfg.Warmer,
 		readyWithin: max(cfg.ReadyWithin, 0), reserve: cfg.CallReserve, minCall: cfg.MinCall,
 		clock: cfg.Clock, log: log, unit: cfg.RateUnit,
 	}
@@ -165,9 +185,19 @@ var errNoSlot = E(KindRateLimited, "rate limit reached")
 // budget is used up, a KindUnavailable error when the limiter cannot
 // be reached, a KindTransient error when no call was made for lack of time
 // or of a ready connection (nothingSent reports those), and the
-// provider's classified error otherwise.
+// provider's classified error otherwise. With several providers it fails
+// over (failover). The receipt names the provider called last.
 func (d *Dispatcher) dispatch(ctx context.Context, m Message, maxWait time.Duration) (Receipt, error) {
-	rc, err := d.once(ctx, m, maxWait)
+	if len(d.routes) > 1 {
+		return d.failover(ctx, m, maxWait)
+	}
+	return d.dispatchOn(ctx, d.routes[0], m, maxWait)
+}
+
+// dispatchOn sends m through r as dispatch does, re-reading the
+// credentials once after a provider-account failure.
+func (d *Dispatcher) dispatchOn(ctx context.Context, r *route, m Message, maxWait time.Duration) (Receipt, error) {
+	rc, err := d.once(ctx, r, m, maxWait)
 	if KindOf(err) != KindProviderAccount || d.refresher == nil {
 		return rc, err
 	}
@@ -181,7 +211,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, m Message, maxWait time.Durat
 	if !changed {
 		return rc, err
 	}
-	rc, err2 := d.once(ctx, m, maxWait)
+	rc, err2 := d.once(ctx, r, m, maxWait)
 	if err2 != nil && (KindOf(err2) == KindRateLimited || nothingSent(err2)) {
 		// No call for the retry: report the original account error so the
 		// caller does not treat a refused message as merely deferred.
@@ -196,15 +226,15 @@ func (d *Dispatcher) dispatch(ctx context.Context, m Message, maxWait time.Durat
 
 // once makes one call of m, on a new slot each time a connection misses
 // its readiness bound, as long as maxWait and maxReadyTries allow.
-func (d *Dispatcher) once(ctx context.Context, m Message, maxWait time.Duration) (Receipt, error) {
+func (d *Dispatcher) once(ctx context.Context, r *route, m Message, maxWait time.Duration) (Receipt, error) {
 	until := d.clock.Now().Add(max(maxWait, 0))
 	for try := 1; ; try++ {
-		rc, err := d.call(ctx, m, until.Sub(d.clock.Now()))
+		rc, err := d.call(ctx, r, m, until.Sub(d.clock.Now()))
 		if !errors.Is(err, ErrConnNotReady) || try == maxReadyTries {
 			return rc, err
 		}
 		d.log.LogAttrs(ctx, slog.LevelInfo, "provider connection not ready within the margin of the slot; taking a new slot",
-			slog.String("event", "connection_not_ready"), slog.Int("try", try))
+			slog.String("event", "connection_not_ready"), slog.Int("try", try), r.attr())
 		if d.warmer != nil {
 			// Wait for a connection before taking the next slot, but not
 			// beyond the time a slot may still be waited for.
@@ -215,9 +245,9 @@ func (d *Dispatcher) once(ctx context.Context, m Message, maxWait time.Duration)
 	}
 }
 
-// call takes a slot starting within maxWait, waits for it and calls the
-// provider once, within the time ctx has left.
-func (d *Dispatcher) call(ctx context.Context, m Message, maxWait time.Duration) (Receipt, error) {
+// call takes a slot of r's limiter starting within maxWait, waits for it
+// and calls r's provider once, within the time ctx has left.
+func (d *Dispatcher) call(ctx context.Context, r *route, m Message, maxWait time.Duration) (Receipt, error) {
 	deadline, bounded := ctx.Deadline()
 	if bounded {
 		// The slot must leave room for a call of at least minCall and the
@@ -229,7 +259,7 @@ func (d *Dispatcher) call(ctx context.Context, m Message, maxWait time.Duration)
 		maxWait = min(maxWait, left-d.minCall)
 	}
 	slots, segments := d.slotsOf(m)
-	at, ok, err := d.limiter.ReserveN(ctx, slots, segments, maxWait)
+	at, ok, err := r.Limiter.ReserveN(ctx, slots, segments, maxWait)
 	if err != nil {
 		return Receipt{}, classifyDependency(err)
 	}
@@ -258,9 +288,17 @@ func (d *Dispatcher) call(ctx context.Context, m Message, maxWait time.Duration)
 		// Converted to the wall clock the HTTP client reads.
 		callCtx = WithReadyBy(callCtx, time.Now().Add(at.Add(d.readyWithin).Sub(d.clock.Now())))
 	}
-	rc, err := d.provider.Send(callCtx, m)
+	if m.From == "" {
+		m.From = r.From
+	}
+	rc, err := r.Provider.Send(callCtx, m)
+	rc.Provider = r.Name
 	if err != nil {
-		return rc, classifyProvider(err)
+		err = classifyProvider(err)
+		if r.Name != "" {
+			err = &routeError{provider: r.Name, err: err}
+		}
+		return rc, err
 	}
 	return rc, nil
 }
@@ -325,7 +363,11 @@ func classifyProvider(err error) error {
 // nothing secret.
 func providerAttrs(err error) slog.Attr {
 	e := AsError(err)
-	return slog.Group("provider",
+	var name slog.Attr
+	if p := failedProvider(err); p != "" {
+		name = slog.String("name", p)
+	}
+	return slog.Group("provider", name,
 		slog.String("kind", e.Kind.String()),
 		slog.String("code", e.ProviderCode),
 		slog.String("message", maskDigits(e.ProviderMessage)))

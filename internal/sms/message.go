@@ -54,6 +54,10 @@ type Receipt struct {
 	// ID is the provider's message id (for a multipart Vonage send, the
 	// first accepted part's id).
 	ID string
+	// Provider names the provider that answered ("twilio", "vonage"): the
+	// Dispatcher sets it after each provider call, so that results, status
+	// records and logs name the provider that sent the message.
+	Provider string
 }
 
 // Result is the outcome of a request as the API reports it. A failed send
@@ -67,6 +71,9 @@ type Result struct {
 	To        string   `json:"to"`
 	Segments  int      `json:"segments,omitempty"`
 	Encoding  Encoding `json:"encoding,omitempty"`
+	// Provider names the provider that sent (or refused) the message;
+	// empty when none was called (queued).
+	Provider string `json:"provider,omitempty"`
 }
 
 // QueuedMessage is a message as it travels through the queue: the message

@@ -91,7 +91,9 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 	if err := s.cfg.Guard.Check(ctx, m); err != nil {
 		return Result{}, err
 	}
-	if m.From == "" {
+	if m.From == "" && !s.d.failsOver() {
+		// With several providers each gives its own default sender as it
+		// sends (Route.From).
 		m.From = s.cfg.DefaultFrom
 	}
 	m = s.cfg.Guard.Encode(m)
@@ -177,14 +179,14 @@ func (s *Sender) send(ctx context.Context, m Message) (Result, error) {
 	seg := CountSegments(m.Body)
 	rc, err := s.d.dispatch(ctx, m, s.cfg.MaxWait)
 	if err == nil {
-		s.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
-		return Result{MessageID: rc.ID, Status: StatusSent, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, nil
+		s.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("provider", rc.Provider), slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
+		return Result{MessageID: rc.ID, Status: StatusSent, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding, Provider: rc.Provider}, nil
 	}
 	switch KindOf(err) {
 	case KindRejected, KindProviderAccount, KindPartial:
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider refused the message", slog.String("to", MaskNumber(m.To)), providerAttrs(err))
 		// A partial send's receipt names the parts that went out.
-		return Result{MessageID: rc.ID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, err
+		return Result{MessageID: rc.ID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding, Provider: rc.Provider}, err
 	case KindRateLimited:
 		if quotaRefusal(err) {
 			// The daily budget: nothing is sent or queued.

@@ -38,14 +38,23 @@ type Config struct {
 	// HTTPClient makes the calls; nil means
 	// httpclient.New(httpclient.DefaultTimeout).
 	HTTPClient *http.Client
+	// Callback, when set, is sent as every message's callback: the URL
+	// Vonage posts its delivery receipts to instead of the account's
+	// (docs/receipts.md). At most MaxCallback characters; a longer one is
+	// not sent.
+	Callback string
 }
+
+// MaxCallback is the longest callback URL Vonage takes.
+const MaxCallback = 100
 
 // Client sends messages through one Vonage account. It is safe for
 // concurrent use.
 type Client struct {
-	baseURL string
-	creds   Credentials
-	hc      *http.Client
+	baseURL  string
+	creds    Credentials
+	hc       *http.Client
+	callback string
 }
 
 // New returns a client for the account in creds.
@@ -53,14 +62,19 @@ func New(creds Credentials, cfg Config) *Client {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = httpclient.New(httpclient.DefaultTimeout)
 	}
-	return &Client{baseURL: cfg.BaseURL, creds: creds, hc: cfg.HTTPClient}
+	if len(cfg.Callback) > MaxCallback {
+		cfg.Callback = ""
+	}
+	return &Client{baseURL: cfg.BaseURL, creds: creds, hc: cfg.HTTPClient, callback: cfg.Callback}
 }
 
 // Send submits the message. The form carries the credentials as api_key
 // and api_secret, to without its "+", from without a "+" when it is a
-// number, type=unicode when the body needs UCS-2 (sms.NeedsUCS2), and the
-// message's ID as client-ref when it fits in 40 characters (it comes back in
-// delivery receipts).
+// number, type=unicode when the body needs UCS-2 (sms.NeedsUCS2),
+// status-report-req=1 (a delivery receipt, per part), the message's
+// service id as client-ref (or, without one, its ID when it fits in 40
+// characters: it comes back in delivery receipts), and the configured
+// callback.
 //
 // Receipt.ID is the first part's message-id. Every failure is an
 // *sms.Error; a multipart message that was accepted only in part is
@@ -77,8 +91,12 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	if sms.NeedsUCS2(m.Body) {
 		form.Set("type", "unicode")
 	}
-	if m.ID != "" && len(m.ID) <= maxClientRef {
-		form.Set("client-ref", m.ID)
+	form.Set("status-report-req", "1")
+	if ref := clientRef(m); ref != "" {
+		form.Set("client-ref", ref)
+	}
+	if c.callback != "" {
+		form.Set("callback", c.callback)
 	}
 	req, err := httpclient.PostForm(ctx, op, c.baseURL, DefaultBaseURL, "/sms/json", form)
 	if err != nil {
@@ -95,6 +113,19 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 		return sms.Receipt{}, httpclient.Unexpected(op, resp, errors.New("the SMS API answers 200"))
 	}
 	return result(resp)
+}
+
+// clientRef is the client-ref of m: its service id, which keys its status
+// record, else its ID; "" when that is longer than Vonage takes.
+func clientRef(m sms.Message) string {
+	ref := m.ServiceID
+	if ref == "" {
+		ref = m.ID
+	}
+	if len(ref) > maxClientRef {
+		return ""
+	}
+	return ref
 }
 
 // sender returns from as Vonage wants it: a number without its leading
@@ -240,6 +271,12 @@ func statusError(p part) *sms.Error {
 	if !ok {
 		known = outcome{sms.KindProviderAccount, "the SMS provider refused the message with an unknown status"}
 	}
-	return sms.E(known.kind, known.msg, sms.ProviderDetail(p.Status, p.ErrorText),
+	e := sms.E(known.kind, known.msg, sms.ProviderDetail(p.Status, p.ErrorText),
 		sms.Cause(fmt.Errorf("%s: status %s", op, p.Status)))
+	// Vonage turned the request away (1, 5, 10) or refused it for a
+	// reason about the account, the sender or the route (15): nothing was
+	// sent, and another provider may send it. A refusal about the
+	// recipient or the body would be refused there too.
+	e.FailoverSafe = known.kind == sms.KindTransient || known.kind == sms.KindProviderAccount
+	return e
 }

@@ -379,9 +379,10 @@ func chaosBody(i int) string {
 
 // answer is what a client made of one answer.
 type answer struct {
-	status  int
-	id      string // messageId
-	problem string // what is wrong with the answer's shape, if anything
+	status   int
+	id       string // messageId
+	provider string // the provider a 200 names
+	problem  string // what is wrong with the answer's shape, if anything
 }
 
 // sendOne posts message i and checks the answer's shape.
@@ -399,6 +400,7 @@ func sendOne(h *apigw.Handler, token string, i int) answer {
 		MessageID string `json:"messageId"`
 		Status    string `json:"status"`
 		To        string `json:"to"`
+		Provider  string `json:"provider"`
 		Error     *struct {
 			Code string `json:"code"`
 		} `json:"error"`
@@ -407,12 +409,15 @@ func sendOne(h *apigw.Handler, token string, i int) answer {
 		a.problem = fmt.Sprintf("%d with a body that is not JSON: %v", resp.Status, err)
 		return a
 	}
-	a.id = got.MessageID
+	a.id, a.provider = got.MessageID, got.Provider
 	switch resp.Status {
 	case http.StatusOK, http.StatusAccepted:
 		want := map[int]string{http.StatusOK: "sent", http.StatusAccepted: "queued"}[resp.Status]
 		if got.Status != want || got.MessageID == "" || got.To != recipient {
 			a.problem = fmt.Sprintf("%d body %s, want status %q, a messageId and to", resp.Status, resp.Body, want)
+		}
+		if (resp.Status == http.StatusOK) != (got.Provider != "") {
+			a.problem = fmt.Sprintf("%d body %s: want the provider named when sent, and only then", resp.Status, resp.Body)
 		}
 	case http.StatusServiceUnavailable:
 		if got.Error == nil || got.Error.Code != "unavailable" || resp.Headers["Retry-After"] == "" {

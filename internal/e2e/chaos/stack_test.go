@@ -70,8 +70,13 @@ type deployment struct {
 
 var deploySeq atomic.Int64
 
-// deploy sets up a deployment for provider ("twilio" or "vonage") on
-// moto; env adds or overrides variables, as key, value pairs.
+// failoverProviders is SMS_PROVIDER of a failover deployment: Twilio
+// first, then Vonage.
+const failoverProviders = config.ProviderTwilio + "," + config.ProviderVonage
+
+// deploy sets up a deployment for provider ("twilio", "vonage", or
+// failoverProviders with both fakes, both credential sets and a sender
+// each) on moto; env adds or overrides variables, as key, value pairs.
 func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string) *deployment {
 	t.Helper()
 	name := fmt.Sprintf("chaos-%d-%d", os.Getpid(), deploySeq.Add(1))
@@ -111,6 +116,12 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		d.vonage = providertest.NewVonage(t)
 		secret["apiKey"], secret["apiSecret"] = providertest.VonageAPIKey, providertest.VonageAPISecret
 		d.env["SMS_FROM"], d.env["VONAGE_API_URL"] = "FluxKit", d.vonage.URL()
+	case failoverProviders:
+		d.twilio, d.vonage = providertest.NewTwilio(t), providertest.NewVonage(t)
+		secret["accountSid"], secret["authToken"] = providertest.TwilioAccountSID, providertest.TwilioAuthToken
+		secret["apiKey"], secret["apiSecret"] = providertest.VonageAPIKey, providertest.VonageAPISecret
+		d.env["SMS_FROM"] = "twilio=" + providertest.TwilioFrom + ",vonage=FluxKit"
+		d.env["TWILIO_API_URL"], d.env["VONAGE_API_URL"] = d.twilio.URL(), d.vonage.URL()
 	default:
 		t.Fatalf("unknown provider %q", provider)
 	}

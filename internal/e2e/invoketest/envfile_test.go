@@ -148,4 +148,14 @@ func TestEnvFileOfEvents(t *testing.T) {
 	if !reflect.DeepEqual(send, drain) {
 		t.Errorf("SendFunction and DrainFunction differ:\n%v\n%v\nwant the same settings (one deployment)", send, drain)
 	}
+	// The receipts function has them too, and the public URL its Twilio
+	// events are signed over.
+	receipts, _ := file.Vars(Receipts.Logical)
+	if !strings.HasPrefix(receipts["SMS_PUBLIC_URL"], "https://") {
+		t.Errorf("ReceiptsFunction: SMS_PUBLIC_URL = %q, want an https URL", receipts["SMS_PUBLIC_URL"])
+	}
+	delete(receipts, "SMS_PUBLIC_URL")
+	if !reflect.DeepEqual(send, receipts) {
+		t.Errorf("SendFunction and ReceiptsFunction differ beyond SMS_PUBLIC_URL:\n%v\n%v", send, receipts)
+	}
 }

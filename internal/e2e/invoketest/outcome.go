@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -17,10 +18,12 @@ const ExpectedSuffix = ".expected.json"
 
 // Expected is the outcome recorded beside an event (the schema is in
 // events/README.md). Every field is checked; an absent field means none or
-// zero, except that a send outcome needs statusCode and a drain or
-// publisher outcome needs batchItemFailures.
+// zero, except that a send or receipts outcome needs statusCode, a drain or
+// publisher outcome needs batchItemFailures, a receipts outcome needs
+// recorded, and recorded is checked only when given.
 type Expected struct {
-	// StatusCode is the HTTP status of the send function's response.
+	// StatusCode is the HTTP status of the send or receipts function's
+	// response.
 	StatusCode *int `json:"statusCode,omitempty"`
 	// BodyStatus is the response body's "status" ("sent", "queued",
 	// "failed"); absent means the body has none.
@@ -48,6 +51,10 @@ type Expected struct {
 	Reasons []string `json:"reasons,omitempty"`
 	// Queued is how many messages went to the queue.
 	Queued int `json:"queued"`
+	// Recorded are the status records the invocation created or moved,
+	// by service id, with their status after it; {} for none. Required
+	// for receipts outcomes, checked for the others when given.
+	Recorded map[string]string `json:"recorded,omitempty"`
 	// Events is how many status events went to the event bus.
 	Events int `json:"events"`
 	// EventChanges are their changes, "<previousStatus>><status>" (">queued"
@@ -76,9 +83,12 @@ func ReadExpected(path string, f Function) (Expected, error) {
 
 func (e Expected) validate(f Function) error {
 	switch f.Name {
-	case Send.Name:
+	case Send.Name, Receipts.Name:
 		if e.StatusCode == nil {
 			return fmt.Errorf("a %s outcome needs statusCode", f.Name)
+		}
+		if f == Receipts && e.Recorded == nil {
+			return fmt.Errorf("a %s outcome needs recorded (use {} for none)", f.Name)
 		}
 		if e.BatchItemFailures != nil {
 			return fmt.Errorf("batchItemFailures is for drain outcomes, not %s", f.Name)
@@ -88,7 +98,7 @@ func (e Expected) validate(f Function) error {
 			return fmt.Errorf("a %s outcome needs batchItemFailures (use [] for none)", f.Name)
 		}
 		if e.StatusCode != nil || e.BodyStatus != "" || e.ErrorCode != "" || e.Headers != nil {
-			return fmt.Errorf("statusCode, bodyStatus, errorCode and headers are for send outcomes, not %s", f.Name)
+			return fmt.Errorf("statusCode, bodyStatus, errorCode and headers are for API outcomes, not %s", f.Name)
 		}
 	default:
 		return fmt.Errorf("unknown function %q", f.Name)
@@ -122,7 +132,7 @@ func Check(f Function, event []byte, e Expected, obs Observation) []string {
 		return problems
 	}
 	switch f.Name {
-	case Send.Name:
+	case Send.Name, Receipts.Name:
 		problems = append(problems, checkSend(e, obs.Response)...)
 	case Drain.Name:
 		problems = append(problems, checkDrain(e, event, obs)...)
@@ -158,6 +168,15 @@ func Check(f Function, event []byte, e Expected, obs Observation) []string {
 	}
 	if got := len(obs.Queued); got != e.Queued {
 		add("queued = %d, want %d", got, e.Queued)
+	}
+	if e.Recorded != nil {
+		got := map[string]string{}
+		for id, st := range obs.Recorded {
+			got[id] = string(st)
+		}
+		if !maps.Equal(got, e.Recorded) {
+			add("recorded = %v, want %v", got, e.Recorded)
+		}
 	}
 	if got := len(obs.Events); got != e.Events {
 		add("events = %d, want %d", got, e.Events)

@@ -19,7 +19,7 @@ func TestReadExpectedPublisher(t *testing.T) {
 	}{
 		{"publisher", `{"batchItemFailures": [], "events": 2, "eventChanges": [">queued", "queued>sent"]}`, ""},
 		{"without batchItemFailures", `{"events": 1}`, "needs batchItemFailures"},
-		{"with statusCode", `{"batchItemFailures": [], "statusCode": 200}`, "for send outcomes"},
+		{"with statusCode", `{"batchItemFailures": [], "statusCode": 200}`, "for API outcomes"},
 		{"eventChanges count", `{"batchItemFailures": [], "events": 2, "eventChanges": [">queued"]}`, "eventChanges lists 1"},
 	}
 	for _, tt := range tests {

@@ -10,10 +10,13 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/fluxkit/sms/internal/queue"
+	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 )
@@ -47,6 +50,8 @@ type Stack struct {
 	Twilio *providertest.Twilio
 	// QueueURL and DLQURL are the queues the functions were given.
 	QueueURL, DLQURL string
+	// Table is the table the functions were given.
+	Table string
 	// Events taps the publisher's event bus.
 	Events *mototest.EventTap
 
@@ -62,8 +67,8 @@ type Stack struct {
 // after MaxReceiveCount receives) and the secret (SMS_SECRET_ID, a name,
 // holding secretJSON), and the publisher's event bus (SMS_EVENT_BUS, a
 // name) with a rule sending every status event to the queue
-// <bus>-tap. The send and drain functions must name the same resources,
-// and the queue URLs moto assigns must be the env file's once the
+// <bus>-tap. The send, drain and receipts functions must name the same
+// resources, and the queue URLs moto assigns must be the env file's once the
 // placeholders are substituted. The caller must Close the stack.
 func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err error) {
 	s = &Stack{file: file}
@@ -109,15 +114,15 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 			return nil, fmt.Errorf("invoketest: queue %s has URL %s, but the env file says %s", path.Base(q.want), q.got, q.want)
 		}
 	}
-	s.QueueURL, s.DLQURL = st.QueueURL, st.DLQURL
+	s.QueueURL, s.DLQURL, s.Table = st.QueueURL, st.DLQURL, st.TableName
 	if s.Events, err = mototest.CreateEventTap(ctx, cfg, names[envEventBus], names[envEventBus]+"-tap", mototest.StatusEventPattern); err != nil {
 		return nil, fmt.Errorf("invoketest: %w", err)
 	}
 	return s, nil
 }
 
-// resources returns the resource settings the send and drain functions
-// share, and the publisher's event bus, with the placeholders substituted.
+// resources returns the resource settings the send, drain and receipts
+// functions share, and the publisher's event bus, with the placeholders substituted.
 func (s *Stack) resources() (map[string]string, error) {
 	names := map[string]string{}
 	pub, err := s.file.ResolvedVars(Publisher.Logical, s.endpoints)
@@ -127,7 +132,7 @@ func (s *Stack) resources() (map[string]string, error) {
 	if names[envEventBus] = pub[envEventBus]; names[envEventBus] == "" || strings.HasPrefix(names[envEventBus], "arn:") {
 		return nil, fmt.Errorf("invoketest: env file: %s needs %s, an event bus name", Publisher.Logical, envEventBus)
 	}
-	for _, f := range []Function{Send, Drain} {
+	for _, f := range []Function{Send, Drain, Receipts} {
 		vars, err := s.file.ResolvedVars(f.Logical, s.endpoints)
 		if err != nil {
 			return nil, err
@@ -180,10 +185,51 @@ func (s *Stack) ResolvedFile(f Function) ([]byte, error) {
 }
 
 // Mark is a point in the stack's history that Observe reports from.
-type Mark struct{ accepted int }
+type Mark struct {
+	accepted int
+	statuses map[string]sms.Status
+	err      error
+}
 
 // Mark returns the current point; take it just before an invocation.
-func (s *Stack) Mark() Mark { return Mark{accepted: len(s.Twilio.Accepted())} }
+func (s *Stack) Mark() Mark {
+	m := Mark{accepted: len(s.Twilio.Accepted())}
+	m.statuses, m.err = s.statuses(context.Background())
+	return m
+}
+
+// statuses reads the status of every status record in the table, by
+// service id, straight from moto (the proxy does not count it).
+func (s *Stack) statuses(ctx context.Context) (map[string]sms.Status, error) {
+	out := map[string]sms.Status{}
+	ddb := s.Moto.DynamoDB()
+	var start map[string]ddbtypes.AttributeValue
+	for {
+		page, err := ddb.Scan(ctx, &dynamodb.ScanInput{
+			TableName:                 aws.String(s.Table),
+			FilterExpression:          aws.String("begins_with(pk, :p)"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":p": &ddbtypes.AttributeValueMemberS{Value: statusPrefix}},
+			ExclusiveStartKey:         start,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("invoketest: scan the status records: %w", err)
+		}
+		for _, item := range page.Items {
+			pk, _ := item["pk"].(*ddbtypes.AttributeValueMemberS)
+			st, _ := item["status"].(*ddbtypes.AttributeValueMemberS)
+			if pk != nil && st != nil {
+				out[strings.TrimPrefix(pk.Value, statusPrefix)] = sms.Status(st.Value)
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// statusPrefix starts the key of a status record (docs/status.md).
+const statusPrefix = "status#"
 
 // DeadLetter is a message found on the dead-letter queue.
 type DeadLetter struct {
@@ -202,18 +248,35 @@ type Observation struct {
 	DeadLettered []DeadLetter
 	// Queued are the bodies of the messages put on the queue.
 	Queued []string
+	// Recorded are the status records that are new or changed status,
+	// by service id: their status now.
+	Recorded map[string]sms.Status
 	// Events are the status events put on the event bus.
 	Events []mototest.TappedEvent
 }
 
 // Observe reports what happened since m, with the function's response:
-// the messages the Twilio fake accepted, the messages on the queue and the
-// dead-letter queue, and the events on the bus, which it removes so that
-// the next invocation starts from empty queues.
+// the messages the Twilio fake accepted, the status records created or
+// moved, the messages on the queue and the dead-letter queue, and the
+// events on the bus, which it removes so that the next invocation starts
+// from empty queues.
 func (s *Stack) Observe(ctx context.Context, m Mark, response []byte) (Observation, error) {
 	obs := Observation{Response: response}
 	if acc := s.Twilio.Accepted(); len(acc) > m.accepted {
 		obs.Delivered = acc[m.accepted:]
+	}
+	if m.err != nil {
+		return obs, m.err
+	}
+	now, err := s.statuses(ctx)
+	if err != nil {
+		return obs, err
+	}
+	obs.Recorded = map[string]sms.Status{}
+	for id, st := range now {
+		if m.statuses[id] != st {
+			obs.Recorded[id] = st
+		}
 	}
 	dl, err := s.take(ctx, s.DLQURL)
 	if err != nil {
