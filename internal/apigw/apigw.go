@@ -48,6 +48,10 @@ type Handler struct {
 	sender  Sender
 	log     *slog.Logger
 	callers logging.CallerHash
+	// suppressions and adminScope serve the suppression list's route
+	// (Suppressions).
+	suppressions Unsuppressor
+	adminScope   string
 }
 
 // An Option sets an optional part of a Handler.
@@ -180,6 +184,10 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	}()
+	if number, ok := suppressionNumber(r.Path); ok {
+		caller, resp = h.serveSuppression(ctx, r, number)
+		return resp
+	}
 	if r.Method != "" && r.Method != http.MethodPost {
 		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodPost},
 			errorEnvelope(codeInvalidRequest, "only POST is supported"))
@@ -382,6 +390,7 @@ const (
 	codeInternal               = "internal"
 	codePayloadTooLarge        = "payload_too_large"
 	codeUnsupportedMediaType   = "unsupported_media_type"
+	codeNotFound               = "not_found"
 )
 
 // answers is how every error reaches a client: the HTTP status and API
@@ -413,6 +422,7 @@ var answers = []struct {
 	{sms.KindRejected, sms.CodeRecipientOptedOut, http.StatusUnprocessableEntity},
 	{sms.KindProviderAccount, codeProviderError, http.StatusBadGateway},
 	{sms.KindPartial, codeProviderError, http.StatusBadGateway},
+	{sms.KindNotFound, codeNotFound, http.StatusNotFound},
 	{sms.KindInternal, codeInternal, http.StatusInternalServerError},
 }
 

@@ -40,7 +40,7 @@ var stableCodes = []string{
 	codeUnauthorized, codeForbidden, sms.CodeSenderNotAllowed, sms.CodeDestinationNotAllowed, codeConflict, sms.CodeIdempotencyMismatch,
 	codePayloadTooLarge, codeUnsupportedMediaType, codeProviderRejected,
 	codeProviderError, codeProviderOutcomeUnknown, codeRateLimited, codeUnavailable, codeInternal,
-	sms.CodeQuotaExceeded, sms.CodeRecipientOptedOut,
+	sms.CodeQuotaExceeded, sms.CodeRecipientOptedOut, codeNotFound,
 }
 
 // documentedCodes lists every status openapi.yaml documents for
