@@ -10,6 +10,8 @@ import re
 import subprocess
 import sys
 
+import costsheet
+
 LINE = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$")
 
 
@@ -80,6 +82,7 @@ def main():
             a, b = fw.get(k, 0), lim.get(k, 0)
             ratio = f"{a / b:.2f}x" if b else "n/a"
             out.append(f"| {label} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    out.extend(costsheet.section(rows))
     if sizes.strip():
         out.append("\n## Binary sizes (arm64, `make build`)\n")
         out.append("```")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fluxkit/sms/internal/app/publisher"
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 func main() {
@@ -22,5 +23,5 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(metrics.Wrap(os.Stdout, metrics.FunctionName("publisher"), h.Handle))
 }

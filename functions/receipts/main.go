@@ -15,6 +15,7 @@ import (
 
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 func main() {
@@ -24,5 +25,5 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.Invoke)
+	lambda.Start(metrics.Wrap(os.Stdout, metrics.FunctionName("receipts"), h.Invoke))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 func main() {
@@ -26,5 +27,5 @@ func main() {
 	}
 	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers),
 		apigw.Suppressions(svc.Parts.Quota, svc.Config.JWTAdminScope))
-	lambda.Start(h.Invoke)
+	lambda.Start(metrics.Wrap(os.Stdout, metrics.FunctionName("send"), h.Invoke))
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -183,6 +184,7 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 			attrs = append(attrs, slog.String("code", resp.code))
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+		metrics.Answer(ctx, resp.Status)
 	}()
 	if number, ok := suppressionNumber(r.Path); ok {
 		caller, resp = h.serveSuppression(ctx, r, number)

@@ -106,10 +106,11 @@ func dispatcher(cfg config.Config, p Parts) *sms.Dispatcher {
 		}
 		return sms.OptOuts(pr, p.Quota, p.Log)
 	}
+	provider, limiter := meterProvider(p.ProviderName, p.Provider), meteredLimiter{p.Limiter}
 	if len(p.Failover) == 0 {
-		return sms.NewDispatcher(optOuts(p.Provider), p.Limiter, p.Log, dc)
+		return sms.NewDispatcher(optOuts(provider), limiter, p.Log, dc)
 	}
-	routes := append([]sms.Route{{Name: p.ProviderName, Provider: p.Provider, Limiter: p.Limiter, From: cfg.FromFor(p.ProviderName)}}, p.Failover...)
+	routes := append([]sms.Route{{Name: p.ProviderName, Provider: provider, Limiter: limiter, From: cfg.FromFor(p.ProviderName)}}, meterRoutes(p.Failover)...)
 	for i := range routes {
 		routes[i].Provider = optOuts(routes[i].Provider)
 	}

@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
 	"github.com/fluxkit/sms/internal/config"
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 )
@@ -130,4 +133,42 @@ func errCode(a answer) string {
 	e, _ := a.body["error"].(map[string]any)
 	c, _ := e["code"].(string)
 	return c
+}
+
+// TestQuotaMetrics reads the metrics the quotas leave (metrics.Wrap, as
+// functions/send runs the handler): the refusals by code and the share of
+// the daily budget used, which DailyBudgetAlarm watches.
+func TestQuotaMetrics(t *testing.T) {
+	// At most 500 a second: one limiter shard, which holds the whole budget
+	// (with several, each reports its own part's share).
+	s := newStack(t, "SMS_RECIPIENT_LIMIT", "1/10m", "SMS_DAILY_SEGMENT_LIMIT", "4", "SMS_RATE_LIMIT", "400", "SMS_RATE_MARGIN", "0.45")
+	h := s.sendHandler(t)
+	const fn = "stack-SendFunction-quota"
+	steps := []struct {
+		body       string
+		wantStatus int
+		want       map[string]float64
+	}{
+		{`{"to":"+14155550181","body":"one"}`, 200, map[string]float64{"DailyBudgetUsedPercent{Function=" + fn + "}": 25}},
+		{`{"to":"+14155550181","body":"two"}`, 429, map[string]float64{"Refusals{Function=" + fn + ",Outcome=quota_exceeded}": 1}},
+		{`{"to":"+14155550182","body":"` + strings.Repeat("a", 300) + `"}`, 200, map[string]float64{"DailyBudgetUsedPercent{Function=" + fn + "}": 75}},
+		{`{"to":"+14155550183","body":"` + strings.Repeat("a", 300) + `"}`, 429, map[string]float64{"Refusals{Function=" + fn + ",Outcome=daily_budget}": 1}},
+	}
+	for i, st := range steps {
+		var out bytes.Buffer
+		invoke := metrics.Wrap(&out, fn, func(ctx context.Context, r apigw.Request) (apigw.Response, error) { return h.Serve(ctx, r), nil })
+		r := apigw.Request{Method: http.MethodPost, Path: "/messaging/sms", Headers: http.Header{}, Body: []byte(st.body)}
+		r.Headers.Set("Content-Type", "application/json")
+		r.Headers.Set("Authorization", "Bearer "+token(t, nil))
+		resp, _ := invoke(context.Background(), r)
+		if resp.Status != st.wantStatus {
+			t.Fatalf("step %d: status %d %s, want %d", i+1, resp.Status, resp.Body, st.wantStatus)
+		}
+		got := emfPoints(t, out.String())
+		for k, want := range st.want {
+			if got[k] != want {
+				t.Errorf("step %d: %s = %v, want %v; have\n  %s", i+1, k, got[k], want, pointNames(got))
+			}
+		}
+	}
 }

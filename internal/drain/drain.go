@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )
@@ -126,6 +127,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			defer wg.Done()
 			for rec := range jobs {
 				action, ok := h.record(ctx, rec)
+				metrics.Inc(ctx, metrics.Records, metrics.Outcome(action.String()))
 				mu.Lock()
 				counts[action]++
 				if !ok {
@@ -165,6 +167,7 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (sms.Action
 		return h.deferRecord(ctx, rec, m, sms.Disposition{Action: sms.Deferred})
 	}
 	d := h.deliver.Deliver(ctx, m, maxWait, lease)
+	queueAge(ctx, d.Action, m, rec)
 	switch d.Action {
 	case sms.Delivered, sms.Duplicate, sms.Dropped:
 		return d.Action, true
@@ -243,6 +246,7 @@ func (h *Handler) deadLetter(ctx context.Context, rec events.SQSMessage, reason 
 	if reason == ReasonRequeueLimit {
 		event = "dead_lettered"
 	}
+	metrics.Inc(ctx, metrics.DeadLettered, metrics.Outcome(reason))
 	h.log.LogAttrs(ctx, slog.LevelWarn, "record dead-lettered", slog.String("event", event),
 		slog.String("sqsMessageId", rec.MessageId), slog.String("reason", reason))
 	return sms.Poison, true

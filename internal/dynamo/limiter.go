@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -454,8 +455,9 @@ func (l *Limiter) budgetAt(s *shard, now time.Time, segments int64) budgetReq {
 }
 
 // counted learns the shard's count after a granted request b (old is the
-// item before it) and logs daily_budget_80 when the request took the
-// shard's part of the budget across 80 %.
+// item before it), records the share of the shard's part of the budget
+// used (metric DailyBudgetUsedPercent: the shards' parts fill alike), and
+// logs daily_budget_80 when the request took it across 80 %.
 func (l *Limiter) counted(ctx context.Context, s *shard, b budgetReq, old item) {
 	if !b.on {
 		return
@@ -467,6 +469,9 @@ func (l *Limiter) counted(ctx context.Context, s *shard, b budgetReq, old item) 
 	after := before + b.segments
 	s.day.Store(b.day)
 	s.used.Store(after)
+	if s.budget > 0 {
+		metrics.Add(ctx, metrics.DailyBudgetUsedPercent, float64(after)*100/float64(s.budget))
+	}
 	if before*5 < s.budget*4 && after*5 >= s.budget*4 {
 		l.log.LogAttrs(ctx, slog.LevelWarn, "the daily segment budget is 80 % used",
 			slog.String("event", "daily_budget_80"), slog.String("shard", s.sk),

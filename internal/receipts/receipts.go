@@ -23,6 +23,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -317,6 +318,7 @@ func (h *Handler) Serve(ctx context.Context, r Request) (resp Response) {
 			resp = errorResponse(http.StatusInternalServerError, codeInternal, http.StatusText(http.StatusInternalServerError))
 		}
 		h.logRequest(ctx, r, resp, append(attrs, slog.Duration("latency", time.Since(start)))...)
+		metrics.Answer(ctx, resp.Status)
 	}()
 	var rc receipt
 	switch {
@@ -429,6 +431,7 @@ func (h *Handler) record(ctx context.Context, rc *receipt, attrs *[]slog.Attr) R
 		return errorResponse(http.StatusInternalServerError, codeInternal, http.StatusText(http.StatusInternalServerError))
 	}
 	*attrs = append(*attrs, slog.Bool("changed", changed))
+	metrics.Inc(ctx, metrics.Receipts, metrics.Provider(rc.provider), metrics.Outcome(string(rc.change.Status)))
 	if rc.change.Status == sms.StatusUndelivered {
 		*attrs = append(*attrs, slog.String("region", Region(rc.to)))
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 // AnySender in GuardConfig.AllowedSenders (SMS_ALLOWED_SENDERS=*) allows
@@ -232,6 +234,7 @@ func (g *Guard) refused(ctx context.Context, code, rule, region string, m Messag
 	g.log.LogAttrs(ctx, slog.LevelInfo, "message refused",
 		slog.String("event", code), slog.String("rule", rule),
 		slog.String("region", region), slog.String("to", MaskNumber(m.To)))
+	metrics.Inc(ctx, metrics.Refusals, metrics.Outcome(code))
 }
 
 // Encode returns m with the body it is sent with: rewritten by

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 // Codes of the quota refusals (docs/architecture.md#quotas-and-the-suppression-list).
@@ -335,6 +337,7 @@ func logQuota(ctx context.Context, log *slog.Logger, event, limit string, m Mess
 	attrs = append(attrs, slog.String("event", event), slog.String("limit", limit),
 		slog.String("region", regionOfNumber(m.To)), slog.String("to", MaskNumber(m.To)))
 	log.LogAttrs(ctx, slog.LevelInfo, "message refused", attrs...)
+	metrics.Inc(ctx, metrics.Refusals, metrics.Outcome(event))
 }
 
 // regionOfNumber returns the region libphonenumber assigns to an E.164

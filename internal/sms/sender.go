@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"time"
+
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 // Idempotency records of the send path: a claim lasts idempotencyLease, a
@@ -235,6 +237,7 @@ func (s *Sender) enqueue(ctx context.Context, m Message, cause error) (Result, e
 		return Result{}, E(KindUnavailable, "the message could not be accepted now; retry later", RetryAfter(5*time.Second), Cause(err))
 	}
 	s.d.log.LogAttrs(ctx, slog.LevelInfo, "queued", slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)))
+	metrics.Inc(ctx, metrics.Queued)
 	return Result{MessageID: m.ID, Status: StatusQueued, Channel: Channel, To: m.To}, nil
 }
 

@@ -200,6 +200,7 @@ func TestPublisherIsLeastPrivilege(t *testing.T) {
 				{"events:PutEvents", bus},
 				{"sqs:SendMessage", "EventsDeadLetterQueue"},
 			}
+			want = append(want, xrayGrants...)
 			gotGrants := grants(t, "PublisherFunctionRole", docs["PublisherFunctionRole"])
 			if got, want := sortedGrants(gotGrants), sortedGrants(want); !slices.Equal(got, want) {
 				t.Errorf("grants =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -146,6 +147,9 @@ func (l *Limiter) ReserveN(ctx context.Context, n, segments int, maxWait time.Du
 	}
 	st.next = at.Add(time.Duration(n) * spacing)
 	st.day, st.used = day, used+int64(segments)
+	if l.budget > 0 {
+		metrics.Add(ctx, metrics.DailyBudgetUsedPercent, float64(st.used)*100/float64(l.budget))
+	}
 	if l.budget > 0 && used*5 < l.budget*4 && st.used*5 >= l.budget*4 {
 		l.log.LogAttrs(ctx, slog.LevelWarn, "the daily segment budget is 80 % used",
 			slog.String("event", "daily_budget_80"), slog.Int64("used", st.used), slog.Int64("budget", l.budget))
