@@ -25,6 +25,7 @@ func main() {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers))
+	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers),
+		apigw.Suppressions(svc.Parts.Quota, svc.Config.JWTAdminScope))
 	lambda.Start(metrics.Wrap(os.Stdout, metrics.FunctionName("send"), h.Invoke))
 }

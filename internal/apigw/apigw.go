@@ -49,6 +49,10 @@ type Handler struct {
 	sender  Sender
 	log     *slog.Logger
 	callers logging.CallerHash
+	// suppressions and adminScope serve the suppression list's route
+	// (Suppressions).
+	suppressions Unsuppressor
+	adminScope   string
 }
 
 // An Option sets an optional part of a Handler.
@@ -182,6 +186,10 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 		metrics.Answer(ctx, resp.Status)
 	}()
+	if number, ok := suppressionNumber(r.Path); ok {
+		caller, resp = h.serveSuppression(ctx, r, number)
+		return resp
+	}
 	if r.Method != "" && r.Method != http.MethodPost {
 		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodPost},
 			errorEnvelope(codeInvalidRequest, "only POST is supported"))
@@ -384,6 +392,7 @@ const (
 	codeInternal               = "internal"
 	codePayloadTooLarge        = "payload_too_large"
 	codeUnsupportedMediaType   = "unsupported_media_type"
+	codeNotFound               = "not_found"
 )
 
 // answers is how every error reaches a client: the HTTP status and API
@@ -407,12 +416,15 @@ var answers = []struct {
 	{sms.KindForbidden, sms.CodeDestinationNotAllowed, http.StatusForbidden},
 	{sms.KindConflict, codeConflict, http.StatusConflict},
 	{sms.KindRateLimited, codeRateLimited, http.StatusTooManyRequests},
+	{sms.KindRateLimited, sms.CodeQuotaExceeded, http.StatusTooManyRequests},
 	{sms.KindTransient, codeUnavailable, http.StatusServiceUnavailable},
 	{sms.KindAmbiguous, codeProviderOutcomeUnknown, http.StatusBadGateway},
 	{sms.KindUnavailable, codeUnavailable, http.StatusServiceUnavailable},
 	{sms.KindRejected, codeProviderRejected, http.StatusUnprocessableEntity},
+	{sms.KindRejected, sms.CodeRecipientOptedOut, http.StatusUnprocessableEntity},
 	{sms.KindProviderAccount, codeProviderError, http.StatusBadGateway},
 	{sms.KindPartial, codeProviderError, http.StatusBadGateway},
+	{sms.KindNotFound, codeNotFound, http.StatusNotFound},
 	{sms.KindInternal, codeInternal, http.StatusInternalServerError},
 }
 

@@ -309,22 +309,39 @@ func (c *Credentials) verify(ctx context.Context, authorization string) (auth.Cl
 // malformed or wrong-audience token says nothing about the keys, and
 // letting it cost a read would let any caller drive the secret's reads.
 func (c *Credentials) Authenticate(ctx context.Context, authorization string) (string, error) {
+	claims, err := c.claims(ctx, authorization)
+	return claims.Subject, err
+}
+
+// AuthenticateScope is Authenticate for a route that also requires scope
+// (apigw.ScopedAuthenticator): a valid token without it is refused as
+// forbidden.
+func (c *Credentials) AuthenticateScope(ctx context.Context, authorization, scope string) (string, error) {
+	claims, err := c.claims(ctx, authorization)
+	if err != nil {
+		return "", err
+	}
+	if !claims.HasScope(scope) {
+		return claims.Subject, sms.E(sms.KindForbidden, "token lacks the required scope")
+	}
+	return claims.Subject, nil
+}
+
+// claims verifies a token as Authenticate does and returns its claims.
+func (c *Credentials) claims(ctx context.Context, authorization string) (auth.Claims, error) {
 	claims, err := c.verify(ctx, authorization)
 	if err == nil {
-		return claims.Subject, nil
+		return claims, nil
 	}
 	if !c.tokensFromSecret || !auth.SignatureFailed(err) {
-		return "", err
+		return auth.Claims{}, err
 	}
 	changed, rerr := c.refreshKeys(ctx)
 	if rerr != nil {
 		c.log.LogAttrs(ctx, slog.LevelError, "credential refresh failed", slog.String("error", rerr.Error()))
 	}
 	if !changed {
-		return "", err
+		return auth.Claims{}, err
 	}
-	if claims, err = c.verify(ctx, authorization); err != nil {
-		return "", err
-	}
-	return claims.Subject, nil
+	return c.verify(ctx, authorization)
 }

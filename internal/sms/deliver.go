@@ -69,7 +69,8 @@ type Disposition struct {
 	Kind Kind
 	// PoisonReason is the dead-letter reason of a Poison action
 	// (PoisonDuplicateID, PoisonSenderNotAllowed,
-	// PoisonDestinationNotAllowed, or a validation code such as invalid_to).
+	// PoisonDestinationNotAllowed, PoisonQuotaExceeded, PoisonDailyBudget,
+	// or a validation code such as invalid_to).
 	PoisonReason string
 }
 
@@ -81,6 +82,7 @@ type Deliverer struct {
 	ledger      Ledger
 	defaultFrom string
 	guard       *Guard
+	quota       QuotaStore
 }
 
 // DelivererConfig holds the sender rules of the drain path.
@@ -91,6 +93,9 @@ type DelivererConfig struct {
 	// is poison) and the smart encoding; nil means
 	// a Guard of GuardConfig{DefaultFrom: DefaultFrom}.
 	Guard *Guard
+	// Quota counts every message against the recipient limit (once per
+	// id) and keeps the suppression list; nil counts nothing.
+	Quota QuotaStore
 }
 
 // NewDeliverer returns a Deliverer sending through d and recording sent
@@ -99,7 +104,7 @@ func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer 
 	if cfg.Guard == nil {
 		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
-	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard}
+	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard, quota: cfg.Quota}
 }
 
 // Deliver processes one validated queued message. maxWait bounds the wait
@@ -137,6 +142,9 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	case Mismatch:
 		return Disposition{Action: Poison, Kind: KindInvalid, PoisonReason: PoisonDuplicateID}
 	}
+	if disp, done := dl.admit(ctx, m, key, fp); done {
+		return disp
+	}
 	rc, err := dl.d.dispatch(ctx, dl.guard.Encode(m.Message), maxWait)
 	// The bookkeeping below must happen even when the invocation's context
 	// is about to end.
@@ -165,6 +173,8 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release claim", slog.String("messageId", m.ID), slog.String("error", rerr.Error()))
 	}
 	switch {
+	case IsDailyBudget(err):
+		return dl.overBudget(ctx, m)
 	case kind == KindRateLimited:
 		return Disposition{Action: Deferred, Kind: kind}
 	case kind == KindUnavailable || nothingSent(err):
