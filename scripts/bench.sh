@@ -15,6 +15,7 @@ bench() { # package, pattern, benchtime
 bench ./internal/app '^BenchmarkHandlerInProcess$' 3s
 bench ./internal/app '^BenchmarkAWSRequestsPerMessage$' 200x
 bench ./internal/app '^BenchmarkReceiptRequests$' 100x
+bench ./internal/app '^BenchmarkScheduledRequestsPerMessage$' 50x
 bench ./internal/app '^BenchmarkCostPerMessage$' 20x
 bench ./internal/sms '^Benchmark(Guarded)?ValidateAndSegments$' 1s
 bench ./internal/auth '^BenchmarkVerifyHS256$' 1s

@@ -77,6 +77,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (int, error) 
 	if err != nil {
 		return 2, err
 	}
+	// A scheduled event's sendAt is moved to an hour from now (events/README.md).
+	payload = invoketest.FreshSendAt(payload, time.Now())
 	file, err := invoketest.ReadEnvFile(o.envFile)
 	if err != nil {
 		return 2, err

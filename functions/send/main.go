@@ -1,4 +1,6 @@
-// Command send is the send function: POST /messaging/sms on API Gateway.
+// Command send is the send function: POST /messaging/sms and
+// DELETE /messaging/sms/{messageId} (canceling a scheduled message) on API
+// Gateway.
 // It wires its dependencies once per cold start (app.LoadAWS); the event
 // mapping lives in internal/apigw so that the local runner runs the same
 // code.
@@ -20,12 +22,13 @@ import (
 
 func main() {
 	log := logging.New(os.Stdout, slog.LevelInfo, slog.String("function", "send"))
-	svc, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeSend, log)
+	svc, err := app.LoadAWS(context.Background(), os.Getenv, config.ModeSend, log, app.WithScheduler)
 	if err != nil {
 		log.Error("start-up failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
 	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers),
+		apigw.Cancels(app.NewCanceler(svc.Parts), svc.Config.JWTAdminScope),
 		apigw.Suppressions(svc.Parts.Quota, svc.Config.JWTAdminScope))
 	lambda.Start(metrics.Wrap(os.Stdout, metrics.FunctionName("send"), h.Invoke))
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
@@ -36,11 +37,11 @@ type Sender interface {
 	Send(ctx context.Context, r sms.SendRequest) (sms.Result, error)
 }
 
-// Authenticator checks the Authorization header and returns the caller's
-// subject. Failures are *sms.Error of kind KindUnauthorized or
-// KindForbidden.
+// Authenticator checks the Authorization header and returns the caller:
+// its subject and the scopes its token carries. Failures are *sms.Error of
+// kind KindUnauthorized or KindForbidden.
 type Authenticator interface {
-	Authenticate(ctx context.Context, authorization string) (subject string, err error)
+	Authenticate(ctx context.Context, authorization string) (auth.Caller, error)
 }
 
 // Handler handles API Gateway events for the send function.
@@ -49,6 +50,7 @@ type Handler struct {
 	sender  Sender
 	log     *slog.Logger
 	callers logging.CallerHash
+	cancels cancels
 	// suppressions and adminScope serve the suppression list's route
 	// (Suppressions).
 	suppressions Unsuppressor
@@ -74,10 +76,15 @@ func NewHandler(auth Authenticator, sender Sender, log *slog.Logger, opts ...Opt
 // Request is a proxy request reduced to what the handler uses, whichever
 // payload format it came in.
 type Request struct {
-	Method  string
-	Path    string
-	Headers http.Header
-	Body    []byte
+	Method string
+	// Path is the request's path as the client sent it (percent-encoded);
+	// it may start with a stage or a custom domain's base path.
+	Path string
+	// PathParams are the route's path parameters as API Gateway decoded
+	// them (messageId); without them the id is read from Path.
+	PathParams map[string]string
+	Headers    http.Header
+	Body       []byte
 }
 
 // Response is what the handler answers, before it is put in the payload
@@ -124,7 +131,7 @@ func fromV2(ev events.APIGatewayV2HTTPRequest) (Request, error) {
 		hdr.Set(k, v)
 	}
 	body, err := eventBody(ev.Body, ev.IsBase64Encoded)
-	return Request{Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, Headers: hdr, Body: body}, err
+	return Request{Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, PathParams: ev.PathParameters, Headers: hdr, Body: body}, err
 }
 
 // fromV1 converts a REST API (payload 1.0) event, like fromV2.
@@ -141,7 +148,7 @@ func fromV1(ev events.APIGatewayProxyRequest) (Request, error) {
 		}
 	}
 	body, err := eventBody(ev.Body, ev.IsBase64Encoded)
-	return Request{Method: ev.HTTPMethod, Path: ev.Path, Headers: hdr, Body: body}, err
+	return Request{Method: ev.HTTPMethod, Path: ev.Path, PathParams: ev.PathParameters, Headers: hdr, Body: body}, err
 }
 
 // eventBody returns the raw body of an event, decoding base64 when the
@@ -167,7 +174,7 @@ func (h *Handler) Serve(ctx context.Context, r Request) Response {
 // caller and the headers.
 func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Response) {
 	start := time.Now()
-	caller := ""
+	subject := ""
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "panic in handler", slog.String("panic", fmt.Sprint(p)))
@@ -177,8 +184,8 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 		// be traced to a token without logging who it is; code is the
 		// error's, if any.
 		attrs := []slog.Attr{slog.Int("status", resp.Status), slog.Duration("latency", time.Since(start))}
-		if caller != "" {
-			attrs = append(attrs, slog.String("caller", h.callers.Of(caller)))
+		if subject != "" {
+			attrs = append(attrs, slog.String("caller", h.callers.Of(subject)))
 		}
 		if resp.code != "" {
 			attrs = append(attrs, slog.String("code", resp.code))
@@ -186,8 +193,14 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 		metrics.Answer(ctx, resp.Status)
 	}()
+	// The suppression list's entries lie under the send route too: they
+	// are matched first.
 	if number, ok := suppressionNumber(r.Path); ok {
-		caller, resp = h.serveSuppression(ctx, r, number)
+		subject, resp = h.serveSuppression(ctx, r, number)
+		return resp
+	}
+	if id, ok := messageTarget(r); ok {
+		resp, subject = h.serveMessage(ctx, r, id)
 		return resp
 	}
 	if r.Method != "" && r.Method != http.MethodPost {
@@ -198,6 +211,7 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 	if err != nil {
 		return errorResponse(err)
 	}
+	subject = caller.Subject
 	if err := checkContentType(r.Headers.Get("Content-Type")); err != nil {
 		return errorResponse(err)
 	}
@@ -216,7 +230,7 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 		return errorResponse(err)
 	}
 	req.IdempotencyKey = key
-	req.Caller = caller
+	req.Caller = caller.Subject
 	res, err := h.sender.Send(ctx, req)
 	return resultResponse(res, err)
 }
@@ -246,8 +260,10 @@ func idempotencyKey(h http.Header) (string, error) {
 }
 
 // decodeBody parses the JSON body strictly: one object whose keys are
-// exactly "to", "body" and optionally "from" (matched case-sensitively,
-// each at most once), every value a JSON string of valid UTF-8.
+// exactly "to", "body" and optionally "from" and "sendAt" (matched
+// case-sensitively, each at most once), every value a JSON string of valid
+// UTF-8; sendAt an RFC 3339 date-time with a time zone (its range is the
+// domain's rule).
 func decodeBody(b []byte) (sms.SendRequest, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil {
@@ -257,7 +273,8 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 	}
 	fields := map[string]*string{}
 	var r sms.SendRequest
-	targets := map[string]*string{"to": &r.To, "body": &r.Body, "from": &r.From}
+	var sendAt string
+	targets := map[string]*string{"to": &r.To, "body": &r.Body, "from": &r.From, fieldSendAt: &sendAt}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -300,6 +317,13 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 	}
 	if fields["from"] != nil && r.From == "" {
 		return r, sms.InvalidField("from", "must not be empty when given")
+	}
+	if fields[fieldSendAt] != nil {
+		t, err := parseSendAt(sendAt)
+		if err != nil {
+			return r, err
+		}
+		r.SendAt = t
 	}
 	return r, nil
 }
@@ -451,7 +475,7 @@ func answerOf(e *sms.Error) (status int, code string) {
 func resultResponse(res sms.Result, err error) Response {
 	if err == nil {
 		status := http.StatusOK
-		if res.Status == sms.StatusQueued {
+		if res.Status == sms.StatusQueued || res.Status == sms.StatusScheduled {
 			status = http.StatusAccepted
 		}
 		return jsonResponse(status, nil, res)
@@ -500,6 +524,11 @@ func errorResponse(err error) Response {
 		}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusConflict:
 		ra := e.RetryAfter
+		if ra <= 0 && status == http.StatusConflict {
+			// A conflict that waiting does not resolve (a message that can
+			// no longer be canceled) says so by naming no time.
+			break
+		}
 		if ra <= 0 {
 			ra = time.Second
 		}

@@ -14,20 +14,29 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
 type fakeAuth struct{}
 
-func (fakeAuth) Authenticate(_ context.Context, h string) (string, error) {
+// The fake's tokens: "good" is user-1's, "other" user-2's, "admin"
+// carries the admin scope.
+func (fakeAuth) Authenticate(_ context.Context, h string) (auth.Caller, error) {
 	switch h {
 	case "Bearer good":
-		return "user-1", nil
+		return auth.Caller{Subject: "user-1", Scopes: []string{"sms:send"}}, nil
+	case "Bearer other":
+		return auth.Caller{Subject: "user-2", Scopes: []string{"sms:send"}}, nil
+	case "Bearer admin":
+		return auth.Caller{Subject: "ops", Scopes: []string{"sms:send", testAdminScope}}, nil
 	case "Bearer noscope":
-		return "", sms.E(sms.KindForbidden, "token lacks the required scope")
+		return auth.Caller{}, sms.E(sms.KindForbidden, "token lacks the required scope")
 	}
-	return "", sms.E(sms.KindUnauthorized, "invalid token")
+	return auth.Caller{}, sms.E(sms.KindUnauthorized, "invalid token")
 }
+
+const testAdminScope = "sms:admin"
 
 type fakeSender struct {
 	res  sms.Result
@@ -151,7 +160,9 @@ func TestServeMapsResults(t *testing.T) {
 			sms.E(sms.KindAmbiguous, "the message may have been sent"), 502, ""},
 		{"rate limited", sms.Result{}, sms.E(sms.KindRateLimited, "", sms.RetryAfter(1500*time.Millisecond)), 429, "2"},
 		{"unavailable", sms.Result{}, sms.E(sms.KindUnavailable, "", sms.RetryAfter(5*time.Second)), 503, "5"},
-		{"conflict", sms.Result{}, sms.E(sms.KindConflict, ""), 409, "1"},
+		{"conflict", sms.Result{}, sms.E(sms.KindConflict, "", sms.RetryAfter(time.Second)), 409, "1"},
+		// A conflict that waiting does not resolve names no time.
+		{"conflict for good", sms.Result{}, sms.E(sms.KindConflict, "it can no longer be canceled"), 409, ""},
 		{"mismatch", sms.Result{}, sms.E(sms.KindInvalid, "", sms.Code(sms.CodeIdempotencyMismatch)), 422, ""},
 		{"invalid to", sms.Result{}, sms.InvalidField("to", "is required"), 400, ""},
 		{"internal", sms.Result{}, io.ErrUnexpectedEOF, 500, ""},

@@ -29,7 +29,6 @@ const (
 	openAPIPath    = "../../docs/openapi.yaml"
 	openAPIChecker = "testdata/openapi_check.py"
 	pythonPipHint  = "pip install openapi-spec-validator jsonschema PyYAML"
-	sendPath       = "/messaging/sms"
 )
 
 // stableCodes is the error.code list of README.md#http-api. The contract test
@@ -151,12 +150,12 @@ func (c stillClock) Sleep(ctx context.Context, _ time.Duration) error { return c
 // verifierAuth adapts the real JWT verifier to Authenticator.
 type verifierAuth struct{ v *auth.Verifier }
 
-func (a verifierAuth) Authenticate(ctx context.Context, authorization string) (string, error) {
+func (a verifierAuth) Authenticate(ctx context.Context, authorization string) (auth.Caller, error) {
 	c, err := a.v.Verify(ctx, authorization)
 	if err != nil {
-		return "", err
+		return auth.Caller{}, err
 	}
-	return c.Subject, nil
+	return c.Caller(), nil
 }
 
 // scriptedProvider answers with the next scripted error (nil accepts) and,
@@ -452,6 +451,11 @@ func contractScenarios() []contractScenario {
 			return again
 		}, wantStatus: 200},
 		{name: "queued without a slot", opts: contractOptions{noSlot: true}, run: sendOnce(contractBody), wantStatus: 202},
+		// schedule_contract_test.go
+		{name: "scheduled", run: sendOnce(contractScheduledBody(2 * time.Minute)), wantStatus: 202},
+		{name: "sendAt too soon", run: sendOnce(contractScheduledBody(30 * time.Second)), wantStatus: 400, wantCode: codeInvalidRequest},
+		{name: "sendAt without a time zone", run: sendOnce(`{"to":"+14155552671","body":"hi","sendAt":"2026-03-01T10:00:00"}`),
+			wantStatus: 400, wantCode: codeInvalidRequest, schemaRefuses: true},
 		{name: "queued after a transient provider failure",
 			opts: contractOptions{providerErrs: []error{sms.E(sms.KindTransient, "the SMS provider is rate limiting requests", sms.ProviderDetail("20429", ""))}},
 			run:  sendOnce(contractBody), wantStatus: 202},
@@ -708,6 +712,9 @@ func syntheticBodies() []checkerCase {
 		checkerCase{Name: "synthetic 200 queued", Status: 200, Body: queued},
 		checkerCase{Name: "synthetic 200 undocumented field", Status: 200, Body: strings.TrimSuffix(sent, "}") + `,"price":"0.0079"}`},
 		checkerCase{Name: "synthetic 202 queued", Status: 202, Body: queued, ExpectValid: true},
+		checkerCase{Name: "synthetic 202 scheduled", Status: 202, Body: syntheticScheduled, ExpectValid: true},
+		checkerCase{Name: "synthetic 202 scheduled without sendAt", Status: 202, Body: strings.Replace(syntheticScheduled, `"sendAt":"2026-03-01T09:32:00Z",`, "", 1)},
+		checkerCase{Name: "synthetic 200 scheduled", Status: 200, Body: syntheticScheduled},
 		checkerCase{Name: "synthetic 202 sent", Status: 202, Body: sent},
 		checkerCase{Name: "synthetic 500 with a stack trace field", Status: 500, Body: `{"error":{"code":"internal","message":"m","stack":"main.go:1"}}`},
 		checkerCase{Name: "synthetic 502 failed with the unknown code", Status: 502,

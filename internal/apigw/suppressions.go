@@ -20,12 +20,6 @@ type Unsuppressor interface {
 	Unsuppress(ctx context.Context, number string) (bool, error)
 }
 
-// ScopedAuthenticator is an Authenticator that also requires a scope of
-// the token: a token without it is a KindForbidden error.
-type ScopedAuthenticator interface {
-	AuthenticateScope(ctx context.Context, authorization, scope string) (subject string, err error)
-}
-
 // Suppressions serves DELETE /messaging/sms/suppressions/{number} from
 // list, for tokens carrying adminScope (JWT_ADMIN_SCOPE). Without it, the
 // route answers 404 for every number.
@@ -63,25 +57,18 @@ func (h *Handler) serveSuppression(ctx context.Context, r Request, number string
 			errorEnvelope(codeInvalidRequest, "only DELETE is supported on a suppression list entry"))
 	}
 	notFound := sms.E(sms.KindNotFound, "the number is not on the suppression list")
+	c, err := h.auth.Authenticate(ctx, r.Headers.Get("Authorization"))
+	if err != nil {
+		return "", errorResponse(err)
+	}
+	caller := c.Subject
 	if h.suppressions == nil {
 		// No list is kept here: no number is on it.
-		caller, err := h.auth.Authenticate(ctx, r.Headers.Get("Authorization"))
-		if err != nil {
-			return "", errorResponse(err)
-		}
 		return caller, errorResponse(notFound)
 	}
-	scoped, ok := h.auth.(ScopedAuthenticator)
-	if !ok || h.adminScope == "" {
-		// Nothing can prove the scope: nobody may change the list.
-		if _, err := h.auth.Authenticate(ctx, r.Headers.Get("Authorization")); err != nil {
-			return "", errorResponse(err)
-		}
-		return "", errorResponse(sms.E(sms.KindForbidden, "token lacks the scope that changes the suppression list"))
-	}
-	caller, err := scoped.AuthenticateScope(ctx, r.Headers.Get("Authorization"), h.adminScope)
-	if err != nil {
-		return caller, errorResponse(err)
+	if h.adminScope == "" || !c.HasScope(h.adminScope) {
+		// Without an admin scope configured, nobody may change the list.
+		return caller, errorResponse(sms.E(sms.KindForbidden, "token lacks the scope that changes the suppression list"))
 	}
 	if sms.ValidateTo(number) != nil {
 		return caller, errorResponse(notFound)

@@ -44,6 +44,9 @@ type Parts struct {
 	// Status keeps the messages' status records; nil when
 	// SMS_STATUS_TRACKING=false.
 	Status sms.StatusStore
+	// Scheduler holds messages scheduled more than 15 minutes ahead; nil
+	// without the scheduler settings (send times stay within 15 minutes).
+	Scheduler sms.Scheduler
 	// Quota counts messages against the recipient and caller limits and
 	// keeps the suppression list; nil counts nothing and suppresses no one.
 	Quota QuotaStore
@@ -67,6 +70,8 @@ func NewSender(cfg config.Config, p Parts) *sms.Sender {
 		Guard:        NewGuard(cfg, p.Log),
 		QueueEnabled: cfg.QueueEnabled,
 		MaxWait:      cfg.MaxWait,
+		Status:       p.Status,
+		Scheduler:    p.Scheduler,
 		Quota:        quota(p),
 		// Only the send path counts callers: a message it cannot count is
 		// refused rather than queued.
@@ -85,7 +90,8 @@ func quota(p Parts) sms.QuotaStore {
 // NewDrainHandler builds the drain function's handler over queue and dlq;
 // zero fields of dc take the drain package's defaults.
 func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
-	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log), Quota: quota(p)})
+	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log),
+		Scheduled: transitions(p.Status), Quota: quota(p)})
 	return drain.NewHandler(d, q, dlq, p.Log, dc)
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/dynamo"
@@ -26,10 +27,10 @@ const limiterName = "sms"
 // not a deployment's first provider: "sms#<provider>".
 func LimiterName(provider string) string { return limiterName + "#" + provider }
 
-// Authenticator checks a request's bearer token and returns the caller's
-// identity (apigw.Authenticator).
+// Authenticator checks a request's bearer token and returns the caller:
+// its subject and verified scopes (apigw.Authenticator).
 type Authenticator interface {
-	Authenticate(ctx context.Context, authorization string) (subject string, err error)
+	Authenticate(ctx context.Context, authorization string) (auth.Caller, error)
 }
 
 // Queue is the message queue as both paths use it: the send path enqueues,
@@ -83,6 +84,10 @@ type Options struct {
 	// SMS_TABLE_NAME.
 	Limiter sms.Limiter
 	Ledger  sms.Ledger
+	// Scheduler holds messages scheduled more than 15 minutes ahead
+	// (WithScheduler builds the EventBridge Scheduler one); nil keeps send
+	// times within the queue's 15 minutes.
+	Scheduler sms.Scheduler
 	// Status replaces the DynamoDB status store in SMS_TABLE_NAME; with
 	// SMS_STATUS_TRACKING=false there is none, and this is not used.
 	Status sms.StatusStore
@@ -164,7 +169,8 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, ProviderName: opts.ProviderName, Limiter: opts.Limiter, Ledger: opts.Ledger, Log: log}}
+	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, ProviderName: opts.ProviderName, Limiter: opts.Limiter, Ledger: opts.Ledger,
+		Scheduler: opts.Scheduler, Log: log}}
 	svc.Callers = callerHash(ctx, creds, rotates && opts.Mode != config.ModeDrain, log)
 	if svc.Parts.ProviderName == "" {
 		svc.Parts.ProviderName = cfg.Provider

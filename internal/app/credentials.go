@@ -301,47 +301,31 @@ func (c *Credentials) verify(ctx context.Context, authorization string) (auth.Cl
 	return v.Verify(ctx, authorization)
 }
 
-// Authenticate implements Authenticator. An HS256 token whose signature
+// Authenticate implements Authenticator: it returns the token's subject
+// and the scopes it verified. An HS256 token whose signature
 // fails against the keys held may be signed with a jwtSecret rotated since
 // the secret was read: it makes Credentials re-read the secret holding the
 // keys (at most once per the source's refresh interval) and try once
 // more. No other failure does (auth.SignatureFailed): an expired,
 // malformed or wrong-audience token says nothing about the keys, and
 // letting it cost a read would let any caller drive the secret's reads.
-func (c *Credentials) Authenticate(ctx context.Context, authorization string) (string, error) {
-	claims, err := c.claims(ctx, authorization)
-	return claims.Subject, err
-}
-
-// AuthenticateScope is Authenticate for a route that also requires scope
-// (apigw.ScopedAuthenticator): a valid token without it is refused as
-// forbidden.
-func (c *Credentials) AuthenticateScope(ctx context.Context, authorization, scope string) (string, error) {
-	claims, err := c.claims(ctx, authorization)
-	if err != nil {
-		return "", err
-	}
-	if !claims.HasScope(scope) {
-		return claims.Subject, sms.E(sms.KindForbidden, "token lacks the required scope")
-	}
-	return claims.Subject, nil
-}
-
-// claims verifies a token as Authenticate does and returns its claims.
-func (c *Credentials) claims(ctx context.Context, authorization string) (auth.Claims, error) {
+func (c *Credentials) Authenticate(ctx context.Context, authorization string) (auth.Caller, error) {
 	claims, err := c.verify(ctx, authorization)
 	if err == nil {
-		return claims, nil
+		return claims.Caller(), nil
 	}
 	if !c.tokensFromSecret || !auth.SignatureFailed(err) {
-		return auth.Claims{}, err
+		return auth.Caller{}, err
 	}
 	changed, rerr := c.refreshKeys(ctx)
 	if rerr != nil {
 		c.log.LogAttrs(ctx, slog.LevelError, "credential refresh failed", slog.String("error", rerr.Error()))
 	}
 	if !changed {
-		return auth.Claims{}, err
+		return auth.Caller{}, err
 	}
-	return c.verify(ctx, authorization)
+	if claims, err = c.verify(ctx, authorization); err != nil {
+		return auth.Caller{}, err
+	}
+	return claims.Caller(), nil
 }

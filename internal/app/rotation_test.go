@@ -63,15 +63,15 @@ func TestCredentialsFollowJWTSecretRotation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sub, err := c.Authenticate(context.Background(), tt.token)
+			caller, err := c.Authenticate(context.Background(), tt.token)
 			if got := err == nil; got != tt.wantOK {
 				t.Fatalf("accepted = %v (%v), want %v", got, err, tt.wantOK)
 			}
 			if !tt.wantOK && sms.KindOf(err) != sms.KindUnauthorized {
 				t.Errorf("kind = %v, want unauthorized", sms.KindOf(err))
 			}
-			if tt.wantOK && sub != "c" {
-				t.Errorf("subject = %q, want c", sub)
+			if tt.wantOK && caller.Subject != "c" {
+				t.Errorf("subject = %q, want c", caller.Subject)
 			}
 			if src.reads != tt.wantReads {
 				t.Errorf("secret reads = %d, want %d", src.reads, tt.wantReads)

@@ -42,6 +42,8 @@ type stack struct {
 	queueURL string
 	dlqURL   string
 	logs     *logging.Buffer
+	// deployed names the stack's resources (the schedule group too).
+	deployed mototest.Stack
 }
 
 var stackSeq int
@@ -57,13 +59,14 @@ func newStack(t testing.TB, env ...string) *stack {
 		"jwtSecret": testJWTSecret,
 	})
 	st := s.moto.Deploy(t, mototest.StackConfig{Name: fmt.Sprintf("fluxkit-%d", stackSeq), SecretJSON: string(secret), VisibilityTimeout: 30 * time.Second})
-	s.queueURL, s.dlqURL = st.QueueURL, st.DLQURL
+	s.queueURL, s.dlqURL, s.deployed = st.QueueURL, st.DLQURL, st
 	s.env = map[string]string{
 		"AWS_ENDPOINT_URL": s.proxy.URL, "AWS_REGION": mototest.Region,
 		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 		"SMS_PROVIDER": "twilio", "SMS_FROM": providertest.TwilioFrom, "SMS_SECRET_ID": st.SecretID,
 		"SMS_TABLE_NAME": st.TableName, "SMS_QUEUE_URL": st.QueueURL, "SMS_DLQ_URL": st.DLQURL,
 		"TWILIO_API_URL": s.twilio.URL(), "VONAGE_API_URL": s.vonage.URL(),
+		"SMS_SCHEDULE_GROUP": st.ScheduleGroup, "SMS_SCHEDULE_ROLE_ARN": st.ScheduleRoleARN, "SMS_QUEUE_ARN": st.QueueARN,
 		// These stacks test the paths, not the guard (internal/sms and the
 		// abuse battery of internal/e2e/chaos do): it is off, so that any
 		// sender, number and text goes through as written, as often as a
@@ -82,7 +85,11 @@ func (s *stack) getenv(k string) string { return s.env[k] }
 func (s *stack) function(t testing.TB, mode config.Mode) *app.Service {
 	t.Helper()
 	log := logging.New(s.logs, -4)
-	f, err := app.LoadAWS(context.Background(), s.getenv, mode, log)
+	var with []app.AWSOption
+	if mode == config.ModeSend {
+		with = append(with, app.WithScheduler) // as functions/send does
+	}
+	f, err := app.LoadAWS(context.Background(), s.getenv, mode, log, with...)
 	if err != nil {
 		t.Fatalf("cold start: %v", err)
 	}
@@ -92,7 +99,8 @@ func (s *stack) function(t testing.TB, mode config.Mode) *app.Service {
 func (s *stack) sendHandler(t testing.TB) *apigw.Handler {
 	t.Helper()
 	f := s.function(t, config.ModeSend)
-	return apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log, apigw.LogCallers(f.Callers))
+	return apigw.NewHandler(f.Auth, app.NewSender(f.Config, f.Parts), f.Parts.Log, apigw.LogCallers(f.Callers),
+		apigw.Cancels(app.NewCanceler(f.Parts), f.Config.JWTAdminScope))
 }
 
 func (s *stack) drainHandler(t testing.TB) *drain.Handler {

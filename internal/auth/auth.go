@@ -127,6 +127,22 @@ type Claims struct {
 // HasScope reports whether c carries scope.
 func (c Claims) HasScope(scope string) bool { return slices.Contains(c.Scopes, scope) }
 
+// Caller is who a verified token speaks for: its subject and the scopes it
+// carries. Handlers decide from it what the caller may see (a scope that
+// reads every message's status, for example).
+type Caller struct {
+	// Subject is the token's sub, never empty.
+	Subject string
+	// Scopes are the token's scopes (scope and scp claims).
+	Scopes []string
+}
+
+// HasScope reports whether c carries scope.
+func (c Caller) HasScope(scope string) bool { return slices.Contains(c.Scopes, scope) }
+
+// Caller returns the caller the claims speak for.
+func (c Claims) Caller() Caller { return Caller{Subject: c.Subject, Scopes: slices.Clone(c.Scopes)} }
+
 // Verifier checks bearer tokens. It is safe for concurrent use.
 type Verifier struct {
 	parser   *jwt.Parser

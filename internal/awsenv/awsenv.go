@@ -21,6 +21,7 @@ const (
 	SQS            = "SQS"
 	SecretsManager = "SECRETS_MANAGER"
 	EventBridge    = "EVENTBRIDGE"
+	Scheduler      = "SCHEDULER"
 )
 
 // Env is the AWS configuration of a function.

@@ -168,8 +168,9 @@ type Config struct {
 	// RateUnit is what SMS_RATE_LIMIT counts (SMS_RATE_UNIT): messages
 	// (default) or segments.
 	RateUnit sms.RateUnit
-	// JWTAdminScope is the scope that may change the suppression list
-	// (JWT_ADMIN_SCOPE, default sms:admin).
+	// JWTAdminScope is the scope that may change the suppression list and
+	// cancel any caller's message (JWT_ADMIN_SCOPE, default
+	// DefaultJWTAdminScope; "off", empty here, for none).
 	JWTAdminScope string
 	// PublicURL is the API's public base URL (SMS_PUBLIC_URL: https, or
 	// http on a loopback host; no trailing slash, query or fragment). With
@@ -179,6 +180,12 @@ type Config struct {
 	// EventBus is the EventBridge bus (a name or an ARN) the publisher
 	// puts status events on (SMS_EVENT_BUS); empty means no events.
 	EventBus string
+	// ScheduleGroup, ScheduleRoleARN and QueueARN are the EventBridge
+	// Scheduler group of scheduled messages, the role Scheduler assumes to
+	// send to the queue, and the queue's ARN, the schedules' target
+	// (SMS_SCHEDULE_GROUP, SMS_SCHEDULE_ROLE_ARN, SMS_QUEUE_ARN): all set,
+	// or none (no send time beyond 15 minutes; see Schedules).
+	ScheduleGroup, ScheduleRoleARN, QueueARN string
 }
 
 // SettingError reports one missing or invalid setting. Setting names the
@@ -354,6 +361,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	guardFromEnv(get, &c, fail)
 	quotaFromEnv(get, &c, fail)
+	scheduleFromEnv(get, &c, fail)
 	if v := get(EnvJWTMaxLifetime); v != "" && !strings.EqualFold(v, "off") {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

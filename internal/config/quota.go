@@ -74,12 +74,16 @@ func quotaFromEnv(get func(string) string, c *Config, fail func(*SettingError)) 
 	default:
 		fail(settingErr(EnvRateUnit, "must be %q or %q, got %q", RateUnitMessages, RateUnitSegments, v))
 	}
-	if v := get(EnvJWTAdminScope); v != "" {
-		if strings.ContainsAny(v, " \t") {
-			fail(settingErr(EnvJWTAdminScope, "must be a single scope without spaces, got %q", v))
-		} else {
-			c.JWTAdminScope = v
-		}
+	switch v := get(EnvJWTAdminScope); {
+	case v == "":
+	case strings.EqualFold(v, Off):
+		// No token is an admin: nobody changes the suppression list or
+		// cancels another caller's message.
+		c.JWTAdminScope = ""
+	case strings.ContainsAny(v, " \t"):
+		fail(settingErr(EnvJWTAdminScope, `must be a single scope without spaces, or "off", got %q`, v))
+	default:
+		c.JWTAdminScope = v
 	}
 }
 

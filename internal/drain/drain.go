@@ -28,6 +28,9 @@ type Deliverer interface {
 type Queue interface {
 	// Requeue puts a fresh copy of m (same id) back on the queue.
 	Requeue(ctx context.Context, m sms.QueuedMessage, delay time.Duration) error
+	// Enqueue puts m back on the queue as it is (its attempt count
+	// unchanged), held until it is due when it is scheduled.
+	Enqueue(ctx context.Context, m sms.QueuedMessage) error
 	// ChangeVisibility hides a received record for timeout.
 	ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error
 }
@@ -161,6 +164,9 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (sms.Action
 		}
 		return h.deadLetter(ctx, rec, reason)
 	}
+	if left := h.notDue(m); left > 0 {
+		return h.holdUntilDue(ctx, rec, m, left)
+	}
 	maxWait, lease := h.budget(ctx)
 	if maxWait < 0 {
 		// Too little of the invocation left to wait for a slot.
@@ -169,7 +175,7 @@ func (h *Handler) record(ctx context.Context, rec events.SQSMessage) (sms.Action
 	d := h.deliver.Deliver(ctx, m, maxWait, lease)
 	queueAge(ctx, d.Action, m, rec)
 	switch d.Action {
-	case sms.Delivered, sms.Duplicate, sms.Dropped:
+	case sms.Delivered, sms.Duplicate, sms.Dropped, sms.Canceled:
 		return d.Action, true
 	case sms.Deferred, sms.HeldElsewhere:
 		// Nothing is wrong with the message (no slot, the limiter or the

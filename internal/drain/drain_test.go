@@ -41,6 +41,7 @@ type fakeQueue struct {
 	mu         sync.Mutex
 	requeued   []sms.QueuedMessage
 	delays     []time.Duration
+	enqueued   []sms.QueuedMessage
 	visibility map[string]time.Duration
 	requeueErr error
 }
@@ -53,6 +54,16 @@ func (q *fakeQueue) Requeue(_ context.Context, m sms.QueuedMessage, d time.Durat
 	}
 	q.requeued = append(q.requeued, m)
 	q.delays = append(q.delays, d)
+	return nil
+}
+
+func (q *fakeQueue) Enqueue(_ context.Context, m sms.QueuedMessage) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.requeueErr != nil {
+		return q.requeueErr
+	}
+	q.enqueued = append(q.enqueued, m)
 	return nil
 }
 

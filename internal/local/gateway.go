@@ -140,7 +140,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fn, routeKey = other, r.Method+" "+r.URL.Path
 	} else if other, key, ok := g.paramRoute(r); ok {
 		fn, routeKey = other, key
-	} else if r.Method != RouteMethod || r.URL.Path != RoutePath {
+	} else if key, _, ok := matchRoute(r); ok {
+		routeKey = key
+	} else {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
@@ -243,17 +245,22 @@ func NewEvent(r *http.Request, body []byte, now time.Time, requestID string) eve
 		domain = h
 	}
 	prefix, _, _ := strings.Cut(domain, ".")
+	routeKey, params, ok := matchRoute(r)
+	if !ok {
+		routeKey = RouteKey
+	}
 
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:               "2.0",
-		RouteKey:              RouteKey,
+		RouteKey:              routeKey,
+		PathParameters:        params,
 		RawPath:               r.URL.EscapedPath(),
 		RawQueryString:        r.URL.RawQuery,
 		Cookies:               cookies,
 		Headers:               headers,
 		QueryStringParameters: query,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:     RouteKey,
+			RouteKey:     routeKey,
 			AccountID:    "000000000000",
 			Stage:        "$default",
 			RequestID:    requestID,

@@ -173,6 +173,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
 	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log, apigw.LogCallers(svc.Callers),
+		apigw.Cancels(app.NewCanceler(sendParts), cfg.JWTAdminScope),
 		apigw.Suppressions(svc.Parts.Quota, cfg.JWTAdminScope))
 	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Clock: opts.Clock, Log: sendParts.Log})
 	for _, r := range ReceiptRoutes {
@@ -420,6 +421,9 @@ type Report struct {
 	// DeadLetters is how many records went to the in-memory dead-letter
 	// list (-1 when SMS_DLQ_URL is used).
 	DeadLetters int
+	// Scheduled is how many messages scheduled more than 15 minutes ahead
+	// the in-memory scheduler still held, and so dropped.
+	Scheduled int
 	// DrainStopped reports whether the drain loop finished its in-flight
 	// batch before Shutdown's context ended.
 	DrainStopped bool
@@ -444,6 +448,9 @@ func (r Report) String() string {
 		parts = append(parts, "the in-memory queue is empty")
 	default:
 		parts = append(parts, fmt.Sprintf("%d queued %s could not be delivered in time and are dropped (the in-memory queue is not saved)", r.Queued, plural(r.Queued, "message")))
+	}
+	if r.Scheduled > 0 {
+		parts = append(parts, fmt.Sprintf("%d scheduled %s not due yet are dropped (the in-memory scheduler is not saved)", r.Scheduled, plural(r.Scheduled, "message")))
 	}
 	if r.RequestsCut {
 		parts = append(parts, "requests still in flight were cut off")
@@ -485,6 +492,10 @@ func (s *Server) Shutdown(ctx context.Context, grace time.Duration) Report {
 	}
 	if q := s.st.memQueue; q != nil {
 		r.Queued = q.Len()
+	}
+	if sc := s.st.memScheduler; sc != nil {
+		r.Scheduled = sc.Len()
+		sc.Close()
 	}
 	if c := s.st.console; c != nil {
 		r.Sent = c.Count()

@@ -91,36 +91,15 @@ func newDevAuthenticator(cfg config.Config, next apigw.Authenticator) (*devAuthe
 // DevSecret is judged by the development verifier alone (so that an
 // expired development token says so rather than "signature invalid"); any
 // other token goes to next.
-func (a *devAuthenticator) Authenticate(ctx context.Context, authorization string) (string, error) {
+func (a *devAuthenticator) Authenticate(ctx context.Context, authorization string) (auth.Caller, error) {
 	c, err := a.dev.Verify(ctx, authorization)
 	if err == nil {
-		return c.Subject, nil
+		return c.Caller(), nil
 	}
 	if a.next == nil || sms.KindOf(err) != sms.KindUnauthorized || signedWithDevSecret(authorization) {
-		return "", err
+		return auth.Caller{}, err
 	}
 	return a.next.Authenticate(ctx, authorization)
-}
-
-// AuthenticateScope implements apigw.ScopedAuthenticator: Authenticate,
-// and the token must carry scope. A token for next is judged by next,
-// which must be able to tell its scopes.
-func (a *devAuthenticator) AuthenticateScope(ctx context.Context, authorization, scope string) (string, error) {
-	c, err := a.dev.Verify(ctx, authorization)
-	if err == nil {
-		if !c.HasScope(scope) {
-			return c.Subject, sms.E(sms.KindForbidden, "token lacks the required scope")
-		}
-		return c.Subject, nil
-	}
-	if a.next == nil || sms.KindOf(err) != sms.KindUnauthorized || signedWithDevSecret(authorization) {
-		return "", err
-	}
-	scoped, ok := a.next.(apigw.ScopedAuthenticator)
-	if !ok {
-		return "", sms.E(sms.KindForbidden, "token lacks the required scope")
-	}
-	return scoped.AuthenticateScope(ctx, authorization, scope)
 }
 
 // signedWithDevSecret reports whether the bearer token in authorization

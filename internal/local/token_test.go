@@ -76,10 +76,10 @@ func TestDevAuthenticator(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, err := a.Authenticate(ctx, tt.header)
+			caller, err := a.Authenticate(ctx, tt.header)
 			if tt.wantKind == 0 {
-				if err != nil || sub != tt.wantSubject {
-					t.Fatalf("Authenticate = %q, %v; want %q", sub, err, tt.wantSubject)
+				if err != nil || caller.Subject != tt.wantSubject {
+					t.Fatalf("Authenticate = %q, %v; want %q", caller.Subject, err, tt.wantSubject)
 				}
 				return
 			}
@@ -127,7 +127,8 @@ func TestScopeRequiredForDevTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sub, err := a.Authenticate(context.Background(), "Bearer "+withScope); err != nil || sub != DevSubject {
-		t.Errorf("token with the scope: %q, %v; want %q", sub, err, DevSubject)
+	caller, err := a.Authenticate(context.Background(), "Bearer "+withScope)
+	if err != nil || caller.Subject != DevSubject || !caller.HasScope("sms:send") {
+		t.Errorf("token with the scope: %+v, %v; want %q with the scope sms:send", caller, err, DevSubject)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/local/memory"
+	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/receipts"
 	"github.com/fluxkit/sms/internal/sms"
 )
@@ -65,6 +66,10 @@ type stack struct {
 	// consoles are the console providers named after real ones
 	// (Options.Consoles), in the order they are tried; empty otherwise.
 	consoles []*ConsoleProvider
+	// memScheduler holds the messages scheduled more than 15 minutes
+	// ahead, unless EventBridge Scheduler does (AWS mode with the
+	// scheduler settings).
+	memScheduler *memory.Scheduler
 	// events are the status events (memory mode with status tracking).
 	events *Events
 	// describe lists what the banner says about the parts.
@@ -277,9 +282,11 @@ func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) erro
 		ao.Status = memory.NewStatusStore(memory.StatusConfig{Retention: cfg.StatusRetention, Clock: opts.Clock, OnChange: st.events.Add})
 	}
 	ao.Queue, ao.DLQ = st.memQueue, st.deadLetters
+	st.memScheduler = memory.NewScheduler(st.memQueue, memory.SchedulerConfig{Clock: opts.Clock, Log: opts.Log})
+	ao.Scheduler = st.memScheduler
 	st.source = NewMemorySource(st.memQueue, st.deadLetters, opts.MaxReceives)
 	st.describe = []string{
-		fmt.Sprintf("memory (in-memory limiter, idempotency store and queue of %d messages; dead letters at GET /_local/dead-letters)", opts.QueueCapacity),
+		fmt.Sprintf("memory (in-memory limiter, idempotency store, scheduler and queue of %d messages; dead letters at GET /_local/dead-letters)", opts.QueueCapacity),
 	}
 	if st.events != nil {
 		st.describe = append(st.describe, "status events at GET /_local/events")
@@ -338,6 +345,17 @@ func (st *stack) onAWS(ctx context.Context, cfg config.Config, opts Options, ao 
 	if cfg.QueueURL != "" {
 		st.source = esm.NewSQSSource(clients.SQS, cfg.QueueURL, esm.SQSSourceConfig{ARN: queueARN, Region: ac.Region, WaitSeconds: 20})
 		queueDesc = "queue " + cfg.QueueURL
+		// Messages scheduled more than 15 minutes ahead: in the schedule
+		// group when the scheduler settings are given, else in memory.
+		if cfg.Schedules() {
+			ao.Scheduler = app.NewScheduler(cfg, env)
+			queueDesc += ", schedules in group " + cfg.ScheduleGroup
+		} else {
+			st.memScheduler = memory.NewScheduler(queue.NewSQS(clients.SQS, cfg.QueueURL, queue.Config{Clock: opts.Clock}),
+				memory.SchedulerConfig{Clock: opts.Clock, Log: opts.Log})
+			ao.Scheduler = st.memScheduler
+			queueDesc += ", schedules in memory"
+		}
 	}
 	endpoint := "AWS"
 	if ep := env.Endpoint(awsenv.DynamoDB); ep != nil {

@@ -22,6 +22,12 @@ var (
 	Segments = Metric{"Segments", UnitCount}
 	// Queued counts messages the send path put on the queue.
 	Queued = Metric{"Queued", UnitCount}
+	// Scheduled counts messages the send path scheduled for a later time
+	// (Outcome: queue, held by the queue's delay; scheduler, by EventBridge
+	// Scheduler).
+	Scheduled = Metric{"Scheduled", UnitCount}
+	// Canceled counts scheduled messages canceled before they were due.
+	Canceled = Metric{"Canceled", UnitCount}
 	// Rejected counts messages a provider refused for good (Provider;
 	// Outcome: the provider's code, one of the few known to be about the
 	// message alone, docs/provider-codes.md).
@@ -42,7 +48,7 @@ var (
 
 	// Records counts the drain's queue records by what was done with each
 	// (Outcome: delivered, duplicate, dropped, retry, held, deferred,
-	// poison).
+	// poison, canceled, not_due).
 	Records = Metric{"Records", UnitCount}
 	// QueueAge is, for each message the drain sent, the time since it
 	// first entered the queue.
@@ -80,7 +86,7 @@ func Answer(ctx context.Context, status int) {
 
 // All lists every metric of the catalogue.
 var All = []Metric{
-	Requests, ServerErrors, Sent, Segments, Queued, Rejected, Ambiguous, ProviderErrors,
+	Requests, ServerErrors, Sent, Segments, Queued, Scheduled, Canceled, Rejected, Ambiguous, ProviderErrors,
 	ProviderLatency, LimiterWait, Records, QueueAge, DeadLettered, Refusals,
 	DailyBudgetUsedPercent, Receipts, Expired,
 }

@@ -42,11 +42,13 @@ func hasReservedPrefix(id string) bool {
 }
 
 // derivedIDAllowed reports whether a message may carry a derived id: only
-// a copy that Requeued made and Encode wrote, that is a v1 envelope whose
-// attempt is at least 2. A producer's message, a first enqueue by the send
+// the drain's own copies that Encode wrote, that is a v1 envelope whose
+// attempt is at least 2 (a copy Requeued made) or that carries a send time
+// (a scheduled message put back on the queue until it is due, with its
+// attempt unchanged). A producer's message, a first enqueue by the send
 // function and anything inside an SNS notification never qualify.
-func derivedIDAllowed(versioned bool, attempt int) bool {
-	return versioned && attempt >= 2
+func derivedIDAllowed(versioned bool, attempt int, scheduled bool) bool {
+	return versioned && (attempt >= 2 || scheduled)
 }
 
 // Poison reasons: the value of PoisonError.Reason and of the
@@ -76,6 +78,9 @@ const (
 	fieldFrom       = "from"
 	fieldAttempt    = "attempt"
 	fieldEnqueuedAt = "enqueuedAt"
+	// fieldSendAt is when a scheduled message is due (producers and the
+	// send function alike): it is never sent before then.
+	fieldSendAt = "sendAt"
 	// fieldIdempotencyKey was written by earlier versions of the send
 	// function. Decode still checks it and drops it; Encode no longer
 	// writes it.
@@ -127,16 +132,17 @@ type envelope struct {
 	From       string `json:"from,omitempty"`
 	Attempt    int    `json:"attempt,omitempty"`
 	EnqueuedAt string `json:"enqueuedAt,omitempty"`
+	SendAt     string `json:"sendAt,omitempty"`
 }
 
 // Encode writes m as a v1 queue message:
 //
 //	{"version":1,"id":"…","to":"+1…","body":"…","from":"…","attempt":1,
-//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z"}
+//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z","sendAt":"2006-01-02T16:00:00Z"}
 //
-// Empty optional fields (id, from), a zero Attempt and a zero EnqueuedAt
-// are left out; Decode reads a missing attempt as 1.
-// EnqueuedAt is written in UTC. Encode checks only what Decode would refuse
+// Empty optional fields (id, from), a zero Attempt, a zero EnqueuedAt and
+// a zero SendAt are left out; Decode reads a missing attempt as 1.
+// EnqueuedAt and SendAt are written in UTC. Encode checks only what Decode would refuse
 // for reasons of shape (empty to or body, a malformed id, a negative
 // attempt, an oversized result); it does not validate the number or the
 // sender, which the caller has done. A derived id ("sqs:…", "sns:…") is
@@ -156,6 +162,9 @@ func Encode(m sms.QueuedMessage) ([]byte, error) {
 	}
 	if !m.EnqueuedAt.IsZero() {
 		env.EnqueuedAt = m.EnqueuedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !m.SendAt.IsZero() {
+		env.SendAt = m.SendAt.UTC().Format(time.RFC3339Nano)
 	}
 	var buf bytes.Buffer
 	buf.Grow(128 + len(m.Body))
@@ -182,8 +191,10 @@ func checkEncodable(m sms.QueuedMessage) error {
 		return sms.InvalidField(fieldID, "must be 1 to 128 printable ASCII characters without spaces")
 	case m.Attempt < 0 || m.Attempt > math.MaxInt32:
 		return sms.InvalidField(fieldAttempt, "must be between 1 and 2147483647")
-	case hasReservedPrefix(m.ID) && !derivedIDAllowed(true, m.Attempt):
-		return sms.InvalidField(fieldID, "may start with sqs: or sns: only on a requeued copy (attempt 2 or more)")
+	case hasReservedPrefix(m.ID) && !derivedIDAllowed(true, m.Attempt, !m.SendAt.IsZero()):
+		return sms.InvalidField(fieldID, "may start with sqs: or sns: only on a requeued copy (attempt 2 or more) or a scheduled one")
+	case !m.SendAt.IsZero() && !fourDigitYear(m.SendAt):
+		return sms.InvalidField(fieldSendAt, "must fall within the years 0000 to 9999 in UTC")
 	}
 	return nil
 }
@@ -239,7 +250,7 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 	if perr != nil {
 		return sms.QueuedMessage{}, perr
 	}
-	if hasReservedPrefix(m.ID) && (wrapped || !derivedIDAllowed(versioned, m.Attempt)) {
+	if hasReservedPrefix(m.ID) && (wrapped || !derivedIDAllowed(versioned, m.Attempt, !m.SendAt.IsZero())) {
 		return sms.QueuedMessage{}, poison(ReasonReservedIDPrefix, "ids starting with sqs: or sns: are reserved for the ids the service derives")
 	}
 	if m.ID == "" {
@@ -247,6 +258,11 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 			return sms.QueuedMessage{}, sms.E(sms.KindInternal, "internal error", sms.Cause(errors.New("queue: decode: a message without an id needs the SQS message id")))
 		}
 		m.ID = derivedID
+	}
+	if versioned && m.ServiceID == "" && !m.SendAt.IsZero() && sms.IsServiceIDShaped(m.ID) {
+		// A scheduled message the send function wrote: its id is its
+		// service id, which keys its status record.
+		m.ServiceID = m.ID
 	}
 	return m, nil
 }
@@ -373,11 +389,15 @@ func messageFields(fields map[string]json.RawMessage) (sms.QueuedMessage, *Poiso
 		}
 		// Encode writes UTC; a time whose UTC year has no four-digit RFC
 		// 3339 form could not be written back when the drain re-enqueues.
-		if y := t.UTC().Year(); y < 0 || y > 9999 {
+		if !fourDigitYear(t) {
 			return m, invalid(fieldEnqueuedAt, "enqueuedAt must fall within the years 0000 to 9999 in UTC")
 		}
 		m.EnqueuedAt = t
 	}
+	if m.SendAt, perr = optionalTime(fields, fieldSendAt); perr != nil {
+		return m, perr
+	}
+	m.SendAt = m.SendAt.UTC()
 	if _, perr = optionalString(fields, fieldIdempotencyKey); perr != nil {
 		return m, perr
 	}
@@ -489,4 +509,28 @@ func validID(id string) bool {
 		}
 	}
 	return true
+}
+
+// optionalTime reads an optional RFC 3339 date-time field (a time zone is
+// required); it must fall within the years 0000 to 9999 in UTC, so that
+// Encode can write it back.
+func optionalTime(fields map[string]json.RawMessage, name string) (time.Time, *PoisonError) {
+	v, perr := optionalString(fields, name)
+	if perr != nil || v == "" {
+		return time.Time{}, perr
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	switch {
+	case err != nil:
+		return time.Time{}, invalid(name, name+" must be an RFC 3339 date-time with a time zone")
+	case !fourDigitYear(t):
+		return time.Time{}, invalid(name, name+" must fall within the years 0000 to 9999 in UTC")
+	}
+	return t, nil
+}
+
+// fourDigitYear reports whether t has a four-digit RFC 3339 form in UTC.
+func fourDigitYear(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }

@@ -39,9 +39,15 @@ const (
 	// Poison: it can never be processed. Dead-letter it with the
 	// disposition's PoisonReason.
 	Poison
+	// Canceled: a scheduled message canceled before it was due. It is
+	// never sent. Acknowledge.
+	Canceled
+	// NotDue: a scheduled message that arrived before it is due; the drain
+	// puts it back until it is (docs/scheduling.md).
+	NotDue
 )
 
-var actionNames = [...]string{"", "delivered", "duplicate", "dropped", "retry", "held", "deferred", "poison"}
+var actionNames = [...]string{"", "delivered", "duplicate", "dropped", "retry", "held", "deferred", "poison", "canceled", "not_due"}
 
 // String names the action for logs and metrics.
 func (a Action) String() string {
@@ -82,6 +88,7 @@ type Deliverer struct {
 	ledger      Ledger
 	defaultFrom string
 	guard       *Guard
+	scheduled   Transitioner
 	quota       QuotaStore
 }
 
@@ -93,6 +100,10 @@ type DelivererConfig struct {
 	// is poison) and the smart encoding; nil means
 	// a Guard of GuardConfig{DefaultFrom: DefaultFrom}.
 	Guard *Guard
+	// Scheduled hands scheduled messages over when they are due (their
+	// status records move from scheduled to queued unless canceled); nil
+	// when status records are off.
+	Scheduled Transitioner
 	// Quota counts every message against the recipient limit (once per
 	// id) and keeps the suppression list; nil counts nothing.
 	Quota QuotaStore
@@ -104,7 +115,7 @@ func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer 
 	if cfg.Guard == nil {
 		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
-	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard, quota: cfg.Quota}
+	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard, scheduled: cfg.Scheduled, quota: cfg.Quota}
 }
 
 // Deliver processes one validated queued message. maxWait bounds the wait
@@ -115,6 +126,11 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	// producer wrote.
 	if err := dl.guard.Check(ctx, m.Message); err != nil {
 		return refusedDisposition(err)
+	}
+	// A scheduled message that was canceled is never sent: its record is
+	// checked before anything is claimed.
+	if d, ok := dl.handOver(ctx, m); !ok {
+		return d
 	}
 	// The claim's fingerprint names the default sender as with one
 	// provider, so that records stay valid when failover is turned on;

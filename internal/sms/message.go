@@ -65,12 +65,14 @@ type Receipt struct {
 // come with the error that says why; the API adds it to the result as
 // "error".
 type Result struct {
-	MessageID string   `json:"messageId"`
-	Status    Status   `json:"status"`
-	Channel   string   `json:"channel"`
-	To        string   `json:"to"`
-	Segments  int      `json:"segments,omitempty"`
-	Encoding  Encoding `json:"encoding,omitempty"`
+	MessageID string `json:"messageId"`
+	Status    Status `json:"status"`
+	Channel   string `json:"channel"`
+	To        string `json:"to"`
+	// SendAt is when a scheduled message is due (status scheduled), in UTC.
+	SendAt   time.Time `json:"sendAt,omitzero"`
+	Segments int       `json:"segments,omitempty"`
+	Encoding Encoding  `json:"encoding,omitempty"`
 	// Provider names the provider that sent (or refused) the message;
 	// empty when none was called (queued).
 	Provider string `json:"provider,omitempty"`
@@ -85,4 +87,7 @@ type QueuedMessage struct {
 	Attempt int
 	// EnqueuedAt is when the message first entered the queue.
 	EnqueuedAt time.Time
+	// SendAt, when not zero, is when the message is due (a scheduled
+	// message): it is never sent before then (docs/scheduling.md).
+	SendAt time.Time
 }

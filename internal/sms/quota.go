@@ -3,6 +3,7 @@ package sms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -204,15 +205,17 @@ func quotaRefusal(err error) bool {
 // on a context that outlives the request.
 const quotaTimeout = time.Second
 
-// admit counts a claimed message against the quotas, then sends it: the
-// send path's step between the idempotency claim and the limiter. The
+// admit counts a claimed message against the quotas, then sends or
+// schedules it (accept): the send path's step between the idempotency
+// claim and the limiter, so a scheduled message is counted when it is
+// accepted. The
 // message gets its id here, so that the queue carries the id it was counted
 // under and the drain does not count it again. A refusal sends and queues
 // nothing; a message that ends with nothing accepted gives its places back.
 func (s *Sender) admit(ctx context.Context, m Message, r SendRequest) (Result, error) {
 	q := s.cfg.Quota
 	if q == nil {
-		return s.send(ctx, m)
+		return s.accept(ctx, m, r)
 	}
 	m.ID = s.cfg.NewID()
 	u := Usage{MessageID: m.ID, To: m.To, Caller: r.Caller}
@@ -226,7 +229,7 @@ func (s *Sender) admit(ctx context.Context, m Message, r SendRequest) (Result, e
 	case QuotaOptedOut:
 		return s.optedOut(ctx, m)
 	}
-	res, err := s.send(ctx, m)
+	res, err := s.accept(ctx, m, r)
 	if !settled(err) {
 		giveBack(ctx, q, u, v.At, s.d.log)
 	}
@@ -392,6 +395,30 @@ func (o optOuts) Send(ctx context.Context, m Message) (Receipt, error) {
 func CheckUsage(u Usage) error {
 	if u.MessageID == "" || u.To == "" {
 		return E(KindInternal, "internal error", Cause(errors.New("quota: usage without a message id or a recipient")))
+	}
+	return nil
+}
+
+// QuotaGiveBack returns the QuotaReturner that gives a canceled message's
+// places back to q, keyed by the id and time it was accepted (and
+// counted) under; nil when q is nil.
+func QuotaGiveBack(q QuotaStore) QuotaReturner {
+	if q == nil {
+		return nil
+	}
+	return quotaReturner{q: q}
+}
+
+type quotaReturner struct{ q QuotaStore }
+
+// ReturnPlaces gives back the places rec's message took at acceptance.
+func (r quotaReturner) ReturnPlaces(ctx context.Context, rec Record) error {
+	u := Usage{MessageID: rec.ServiceID, To: rec.To}
+	if rec.Owner.Kind == OwnerCaller {
+		u.Caller = rec.Owner.Subject
+	}
+	if err := r.q.GiveBack(ctx, u, rec.CreatedAt); err != nil {
+		return fmt.Errorf("sms: give quota places back: %w", err)
 	}
 	return nil
 }

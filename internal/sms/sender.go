@@ -30,6 +30,9 @@ type SendRequest struct {
 	Body string
 	// From is the caller's sender override; empty means the default.
 	From string
+	// SendAt, when not zero, schedules the message for that time
+	// (MinSendAhead to MaxSendAhead ahead; docs/scheduling.md).
+	SendAt time.Time
 	// IdempotencyKey is the caller's Idempotency-Key header, if any.
 	IdempotencyKey string
 	// Caller is the authenticated subject; idempotency keys are scoped to it.
@@ -50,6 +53,11 @@ type SenderConfig struct {
 	MaxWait time.Duration
 	// NewID assigns ids to queued messages; NewID (UUIDv4) when nil.
 	NewID func() string
+	// Status keeps the messages' status records; nil keeps none.
+	Status StatusStore
+	// Scheduler holds messages scheduled more than MaxQueueDelay ahead;
+	// nil refuses such send times (400 naming sendAt).
+	Scheduler Scheduler
 	// Quota counts messages against the recipient and caller limits and
 	// keeps the suppression list; nil counts nothing.
 	Quota QuotaStore
@@ -111,7 +119,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 		return Result{}, E(KindUnavailable, "idempotency is not available", RetryAfter(5*time.Second))
 	}
 	key := idempotencyRecordKey(r.Caller, r.IdempotencyKey)
-	fp := Fingerprint(r.To, r.Body, r.From)
+	fp := requestFingerprint(r)
 	c, err := s.ledger.Claim(ctx, key, fp, idempotencyLease)
 	if err != nil {
 		// Without a record, neither sending nor queueing is safe: the
@@ -268,8 +276,12 @@ func idempotencyRecordKey(caller, key string) string {
 // storing it; ledger records compare it to tell a repeat from a different
 // message under the same key.
 func Fingerprint(to, body, from string) string {
+	return fingerprint(to, body, from)
+}
+
+func fingerprint(fields ...string) string {
 	h := sha256.New()
-	for _, s := range []string{to, body, from} {
+	for _, s := range fields {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

@@ -258,7 +258,6 @@ func TestFunctionsGetEveryConfigVariable(t *testing.T) {
 		"SMS_CALLER_LIMIT":         "CallerLimit",
 		"SMS_DAILY_SEGMENT_LIMIT":  "DailySegmentLimit",
 		"SMS_RATE_UNIT":            "RateUnit",
-		"JWT_ADMIN_SCOPE":          "JwtAdminScope",
 		"JWT_ISSUER":               "JwtIssuer",
 		"JWT_AUDIENCE":             "JwtAudience",
 		"JWT_JWKS_URL":             "JwtJwksUrl",
@@ -511,7 +510,7 @@ func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
 	// the table's one index, and nowhere else.
 	statusIndex := grant{"dynamodb:Query", `{"Fn::Sub":"${Table.Arn}/index/providerMessageId"}`}
 	want := map[string][]grant{
-		"SendFunctionRole": append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}, statusIndex), sendExtra...),
+		"SendFunctionRole": append(append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}, statusIndex), sendExtra...), sendScheduleGrants...),
 		"DrainFunctionRole": append(common("DrainLogGroup"),
 			grant{"sqs:ReceiveMessage", "Queue"}, grant{"sqs:DeleteMessage", "Queue"},
 			grant{"sqs:GetQueueAttributes", "Queue"}, grant{"sqs:ChangeMessageVisibility", "Queue"},
@@ -525,6 +524,7 @@ func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
 			{"logs:CreateLogStream", "ReceiptsLogGroup"}, {"logs:PutLogEvents", "ReceiptsLogGroup"},
 			{"secretsmanager:GetSecretValue", "ProviderSecret"}, {"dynamodb:UpdateItem", "Table"},
 		}, xrayGrants...),
+		"SchedulerRole": schedulerRoleGrants, // schedule_test.go
 	}
 	for role, wantGrants := range want {
 		t.Run(role, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -421,10 +422,27 @@ func md5OfAttributes(attrs map[string]events.SQSMessageAttribute) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// The routes of the send function: POST routePath, and DELETE of a
+// message (messageRoute, with the path parameter messageId).
 const (
-	routeKey  = "POST /messaging/sms"
-	routePath = "/messaging/sms"
+	routeKey     = "POST /messaging/sms"
+	routePath    = "/messaging/sms"
+	messageRoute = routePath + "/{messageId}"
 )
+
+// sendRoute is what an event of the send function must say about its
+// route: the route key and resource, the method and the path.
+func sendRoute(t *testing.T, method string, params map[string]string) (key, resource, path string) {
+	t.Helper()
+	if method != http.MethodDelete {
+		return routeKey, routePath, routePath
+	}
+	id := params["messageId"]
+	if id == "" {
+		t.Errorf("a %s event needs the path parameter messageId", method)
+	}
+	return method + " " + messageRoute, messageRoute, routePath + "/" + url.PathEscape(id)
+}
 
 func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 	t.Helper()
@@ -435,20 +453,22 @@ func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 		t.Fatalf("event is not JSON: %v", err)
 	}
 	var headers map[string]string
-	var body string
+	var body, method string
 	if probe.Version == "2.0" {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			t.Fatal(err)
 		}
 		rc := ev.RequestContext
+		key, _, path := sendRoute(t, rc.HTTP.Method, ev.PathParameters)
+		method = rc.HTTP.Method
 		for _, c := range []struct{ name, got, want string }{
-			{"routeKey", ev.RouteKey, routeKey},
-			{"rawPath", ev.RawPath, routePath},
-			{"requestContext.routeKey", rc.RouteKey, routeKey},
+			{"routeKey", ev.RouteKey, key},
+			{"rawPath", ev.RawPath, path},
+			{"requestContext.routeKey", rc.RouteKey, key},
 			{"requestContext.stage", rc.Stage, "$default"},
-			{"requestContext.http.method", rc.HTTP.Method, "POST"},
-			{"requestContext.http.path", rc.HTTP.Path, routePath},
+			{"requestContext.http.method", rc.HTTP.Method, strings.SplitN(key, " ", 2)[0]},
+			{"requestContext.http.path", rc.HTTP.Path, path},
 			{"requestContext.http.protocol", rc.HTTP.Protocol, "HTTP/1.1"},
 			{"requestContext.domainName", rc.DomainName, rc.APIID + ".execute-api.us-east-1.amazonaws.com"},
 			{"requestContext.domainPrefix", rc.DomainPrefix, rc.APIID},
@@ -475,13 +495,15 @@ func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 			t.Fatal(err)
 		}
 		rc := ev.RequestContext
+		key, resource, path := sendRoute(t, ev.HTTPMethod, ev.PathParameters)
+		method = ev.HTTPMethod
 		for _, c := range []struct{ name, got, want string }{
-			{"resource", ev.Resource, routePath},
-			{"path", ev.Path, routePath},
-			{"httpMethod", ev.HTTPMethod, "POST"},
-			{"requestContext.resourcePath", rc.ResourcePath, routePath},
-			{"requestContext.httpMethod", rc.HTTPMethod, "POST"},
-			{"requestContext.path", rc.Path, "/" + rc.Stage + routePath},
+			{"resource", ev.Resource, resource},
+			{"path", ev.Path, path},
+			{"httpMethod", ev.HTTPMethod, strings.SplitN(key, " ", 2)[0]},
+			{"requestContext.resourcePath", rc.ResourcePath, resource},
+			{"requestContext.httpMethod", rc.HTTPMethod, strings.SplitN(key, " ", 2)[0]},
+			{"requestContext.path", rc.Path, "/" + rc.Stage + path},
 			{"requestContext.domainName", rc.DomainName, rc.APIID + ".execute-api.us-east-1.amazonaws.com"},
 			{"headers.Host", ev.Headers["Host"], rc.DomainName},
 			{"headers.User-Agent", ev.Headers["User-Agent"], rc.Identity.UserAgent},
@@ -517,14 +539,22 @@ func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 	for k, v := range headers {
 		h[strings.ToLower(k)] = v
 	}
-	if got, want := h["content-length"], strconv.Itoa(len(body)); got != want {
-		t.Errorf("content-length = %q, want %q (run with -update)", got, want)
-	}
-	if got, want := h["content-type"], "application/json"; got != want {
-		t.Errorf("content-type = %q, want %q", got, want)
-	}
-	if !json.Valid([]byte(body)) {
-		t.Errorf("body %q is not JSON", body)
+	switch method {
+	case http.MethodDelete:
+		// A DELETE carries no body, and so no content headers.
+		if body != "" || h["content-length"] != "" || h["content-type"] != "" {
+			t.Errorf("%s with body %q, content-length %q, content-type %q: want none", method, body, h["content-length"], h["content-type"])
+		}
+	default:
+		if got, want := h["content-length"], strconv.Itoa(len(body)); got != want {
+			t.Errorf("content-length = %q, want %q (run with -update)", got, want)
+		}
+		if got, want := h["content-type"], "application/json"; got != want {
+			t.Errorf("content-type = %q, want %q", got, want)
+		}
+		if !json.Valid([]byte(body)) {
+			t.Errorf("body %q is not JSON", body)
+		}
 	}
 	authz, ok := h["authorization"]
 	if !ok {
@@ -640,4 +670,41 @@ func checkSQSEvent(t *testing.T, raw []byte) []string {
 		}
 	}
 	return ids
+}
+
+// TestFreshSendAt: the scheduled event's sendAt, a placeholder in the
+// file, is moved to an hour after the invocation, keeping its width so
+// that content-length stays right; events without one are unchanged.
+func TestFreshSendAt(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(eventsDir(t), "send", "http-api-v2-scheduled.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2031, 7, 4, 10, 15, 30, 0, time.UTC)
+	fresh := FreshSendAt(raw, now)
+	if len(fresh) != len(raw) {
+		t.Errorf("length %d, want %d (unchanged)", len(fresh), len(raw))
+	}
+	var ev struct {
+		Body string `json:"body"`
+	}
+	if err := json.Unmarshal(fresh, &ev); err != nil {
+		t.Fatal(err)
+	}
+	var req struct {
+		SendAt string `json:"sendAt"`
+	}
+	if err := json.Unmarshal([]byte(ev.Body), &req); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2031-07-04T11:15:30Z"; req.SendAt != want {
+		t.Errorf("sendAt = %q, want %q (an hour after the invocation)", req.SendAt, want)
+	}
+	valid, err := os.ReadFile(filepath.Join(eventsDir(t), "send", "http-api-v2-valid.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := FreshSendAt(valid, now); string(got) != string(valid) {
+		t.Error("an event without sendAt was changed")
+	}
 }

@@ -60,6 +60,9 @@ type Expected struct {
 	// EventChanges are their changes, "<previousStatus>><status>" (">queued"
 	// for a new record), in any order (optional).
 	EventChanges []string `json:"eventChanges,omitempty"`
+	// Scheduled is how many messages went to EventBridge Scheduler (one
+	// schedule each).
+	Scheduled int `json:"scheduled"`
 }
 
 // ReadExpected reads the expected outcome of an event of function f. The
@@ -180,6 +183,9 @@ func Check(f Function, event []byte, e Expected, obs Observation) []string {
 	}
 	if got := len(obs.Events); got != e.Events {
 		add("events = %d, want %d", got, e.Events)
+	}
+	if got := len(obs.Scheduled); got != e.Scheduled {
+		add("scheduled = %d, want %d", got, e.Scheduled)
 	}
 	if e.EventChanges != nil {
 		var changes []string

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/fluxkit/sms/internal/dynamo"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/mototest"
@@ -58,6 +59,8 @@ type Stack struct {
 	file      EnvFile
 	endpoints map[string]string
 	sqs       *sqs.Client
+	// firer reads the schedules of SMS_SCHEDULE_GROUP (schedule.go).
+	firer *mototest.Firer
 }
 
 // Launch starts moto, the proxy and the Twilio fake, and creates the
@@ -95,7 +98,8 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 		return nil, errors.New("invoketest: the secret is not JSON")
 	}
 	// The queues' settings are template.yaml's, the mototest defaults.
-	sc := mototest.StackConfig{TableName: names[envTableName], SecretName: names[envSecretID], SecretJSON: string(secretJSON)}
+	sc := mototest.StackConfig{TableName: names[envTableName], SecretName: names[envSecretID], SecretJSON: string(secretJSON),
+		ScheduleGroup: names[envScheduleGroup]}
 	if sc.QueueName, err = queueName(names[envQueueURL]); err != nil {
 		return nil, err
 	}
@@ -115,6 +119,13 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 		}
 	}
 	s.QueueURL, s.DLQURL, s.Table = st.QueueURL, st.DLQURL, st.TableName
+	if arn := names[envQueueARN]; arn != "" && arn != st.QueueARN {
+		return nil, fmt.Errorf("invoketest: the queue's ARN is %s, but the env file says %s", st.QueueARN, arn)
+	}
+	s.firer = newFirer(s, st)
+	if err := seedScheduled(ctx, dynamo.NewStatusStore(s.Moto.DynamoDB(), names[envTableName], dynamo.StatusConfig{})); err != nil {
+		return nil, err
+	}
 	if s.Events, err = mototest.CreateEventTap(ctx, cfg, names[envEventBus], names[envEventBus]+"-tap", mototest.StatusEventPattern); err != nil {
 		return nil, fmt.Errorf("invoketest: %w", err)
 	}
@@ -148,6 +159,11 @@ func (s *Stack) resources() (map[string]string, error) {
 			names[k] = v
 		}
 	}
+	send, err := s.file.ResolvedVars(Send.Logical, s.endpoints)
+	if err != nil {
+		return nil, err
+	}
+	names[envScheduleGroup], names[envQueueARN] = send[envScheduleGroup], send[envQueueARN]
 	if strings.HasPrefix(names[envSecretID], "arn:") {
 		return nil, fmt.Errorf("invoketest: env file: %s must be a secret name, not an ARN (moto assigns ARNs)", envSecretID)
 	}
@@ -253,6 +269,8 @@ type Observation struct {
 	Recorded map[string]sms.Status
 	// Events are the status events put on the event bus.
 	Events []mototest.TappedEvent
+	// Scheduled are the schedules made in the schedule group.
+	Scheduled []string
 }
 
 // Observe reports what happened since m, with the function's response:
@@ -298,6 +316,9 @@ func (s *Stack) Observe(ctx context.Context, m Mark, response []byte) (Observati
 	}
 	if obs.Events, err = s.Events.Take(ctx); err != nil {
 		return obs, fmt.Errorf("invoketest: %w", err)
+	}
+	if obs.Scheduled, err = s.schedules(ctx); err != nil {
+		return obs, err
 	}
 	return obs, nil
 }
