@@ -141,8 +141,8 @@ def section(rows, template="template.yaml"):
 
     direct = measured(cost["direct-tracking-off"], "direct, no key, tracking off", mem, cpu_ms)
     with_key = measured(cost["direct-with-key-tracking-off"], "direct with an Idempotency-Key", mem, cpu_ms)
-    guard = measured(cost["direct-guard-tracking-off"], "direct with the guard's rules", mem, cpu_ms)
-    guard.note = "stateless rules: no request; the quotas (one request and one unit more) are not on this branch yet"
+    guard = measured(cost["direct-guard-tracking-off"], "direct with the guard's defaults", mem, cpu_ms)
+    guard.note = "the rules cost no request; the recipient limit's count one request and one write unit; the daily budget rides in the limiter's write"
 
     queued = measured(cost["queued-tracking-off"], "queued: 202, then the drain", mem, cpu_ms)
     drain = measured(cost["drain-tracking-off"], "drain", mem, cpu_ms, per_msg=1 / BATCH, api=False)

@@ -28,6 +28,7 @@ func main() {
 		os.Exit(1)
 	}
 	h := apigw.NewHandler(svc.Auth, app.NewSender(svc.Config, svc.Parts), log, apigw.LogCallers(svc.Callers),
-		apigw.Cancels(app.NewCanceler(svc.Parts), svc.Config.JWTAdminScope))
+		apigw.Cancels(app.NewCanceler(svc.Parts), svc.Config.JWTAdminScope),
+		apigw.Suppressions(svc.Parts.Quota, svc.Config.JWTAdminScope))
 	lambda.Start(metrics.Wrap(os.Stdout, metrics.FunctionName("send"), h.Invoke))
 }

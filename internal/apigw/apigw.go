@@ -51,6 +51,10 @@ type Handler struct {
 	log     *slog.Logger
 	callers logging.CallerHash
 	cancels cancels
+	// suppressions and adminScope serve the suppression list's route
+	// (Suppressions).
+	suppressions Unsuppressor
+	adminScope   string
 }
 
 // An Option sets an optional part of a Handler.
@@ -189,6 +193,12 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 		metrics.Answer(ctx, resp.Status)
 	}()
+	// The suppression list's entries lie under the send route too: they
+	// are matched first.
+	if number, ok := suppressionNumber(r.Path); ok {
+		subject, resp = h.serveSuppression(ctx, r, number)
+		return resp
+	}
 	if id, ok := messageTarget(r); ok {
 		resp, subject = h.serveMessage(ctx, r, id)
 		return resp
@@ -430,10 +440,12 @@ var answers = []struct {
 	{sms.KindForbidden, sms.CodeDestinationNotAllowed, http.StatusForbidden},
 	{sms.KindConflict, codeConflict, http.StatusConflict},
 	{sms.KindRateLimited, codeRateLimited, http.StatusTooManyRequests},
+	{sms.KindRateLimited, sms.CodeQuotaExceeded, http.StatusTooManyRequests},
 	{sms.KindTransient, codeUnavailable, http.StatusServiceUnavailable},
 	{sms.KindAmbiguous, codeProviderOutcomeUnknown, http.StatusBadGateway},
 	{sms.KindUnavailable, codeUnavailable, http.StatusServiceUnavailable},
 	{sms.KindRejected, codeProviderRejected, http.StatusUnprocessableEntity},
+	{sms.KindRejected, sms.CodeRecipientOptedOut, http.StatusUnprocessableEntity},
 	{sms.KindProviderAccount, codeProviderError, http.StatusBadGateway},
 	{sms.KindPartial, codeProviderError, http.StatusBadGateway},
 	{sms.KindNotFound, codeNotFound, http.StatusNotFound},

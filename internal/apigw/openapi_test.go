@@ -38,7 +38,8 @@ var stableCodes = []string{
 	codeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom,
 	codeUnauthorized, codeForbidden, sms.CodeSenderNotAllowed, sms.CodeDestinationNotAllowed, codeConflict, sms.CodeIdempotencyMismatch,
 	codePayloadTooLarge, codeUnsupportedMediaType, codeProviderRejected,
-	codeProviderError, codeProviderOutcomeUnknown, codeRateLimited, codeUnavailable, codeInternal, codeNotFound,
+	codeProviderError, codeProviderOutcomeUnknown, codeRateLimited, codeUnavailable, codeInternal,
+	sms.CodeQuotaExceeded, sms.CodeRecipientOptedOut, codeNotFound,
 }
 
 // documentedCodes lists every status openapi.yaml documents for
@@ -54,8 +55,8 @@ var documentedCodes = map[int][]string{
 	http.StatusConflict:              {codeConflict},
 	http.StatusRequestEntityTooLarge: {codePayloadTooLarge},
 	http.StatusUnsupportedMediaType:  {codeUnsupportedMediaType},
-	http.StatusUnprocessableEntity:   {codeProviderRejected, sms.CodeIdempotencyMismatch},
-	http.StatusTooManyRequests:       {codeRateLimited},
+	http.StatusUnprocessableEntity:   {codeProviderRejected, sms.CodeRecipientOptedOut, sms.CodeIdempotencyMismatch},
+	http.StatusTooManyRequests:       {codeRateLimited, sms.CodeQuotaExceeded},
 	http.StatusInternalServerError:   {codeInternal},
 	http.StatusBadGateway:            {codeProviderError, codeProviderOutcomeUnknown},
 	http.StatusServiceUnavailable:    {codeUnavailable},
@@ -73,7 +74,7 @@ var requiredHeaders = map[int][]string{
 
 // resultCodes are the codes carried by a result (status failed, or unknown
 // for codeProviderOutcomeUnknown) rather than by a plain error body.
-var resultCodes = []string{codeProviderRejected, codeProviderError, codeProviderOutcomeUnknown}
+var resultCodes = []string{codeProviderRejected, sms.CodeRecipientOptedOut, codeProviderError, codeProviderOutcomeUnknown}
 
 // runChecker runs testdata/openapi_check.py with args and stdin and returns
 // its standard output. A missing python3 or Python module fails the test
@@ -218,6 +219,10 @@ func (downLimiter) Reserve(context.Context, time.Duration) (time.Time, bool, err
 	return time.Time{}, false, errors.New("dynamo: take slot: connection refused")
 }
 
+func (downLimiter) ReserveN(context.Context, int, int, time.Duration) (time.Time, bool, error) {
+	return time.Time{}, false, errors.New("dynamo: take slot: connection refused")
+}
+
 // downLedger is an idempotency store whose table cannot be reached.
 type downLedger struct{}
 
@@ -257,6 +262,12 @@ type contractOptions struct {
 	allowed      []string
 	countries    []string
 	ledger       sms.Ledger
+	// recipientLimit, when positive, is the messages a number may get in
+	// 10 minutes; suppressed numbers are on the suppression list; budget,
+	// when positive, is the daily segment budget.
+	recipientLimit int
+	suppressed     []string
+	budget         int64
 }
 
 // exchange is one request served during a scenario.
@@ -305,7 +316,7 @@ func mustQueue(t testing.TB, cfg memory.QueueConfig) *memory.Queue {
 func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	t.Helper()
 	clock := stillClock{contractT0}
-	var limiter sms.Limiter = mustLimiter(t, memory.LimiterConfig{Rate: 10, Clock: clock})
+	var limiter sms.Limiter = mustLimiter(t, memory.LimiterConfig{Rate: 10, Clock: clock, DailySegments: o.budget})
 	switch {
 	case o.limiterDown:
 		limiter = downLimiter{}
@@ -334,10 +345,17 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 		DefaultFrom: "+14155550100", AllowedSenders: o.allowed, AllowedCountries: o.countries,
 		BlockedNumberTypes: sms.DefaultBlockedNumberTypes, BlockNonGeographic: true, SmartEncoding: true,
 	}, log)
+	quota := memory.NewQuotaStore(memory.QuotaConfig{Limits: sms.QuotaLimits{Recipient: sms.Limit{Count: o.recipientLimit, Window: 10 * time.Minute}}, Clock: clock})
+	for _, n := range o.suppressed {
+		if err := quota.Suppress(t.Context(), n); err != nil {
+			t.Fatalf("Suppress: %v", err)
+		}
+	}
 	sender := sms.NewSender(d, queue, ledger, sms.SenderConfig{
 		DefaultFrom:  "+14155550100",
 		Guard:        guard,
 		QueueEnabled: !o.queueOff,
+		Quota:        quota,
 	})
 	v, err := auth.NewVerifier(auth.Config{Secrets: [][]byte{contractSecret}, RequiredScope: contractScope, Clock: clock})
 	if err != nil {
@@ -518,6 +536,37 @@ func contractScenarios() []contractScenario {
 			return e.post("different", `{"to":"+14155552671","body":"another text"}`, "Idempotency-Key", "order-3")
 		}, wantStatus: 422, wantCode: "idempotency_mismatch"},
 		{name: "no slot with queueing off", opts: contractOptions{noSlot: true, queueOff: true}, run: sendOnce(contractBody), wantStatus: 429, wantCode: "rate_limited"},
+		{name: "recipient opted out", opts: contractOptions{recipientLimit: 5, suppressed: []string{contractTo}}, run: func(e *contractEnv) Response {
+			resp := e.post("request", contractBody)
+			if n := e.provider.callCount(); n != 0 {
+				e.t.Errorf("provider calls = %d, want 0", n)
+			}
+			return resp
+		}, wantStatus: 422, wantCode: "recipient_opted_out"},
+		{name: "recipient over its limit", opts: contractOptions{recipientLimit: 1}, run: func(e *contractEnv) Response {
+			e.post("first", contractBody)
+			resp := e.post("second", `{"to":"+14155552671","body":"Your code is 115877"}`)
+			// 09:30 is a window's first instant: the window frees a place
+			// at 09:40.
+			if got := resp.Headers["Retry-After"]; got != "600" {
+				e.t.Errorf("Retry-After = %q, want 600", got)
+			}
+			return resp
+		}, wantStatus: 429, wantCode: "quota_exceeded"},
+		{name: "daily budget used up", opts: contractOptions{budget: 1}, run: func(e *contractEnv) Response {
+			e.post("first", contractBody)
+			resp := e.post("second", `{"to":"+447911123456","body":"hi"}`)
+			ctx, cancel := context.WithTimeout(e.t.Context(), 50*time.Millisecond)
+			defer cancel()
+			if n := len(e.queue.Receive(ctx, 10)); n != 0 {
+				e.t.Errorf("queue holds %d messages, want 0: a quota refusal queues nothing", n)
+			}
+			// 09:30 UTC: the budget comes back at midnight, 14.5 hours on.
+			if got := resp.Headers["Retry-After"]; got != "52200" {
+				e.t.Errorf("Retry-After = %q, want 52200", got)
+			}
+			return resp
+		}, wantStatus: 429, wantCode: "quota_exceeded"},
 		{name: "provider refused the credentials",
 			opts: contractOptions{providerErrs: []error{sms.E(sms.KindProviderAccount, "the SMS provider refused our credentials", sms.ProviderDetail("20003", ""))}},
 			run:  sendOnce(contractBody), wantStatus: 502, wantCode: "provider_error"},

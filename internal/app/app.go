@@ -7,6 +7,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -46,7 +47,20 @@ type Parts struct {
 	// Scheduler holds messages scheduled more than 15 minutes ahead; nil
 	// without the scheduler settings (send times stay within 15 minutes).
 	Scheduler sms.Scheduler
-	Log       *slog.Logger
+	// Quota counts messages against the recipient and caller limits and
+	// keeps the suppression list; nil counts nothing and suppresses no one.
+	Quota QuotaStore
+	Log   *slog.Logger
+}
+
+// QuotaStore counts messages against the quotas and keeps the suppression
+// list (dynamo.QuotaStore, memory.QuotaStore).
+type QuotaStore interface {
+	sms.QuotaStore
+	sms.Suppressor
+	// Unsuppress takes a number off the list and reports whether it was on
+	// it.
+	Unsuppress(ctx context.Context, number string) (bool, error)
 }
 
 // NewSender builds the send path's domain service.
@@ -58,14 +72,26 @@ func NewSender(cfg config.Config, p Parts) *sms.Sender {
 		MaxWait:      cfg.MaxWait,
 		Status:       p.Status,
 		Scheduler:    p.Scheduler,
+		Quota:        quota(p),
+		// Only the send path counts callers: a message it cannot count is
+		// refused rather than queued.
+		CountsCallers: cfg.CallerLimit.On(),
 	})
+}
+
+// quota is p's quota store as the domain takes it: nil when there is none.
+func quota(p Parts) sms.QuotaStore {
+	if p.Quota == nil {
+		return nil
+	}
+	return p.Quota
 }
 
 // NewDrainHandler builds the drain function's handler over queue and dlq;
 // zero fields of dc take the drain package's defaults.
 func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLetterer, dc drain.Config) *drain.Handler {
 	d := sms.NewDeliverer(dispatcher(cfg, p), p.Ledger, sms.DelivererConfig{DefaultFrom: cfg.From, Guard: NewGuard(cfg, p.Log),
-		Scheduled: transitions(p.Status)})
+		Scheduled: transitions(p.Status), Quota: quota(p)})
 	return drain.NewHandler(d, q, dlq, p.Log, dc)
 }
 
@@ -73,16 +99,27 @@ func NewDrainHandler(cfg config.Config, p Parts, q drain.Queue, dlq drain.DeadLe
 // must be ready within the limiter's margin of its slot
 // (docs/rate-limiting.md). With failover providers it tries them in
 // order, each behind a circuit breaker of this process's
-// (docs/failover.md).
+// (docs/failover.md). The providers' opt-out refusals feed the
+// suppression list.
 func dispatcher(cfg config.Config, p Parts) *sms.Dispatcher {
 	dc := sms.DispatcherConfig{
 		Refresher: p.Refresher, Warmer: p.Warmer, ReadyWithin: sms.ReadyWindow(cfg.RateMargin), Name: p.ProviderName,
+		RateUnit: cfg.RateUnit,
+	}
+	optOuts := func(pr sms.Provider) sms.Provider {
+		if p.Quota == nil {
+			return pr
+		}
+		return sms.OptOuts(pr, p.Quota, p.Log)
 	}
 	provider, limiter := meterProvider(p.ProviderName, p.Provider), meteredLimiter{p.Limiter}
 	if len(p.Failover) == 0 {
-		return sms.NewDispatcher(provider, limiter, p.Log, dc)
+		return sms.NewDispatcher(optOuts(provider), limiter, p.Log, dc)
 	}
 	routes := append([]sms.Route{{Name: p.ProviderName, Provider: provider, Limiter: limiter, From: cfg.FromFor(p.ProviderName)}}, meterRoutes(p.Failover)...)
+	for i := range routes {
+		routes[i].Provider = optOuts(routes[i].Provider)
+	}
 	return sms.NewFailoverDispatcher(routes, p.Log, dc)
 }
 

@@ -6,9 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/fluxkit/sms/internal/apigw"
 	"github.com/fluxkit/sms/internal/app"
@@ -80,21 +86,41 @@ func BenchmarkHandlerInProcess(b *testing.B) {
 }
 
 // BenchmarkAWSRequestsPerMessage counts the DynamoDB and SQS requests each
-// path costs, through the counting proxy in front of moto. The failover
-// paths (SMS_PROVIDER=twilio,vonage) cost what the direct one does while
-// the first provider answers, and again once its breaker skips it.
+// path costs, through the counting proxy in front of moto, and the
+// DynamoDB write units: one per write request, every item of the table
+// staying under 1 KB (checked by scanning it). Each message goes to a
+// number of its own, as one-time codes do. The paths run with the guard's
+// quotas off (as the test stacks do) and, with "-guard", with their
+// defaults: the recipient limit (5/10m), whose count is one more write,
+// and the daily budget, counted in the limiter's own write. "drained" is
+// the drain taking producers' messages off the queue. The failover paths
+// (SMS_PROVIDER=twilio,vonage) cost what the direct one does while the
+// first provider answers, and again once its breaker skips it.
 func BenchmarkAWSRequestsPerMessage(b *testing.B) {
-	failover := []string{"SMS_PROVIDER", "twilio,vonage", "SMS_RATE_LIMIT", "1000"}
+	guard := []string{"SMS_RECIPIENT_LIMIT", "5/10m", "SMS_DAILY_SEGMENT_LIMIT", "10000"}
+	with := func(env ...[]string) []string { return slices.Concat(env...) }
+	// A wide margin: a slot whose answer comes back later than half the
+	// margin is dropped and another taken, which a loaded machine's
+	// emulator would turn into queued messages; the counts are what is
+	// measured here.
+	direct := []string{"SMS_RATE_LIMIT", "1000", "SMS_RATE_MARGIN", "0.45"}
+	queued := []string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}
+	failover := with(direct, []string{"SMS_PROVIDER", "twilio,vonage"})
 	paths := []struct {
 		name  string
 		env   []string
 		key   bool
-		want  int
+		want  int // the send path's answer; 0: the drain
 		setup func(*stack)
 	}{
-		{"direct", []string{"SMS_RATE_LIMIT", "1000"}, false, 200, nil},
-		{"direct-with-key", []string{"SMS_RATE_LIMIT", "1000"}, true, 200, nil},
-		{"queued", []string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}, false, 202, nil},
+		{"direct", direct, false, 200, nil},
+		{"direct-guard", with(direct, guard), false, 200, nil},
+		{"direct-with-key", direct, true, 200, nil},
+		{"direct-with-key-guard", with(direct, guard), true, 200, nil},
+		{"queued", queued, false, 202, nil},
+		{"queued-guard", with(queued, guard), false, 202, nil},
+		{"drained", direct, false, 0, nil},
+		{"drained-guard", with(direct, guard), false, 0, nil},
 		{"direct-failover", failover, false, 200, nil},
 		{"direct-failover-first-down", failover, false, 200, func(s *stack) {
 			s.twilio.FailWhen(func(providertest.Request) bool { return true }, providertest.Fault{Status: 503})
@@ -106,33 +132,132 @@ func BenchmarkAWSRequestsPerMessage(b *testing.B) {
 			if p.setup != nil {
 				p.setup(s)
 			}
-			h := s.sendHandler(b)
-			if p.name == "queued" {
-				post(b, h, okReq) // the only slot
+			run := s.benchSend(b, p.key, p.want)
+			if p.want == 0 {
+				run = s.benchDrain(b)
+			}
+			if strings.HasPrefix(p.name, "queued") {
+				post(b, s.sendHandler(b), okReq) // the only slot
 			}
 			s.proxy.Reset()
 			n := 0
 			for b.Loop() {
 				n++
-				var hdr []string
-				if p.key {
-					hdr = []string{"Idempotency-Key", fmt.Sprint("bench-", n)}
-				}
-				if a := post(b, h, okReq, hdr...); a.status != p.want {
-					b.Fatalf("status %d %s, want %d", a.status, a.raw, p.want)
-				}
+				run(n)
 			}
-			ddb, sq := 0, 0
+			ddb, writes, sq := 0, 0, 0
 			for op, c := range s.proxy.Counts() {
 				switch {
 				case strings.HasPrefix(op, "DynamoDB"):
 					ddb += c
+					if strings.HasSuffix(op, ".UpdateItem") || strings.HasSuffix(op, ".PutItem") || strings.HasSuffix(op, ".DeleteItem") {
+						writes += c
+					}
 				case strings.HasPrefix(op, "AmazonSQS"):
 					sq += c
 				}
 			}
+			if largest := largestItem(b, s); largest > 1024 {
+				b.Fatalf("an item of %d bytes: over 1 KB, a write of it costs more than one unit", largest)
+			}
 			b.ReportMetric(float64(ddb)/float64(n), "ddb-req/msg")
+			b.ReportMetric(float64(writes)/float64(n), "ddb-wcu/msg")
 			b.ReportMetric(float64(sq)/float64(n), "sqs-req/msg")
 		})
 	}
+}
+
+// benchTo is the n-th message's recipient: a number of its own.
+func benchTo(n int) string { return fmt.Sprintf("+1415555%04d", n%10000) }
+
+// benchSend returns a step that posts the n-th message and checks the
+// answer.
+func (s *stack) benchSend(b *testing.B, key bool, want int) func(n int) {
+	h := s.sendHandler(b)
+	return func(n int) {
+		var hdr []string
+		if key {
+			hdr = []string{"Idempotency-Key", fmt.Sprint("bench-", n)}
+		}
+		body := fmt.Sprintf(`{"to":%q,"body":"Your code is %06d"}`, benchTo(n), n)
+		if a := post(b, h, body, hdr...); a.status != want {
+			b.Fatalf("status %d %s, want %d", a.status, a.raw, want)
+		}
+	}
+}
+
+// benchDrain returns a step that hands the drain one producer's message
+// (as the event source mapping would: the SQS requests of receiving and
+// deleting it are not counted) and checks that it was sent.
+func (s *stack) benchDrain(b *testing.B) func(n int) {
+	h := s.drainHandler(b)
+	return func(n int) {
+		body := producerMessage(fmt.Sprint("bench-", n), benchTo(n), fmt.Sprintf("Your code is %06d", n))
+		ev := events.SQSEvent{Records: []events.SQSMessage{{
+			MessageId: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), Body: body,
+			Attributes:     map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": fmt.Sprint(time.Now().UnixMilli())},
+			EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:q",
+		}}}
+		resp, err := h.Handle(context.Background(), ev)
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			b.Fatalf("drain: %v, failures %v", err, resp.BatchItemFailures)
+		}
+	}
+}
+
+// largestItem scans the stack's table straight from moto (not counted)
+// and returns the size of its largest item.
+func largestItem(b *testing.B, s *stack) int {
+	b.Helper()
+	largest := 0
+	var start map[string]ddbtypes.AttributeValue
+	for {
+		out, err := s.moto.DynamoDB().Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(s.env["SMS_TABLE_NAME"]), ExclusiveStartKey: start})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, item := range out.Items {
+			largest = max(largest, itemSize(item))
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return largest
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// itemSize is an item's size as DynamoDB bills it: attribute names plus
+// values (strings and set elements in UTF-8 bytes, numbers about one byte
+// per two digits plus one, maps and sets 3 bytes plus their elements).
+func itemSize(item map[string]ddbtypes.AttributeValue) int {
+	n := 0
+	for k, v := range item {
+		n += len(k) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v ddbtypes.AttributeValue) int {
+	switch v := v.(type) {
+	case *ddbtypes.AttributeValueMemberS:
+		return len(v.Value)
+	case *ddbtypes.AttributeValueMemberN:
+		digits := len(strings.TrimLeft(strings.TrimPrefix(v.Value, "-"), "0"))
+		return (digits+1)/2 + 1
+	case *ddbtypes.AttributeValueMemberSS:
+		n := 3
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	case *ddbtypes.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += len(k) + valueSize(e) + 1
+		}
+		return n
+	case *ddbtypes.AttributeValueMemberB:
+		return len(v.Value)
+	}
+	return 1
 }

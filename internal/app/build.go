@@ -91,6 +91,9 @@ type Options struct {
 	// Status replaces the DynamoDB status store in SMS_TABLE_NAME; with
 	// SMS_STATUS_TRACKING=false there is none, and this is not used.
 	Status sms.StatusStore
+	// Quota replaces the DynamoDB quota store and suppression list in
+	// SMS_TABLE_NAME.
+	Quota QuotaStore
 	// Queue replaces the SQS queue of SMS_QUEUE_URL.
 	Queue Queue
 	// DLQ replaces the SQS dead-letter queue of SMS_DLQ_URL.
@@ -211,7 +214,10 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 func (svc *Service) buildAWSParts(opts Options) error {
 	cfg := svc.Config
 	if svc.Parts.Limiter == nil {
-		limiter, err := dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{Name: limiterName, Rate: cfg.RateLimit, Margin: cfg.RateMargin})
+		limiter, err := dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{
+			Name: limiterName, Rate: cfg.RateLimit, Margin: cfg.RateMargin,
+			DailySegments: DailySegments(cfg, 0), Log: svc.Parts.Log,
+		})
 		if err != nil {
 			return fmt.Errorf("app: limiter: %w", err)
 		}
@@ -228,7 +234,10 @@ func (svc *Service) buildAWSParts(opts Options) error {
 		case opts.AWS == nil:
 			err = opts.needAWS("the limiter of " + r.Name)
 		default:
-			r.Limiter, err = dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{Name: LimiterName(r.Name), Rate: cfg.RateLimit, Margin: cfg.RateMargin})
+			r.Limiter, err = dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{
+				Name: LimiterName(r.Name), Rate: cfg.RateLimit, Margin: cfg.RateMargin,
+				DailySegments: DailySegments(cfg, i+1), Log: svc.Parts.Log,
+			})
 		}
 		if err != nil {
 			return fmt.Errorf("app: limiter of %s: %w", r.Name, err)
@@ -237,6 +246,14 @@ func (svc *Service) buildAWSParts(opts Options) error {
 	}
 	if svc.Parts.Ledger == nil {
 		svc.Parts.Ledger = dynamo.NewLedger(opts.AWS.DynamoDB, cfg.TableName, dynamo.LedgerConfig{})
+	}
+	// The suppression list is always kept; the limits count only when on.
+	svc.Parts.Quota = opts.Quota
+	if svc.Parts.Quota == nil {
+		if err := opts.needAWS("the quota store"); err != nil {
+			return err
+		}
+		svc.Parts.Quota = dynamo.NewQuotaStore(opts.AWS.DynamoDB, cfg.TableName, dynamo.QuotaConfig{Limits: quotaLimits(cfg)})
 	}
 	if cfg.StatusTracking {
 		svc.Parts.Status = opts.Status
@@ -264,4 +281,26 @@ func (svc *Service) buildAWSParts(opts Options) error {
 		svc.Parts.Queue = svc.Queue
 	}
 	return nil
+}
+
+// quotaLimits are the recipient and caller limits of cfg.
+func quotaLimits(cfg config.Config) sms.QuotaLimits {
+	return sms.QuotaLimits{Recipient: cfg.RecipientLimit, Caller: cfg.CallerLimit}
+}
+
+// DailySegments is the part of SMS_DAILY_SEGMENT_LIMIT the limiter of the
+// i-th provider (0: the first) counts: the budget split evenly over the
+// providers, the first taking what does not divide, so that the parts add
+// up to the budget; each part is at least one segment. Zero: no budget.
+func DailySegments(cfg config.Config, i int) int64 {
+	n := int64(len(cfg.Providers))
+	total := cfg.DailySegmentLimit
+	if total <= 0 || n <= 1 {
+		return total
+	}
+	part := total / n
+	if i == 0 {
+		part = total - part*(n-1)
+	}
+	return max(part, 1)
 }

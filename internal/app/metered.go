@@ -62,8 +62,13 @@ type meteredLimiter struct{ next sms.Limiter }
 
 // Reserve asks the limiter and records the wait of a granted slot.
 func (l meteredLimiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
+	return l.ReserveN(ctx, 1, 1, maxWait)
+}
+
+// ReserveN asks the limiter for n slots and records the wait of a grant.
+func (l meteredLimiter) ReserveN(ctx context.Context, n, segments int, maxWait time.Duration) (time.Time, bool, error) {
 	start := time.Now()
-	at, ok, err := l.next.Reserve(ctx, maxWait)
+	at, ok, err := l.next.ReserveN(ctx, n, segments, maxWait)
 	if err == nil && ok {
 		metrics.Duration(ctx, metrics.LimiterWait, at.Sub(start))
 	}

@@ -44,7 +44,9 @@ type ReceiptsOptions struct {
 	Status sms.StatusStore
 	// Clock is the handler's time source; nil means the system clock.
 	Clock sms.Clock
-	// OptOut hears of receipts saying the recipient opted out.
+	// OptOut hears of receipts saying the recipient opted out; nil puts
+	// the recipient on the DynamoDB suppression list in SMS_TABLE_NAME
+	// (SuppressOptOuts).
 	OptOut receipts.OptOutHook
 }
 
@@ -89,7 +91,11 @@ func BuildReceipts(ctx context.Context, cfg config.Config, opts ReceiptsOptions)
 			return nil, fmt.Errorf("app: the receipts' status store needs AWS clients (ReceiptsOptions.AWS) or a replacement")
 		}
 	}
-	h := receipts.NewHandler(store, receiptKeys{src}, opts.Log, receipts.Config{PublicURL: cfg.PublicURL, Clock: opts.Clock, OptOut: opts.OptOut})
+	optOut := opts.OptOut
+	if optOut == nil && opts.AWS != nil && cfg.TableName != "" {
+		optOut = SuppressOptOuts(dynamo.NewQuotaStore(opts.AWS.DynamoDB, cfg.TableName, dynamo.QuotaConfig{Limits: quotaLimits(cfg)}), opts.Log)
+	}
+	h := receipts.NewHandler(store, receiptKeys{src}, opts.Log, receipts.Config{PublicURL: cfg.PublicURL, Clock: opts.Clock, OptOut: optOut})
 	var providers []string
 	if cfg.Provider != "" {
 		providers = append(providers, cfg.Provider)
@@ -122,5 +128,24 @@ func keysOf(s config.Secrets) receipts.Keys {
 		VonageSignatureSecret: s.Vonage.SignatureSecret,
 		VonageSignatureMethod: s.Vonage.SignatureMethod,
 		VonageReceiptsToken:   s.Vonage.ReceiptsToken,
+	}
+}
+
+// SuppressOptOuts is the receipts' opt-out hook that puts the recipient
+// on list, the suppression list: later messages to it are refused without
+// a provider call (docs/architecture.md#quotas-and-the-suppression-list).
+// A failure is logged; the receipt itself is recorded already.
+func SuppressOptOuts(list sms.Suppressor, log *slog.Logger) receipts.OptOutHook {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(ctx context.Context, o receipts.OptOut) {
+		attrs := []slog.Attr{slog.String("event", "recipient_suppressed"), slog.String("provider", o.Provider),
+			slog.String("providerCode", o.ProviderCode), slog.String("region", receipts.Region(o.To)), slog.String("to", sms.MaskNumber(o.To))}
+		if err := list.Suppress(ctx, o.To); err != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "could not add an opted-out recipient to the suppression list", append(attrs, slog.String("error", err.Error()))...)
+			return
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "recipient opted out; added to the suppression list", attrs...)
 	}
 }

@@ -29,13 +29,14 @@ func NewScheduler(cfg config.Config, env *awsenv.Env) *scheduler.Scheduler {
 
 // NewCanceler builds the cancel of scheduled messages over p's status
 // records (none with SMS_STATUS_TRACKING=false: every cancel is 404),
-// deleting the schedules of p's Scheduler.
+// deleting the schedules of p's Scheduler and giving the quota places of
+// canceled messages back to p's quota store.
 func NewCanceler(p Parts) *sms.Canceler {
 	var store sms.CancelStore
 	if s, ok := p.Status.(sms.CancelStore); ok {
 		store = s
 	}
-	return sms.NewCanceler(store, p.Log, sms.CancelerConfig{Scheduler: p.Scheduler})
+	return sms.NewCanceler(store, p.Log, sms.CancelerConfig{Scheduler: p.Scheduler, Quotas: sms.QuotaGiveBack(quota(p))})
 }
 
 // transitions returns the conditional moves of a status store that has

@@ -69,8 +69,10 @@ func newStack(t testing.TB, env ...string) *stack {
 		"SMS_SCHEDULE_GROUP": st.ScheduleGroup, "SMS_SCHEDULE_ROLE_ARN": st.ScheduleRoleARN, "SMS_QUEUE_ARN": st.QueueARN,
 		// These stacks test the paths, not the guard (internal/sms and the
 		// abuse battery of internal/e2e/chaos do): it is off, so that any
-		// sender, number and text goes through as written.
+		// sender, number and text goes through as written, as often as a
+		// test sends it.
 		"SMS_ALLOWED_SENDERS": "*", "SMS_BLOCKED_NUMBER_TYPES": "none", "SMS_SMART_ENCODING": "false",
+		"SMS_RECIPIENT_LIMIT": "off", "SMS_DAILY_SEGMENT_LIMIT": "off",
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		s.env[env[i]] = env[i+1]

@@ -156,6 +156,22 @@ type Config struct {
 	// (SMS_MAX_RECEIVES, default 10): on a record's last receive the drain
 	// knows a failure hands the message to the dead-letter queue.
 	MaxReceives int
+	// RecipientLimit bounds the messages to one number per window
+	// (SMS_RECIPIENT_LIMIT, default 5/10m); the zero Limit is off.
+	RecipientLimit sms.Limit
+	// CallerLimit bounds the messages of one API caller per window
+	// (SMS_CALLER_LIMIT, default off).
+	CallerLimit sms.Limit
+	// DailySegmentLimit is the most segments the deployment sends per UTC
+	// day (SMS_DAILY_SEGMENT_LIMIT, default 10000); zero is off.
+	DailySegmentLimit int64
+	// RateUnit is what SMS_RATE_LIMIT counts (SMS_RATE_UNIT): messages
+	// (default) or segments.
+	RateUnit sms.RateUnit
+	// JWTAdminScope is the scope that may change the suppression list and
+	// cancel any caller's message (JWT_ADMIN_SCOPE, default
+	// DefaultJWTAdminScope; "off", empty here, for none).
+	JWTAdminScope string
 	// PublicURL is the API's public base URL (SMS_PUBLIC_URL: https, or
 	// http on a loopback host; no trailing slash, query or fragment). With
 	// it providers are asked for delivery receipts at its receipt routes,
@@ -170,9 +186,6 @@ type Config struct {
 	// (SMS_SCHEDULE_GROUP, SMS_SCHEDULE_ROLE_ARN, SMS_QUEUE_ARN): all set,
 	// or none (no send time beyond 15 minutes; see Schedules).
 	ScheduleGroup, ScheduleRoleARN, QueueARN string
-	// JWTAdminScope is the scope that lets a token cancel any message
-	// (JWT_ADMIN_SCOPE, default DefaultAdminScope; "off" for none).
-	JWTAdminScope string
 }
 
 // SettingError reports one missing or invalid setting. Setting names the
@@ -347,6 +360,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		*u.dst = norm
 	}
 	guardFromEnv(get, &c, fail)
+	quotaFromEnv(get, &c, fail)
 	scheduleFromEnv(get, &c, fail)
 	if v := get(EnvJWTMaxLifetime); v != "" && !strings.EqualFold(v, "off") {
 		d, err := time.ParseDuration(v)

@@ -59,7 +59,9 @@ func TestFromEnvDefaults(t *testing.T) {
 	// encoding on.
 	want.BlockedNumberTypes = []string{"PREMIUM_RATE", "SHARED_COST", "UAN", "PERSONAL_NUMBER", "VOICEMAIL", "PAGER"}
 	want.BlockNonGeographic, want.SmartEncoding = true, true
-	want.JWTAdminScope = DefaultAdminScope // schedule_test.go
+	// The quotas' defaults (quota_test.go): 5 messages per number per 10
+	// minutes, no caller limit, 10000 segments a day.
+	want.RecipientLimit, want.DailySegmentLimit, want.JWTAdminScope = sms.Limit{Count: 5, Window: 10 * time.Minute}, 10000, "sms:admin"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv(empty) = %+v, want %+v", got, want)
 	}
@@ -124,7 +126,7 @@ func TestFromEnvValues(t *testing.T) {
 	}
 	want.BlockedNumberTypes = sms.DefaultBlockedNumberTypes
 	want.BlockNonGeographic, want.SmartEncoding = true, true
-	want.JWTAdminScope = DefaultAdminScope // schedule_test.go
+	want.RecipientLimit, want.DailySegmentLimit, want.JWTAdminScope = DefaultRecipientLimit, DefaultDailySegmentLimit, DefaultJWTAdminScope
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv =\n%+v, want\n%+v", got, want)
 	}

@@ -5,17 +5,12 @@ import (
 	"strings"
 )
 
-// Environment variables of scheduled send (docs/scheduling.md) and of the
-// scope that may cancel any message.
+// Environment variables of scheduled send (docs/scheduling.md).
 const (
 	EnvScheduleGroup   = "SMS_SCHEDULE_GROUP"
 	EnvScheduleRoleARN = "SMS_SCHEDULE_ROLE_ARN"
 	EnvQueueARN        = "SMS_QUEUE_ARN"
-	EnvJWTAdminScope   = "JWT_ADMIN_SCOPE"
 )
-
-// DefaultAdminScope is JWT_ADMIN_SCOPE's default.
-const DefaultAdminScope = "sms:admin"
 
 // The shapes EventBridge Scheduler accepts.
 var (
@@ -24,13 +19,12 @@ var (
 	queueARNPattern      = regexp.MustCompile(`^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[\w-]{1,80}$`)
 )
 
-// scheduleFromEnv reads the scheduler settings and the admin scope into c,
+// scheduleFromEnv reads the scheduler settings into c,
 // reporting each bad value through fail. The three scheduler settings go
 // together: all set lets send times go beyond the queue's 15 minutes,
 // none keeps them within; a part of them is an error naming what is
 // missing.
 func scheduleFromEnv(get func(string) string, c *Config, fail func(*SettingError)) {
-	c.JWTAdminScope = DefaultAdminScope
 	c.ScheduleGroup, c.ScheduleRoleARN, c.QueueARN = get(EnvScheduleGroup), get(EnvScheduleRoleARN), get(EnvQueueARN)
 	settings := []struct {
 		name, v string
@@ -56,15 +50,6 @@ func scheduleFromEnv(get func(string) string, c *Config, fail func(*SettingError
 		for _, name := range missing {
 			fail(settingErr(name, "required with %s: scheduling beyond 15 minutes needs the group, the role and the queue's ARN", strings.Join(set, " and ")))
 		}
-	}
-	switch v := get(EnvJWTAdminScope); {
-	case v == "":
-	case strings.EqualFold(v, "off"):
-		c.JWTAdminScope = ""
-	case strings.ContainsAny(v, " \t"):
-		fail(settingErr(EnvJWTAdminScope, `must be a single scope without spaces, or "off", got %q`, v))
-	default:
-		c.JWTAdminScope = v
 	}
 }
 

@@ -42,7 +42,7 @@ func TestFromEnvSchedule(t *testing.T) {
 			}
 		})
 	}
-	for v, want := range map[string]string{"": DefaultAdminScope, "ops:cancel": "ops:cancel", "OFF": ""} {
+	for v, want := range map[string]string{"": DefaultJWTAdminScope, "ops:cancel": "ops:cancel", "OFF": ""} {
 		c, err := FromEnv(func(k string) string { return map[string]string{EnvJWTAdminScope: v}[k] })
 		if err != nil || c.JWTAdminScope != want {
 			t.Errorf("JWT_ADMIN_SCOPE=%q: scope %q, %v; want %q", v, c.JWTAdminScope, err, want)

@@ -1,9 +1,10 @@
 // Package dynamo keeps the service's shared state in its DynamoDB table
 // (docs/architecture.md#the-table: partition key pk, sort key sk, TTL
 // attribute ttl): the global
-// rate limiter (Limiter), the ledger of idempotency keys and queued
-// message claims (Ledger) and the messages' status records
-// (StatusStore). Storage TTL only cleans up; every expiry is decided from
+// rate limiter (Limiter) with the daily segment budget, the ledger of
+// idempotency keys and queued message claims (Ledger), the messages'
+// status records (StatusStore), and the quotas with the suppression list
+// (QuotaStore). Storage TTL only cleans up; every expiry is decided from
 // the stored times and the caller's clock.
 //
 // # Rate limiter
@@ -81,6 +82,26 @@
 // utilization below saturation (a caller may be refused by a busy shard
 // while another is idle), none under sustained overload, where every shard
 // is saturated.
+//
+// # Segments and the daily budget
+//
+// ReserveN takes n consecutive slots in one write (next moves on by n
+// intervals) for a message of n segments sent at once. With a daily
+// segment budget each shard item also holds day (the UTC day number) and
+// segs, and the same UpdateItem adds the grant's segments on condition
+// that the shard's part of the budget has room for them (or starts the
+// day's count); a shard without room is passed over, and with none left
+// ReserveN fails with sms.DailyBudgetError. Granted slots count even when
+// given up before anything was written, so the provider sees at most the
+// budget.
+//
+// # Quotas and the suppression list
+//
+// QuotaStore counts messages against the recipient and caller limits:
+// one item per number, pk "quota#to#<E.164>", sk "quota", holding its
+// window, the tokens of the message ids counted in it and in the window
+// before, and whether the number is suppressed; one item per caller and
+// window, pk "quota#caller#<hash>", sk "w#<start>". See QuotaStore.
 //
 // # Ledger
 //

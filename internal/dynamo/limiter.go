@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -39,6 +41,10 @@ const (
 	// longest one that took a slot until attrSpacingUntil (unix ns).
 	attrSpacing      = "spacing"
 	attrSpacingUntil = "spacingUntil"
+	// attrDay is the UTC day (sms.UTCDay) whose segments attrSegments
+	// counts: the shard's part of the daily budget.
+	attrDay      = "day"
+	attrSegments = "segs"
 )
 
 // LimiterConfig configures a Limiter.
@@ -61,6 +67,14 @@ type LimiterConfig struct {
 	ShardRate float64
 	// Clock is the time source; nil means sms.SystemClock.
 	Clock sms.Clock
+	// DailySegments is the daily segment budget (SMS_DAILY_SEGMENT_LIMIT):
+	// the most segments granted slots may carry per UTC day, split over
+	// the shards as the rate is; zero means none. It is counted in the
+	// slot's own write.
+	DailySegments int64
+	// Log receives the event daily_budget_80 when a shard's part of the
+	// budget crosses 80 %; nil discards.
+	Log *slog.Logger
 }
 
 // Limiter is the DynamoDB sms.Limiter shared by every instance of the
@@ -76,6 +90,10 @@ type Limiter struct {
 	// answer arrives: half the margin, in seconds. The other half is left
 	// for the spread of the delay from Reserve's return to the provider.
 	maxLate int64
+	// budgeted: a daily segment budget applies (each shard's is
+	// shard.budget).
+	budgeted bool
+	log      *slog.Logger
 }
 
 // shard is one limiter item and what this instance last learned about it.
@@ -99,6 +117,12 @@ type shard struct {
 	// stored is the item's stricter spacing as last seen; read and written
 	// only by the holder of gate.
 	stored spacing
+	// budget is the shard's part of the daily segment budget.
+	budget int64
+	// day and used are the UTC day the item last counted segments for and
+	// how many it had counted as last seen (a lower bound of the stored
+	// count while the day lasts).
+	day, used atomic.Int64
 }
 
 // spacing is an item's stored spacing: the interval (ns) and until when
@@ -133,13 +157,21 @@ func NewLimiter(api LimiterAPI, table string, cfg LimiterConfig) (*Limiter, erro
 	if cfg.Clock == nil {
 		cfg.Clock = sms.SystemClock{}
 	}
+	if cfg.DailySegments < 0 {
+		return nil, fmt.Errorf("dynamo: new limiter: daily segment budget %d is negative", cfg.DailySegments)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	shares := splitRate(cfg.Rate, cfg.ShardRate)
 	l := &Limiter{
 		api: api, table: table, clock: cfg.Clock, rate: cfg.Rate, shards: make([]shard, len(shares)),
-		maxLate: int64(cfg.Margin * float64(time.Second) / 2),
+		maxLate:  int64(cfg.Margin * float64(time.Second) / 2),
+		budgeted: cfg.DailySegments > 0, log: cfg.Log,
 	}
 	var cum float64
 	for i, r := range shares {
+		l.shards[i].budget = budgetShare(cfg.DailySegments, cum, cum+r, cfg.Rate)
 		cum += r
 		s := &l.shards[i]
 		s.pk = "limiter#" + cfg.Name
@@ -168,6 +200,19 @@ func splitRate(rate, unit float64) []float64 {
 		parts[i] = min(unit, rate-float64(i)*unit)
 	}
 	return parts
+}
+
+// budgetShare is the part of a daily budget of the shard that holds the
+// rate's share from lo to hi: the budget is cut where the rate is, and the
+// parts add up to the budget.
+func budgetShare(budget int64, lo, hi, rate float64) int64 {
+	at := func(x float64) int64 {
+		if x >= rate {
+			return budget
+		}
+		return int64(math.Floor(float64(budget) * x / rate))
+	}
+	return at(hi) - at(lo)
 }
 
 // Shards reports how many items the limiter spreads its rate over.
@@ -203,20 +248,33 @@ const (
 	restart
 )
 
-// Reserve takes the next free slot of a randomly picked shard if it starts
-// no later than now+maxWait and returns its start; otherwise it takes
-// nothing, writes nothing, and returns ok == false. Reserve does not
-// sleep: the caller waits until the returned time, then calls the
+// Reserve takes one slot for a message of one segment: ReserveN(ctx, 1,
+// 1, maxWait).
+func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
+	return l.ReserveN(ctx, 1, 1, maxWait)
+}
+
+// ReserveN takes n consecutive slots of a randomly picked shard if the
+// first starts no later than now+maxWait and returns its start; otherwise
+// it takes nothing, writes nothing, and returns ok == false. ReserveN does
+// not sleep: the caller waits until the returned time, then calls the
 // provider at once (the margin covers the lateness; see the package
-// documentation). A negative maxWait counts as zero. A slot whose start
-// is more than half the margin (in seconds) in the past when DynamoDB's
-// answer arrives is not returned: it stays taken and Reserve tries again,
-// so a slow answer costs capacity, never strictness.
+// documentation). A negative maxWait counts as zero, an n below 1 as 1. A
+// first slot whose start is more than half the margin (in seconds) in the
+// past when DynamoDB's answer arrives is not returned: the slots stay
+// taken and ReserveN tries again, so a slow answer costs capacity, never
+// strictness.
 //
-// The next slot is moved on by this instance's interval, or by the longer
-// one the item stores when an instance configured with a lower rate (or a
-// larger margin) took a slot within the last sms.SpacingHold; an instance
-// whose interval is the longest in force stores its own.
+// The next slot is moved on by n times this instance's interval, or the
+// longer one the item stores when an instance configured with a lower
+// rate (or a larger margin) took a slot within the last sms.SpacingHold;
+// an instance whose interval is the longest in force stores its own.
+//
+// With a daily segment budget, the same write counts segments against the
+// shard's part of the UTC day's budget, on condition that it has room for
+// them; a shard without room is passed over for another, and when none
+// has room ReserveN takes nothing and fails with sms.DailyBudgetError
+// (after a request, or none when this instance already knows).
 //
 // Calls on one Limiter take turns on each shard: a caller waits (as long
 // as ctx allows) while another caller of the same instance is talking to
@@ -226,20 +284,74 @@ const (
 // conditions alone. One instance thus takes at most one slot per shard
 // per DynamoDB round trip (100 to 200 a second at 5 to 10 ms).
 //
-// In steady state Reserve makes one conditional UpdateItem. When the form
-// or the spacing this instance predicts from what it last saw is wrong,
-// DynamoDB answers with the stored item
+// In steady state ReserveN makes one conditional UpdateItem. When the
+// form, the spacing or the budget's day this instance predicts from what
+// it last saw is wrong, DynamoDB answers with the stored item
 // (ReturnValuesOnConditionCheckFailure) and the next request uses the
 // right ones; when the stored next slot is already beyond now+maxWait,
-// Reserve answers ok == false after zero or one request. It never loops on
-// contention: after a few requests it gives up with a KindUnavailable
+// ReserveN answers ok == false after zero or one request. It never loops
+// on contention: after a few requests it gives up with a KindUnavailable
 // error. DynamoDB failures are KindUnavailable (throttling, server faults,
 // connection) or KindInternal (anything else).
-func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
-	if maxWait < 0 {
-		maxWait = 0
-	}
+func (l *Limiter) ReserveN(ctx context.Context, n, segments int, maxWait time.Duration) (time.Time, bool, error) {
+	maxWait, n, segments = max(maxWait, 0), max(n, 1), max(segments, 0)
+	want := take{slots: int64(n), segments: int64(segments)}
 	s := l.pick()
+	for tried := 0; ; tried++ {
+		if l.budgeted {
+			if s = l.withRoom(s, want.segments); s == nil {
+				return time.Time{}, false, sms.DailyBudgetError(l.clock.Now())
+			}
+		}
+		at, ok, err := l.reserveOn(ctx, s, want, maxWait)
+		if !errors.Is(err, errNoRoom) {
+			return at, ok, err
+		}
+		if tried == len(l.shards) {
+			return time.Time{}, false, sms.DailyBudgetError(l.clock.Now())
+		}
+	}
+}
+
+// take is what one ReserveN asks for: consecutive slots, and the segments
+// they carry.
+type take struct {
+	slots, segments int64
+}
+
+// errNoRoom marks a shard whose part of the daily budget turned out to
+// have no room for a take.
+var errNoRoom = errors.New("no room in the daily budget")
+
+// withRoom returns s, or when this instance knows that s's part of the
+// budget has no room for segments today, another shard not known to be
+// full; nil when none is left.
+func (l *Limiter) withRoom(s *shard, segments int64) *shard {
+	day := sms.UTCDay(l.clock.Now())
+	if s.hasRoom(day, segments) {
+		return s
+	}
+	for i := range l.shards {
+		if o := &l.shards[i]; o.hasRoom(day, segments) {
+			return o
+		}
+	}
+	return nil
+}
+
+// hasRoom reports whether the shard's part of the budget may have room for
+// segments on day, as far as this instance knows.
+func (s *shard) hasRoom(day, segments int64) bool {
+	used := int64(0)
+	if s.day.Load() == day {
+		used = s.used.Load()
+	}
+	return used+segments <= s.budget
+}
+
+// reserveOn is ReserveN on shard s. It fails with errNoRoom when the
+// shard's part of the budget has no room for want.
+func (l *Limiter) reserveOn(ctx context.Context, s *shard, want take, maxWait time.Duration) (time.Time, bool, error) {
 	if s.known.Load() > horizonAt(l.clock.Now().UnixNano(), maxWait) {
 		// Refuse at once, without waiting for the gate.
 		return time.Time{}, false, nil
@@ -252,7 +364,8 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 	defer func() { <-s.gate }()
 	late := false
 	for range maxAttempts {
-		now := l.clock.Now().UnixNano()
+		nowT := l.clock.Now()
+		now := nowT.UnixNano()
 		horizon := horizonAt(now, maxWait)
 		known := s.known.Load()
 		if known > horizon {
@@ -266,10 +379,12 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 			f = advance
 		}
 		sp := s.spacingAt(now)
-		at, old, err := l.try(ctx, s, f, sp, now, horizon)
+		b := l.budgetAt(s, nowT, want.segments)
+		at, old, err := l.try(ctx, s, f, sp, b, want.slots, now, horizon)
 		if err == nil {
 			s.learn(old, sp, now)
-			s.observe(at + sp.interval)
+			l.counted(ctx, s, b, old)
+			s.observe(at + want.slots*sp.interval)
 			if l.clock.Now().UnixNano()-at > l.maxLate {
 				// The answer came too late to use the slot within the
 				// margin. It stays taken (capacity lost, never exceeded).
@@ -283,6 +398,13 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 			return time.Time{}, false, err
 		}
 		s.stored = old.spacing
+		if l.budgeted {
+			s.day.Store(old.day)
+			s.used.Store(old.segs)
+			if old.day >= b.day && old.segs+want.segments > s.budget {
+				return time.Time{}, false, errNoRoom
+			}
+		}
 		if old.next == 0 {
 			// The item (or its next slot) does not exist: only the restart
 			// form can create it.
@@ -302,6 +424,59 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 		cause = fmt.Errorf("dynamo: reserve slot: item %s/%s: answers slower than %v", s.pk, s.sk, time.Duration(l.maxLate))
 	}
 	return time.Time{}, false, sms.E(sms.KindUnavailable, "rate limiter unavailable", sms.RetryAfter(retryAfter), sms.Cause(cause))
+}
+
+// budgetReq is how a request counts segments against the shard's part of
+// the daily budget: on the item's day (sameDay: the item already counts
+// day), or starting the day's count. Off: the limiter has no budget.
+type budgetReq struct {
+	on       bool
+	sameDay  bool
+	day      int64
+	segments int64
+	// most is the largest count the item may hold before the request.
+	most int64
+}
+
+// budgetAt is the budget part of a request on s at now for segments, as
+// far as this instance knows the item's day. An item that counts a later
+// day than now's (another instance's clock is past midnight) is counted
+// in that day.
+func (l *Limiter) budgetAt(s *shard, now time.Time, segments int64) budgetReq {
+	if !l.budgeted {
+		return budgetReq{}
+	}
+	day := sms.UTCDay(now)
+	known := s.day.Load()
+	if known > day {
+		day = known
+	}
+	return budgetReq{on: true, sameDay: known == day, day: day, segments: segments, most: s.budget - segments}
+}
+
+// counted learns the shard's count after a granted request b (old is the
+// item before it), records the share of the shard's part of the budget
+// used (metric DailyBudgetUsedPercent: the shards' parts fill alike), and
+// logs daily_budget_80 when the request took it across 80 %.
+func (l *Limiter) counted(ctx context.Context, s *shard, b budgetReq, old item) {
+	if !b.on {
+		return
+	}
+	before := int64(0)
+	if b.sameDay {
+		before = old.segs
+	}
+	after := before + b.segments
+	s.day.Store(b.day)
+	s.used.Store(after)
+	if s.budget > 0 {
+		metrics.Add(ctx, metrics.DailyBudgetUsedPercent, float64(after)*100/float64(s.budget))
+	}
+	if before*5 < s.budget*4 && after*5 >= s.budget*4 {
+		l.log.LogAttrs(ctx, slog.LevelWarn, "the daily segment budget is 80 % used",
+			slog.String("event", "daily_budget_80"), slog.String("shard", s.sk),
+			slog.Int64("used", after), slog.Int64("budget", s.budget))
+	}
 }
 
 // choice is the spacing a request applies: interval (ns), and whether it
@@ -337,6 +512,8 @@ func (s *shard) learn(old item, sp choice, now int64) {
 type item struct {
 	next int64
 	spacing
+	// day and segs are the budget's day and the segments counted in it.
+	day, segs int64
 }
 
 // horizonAt is now + maxWait in unix ns, saturating instead of overflowing.
@@ -359,7 +536,10 @@ var errConflict = errors.New("condition failed")
 // now + sms.SpacingHold), on condition that no stricter spacing is in
 // force; with the stored spacing, on condition that it is still the one
 // stored.
-func (l *Limiter) try(ctx context.Context, s *shard, f form, sp choice, now, horizon int64) (at int64, old item, err error) {
+//
+// With a daily budget (b.on), the same write counts b.segments: on the
+// item's day if it has room for them, or starting a new day's count.
+func (l *Limiter) try(ctx context.Context, s *shard, f form, sp choice, b budgetReq, slots, now, horizon int64) (at int64, old item, err error) {
 	in := &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table),
 		Key: map[string]types.AttributeValue{
@@ -376,12 +556,26 @@ func (l *Limiter) try(ctx context.Context, s *shard, f form, sp choice, now, hor
 	case advance:
 		set = "#n = #n + :i"
 		cond = "#n BETWEEN :now AND :horizon"
-		in.ExpressionAttributeValues[":i"] = number(sp.interval)
+		in.ExpressionAttributeValues[":i"] = number(slots * sp.interval)
 		in.ExpressionAttributeValues[":horizon"] = number(horizon)
 	case restart:
 		set = "#n = :next"
 		cond = "(attribute_not_exists(#n) OR #n < :now)"
-		in.ExpressionAttributeValues[":next"] = number(now + sp.interval)
+		in.ExpressionAttributeValues[":next"] = number(now + slots*sp.interval)
+	}
+	if b.on {
+		in.ExpressionAttributeNames["#d"] = attrDay
+		in.ExpressionAttributeNames["#g"] = attrSegments
+		in.ExpressionAttributeValues[":day"] = number(b.day)
+		in.ExpressionAttributeValues[":g"] = number(b.segments)
+		if b.sameDay {
+			set += ", #g = #g + :g"
+			cond += " AND #d = :day AND #g <= :most"
+			in.ExpressionAttributeValues[":most"] = number(b.most)
+		} else {
+			set += ", #d = :day, #g = :g"
+			cond += " AND (attribute_not_exists(#d) OR #d < :day)"
+		}
 	}
 	if sp.stored {
 		cond += " AND #s = :s"
@@ -423,7 +617,7 @@ func (l *Limiter) try(ctx context.Context, s *shard, f form, sp choice, now, hor
 // parseItem reads a limiter item; absent attributes read as zero.
 func parseItem(attrs map[string]types.AttributeValue) (item, error) {
 	var it item
-	for name, dst := range map[string]*int64{attrNext: &it.next, attrSpacing: &it.interval, attrSpacingUntil: &it.until} {
+	for name, dst := range map[string]*int64{attrNext: &it.next, attrSpacing: &it.interval, attrSpacingUntil: &it.until, attrDay: &it.day, attrSegments: &it.segs} {
 		if _, ok := attrs[name]; !ok {
 			continue
 		}

@@ -26,7 +26,7 @@ func TestLimiterConformance(t *testing.T) {
 	table := newTable(t)
 	conformance.Limiter(t, func(t *testing.T, spec conformance.LimiterSpec) sms.Limiter {
 		l, err := NewLimiter(newCountingAPI(), table, LimiterConfig{
-			Name: spec.State, Rate: spec.Rate, Margin: spec.Margin, ShardRate: 1e6, Clock: spec.Clock,
+			Name: spec.State, Rate: spec.Rate, Margin: spec.Margin, ShardRate: 1e6, Clock: spec.Clock, DailySegments: spec.DailySegments,
 		})
 		if err != nil {
 			t.Fatalf("NewLimiter: %v", err)

@@ -73,6 +73,14 @@ type Gateway struct {
 	cfg   GatewayConfig
 	// routes are the other routes (Route), by route key.
 	routes map[string]Invoker
+	// params are the routes with a path parameter (RouteParam).
+	params []paramRoute
+}
+
+// paramRoute is a route whose path ends in one parameter segment.
+type paramRoute struct {
+	method, prefix, key string
+	fn                  Invoker
 }
 
 // NewGateway returns a Gateway invoking fn; local (which may be nil)
@@ -103,6 +111,24 @@ func (g *Gateway) Route(method, path string, fn Invoker) {
 	g.routes[method+" "+path] = fn
 }
 
+// RouteParam makes the gateway serve a route whose path is prefix followed
+// by one segment, its parameter (a route key such as
+// "DELETE /messaging/sms/suppressions/{number}"), with the function fn.
+func (g *Gateway) RouteParam(method, prefix, key string, fn Invoker) {
+	g.params = append(g.params, paramRoute{method: method, prefix: prefix, key: key, fn: fn})
+}
+
+// paramRoute finds the route with a parameter that serves r.
+func (g *Gateway) paramRoute(r *http.Request) (Invoker, string, bool) {
+	for _, pr := range g.params {
+		seg, ok := strings.CutPrefix(r.URL.Path, pr.prefix)
+		if ok && r.Method == pr.method && seg != "" && !strings.Contains(seg, "/") {
+			return pr.fn, pr.key, true
+		}
+	}
+	return nil, "", false
+}
+
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.local != nil && strings.HasPrefix(r.URL.Path, localPrefix) {
@@ -112,6 +138,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fn, routeKey := g.fn, RouteKey
 	if other, ok := g.routes[r.Method+" "+r.URL.Path]; ok {
 		fn, routeKey = other, r.Method+" "+r.URL.Path
+	} else if other, key, ok := g.paramRoute(r); ok {
+		fn, routeKey = other, key
 	} else if key, _, ok := matchRoute(r); ok {
 		routeKey = key
 	} else {

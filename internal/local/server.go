@@ -46,6 +46,10 @@ const (
 	DrainTimeout = 60 * time.Second
 )
 
+// SuppressionsPath is the suppression list's collection: DELETE
+// SuppressionsPath/{number} takes a number off it (JWT_ADMIN_SCOPE).
+const SuppressionsPath = "/messaging/sms/suppressions"
+
 // ReceiptRoutes are the receipt routes of template.yaml, which the local
 // server serves with the receipts function's handler.
 var ReceiptRoutes = []struct{ Method, Path string }{
@@ -169,11 +173,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
 	api := apigw.NewHandler(svc.Auth, app.NewSender(cfg, sendParts), sendParts.Log, apigw.LogCallers(svc.Callers),
-		apigw.Cancels(app.NewCanceler(sendParts), cfg.JWTAdminScope))
+		apigw.Cancels(app.NewCanceler(sendParts), cfg.JWTAdminScope),
+		apigw.Suppressions(svc.Parts.Quota, cfg.JWTAdminScope))
 	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Clock: opts.Clock, Log: sendParts.Log})
 	for _, r := range ReceiptRoutes {
 		gw.Route(r.Method, r.Path, st.receipts)
 	}
+	gw.RouteParam(http.MethodDelete, SuppressionsPath+"/", "DELETE "+SuppressionsPath+"/{number}", api)
 	s.srv = &http.Server{
 		Handler:           s.track(gw),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,13 +81,16 @@ func usesAWS(cfg config.Config) bool {
 	return cfg.AWSEndpointURL != "" || cfg.TableName != "" || cfg.QueueURL != "" || cfg.DLQURL != "" || cfg.SecretID != ""
 }
 
-// localRules are the sender and destination rules of local mode unless
-// the environment sets them: any sender and any destination, so that
-// development is not refused by a deployment's guard. Setting the
-// variables tries the guard out locally.
+// localRules are the sender and destination rules and the quotas of local
+// mode unless the environment sets them: any sender and any destination,
+// no recipient limit and no daily budget (the caller limit is off by
+// default everywhere), so that development is not refused by a
+// deployment's guard. Setting the variables tries the guard out locally.
 var localRules = map[string]string{
 	config.EnvAllowedSenders:     sms.AnySender,
 	config.EnvBlockedNumberTypes: config.NoBlockedNumberTypes,
+	config.EnvRecipientLimit:     config.Off,
+	config.EnvDailySegmentLimit:  config.Off,
 }
 
 // loadConfig reads the local configuration: config.Load in local mode
@@ -213,7 +217,8 @@ func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, e
 	// deliveries straight into the store instead.
 	if st.receipts, err = app.BuildReceipts(ctx, cfg, app.ReceiptsOptions{
 		AWS: ao.AWS, Secrets: ao.Secrets, Status: st.svc.Parts.Status, Clock: opts.Clock,
-		Log: opts.Log.With(slog.String("function", "receipts")),
+		Log:    opts.Log.With(slog.String("function", "receipts")),
+		OptOut: app.SuppressOptOuts(st.svc.Parts.Quota, opts.Log.With(slog.String("function", "receipts"))),
 	}); err != nil {
 		return nil, err
 	}
@@ -260,14 +265,18 @@ func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) erro
 		return fmt.Errorf("local: queue: %w", err)
 	}
 	st.deadLetters = NewDeadLetters(opts.Console, opts.lists())
-	if ao.Limiter, err = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock}); err != nil {
+	if ao.Limiter, err = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock,
+		DailySegments: app.DailySegments(cfg, 0), Log: opts.Log}); err != nil {
 		return fmt.Errorf("local: limiter: %w", err)
 	}
-	// Every other provider has a limiter of its own at the same rate.
-	ao.LimiterFor = func(string) (sms.Limiter, error) {
-		return memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock})
+	// Every other provider has a limiter of its own at the same rate, and
+	// its part of the daily budget.
+	ao.LimiterFor = func(name string) (sms.Limiter, error) {
+		return memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock,
+			DailySegments: app.DailySegments(cfg, max(slices.Index(cfg.Providers, name), 1)), Log: opts.Log})
 	}
 	ao.Ledger = memory.NewLedger(memory.LedgerConfig{Clock: opts.Clock})
+	ao.Quota = memory.NewQuotaStore(memory.QuotaConfig{Limits: sms.QuotaLimits{Recipient: cfg.RecipientLimit, Caller: cfg.CallerLimit}, Clock: opts.Clock})
 	if cfg.StatusTracking {
 		st.events = NewEvents(opts.Console, opts.lists())
 		ao.Status = memory.NewStatusStore(memory.StatusConfig{Retention: cfg.StatusRetention, Clock: opts.Clock, OnChange: st.events.Add})

@@ -75,7 +75,8 @@ type Disposition struct {
 	Kind Kind
 	// PoisonReason is the dead-letter reason of a Poison action
 	// (PoisonDuplicateID, PoisonSenderNotAllowed,
-	// PoisonDestinationNotAllowed, or a validation code such as invalid_to).
+	// PoisonDestinationNotAllowed, PoisonQuotaExceeded, PoisonDailyBudget,
+	// or a validation code such as invalid_to).
 	PoisonReason string
 }
 
@@ -88,6 +89,7 @@ type Deliverer struct {
 	defaultFrom string
 	guard       *Guard
 	scheduled   Transitioner
+	quota       QuotaStore
 }
 
 // DelivererConfig holds the sender rules of the drain path.
@@ -102,6 +104,9 @@ type DelivererConfig struct {
 	// status records move from scheduled to queued unless canceled); nil
 	// when status records are off.
 	Scheduled Transitioner
+	// Quota counts every message against the recipient limit (once per
+	// id) and keeps the suppression list; nil counts nothing.
+	Quota QuotaStore
 }
 
 // NewDeliverer returns a Deliverer sending through d and recording sent
@@ -110,7 +115,7 @@ func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer 
 	if cfg.Guard == nil {
 		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
-	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard, scheduled: cfg.Scheduled}
+	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard, scheduled: cfg.Scheduled, quota: cfg.Quota}
 }
 
 // Deliver processes one validated queued message. maxWait bounds the wait
@@ -153,6 +158,9 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	case Mismatch:
 		return Disposition{Action: Poison, Kind: KindInvalid, PoisonReason: PoisonDuplicateID}
 	}
+	if disp, done := dl.admit(ctx, m, key, fp); done {
+		return disp
+	}
 	rc, err := dl.d.dispatch(ctx, dl.guard.Encode(m.Message), maxWait)
 	// The bookkeeping below must happen even when the invocation's context
 	// is about to end.
@@ -181,6 +189,8 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release claim", slog.String("messageId", m.ID), slog.String("error", rerr.Error()))
 	}
 	switch {
+	case IsDailyBudget(err):
+		return dl.overBudget(ctx, m)
 	case kind == KindRateLimited:
 		return Disposition{Action: Deferred, Kind: kind}
 	case kind == KindUnavailable || nothingSent(err):

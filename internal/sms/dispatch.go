@@ -93,6 +93,7 @@ type Dispatcher struct {
 	// routes are the providers in the order they are tried: one, or
 	// several with failover (NewFailoverDispatcher).
 	routes      []*route
+	unit        RateUnit
 	refresher   Refresher // nil: no credential refresh
 	warmer      Warmer    // nil: no warming
 	readyWithin time.Duration
@@ -121,6 +122,10 @@ type DispatcherConfig struct {
 	MinCall time.Duration
 	// Clock is the time source; nil means SystemClock.
 	Clock Clock
+	// RateUnit is what a slot stands for (SMS_RATE_UNIT): one message
+	// (the zero value), or one segment, so that a message of n segments
+	// takes n consecutive slots.
+	RateUnit RateUnit
 	// Name names the provider of NewDispatcher in receipts and logs
 	// ("twilio"); NewFailoverDispatcher takes the names of its routes.
 	Name string
@@ -129,6 +134,18 @@ type DispatcherConfig struct {
 	// one provider has no breaker.
 	Breaker BreakerConfig
 }
+
+// RateUnit is what one limiter slot stands for (SMS_RATE_UNIT).
+type RateUnit int
+
+// The rate units.
+const (
+	// UnitMessages: a message takes one slot, whatever its length.
+	UnitMessages RateUnit = iota
+	// UnitSegments: a message of n segments takes n consecutive slots and
+	// is sent at the first (docs/rate-limiting.md#segments).
+	UnitSegments
+)
 
 // NewDispatcher returns a Dispatcher sending through provider at the pace of
 // limiter and logging to log (nil discards).
@@ -156,7 +173,7 @@ func newDispatcher(log *slog.Logger, cfg DispatcherConfig) *Dispatcher {
 	return &Dispatcher{
 		refresher: cfg.Refresher, warmer: cfg.Warmer,
 		readyWithin: max(cfg.ReadyWithin, 0), reserve: cfg.CallReserve, minCall: cfg.MinCall,
-		clock: cfg.Clock, log: log,
+		clock: cfg.Clock, log: log, unit: cfg.RateUnit,
 	}
 }
 
@@ -164,7 +181,8 @@ func newDispatcher(log *slog.Logger, cfg DispatcherConfig) *Dispatcher {
 var errNoSlot = E(KindRateLimited, "rate limit reached")
 
 // dispatch sends m when a slot starting within maxWait is free. It returns
-// errNoSlot when none is, a KindUnavailable error when the limiter cannot
+// errNoSlot when none is, DailyBudgetError's error when the daily segment
+// budget is used up, a KindUnavailable error when the limiter cannot
 // be reached, a KindTransient error when no call was made for lack of time
 // or of a ready connection (nothingSent reports those), and the
 // provider's classified error otherwise. With several providers it fails
@@ -240,7 +258,8 @@ func (d *Dispatcher) call(ctx context.Context, r *route, m Message, maxWait time
 		}
 		maxWait = min(maxWait, left-d.minCall)
 	}
-	at, ok, err := r.Limiter.Reserve(ctx, maxWait)
+	slots, segments := d.slotsOf(m)
+	at, ok, err := r.Limiter.ReserveN(ctx, slots, segments, maxWait)
 	if err != nil {
 		return Receipt{}, classifyDependency(err)
 	}
@@ -282,6 +301,16 @@ func (d *Dispatcher) call(ctx context.Context, r *route, m Message, maxWait time
 		return rc, err
 	}
 	return rc, nil
+}
+
+// slotsOf returns the slots a call of m takes (one, or one per segment in
+// UnitSegments) and the segments it counts against the daily budget.
+func (d *Dispatcher) slotsOf(m Message) (slots, segments int) {
+	segments = max(CountSegments(m.Body).Count, 1)
+	if d.unit == UnitSegments {
+		return segments, segments
+	}
+	return 1, segments
 }
 
 // left is the time a call may take before deadline, keeping the reserve

@@ -86,6 +86,10 @@ type Error struct {
 	ProviderMessage string
 	// RetryAfter is how long a client should wait before retrying.
 	RetryAfter time.Duration
+	// OptedOut marks a provider's refusal because the recipient opted out
+	// of messages (Twilio 21610): the recipient belongs on the suppression
+	// list (OptOuts).
+	OptedOut bool
 	// FailoverSafe marks a provider failure after which another provider
 	// may send the message: nothing can have been sent (no connection, the
 	// request never written, an answered 429 or 503) and a refusal, if it
@@ -131,6 +135,9 @@ func FailoverSafe() ErrorOption { return func(e *Error) { e.FailoverSafe = true 
 func ProviderDetail(code, text string) ErrorOption {
 	return func(e *Error) { e.ProviderCode, e.ProviderMessage = code, text }
 }
+
+// RecipientOptedOut marks a provider's refusal as the recipient's opt-out.
+func RecipientOptedOut() ErrorOption { return func(e *Error) { e.OptedOut = true } }
 
 // InvalidField returns the KindInvalid error of the request field field:
 // its message is the field's name followed by reason, and its code the

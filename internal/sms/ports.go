@@ -37,13 +37,23 @@ func SlotInterval(rate, margin float64) time.Duration {
 	return time.Duration(math.Round(float64(time.Second) * (1 + margin) / rate))
 }
 
-// Limiter hands out provider send slots shared by the whole deployment.
+// Limiter hands out provider send slots shared by the whole deployment,
+// and counts the segments of the slots it grants against the daily
+// segment budget when it has one.
 type Limiter interface {
 	// Reserve takes the next free slot if it starts no later than
 	// now+maxWait and reports when it starts; the caller must not call the
 	// provider before then. When the next free slot is further away, Reserve
-	// takes nothing and returns ok == false.
+	// takes nothing and returns ok == false. It is ReserveN(ctx, 1, 1,
+	// maxWait).
 	Reserve(ctx context.Context, maxWait time.Duration) (at time.Time, ok bool, err error)
+	// ReserveN takes n consecutive slots (n >= 1) if the first starts no
+	// later than now+maxWait, counts segments against the daily budget in
+	// the same write, and reports when the first slot starts: a message of
+	// n segments sent at once in SMS_RATE_UNIT=segments. When the budget
+	// cannot take segments more, it takes nothing and fails with
+	// DailyBudgetError; a grant is never refunded.
+	ReserveN(ctx context.Context, n, segments int, maxWait time.Duration) (at time.Time, ok bool, err error)
 }
 
 // Queue hands messages to the asynchronous path (SQS in AWS).

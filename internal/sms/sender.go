@@ -58,6 +58,13 @@ type SenderConfig struct {
 	// Scheduler holds messages scheduled more than MaxQueueDelay ahead;
 	// nil refuses such send times (400 naming sendAt).
 	Scheduler Scheduler
+	// Quota counts messages against the recipient and caller limits and
+	// keeps the suppression list; nil counts nothing.
+	Quota QuotaStore
+	// CountsCallers says that Quota counts API callers (SMS_CALLER_LIMIT):
+	// a message it cannot count is then refused rather than queued, since
+	// only the send path counts callers.
+	CountsCallers bool
 }
 
 // Sender carries out send requests: validate, deduplicate, take a slot and
@@ -101,7 +108,7 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 	}
 	m = s.cfg.Guard.Encode(m)
 	if r.IdempotencyKey == "" {
-		return s.accept(ctx, m, r)
+		return s.admit(ctx, m, r)
 	}
 	return s.sendOnce(ctx, m, r)
 }
@@ -129,7 +136,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	case Done:
 		return decodeOutcome(c.Outcome)
 	}
-	res, err := s.accept(ctx, m, r)
+	res, err := s.admit(ctx, m, r)
 	if settled(err) {
 		s.record(ctx, key, fp, res, err)
 	} else if rerr := s.ledger.Release(context.WithoutCancel(ctx), key); rerr != nil {
@@ -191,6 +198,11 @@ func (s *Sender) send(ctx context.Context, m Message) (Result, error) {
 		// A partial send's receipt names the parts that went out.
 		return Result{MessageID: rc.ID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding, Provider: rc.Provider}, err
 	case KindRateLimited:
+		if quotaRefusal(err) {
+			// The daily budget: nothing is sent or queued.
+			logQuota(ctx, s.d.log, PoisonDailyBudget, LimitDailyBudget, m)
+			return Result{}, err
+		}
 		// No slot: queue without a warning, this is the normal overflow.
 	case KindAmbiguous:
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown",
@@ -224,7 +236,9 @@ func (s *Sender) enqueue(ctx context.Context, m Message, cause error) (Result, e
 		}
 		return Result{}, E(KindUnavailable, "the message could not be sent now; retry later", RetryAfter(5*time.Second), Cause(cause))
 	}
-	m.ID = s.cfg.NewID()
+	if m.ID == "" {
+		m.ID = s.cfg.NewID()
+	}
 	qm := QueuedMessage{Message: m, Attempt: 1, EnqueuedAt: s.d.clock.Now()}
 	if err := s.queue.Enqueue(ctx, qm); err != nil {
 		s.d.log.LogAttrs(ctx, slog.LevelError, "queue unavailable", slog.String("error", err.Error()))

@@ -47,7 +47,11 @@ func (s *Sender) schedule(ctx context.Context, m Message, r SendRequest) (Result
 	case ahead > MaxQueueDelay && s.cfg.Scheduler == nil:
 		return Result{}, InvalidField(fieldSendAt, "must be at most 15 minutes ahead: this deployment has no scheduler for later send times")
 	}
-	id := s.cfg.NewID()
+	// The id the quotas counted the message under, if they did.
+	id := m.ID
+	if id == "" {
+		id = s.cfg.NewID()
+	}
 	m.ID = id
 	if s.cfg.Status != nil {
 		m.ServiceID = id

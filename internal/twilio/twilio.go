@@ -166,6 +166,10 @@ type outcome struct {
 // geographic permissions and senders, so they are account problems too.
 // 21604 (To is required) cannot be this message's fault, as every message
 // is validated first: the request itself was mangled.
+// codeOptedOut is Twilio's refusal of a message to a recipient who
+// replied STOP to the sender.
+const codeOptedOut = 21610
+
 var codes = map[int]outcome{
 	// The request was turned away unprocessed.
 	20429: {sms.KindTransient, "the SMS provider is rate limiting requests"},
@@ -233,6 +237,8 @@ func classify(resp *httpclient.Response) *sms.Error {
 	case ok:
 		e := sms.E(known.kind, known.msg, detail, cause)
 		e.FailoverSafe = failoverSafe(known.kind)
+		// The recipient's opt-out puts it on the suppression list.
+		e.OptedOut = ae.Code == codeOptedOut
 		return e
 	}
 	return sms.E(sms.KindProviderAccount, "the SMS provider refused the request for a reason not known to be about this message", detail, cause, sms.FailoverSafe())

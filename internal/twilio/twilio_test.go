@@ -247,6 +247,37 @@ func TestSendClassifies(t *testing.T) {
 	}
 }
 
+// TestOptOutIsMarked: only an answered 21610 marks the refusal as the
+// recipient's opt-out (which feeds the suppression list).
+func TestOptOutIsMarked(t *testing.T) {
+	tests := []struct {
+		name  string
+		to    string
+		fault *providertest.Fault
+		want  bool
+	}{
+		{name: "opted out", to: "+15005550004", want: true},
+		{name: "not mobile", to: "+15005550009"},
+		{name: "429 carrying 21610", to: to, fault: &providertest.Fault{Status: 429, Code: 21610}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := providertest.NewTwilio(t)
+			if tt.fault != nil {
+				f.FailNext(1, *tt.fault)
+			}
+			_, err := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL(), HTTPClient: httpclient.New(2 * time.Second)}).
+				Send(context.Background(), sms.Message{To: tt.to, From: providertest.TwilioFrom, Body: "hi"})
+			if err == nil {
+				t.Fatal("Send succeeded, want a refusal")
+			}
+			if got := sms.AsError(err).OptedOut; got != tt.want {
+				t.Errorf("OptedOut = %v, want %v (%v)", got, tt.want, err)
+			}
+		})
+	}
+}
+
 // checkError asserts that err is an *sms.Error of kind want with provider
 // code wantCode, and that its client message and text leak neither the
 // number nor a credential.

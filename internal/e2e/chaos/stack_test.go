@@ -99,10 +99,13 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		"AWS_SECRET_ACCESS_KEY":     "testing",
 		"SMS_PROVIDER":              provider,
 		// The guard is off: these deployments test delivery under faults,
-		// and the abuse battery, which tests the guard, sets its own rules.
+		// and the abuse and pumping batteries, which test the guard, set
+		// their own rules.
 		"SMS_ALLOWED_SENDERS":      "*",
 		"SMS_BLOCKED_NUMBER_TYPES": "none",
 		"SMS_SMART_ENCODING":       "false",
+		"SMS_RECIPIENT_LIMIT":      "off",
+		"SMS_DAILY_SEGMENT_LIMIT":  "off",
 	}
 	switch provider {
 	case config.ProviderTwilio:

@@ -24,7 +24,7 @@ func TestLimiterConformance(t *testing.T) {
 			states[spec.State] = st
 		}
 		mu.Unlock()
-		return newLimiter(t, LimiterConfig{Rate: spec.Rate, Margin: spec.Margin, State: st, Clock: spec.Clock})
+		return newLimiter(t, LimiterConfig{Rate: spec.Rate, Margin: spec.Margin, State: st, Clock: spec.Clock, DailySegments: spec.DailySegments})
 	})
 }
 

@@ -24,6 +24,8 @@ type LimiterSpec struct {
 	Rate, Margin float64
 	// Clock is the limiter's time source.
 	Clock sms.Clock
+	// DailySegments is the daily segment budget; zero means none.
+	DailySegments int64
 }
 
 // NewLimiterFunc builds the limiter spec describes.
@@ -42,6 +44,9 @@ func Limiter(t *testing.T, newLimiter NewLimiterFunc) {
 	t.Run("ClockBetweenSlots", func(t *testing.T) { limiterClockBetweenSlots(t, fresh) })
 	t.Run("ConcurrentGrantsAreDistinct", func(t *testing.T) { limiterConcurrent(t, fresh) })
 	t.Run("MixedRatesUseTheStricterSpacing", func(t *testing.T) { limiterMixedRates(t, newLimiter) })
+	t.Run("ConsecutiveSlotsInOneTake", func(t *testing.T) { limiterConsecutive(t, newLimiter) })
+	t.Run("DailySegmentBudget", func(t *testing.T) { limiterBudget(t, newLimiter) })
+	t.Run("BudgetUnderConcurrency", func(t *testing.T) { limiterBudgetConcurrent(t, newLimiter) })
 }
 
 // freshLimiter builds a limiter on a state of its own.
@@ -287,4 +292,149 @@ func limiterMixedRates(t *testing.T, newLimiter NewLimiterFunc) {
 	now = clock.Now()
 	wantGrant(t, faster, 0, now)
 	wantGrant(t, faster, fasterI, now.Add(fasterI))
+}
+
+// reserveN calls l.ReserveN and returns its answer.
+func reserveN(t *testing.T, l sms.Limiter, n, segments int, maxWait time.Duration) (time.Time, bool, error) {
+	t.Helper()
+	return l.ReserveN(context.Background(), n, segments, maxWait)
+}
+
+func limiterConsecutive(t *testing.T, newLimiter NewLimiterFunc) {
+	const rate, margin = 10, 0.05
+	interval := sms.SlotInterval(rate, margin)
+	clock := NewClock(epoch)
+	l := newLimiter(t, LimiterSpec{State: freshState(), Rate: rate, Margin: margin, Clock: clock})
+	// Three slots at once: granted at the first, the next free slot three
+	// intervals later.
+	if at, ok, err := reserveN(t, l, 3, 3, 0); err != nil || !ok || !at.Equal(epoch) {
+		t.Fatalf("ReserveN(3) = %v, %v, %v; want %v", at, ok, err, epoch)
+	}
+	wantGrant(t, l, time.Second, epoch.Add(3*interval))
+	// Twelve slots at rate 10 take more than a second: the slot after
+	// them is twelve intervals on.
+	if at, ok, err := reserveN(t, l, 12, 12, time.Second); err != nil || !ok || !at.Equal(epoch.Add(4*interval)) {
+		t.Fatalf("ReserveN(12) = %v, %v, %v; want %v", at, ok, err, epoch.Add(4*interval))
+	}
+	wantNoGrant(t, l, 16*interval-time.Nanosecond)
+	wantGrant(t, l, 16*interval, epoch.Add(16*interval))
+	// A take whose first slot is beyond the wait takes nothing.
+	if _, ok, err := reserveN(t, l, 5, 5, 0); err != nil || ok {
+		t.Fatalf("ReserveN(5) with no wait = %v, %v; want no slot", ok, err)
+	}
+	wantGrant(t, l, 17*interval, epoch.Add(17*interval))
+	// A take below one slot is one slot.
+	if at, ok, err := reserveN(t, l, 0, 1, time.Hour); err != nil || !ok || !at.Equal(epoch.Add(18*interval)) {
+		t.Fatalf("ReserveN(0) = %v, %v, %v; want %v", at, ok, err, epoch.Add(18*interval))
+	}
+	wantGrant(t, l, time.Hour, epoch.Add(19*interval))
+}
+
+// wantBudgetError checks that err is the daily budget's refusal, to be
+// retried at the next midnight UTC.
+func wantBudgetError(t *testing.T, err error, now time.Time) {
+	t.Helper()
+	if !sms.IsDailyBudget(err) {
+		t.Fatalf("error = %v, want the daily budget's", err)
+	}
+	e := sms.AsError(err)
+	if e.Kind != sms.KindRateLimited || e.Code != sms.CodeQuotaExceeded {
+		t.Errorf("budget error kind %v code %q, want rate-limited quota_exceeded", e.Kind, e.Code)
+	}
+	if want := sms.NextUTCDay(now).Sub(now); e.RetryAfter != want {
+		t.Errorf("RetryAfter = %v, want %v (until midnight UTC)", e.RetryAfter, want)
+	}
+}
+
+func limiterBudget(t *testing.T, newLimiter NewLimiterFunc) {
+	const rate, margin = 1000, 0.0
+	clock := NewClock(epoch)
+	l := newLimiter(t, LimiterSpec{State: freshState(), Rate: rate, Margin: margin, Clock: clock, DailySegments: 10})
+	take := func(slots, segments int) error {
+		t.Helper()
+		clock.Advance(time.Second) // every take finds a free slot
+		at, ok, err := reserveN(t, l, slots, segments, 0)
+		if err == nil && (!ok || !at.Equal(clock.Now())) {
+			t.Fatalf("ReserveN(%d, %d) = %v, %v; want a slot now", slots, segments, at, ok)
+		}
+		return err
+	}
+	for _, segs := range []int{4, 4} {
+		if err := take(1, segs); err != nil {
+			t.Fatalf("ReserveN(1, %d) error = %v", segs, err)
+		}
+	}
+	wantBudgetError(t, take(1, 3), clock.Now())
+	// The refused take took no slot: the next slot is still now.
+	wantGrant(t, l, 0, clock.Now())
+	if err := take(1, 1); err != nil {
+		t.Fatalf("the 10th segment: error = %v", err)
+	}
+	wantBudgetError(t, take(1, 1), clock.Now())
+	wantBudgetError(t, take(3, 3), clock.Now())
+	// A take refused for want of a slot counts nothing.
+	m := newLimiter(t, LimiterSpec{State: freshState(), Rate: 1, Margin: 0, Clock: clock, DailySegments: 2})
+	if _, ok, err := reserveN(t, m, 1, 1, 0); err != nil || !ok {
+		t.Fatalf("first take: %v, %v", ok, err)
+	}
+	if _, ok, err := reserveN(t, m, 1, 1, 0); err != nil || ok {
+		t.Fatalf("a take with no slot free: %v, %v; want no slot", ok, err)
+	}
+	clock.Advance(time.Second)
+	if _, ok, err := reserveN(t, m, 1, 1, 0); err != nil || !ok {
+		t.Fatalf("the budget's second segment after a refusal for want of a slot: %v, %v", ok, err)
+	}
+	// A new UTC day has a new budget.
+	clock.Set(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+	for range 2 {
+		if err := take(1, 5); err != nil {
+			t.Fatalf("the next day: error = %v", err)
+		}
+	}
+	wantBudgetError(t, take(1, 1), clock.Now())
+}
+
+func limiterBudgetConcurrent(t *testing.T, newLimiter NewLimiterFunc) {
+	const (
+		workers = 24
+		budget  = 17
+	)
+	clock := NewClock(epoch)
+	state := freshState()
+	instances := []sms.Limiter{
+		newLimiter(t, LimiterSpec{State: state, Rate: 1000, Margin: 0, Clock: clock, DailySegments: budget}),
+		newLimiter(t, LimiterSpec{State: state, Rate: 1000, Margin: 0, Clock: clock, DailySegments: budget}),
+	}
+	var (
+		mu       sync.Mutex
+		granted  int
+		refusals int
+		wg       sync.WaitGroup
+	)
+	for i := range workers {
+		l := instances[i%2]
+		wg.Go(func() {
+			// Up to an hour of waiting: every take finds a slot, so only
+			// the budget refuses.
+			_, ok, err := l.ReserveN(context.Background(), 1, 2, time.Hour)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case sms.IsDailyBudget(err):
+				refusals++
+			case err != nil:
+				t.Errorf("ReserveN error = %v", err)
+			case ok:
+				granted++
+			}
+		})
+	}
+	wg.Wait()
+	// Two segments a take: 8 takes fit in 17.
+	if granted != budget/2 {
+		t.Errorf("takes granted = %d, want exactly %d of 2 segments within a budget of %d", granted, budget/2, budget)
+	}
+	if granted+refusals != workers {
+		t.Errorf("granted %d + refused %d != %d takes", granted, refusals, workers)
+	}
 }
