@@ -355,3 +355,24 @@ func TestCancelRacesTheDueTimeOnDynamoDB(t *testing.T) {
 	}
 	t.Logf("outcomes: %v", outcomes)
 }
+
+// TestCancelGivesQuotaPlacesBack, on the DynamoDB quota store: with one
+// message per number per window, a scheduled message takes the number's
+// place when it is accepted; canceling it gives the place back.
+func TestCancelGivesQuotaPlacesBack(t *testing.T) {
+	s := newStack(t, "SMS_RECIPIENT_LIMIT", "1/10m")
+	h := s.sendHandler(t)
+	first := post(t, h, scheduledBody(time.Now().Add(time.Hour)))
+	if first.status != 202 {
+		t.Fatalf("first = %d %s, want 202 scheduled", first.status, first.raw)
+	}
+	if again := post(t, h, scheduledBody(time.Now().Add(2*time.Hour))); again.status != 429 || again.body["error"].(map[string]any)["code"] != "quota_exceeded" {
+		t.Fatalf("second to the number = %d %s, want 429 quota_exceeded (the first took the place)", again.status, again.raw)
+	}
+	if c := cancelMessage(t, h, first.body["messageId"].(string), nil); c.status != 200 {
+		t.Fatalf("cancel = %d %s, want 200", c.status, c.raw)
+	}
+	if after := post(t, h, scheduledBody(time.Now().Add(2*time.Hour))); after.status != 202 {
+		t.Errorf("after the cancel = %d %s, want 202: the canceled message gave its place back", after.status, after.raw)
+	}
+}

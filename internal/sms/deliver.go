@@ -129,7 +129,8 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	}
 	// A scheduled message that was canceled is never sent: its record is
 	// checked before anything is claimed.
-	if d, ok := dl.handOver(ctx, m); !ok {
+	counted, d, ok := dl.handOver(ctx, m)
+	if !ok {
 		return d
 	}
 	// The claim's fingerprint names the default sender as with one
@@ -158,8 +159,12 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	case Mismatch:
 		return Disposition{Action: Poison, Kind: KindInvalid, PoisonReason: PoisonDuplicateID}
 	}
-	if disp, done := dl.admit(ctx, m, key, fp); done {
-		return disp
+	// A scheduled message the send path accepted was counted against the
+	// quotas then, in the windows of its acceptance.
+	if !counted {
+		if disp, done := dl.admit(ctx, m, key, fp); done {
+			return disp
+		}
 	}
 	rc, err := dl.d.dispatch(ctx, dl.guard.Encode(m.Message), maxWait)
 	// The bookkeeping below must happen even when the invocation's context

@@ -221,7 +221,7 @@ func (s *Sender) admit(ctx context.Context, m Message, r SendRequest) (Result, e
 	u := Usage{MessageID: m.ID, To: m.To, Caller: r.Caller}
 	v, err := q.Count(ctx, u)
 	if err != nil {
-		return s.uncounted(ctx, m, err)
+		return s.uncounted(ctx, m, r, err)
 	}
 	switch v.Outcome {
 	case QuotaExceeded:
@@ -240,9 +240,12 @@ func (s *Sender) admit(ctx context.Context, m Message, r SendRequest) (Result, e
 // is counted by the drain against the recipient limit like any message the
 // drain takes; the caller limit is counted only here, so with it on (or
 // queueing off) nothing is accepted.
-func (s *Sender) uncounted(ctx context.Context, m Message, cause error) (Result, error) {
+func (s *Sender) uncounted(ctx context.Context, m Message, r SendRequest, cause error) (Result, error) {
 	s.d.log.LogAttrs(ctx, slog.LevelWarn, "quota store unavailable", slog.String("error", cause.Error()))
-	if !s.cfg.QueueEnabled || s.cfg.CountsCallers {
+	// A scheduled message is counted only at acceptance (the drain does
+	// not count it again when it is due, docs/scheduling.md), so it is not
+	// accepted uncounted; queued now, it would also lose its send time.
+	if !s.cfg.QueueEnabled || s.cfg.CountsCallers || !r.SendAt.IsZero() {
 		return Result{}, E(KindUnavailable, "the message could not be accepted now; retry later", RetryAfter(5*time.Second), Cause(cause))
 	}
 	return s.enqueue(ctx, m, classifyDependency(cause))

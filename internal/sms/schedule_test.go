@@ -474,3 +474,78 @@ func TestScheduledMetrics(t *testing.T) {
 		}
 	}
 }
+
+// withQuota rebuilds the fixture's send path and drain with the quota
+// store q.
+func (f *scheduleFixture) withQuota(q QuotaStore) {
+	d := NewDispatcher(f.provider, f.limiter, discardLog(), DispatcherConfig{Clock: f.clock})
+	cfg := SenderConfig{DefaultFrom: "FluxKit", QueueEnabled: true, MaxWait: 250 * time.Millisecond, Status: f.status, Quota: q}
+	if f.scheduler != nil {
+		cfg.Scheduler = f.scheduler
+	}
+	f.sender = NewSender(d, f.queue, f.ledger, cfg)
+	f.deliverer = NewDeliverer(d, f.ledger, DelivererConfig{DefaultFrom: "FluxKit", Scheduled: f.status, Quota: q})
+}
+
+// TestScheduledQuotas: a scheduled message is counted against the quotas
+// once, at acceptance, under the id it is answered and held with; the
+// drain does not count it again when it is due (hours later, in another
+// window); a producer's scheduled message is counted by the drain; and
+// with the quota store unreachable nothing is scheduled.
+func TestScheduledQuotas(t *testing.T) {
+	ctx := context.Background()
+	t.Run("counted once, at acceptance", func(t *testing.T) {
+		f := newScheduleFixture(t, true)
+		q := &fakeQuota{}
+		f.withQuota(q)
+		res, err := f.sender.Send(ctx, SendRequest{To: testTo, Body: "x", SendAt: f.clock.Now().Add(3 * time.Hour), Caller: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(q.counted) != 1 || q.counted[0].MessageID != res.MessageID || q.counted[0].Caller != "alice" {
+			t.Fatalf("counted %+v, want the scheduled message once, under its id %s", q.counted, res.MessageID)
+		}
+		m := f.held(t, res.MessageID)
+		f.clock.Sleep(ctx, m.SendAt.Sub(f.clock.Now()))
+		if d := f.deliverer.Deliver(ctx, m, time.Second, time.Minute); d.Action != Delivered {
+			t.Fatalf("Deliver = %+v, want delivered", d)
+		}
+		if len(q.counted) != 1 {
+			t.Errorf("counted %d times, want once: the drain must not count it again when due", len(q.counted))
+		}
+	})
+	t.Run("a producer's scheduled message is counted by the drain", func(t *testing.T) {
+		f := newScheduleFixture(t, true)
+		q := &fakeQuota{}
+		f.withQuota(q)
+		id := "order-7"
+		m := QueuedMessage{Message: Message{ID: id, ServiceID: ServiceIDForProducer(id), To: testTo, Body: "x"}, Attempt: 1, SendAt: f.clock.Now()}
+		if d := f.deliverer.Deliver(ctx, m, time.Second, time.Minute); d.Action != Delivered || len(q.counted) != 1 {
+			t.Errorf("Deliver = %+v, counted %d; want delivered and counted by the drain", d, len(q.counted))
+		}
+	})
+	t.Run("quota store down: 503, nothing scheduled", func(t *testing.T) {
+		f := newScheduleFixture(t, true)
+		f.withQuota(&fakeQuota{err: E(KindUnavailable, "table down")})
+		for _, ahead := range []time.Duration{2 * time.Minute, time.Hour} {
+			_, err := f.sender.Send(ctx, SendRequest{To: testTo, Body: "x", SendAt: f.clock.Now().Add(ahead), Caller: "alice"})
+			if KindOf(err) != KindUnavailable {
+				t.Errorf("sendAt %v ahead: error = %v, want unavailable", ahead, err)
+			}
+		}
+		if len(f.queue.msgs) != 0 || f.scheduler.scheduled != 0 {
+			t.Errorf("queued %d, scheduled %d; want nothing accepted", len(f.queue.msgs), f.scheduler.scheduled)
+		}
+	})
+	t.Run("a refused send time gives the place back", func(t *testing.T) {
+		f := newScheduleFixture(t, false)
+		q := &fakeQuota{}
+		f.withQuota(q)
+		if _, err := f.sender.Send(ctx, SendRequest{To: testTo, Body: "x", SendAt: f.clock.Now().Add(time.Hour), Caller: "alice"}); AsError(err).Field != "sendAt" {
+			t.Fatalf("error = %v, want invalid sendAt (no scheduler)", err)
+		}
+		if len(q.counted) != 1 || len(q.givenBack) != 1 || q.givenBack[0].MessageID != q.counted[0].MessageID {
+			t.Errorf("counted %+v, given back %+v; want the place given back", q.counted, q.givenBack)
+		}
+	})
+}
