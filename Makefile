@@ -15,8 +15,8 @@ RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 export PATH := $(BIN):$(CURDIR)/.venv/bin:$(PATH)
 
 # Lambda binaries. Every one is built the same way: the arm64 deployment build
-# (sam build runs build-SendFunction / build-DrainFunction with ARTIFACTS_DIR
-# set; make build) and the host-architecture build the emulator runs (make
+# (sam build runs build-<Logical id>Function with ARTIFACTS_DIR set; make
+# build) and the host-architecture build the emulator runs (make
 # invoke, internal/testing/rie). Keep LAMBDA_GOFLAGS equal to rie.BuildFlags: a test
 # in internal/e2e/deploytest checks both. -trimpath and -buildvcs=false make the
 # output independent of the checkout's path and git state (reproducible).
@@ -27,7 +27,9 @@ HOST_ARCH       = $(shell $(GO) env GOHOSTARCH)
 BUILD_DIR      := $(CURDIR)/build
 SEND_PKG       ?= ./functions/send
 DRAIN_PKG      ?= ./functions/drain
-FUNCTION_PKG    = $(if $(filter send,$(FUNCTION)),$(SEND_PKG),$(if $(filter drain,$(FUNCTION)),$(DRAIN_PKG)))
+RECEIPTS_PKG   ?= ./functions/receipts
+PUBLISHER_PKG  ?= ./functions/publisher
+FUNCTION_PKG    = $(if $(filter send,$(FUNCTION)),$(SEND_PKG),$(if $(filter drain,$(FUNCTION)),$(DRAIN_PKG),$(if $(filter receipts,$(FUNCTION)),$(RECEIPTS_PKG),$(if $(filter publisher,$(FUNCTION)),$(PUBLISHER_PKG)))))
 
 # lambda-build: package, output directory (gets ./bootstrap), GOARCH
 define lambda-build
@@ -35,7 +37,7 @@ define lambda-build
 	$(LAMBDA_ENV) GOARCH=$(3) $(GO) build $(LAMBDA_GOFLAGS) -o $(2)/bootstrap $(1)
 endef
 
-.PHONY: test lint tools build build-SendFunction build-DrainFunction invoke deploy bench
+.PHONY: test lint tools build build-SendFunction build-DrainFunction build-ReceiptsFunction build-PublisherFunction invoke deploy bench
 
 ## test: every test — unit, moto integration, the binaries under the emulator, template checks
 # Two groups. The packages whose tests start moto_server (their test binary
@@ -87,7 +89,7 @@ tools: pytools
 pytools:
 	@scripts/pytools.sh
 
-## build-SendFunction, build-DrainFunction: SAM makefile builder targets (arm64)
+## build-SendFunction, build-DrainFunction, build-ReceiptsFunction: SAM makefile builder targets (arm64)
 build-SendFunction:
 	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
 	$(call lambda-build,$(SEND_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
@@ -96,19 +98,30 @@ build-DrainFunction:
 	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
 	$(call lambda-build,$(DRAIN_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
 
-## build: both functions for arm64 into build/arm64/<fn>/bootstrap, with their sizes
+build-ReceiptsFunction:
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
+	$(call lambda-build,$(RECEIPTS_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
+
+## build-PublisherFunction: the status event publisher (deployed only with EventBusName)
+build-PublisherFunction:
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make build))
+	$(call lambda-build,$(PUBLISHER_PKG),$(ARTIFACTS_DIR),$(LAMBDA_ARCH))
+
+## build: every function for arm64 into build/arm64/<fn>/bootstrap, with their sizes
 build:
 	$(call lambda-build,$(SEND_PKG),$(BUILD_DIR)/arm64/send,$(LAMBDA_ARCH))
 	$(call lambda-build,$(DRAIN_PKG),$(BUILD_DIR)/arm64/drain,$(LAMBDA_ARCH))
-	@for fn in send drain; do f=$(BUILD_DIR)/arm64/$$fn/bootstrap; \
-	  printf '%-30s %10d bytes  (%d gzipped)\n' $${f#$(CURDIR)/} $$(wc -c < $$f) $$(gzip -9c < $$f | wc -c); done
+	$(call lambda-build,$(RECEIPTS_PKG),$(BUILD_DIR)/arm64/receipts,$(LAMBDA_ARCH))
+	$(call lambda-build,$(PUBLISHER_PKG),$(BUILD_DIR)/arm64/publisher,$(LAMBDA_ARCH))
+	@for fn in send drain receipts publisher; do f=$(BUILD_DIR)/arm64/$$fn/bootstrap; \
+	  printf '%-34s %10d bytes  (%d gzipped)\n' $${f#$(CURDIR)/} $$(wc -c < $$f) $$(gzip -9c < $$f | wc -c); done
 
 ## invoke: one function on one event under the emulator, against moto and the
 ##         Twilio fake it starts, env from events/env.json (events/README.md)
 ##         make invoke FUNCTION=send EVENT=events/send/<event>.json
 invoke: tools
 	@test -n "$(FUNCTION_PKG)" -a -n "$(EVENT)" || \
-	  { echo 'usage: make invoke FUNCTION=send|drain EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
+	  { echo 'usage: make invoke FUNCTION=send|drain|receipts|publisher EVENT=events/<fn>/<event>.json [ENV_FILE=events/env.json]'; exit 2; }
 	$(call lambda-build,$(FUNCTION_PKG),$(BUILD_DIR)/host/$(FUNCTION),$(HOST_ARCH))
 	@$(GO) run ./cmd/invoke -function $(FUNCTION) -bootstrap $(BUILD_DIR)/host/$(FUNCTION)/bootstrap \
 	  -event $(EVENT) -env-file $(or $(ENV_FILE),events/env.json)
@@ -150,16 +163,17 @@ bench: tools
 # corpus; these targets run the long versions.
 CHAOS_N      ?= 2000
 FUZZTIME     ?= 30s
-FUZZ_TARGETS := ./internal/sms:FuzzValidate ./internal/sms:FuzzCountSegments \
+FUZZ_TARGETS := ./internal/sms:FuzzValidate ./internal/sms:FuzzCountSegments ./internal/sms:FuzzSmartEncode \
 	./internal/sms:FuzzMaskDigits ./internal/apigw:FuzzServe ./internal/queue:FuzzDecode \
 	./internal/twilio:FuzzTwilioResponse ./internal/vonage:FuzzVonageResponse
 .PHONY: chaos fuzz
 
 ## chaos: CHAOS_N messages (default 2000) per scenario through send and drain against
-##        moto and the provider fakes under injected faults; prints the counts.
+##        moto and the provider fakes under injected faults, then the failover scenario
+##        (Twilio down, then flaky, Vonage behind it); prints the counts.
 ##        CHAOS_SCENARIOS=all adds the other two provider/DynamoDB-mode pairings
 chaos:
-	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./internal/e2e/chaos/
+	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 30m -run '^TestChaos(Failover)?$$' -v ./internal/e2e/chaos/
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s), one after the other;
 ##       fails at the end if any target failed (its input is in testdata/fuzz)

@@ -14,13 +14,17 @@ bench() { # package, pattern, benchtime
 
 bench ./internal/app '^BenchmarkHandlerInProcess$' 3s
 bench ./internal/app '^BenchmarkAWSRequestsPerMessage$' 200x
-bench ./internal/sms '^BenchmarkValidateAndSegments$' 1s
+bench ./internal/app '^BenchmarkReceiptRequests$' 100x
+bench ./internal/app '^BenchmarkScheduledRequestsPerMessage$' 50x
+bench ./internal/app '^BenchmarkCostPerMessage$' 20x
+bench ./internal/sms '^Benchmark(Guarded)?ValidateAndSegments$' 1s
 bench ./internal/auth '^BenchmarkVerifyHS256$' 1s
 bench ./internal/twilio '^BenchmarkTwilioSend$' 1s
 bench ./internal/vonage '^BenchmarkVonageSend$' 1s
 bench ./internal/dynamo '^BenchmarkDynamoLimiterReserve$' 2s
 bench ./internal/dynamo '^BenchmarkBoundaryBurst$' 3x
 bench ./internal/local '^BenchmarkLocalServer$' 3s
+bench ./internal/events '^BenchmarkEventsPerMessage$' 20x
 bench ./internal/e2e/invoketest '^BenchmarkColdStart$' 10x
 bench ./internal/e2e/invoketest '^BenchmarkWarmSendLatency$' 60x
 

@@ -10,6 +10,8 @@ import re
 import subprocess
 import sys
 
+import costsheet
+
 LINE = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$")
 
 
@@ -111,6 +113,7 @@ def main():
             ratio = f"{a / b:.2f}x" if b else "n/a"
             out.append(f"| {label} | {fmt(a)} | {fmt(b)} | {ratio} |")
     status_section(out, {n: m for _, n, _, m in rows})
+    out.extend(costsheet.section(rows))
     if sizes.strip():
         out.append("\n## Binary sizes (arm64, `make build`)\n")
         out.append("```")

@@ -2,13 +2,13 @@
 # Runs one Lambda function on one event under the AWS Lambda Runtime Interface
 # Emulator, as `sam local invoke` does, without Docker:
 #
-#   scripts/invoke.sh send|drain BOOTSTRAP EVENT [ENV_FILE]
+#   scripts/invoke.sh send|drain|receipts|publisher BOOTSTRAP EVENT [ENV_FILE]
 #
 # `make invoke FUNCTION=send EVENT=events/send/<event>.json` builds BOOTSTRAP
 # for the host's architecture and calls this. The function's environment is a
 # Lambda-like base, the AWS_* variables of the calling shell (region,
 # credentials, AWS_ENDPOINT_URL for an emulator such as moto), then the
-# "Parameters" and "SendFunction"/"DrainFunction" sections of ENV_FILE
+# "Parameters" and the function's section (SendFunction, ...) of ENV_FILE
 # (default events/env.json: the file `sam local invoke --env-vars` takes).
 # Nothing else is inherited. The emulator's log (function output included)
 # goes to stderr, the function's response to stdout.
@@ -16,14 +16,16 @@ set -euo pipefail
 
 die() { echo "invoke: $*" >&2; exit 2; }
 
-[ $# -ge 3 ] || die "usage: $0 send|drain BOOTSTRAP EVENT [ENV_FILE]"
+[ $# -ge 3 ] || die "usage: $0 send|drain|receipts|publisher BOOTSTRAP EVENT [ENV_FILE]"
 fn=$1 bootstrap=$2 event=$3 envfile=${4:-events/env.json}
 
 # Timeouts and memory as in template.yaml.
 case $fn in
   send) logical=SendFunction timeout=10 ;;
   drain) logical=DrainFunction timeout=60 ;;
-  *) die "FUNCTION must be send or drain, got '$fn'" ;;
+  receipts) logical=ReceiptsFunction timeout=10 ;;
+  publisher) logical=PublisherFunction timeout=30 ;;
+  *) die "FUNCTION must be send, drain, receipts or publisher, got '$fn'" ;;
 esac
 [ -x "$bootstrap" ] || die "no executable bootstrap at $bootstrap"
 [ -f "$event" ] || die "no event file $event"

@@ -50,6 +50,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 	grace := fs.Duration("grace", local.DefaultGrace, "on shutdown, how long the drain loop may deliver what is still queued in memory")
 	capacity := fs.Int("queue-capacity", local.DefaultQueueCapacity, "most messages the in-memory queue holds; a full queue answers 503")
 	levelName := fs.String("log-level", "info", "level of the JSON logs: debug, info, warn or error")
+	consoles := fs.String("console", "", "console providers named after real ones, in failover order (e.g. twilio,vonage): try failover by hand (SMS_PROVIDER unset)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,8 +73,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 	}
 
 	log := logging.New(stdout, level, slog.String("service", "fluxkit-local"))
+	var names []string
+	if *consoles != "" {
+		names = strings.Split(*consoles, ",")
+		for i := range names {
+			names[i] = strings.TrimSpace(names[i])
+		}
+	}
 	srv, err := local.New(context.Background(), local.Options{
-		Getenv: getenv, QueueCapacity: *capacity, Console: stderr, Log: log,
+		Getenv: getenv, QueueCapacity: *capacity, Console: stderr, Log: log, Consoles: names,
 	})
 	if err != nil {
 		printError(stderr, err)

@@ -1,8 +1,9 @@
 // Command invoke runs one Lambda function on one sample event under the
 // AWS Lambda Runtime Interface Emulator, as `sam local invoke` does but
 // without Docker, against services it starts on loopback: moto (DynamoDB,
-// SQS, Secrets Manager, with the resources events/env.json names and the
-// test-only secret of events/secret.json) and the Twilio fake.
+// SQS, Secrets Manager, EventBridge, with the resources events/env.json
+// names and the test-only secret of events/secret.json) and the Twilio
+// fake.
 //
 // `make invoke FUNCTION=send EVENT=events/send/<event>.json` builds the
 // bootstrap for this machine and runs
@@ -13,15 +14,17 @@
 // which writes env.json with the placeholder endpoints replaced by the real
 // ports, runs scripts/invoke.sh with it (the emulator's log goes to stderr,
 // the function's response to stdout), then reports on stderr what the
-// invocation did — messages the provider accepted, dead-lettered and queued
-// — and, when the event has an .expected.json beside it, whether the
-// outcome matches. The exit status is non-zero when the invocation failed or
-// the outcome differs.
+// invocation did — messages the provider accepted, dead-lettered and queued,
+// status records created or moved, status events put on the bus — and, when
+// the event has an .expected.json beside it, whether the outcome matches.
+// The exit status is non-zero when the invocation failed or the outcome
+// differs.
 package main
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -39,7 +43,7 @@ import (
 
 func main() {
 	var o options
-	flag.StringVar(&o.function, "function", "", "the function: send or drain")
+	flag.StringVar(&o.function, "function", "", "the function: send, drain, receipts or publisher")
 	flag.StringVar(&o.bootstrap, "bootstrap", "", "the function's bootstrap, built for this machine (make invoke builds it)")
 	flag.StringVar(&o.event, "event", "", "the event file, e.g. events/send/http-api-v2-valid.json")
 	flag.StringVar(&o.envFile, "env-file", "events/env.json", "the `sam local invoke --env-vars` file")
@@ -47,7 +51,7 @@ func main() {
 	flag.StringVar(&o.script, "script", "scripts/invoke.sh", "the script that runs the emulator")
 	flag.Parse()
 	if o.function == "" || o.bootstrap == "" || o.event == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: invoke -function send|drain -bootstrap PATH -event EVENT.json [-env-file events/env.json]")
+		fmt.Fprintln(os.Stderr, "usage: invoke -function send|drain|receipts|publisher -bootstrap PATH -event EVENT.json [-env-file events/env.json]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -73,6 +77,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (int, error) 
 	if err != nil {
 		return 2, err
 	}
+	// A scheduled event's sendAt is moved to an hour from now (events/README.md).
+	payload = invoketest.FreshSendAt(payload, time.Now())
 	file, err := invoketest.ReadEnvFile(o.envFile)
 	if err != nil {
 		return 2, err
@@ -180,4 +186,27 @@ func report(w io.Writer, f invoketest.Function, obs invoketest.Observation) {
 		fmt.Fprintf(w, "  reason %s\n", d.Reason)
 	}
 	fmt.Fprintf(w, "queued: %d\n", len(obs.Queued))
+	fmt.Fprintf(w, "status records created or moved: %d\n", len(obs.Recorded))
+	ids := make([]string, 0, len(obs.Recorded))
+	for id := range obs.Recorded {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(w, "  %s %s\n", id, obs.Recorded[id])
+	}
+	fmt.Fprintf(w, "status events: %d\n", len(obs.Events))
+	for _, ev := range obs.Events {
+		var d struct{ ServiceID, Status, PreviousStatus string }
+		_ = json.Unmarshal(ev.Detail, &d)
+		fmt.Fprintf(w, "  %s %s -> %s\n", d.ServiceID, or(d.PreviousStatus, "(new)"), d.Status)
+	}
+}
+
+// or returns s, or def when s is empty.
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

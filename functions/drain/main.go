@@ -15,6 +15,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 func main() {
@@ -25,5 +26,5 @@ func main() {
 		os.Exit(1)
 	}
 	h := app.NewDrainHandler(svc.Config, svc.Parts, svc.Queue, svc.DLQ, drain.Config{})
-	lambda.Start(h.Handle)
+	lambda.Start(metrics.Wrap(os.Stdout, metrics.FunctionName("drain"), h.Handle))
 }

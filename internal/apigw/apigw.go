@@ -1,8 +1,8 @@
 // Package apigw maps API Gateway proxy events (HTTP API payload 2.0 and
-// REST API payload 1.0) for POST /messaging/sms and
-// GET /messaging/sms/{messageId} to the sms domain and back. It is the
-// whole of the send function's handler, shared with the local server so
-// that both run the same code.
+// REST API payload 1.0) for POST /messaging/sms and GET and DELETE
+// /messaging/sms/{messageId} to the sms domain and back. It is the whole
+// of the send function's handler, shared with the local server so that
+// both run the same code.
 package apigw
 
 import (
@@ -17,7 +17,6 @@ import (
 	"math"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +25,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fluxkit/sms/internal/auth"
+	"github.com/fluxkit/sms/internal/logging"
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -45,35 +46,34 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, authorization string) (auth.Caller, error)
 }
 
-// Records finds the status record of a message by any of its ids
-// (sms.StatusStore). Not found is a KindNotFound error.
-type Records interface {
-	Get(ctx context.Context, id string) (sms.Record, error)
-}
-
-// Config holds what the handler needs besides its authenticator and
-// sender.
-type Config struct {
-	// Records answers GET /messaging/sms/{messageId}; nil (status tracking
-	// off) answers 404 for every message.
-	Records Records
-	// ReadAllScope is the scope that lets a token read the status of every
-	// message (JWT_READ_ALL_SCOPE); without it a caller reads only its own.
-	// Empty: nobody reads others' messages.
-	ReadAllScope string
-}
-
 // Handler handles API Gateway events for the send function.
 type Handler struct {
-	auth   Authenticator
-	sender Sender
-	log    *slog.Logger
-	cfg    Config
+	auth    Authenticator
+	sender  Sender
+	log     *slog.Logger
+	callers logging.CallerHash
+	cancels cancels
+	records records
+	// suppressions and adminScope serve the suppression list's route
+	// (Suppressions).
+	suppressions Unsuppressor
+	adminScope   string
 }
 
+// An Option sets an optional part of a Handler.
+type Option func(*Handler)
+
+// LogCallers names callers in the request log with h (keyed with the
+// secret's logKey); without it they are named by the unkeyed hash.
+func LogCallers(h logging.CallerHash) Option { return func(hd *Handler) { hd.callers = h } }
+
 // NewHandler returns a Handler.
-func NewHandler(auth Authenticator, sender Sender, log *slog.Logger, cfg Config) *Handler {
-	return &Handler{auth: auth, sender: sender, log: log, cfg: cfg}
+func NewHandler(auth Authenticator, sender Sender, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{auth: auth, sender: sender, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Request is a proxy request reduced to what the handler uses, whichever
@@ -96,6 +96,8 @@ type Response struct {
 	Status  int
 	Headers map[string]string
 	Body    []byte
+	// code is the body's error.code, if any, for the request log.
+	code string
 }
 
 // Invoke is the Lambda entry point: it accepts the raw event, detects the
@@ -175,24 +177,41 @@ func (h *Handler) Serve(ctx context.Context, r Request) Response {
 // caller and the headers.
 func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Response) {
 	start := time.Now()
+	subject := ""
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "panic in handler", slog.String("panic", fmt.Sprint(p)))
 			resp = errorResponse(sms.E(sms.KindInternal, "internal error"))
 		}
-		h.log.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.Int("status", resp.Status), slog.Duration("latency", time.Since(start)))
+		// The caller is named by a hash of the token's subject, so abuse can
+		// be traced to a token without logging who it is; code is the
+		// error's, if any.
+		attrs := []slog.Attr{slog.Int("status", resp.Status), slog.Duration("latency", time.Since(start))}
+		if subject != "" {
+			attrs = append(attrs, slog.String("caller", h.callers.Of(subject)))
+		}
+		if resp.code != "" {
+			attrs = append(attrs, slog.String("code", resp.code))
+		}
+		h.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+		metrics.Answer(ctx, resp.Status)
 	}()
-	rt, id := routeOf(r)
-	switch {
-	case rt == routeNone:
+	// The suppression list's entries lie under the send route too: they
+	// are matched first.
+	if number, ok := suppressionNumber(r.Path); ok {
+		subject, resp = h.serveSuppression(ctx, r, number)
+		return resp
+	}
+	if id, ok := messageTarget(r); ok {
+		resp, subject = h.serveMessage(ctx, r, id)
+		return resp
+	}
+	// The path may carry a prefix (a REST API stage, a custom domain's
+	// base path); an empty one is a request built in process.
+	if r.Path != "" && !strings.HasSuffix(r.Path, sendPath) {
 		return errorResponse(sms.E(sms.KindNotFound, "no such route"))
-	case rt == routeMessage && r.Method != "" && r.Method != http.MethodGet:
-		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodGet},
-			errorEnvelope(codeInvalidRequest, "only GET is supported on a message"))
-	case rt == routeMessage:
-		return h.serveMessage(ctx, r, id)
-	case r.Method != "" && r.Method != http.MethodPost:
+	}
+	if r.Method != "" && r.Method != http.MethodPost {
 		return jsonResponse(http.StatusMethodNotAllowed, map[string]string{"Allow": http.MethodPost},
 			errorEnvelope(codeInvalidRequest, "only POST is supported"))
 	}
@@ -200,6 +219,7 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 	if err != nil {
 		return errorResponse(err)
 	}
+	subject = caller.Subject
 	if err := checkContentType(r.Headers.Get("Content-Type")); err != nil {
 		return errorResponse(err)
 	}
@@ -221,111 +241,6 @@ func (h *Handler) serve(ctx context.Context, r Request, bodyErr error) (resp Res
 	req.Caller = caller.Subject
 	res, err := h.sender.Send(ctx, req)
 	return resultResponse(res, err)
-}
-
-// The routes of the send function.
-type route int
-
-const (
-	routeNone route = iota
-	// routeSend: POST /messaging/sms.
-	routeSend
-	// routeMessage: GET /messaging/sms/{messageId}.
-	routeMessage
-)
-
-// sendPath is the path of the send route; a message's path is under it.
-const sendPath = "/messaging/sms"
-
-// routeOf tells the route of r and, for a message's route, the message id.
-// The path may carry a prefix (a REST API stage, a custom domain's base
-// path), so it is matched from its end. An empty path is the send route
-// (a request built in process). The id is the decoded messageId path
-// parameter when API Gateway gave one, else the path's last segment,
-// percent-decoded.
-func routeOf(r Request) (route, string) {
-	if id := r.PathParams["messageId"]; id != "" {
-		return routeMessage, id
-	}
-	p := r.Path
-	if p == "" || strings.HasSuffix(p, sendPath) {
-		return routeSend, ""
-	}
-	i := strings.LastIndex(p, sendPath+"/")
-	if i < 0 {
-		return routeNone, ""
-	}
-	seg := p[i+len(sendPath)+1:]
-	if seg == "" || strings.Contains(seg, "/") {
-		return routeNone, ""
-	}
-	id, err := url.PathUnescape(seg)
-	if err != nil || id == "" {
-		return routeNone, ""
-	}
-	return routeMessage, id
-}
-
-// maxLookupID is the longest id a GET looks up: the longest queue message
-// id (a producer's id); service ids and provider ids are shorter.
-const maxLookupID = 128
-
-// serveMessage answers GET /messaging/sms/{id}: the message's status
-// record, to its owner or a token with the read-all scope. Anyone else
-// gets the same 404 as for a message that does not exist, so that ids
-// cannot be probed.
-func (h *Handler) serveMessage(ctx context.Context, r Request, id string) Response {
-	caller, err := h.auth.Authenticate(ctx, r.Headers.Get("Authorization"))
-	if err != nil {
-		return errorResponse(err)
-	}
-	rec, err := h.lookup(ctx, caller, id)
-	if err != nil {
-		return errorResponse(err)
-	}
-	return jsonResponse(http.StatusOK, nil, recordBody{Channel: sms.Channel, Record: rec})
-}
-
-// lookup finds the record of id that caller may read.
-func (h *Handler) lookup(ctx context.Context, caller auth.Caller, id string) (sms.Record, error) {
-	notFound := sms.E(sms.KindNotFound, "no such message")
-	if h.cfg.Records == nil || !lookupID(id) {
-		return sms.Record{}, notFound
-	}
-	rec, err := h.cfg.Records.Get(ctx, id)
-	switch {
-	case sms.KindOf(err) == sms.KindNotFound:
-		return sms.Record{}, notFound
-	case err != nil:
-		h.log.LogAttrs(ctx, slog.LevelWarn, "status lookup failed", slog.String("error", err.Error()))
-		return sms.Record{}, err
-	}
-	readAll := h.cfg.ReadAllScope != "" && caller.HasScope(h.cfg.ReadAllScope)
-	if !readAll && !rec.OwnedBy(sms.CallerOwner(caller.Subject)) {
-		return sms.Record{}, notFound
-	}
-	return rec, nil
-}
-
-// lookupID reports whether id can name a message: 1 to maxLookupID
-// printable ASCII characters without spaces.
-func lookupID(id string) bool {
-	if id == "" || len(id) > maxLookupID {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < '!' || id[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// recordBody is the body of GET /messaging/sms/{messageId}: the record
-// (without its owner) and the channel.
-type recordBody struct {
-	Channel string `json:"channel"`
-	sms.Record
 }
 
 func checkContentType(ct string) error {
@@ -353,10 +268,11 @@ func idempotencyKey(h http.Header) (string, error) {
 }
 
 // decodeBody parses the JSON body strictly: one object whose keys are
-// exactly "to", "body" and optionally "from" and "validFor" (matched
-// case-sensitively, each at most once); "to", "body" and "from" are JSON
-// strings of valid UTF-8, "validFor" an integer number of seconds (its
-// range is the domain's rule).
+// exactly "to", "body" and optionally "from", "sendAt" and "validFor"
+// (matched case-sensitively, each at most once); every value but validFor
+// a JSON string of valid UTF-8; sendAt an RFC 3339 date-time with a time
+// zone, validFor an integer number of seconds (their ranges are the
+// domain's rules).
 func decodeBody(b []byte) (sms.SendRequest, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil {
@@ -366,7 +282,8 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 	}
 	fields := map[string]*string{}
 	var r sms.SendRequest
-	targets := map[string]*string{"to": &r.To, "body": &r.Body, "from": &r.From}
+	var sendAt string
+	targets := map[string]*string{"to": &r.To, "body": &r.Body, "from": &r.From, fieldSendAt: &sendAt}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -416,6 +333,13 @@ func decodeBody(b []byte) (sms.SendRequest, error) {
 	}
 	if fields["from"] != nil && r.From == "" {
 		return r, sms.InvalidField("from", "must not be empty when given")
+	}
+	if fields[fieldSendAt] != nil {
+		t, err := parseSendAt(sendAt)
+		if err != nil {
+			return r, err
+		}
+		r.SendAt = t
 	}
 	return r, nil
 }
@@ -515,18 +439,18 @@ func describeJSONError(err error) string {
 	return "malformed JSON"
 }
 
-// API error codes (error.code). The codes that narrow KindInvalid in the
-// domain (sms.CodeInvalidTo, …) are part of the same list; the last two are
-// the HTTP layer's own.
+// API error codes (error.code). The codes that narrow a kind in the domain
+// (sms.CodeInvalidTo, sms.CodeSenderNotAllowed, …) are part of the same
+// list; the last two are the HTTP layer's own.
 const (
 	codeInvalidRequest         = "invalid_request"
 	codeUnauthorized           = "unauthorized"
 	codeForbidden              = "forbidden"
 	codeConflict               = "conflict"
 	codeRateLimited            = "rate_limited"
-	codeProviderRejected       = sms.CodeProviderRejected
-	codeProviderError          = sms.CodeProviderError
-	codeProviderOutcomeUnknown = sms.CodeProviderOutcomeUnknown
+	codeProviderRejected       = "provider_rejected"
+	codeProviderError          = "provider_error"
+	codeProviderOutcomeUnknown = "provider_outcome_unknown"
 	codeUnavailable            = "unavailable"
 	codeInternal               = "internal"
 	codePayloadTooLarge        = "payload_too_large"
@@ -551,12 +475,16 @@ var answers = []struct {
 	{sms.KindInvalid, codeUnsupportedMediaType, http.StatusUnsupportedMediaType},
 	{sms.KindUnauthorized, codeUnauthorized, http.StatusUnauthorized},
 	{sms.KindForbidden, codeForbidden, http.StatusForbidden},
+	{sms.KindForbidden, sms.CodeSenderNotAllowed, http.StatusForbidden},
+	{sms.KindForbidden, sms.CodeDestinationNotAllowed, http.StatusForbidden},
 	{sms.KindConflict, codeConflict, http.StatusConflict},
 	{sms.KindRateLimited, codeRateLimited, http.StatusTooManyRequests},
+	{sms.KindRateLimited, sms.CodeQuotaExceeded, http.StatusTooManyRequests},
 	{sms.KindTransient, codeUnavailable, http.StatusServiceUnavailable},
 	{sms.KindAmbiguous, codeProviderOutcomeUnknown, http.StatusBadGateway},
 	{sms.KindUnavailable, codeUnavailable, http.StatusServiceUnavailable},
 	{sms.KindRejected, codeProviderRejected, http.StatusUnprocessableEntity},
+	{sms.KindRejected, sms.CodeRecipientOptedOut, http.StatusUnprocessableEntity},
 	{sms.KindProviderAccount, codeProviderError, http.StatusBadGateway},
 	{sms.KindPartial, codeProviderError, http.StatusBadGateway},
 	{sms.KindNotFound, codeNotFound, http.StatusNotFound},
@@ -586,7 +514,7 @@ func answerOf(e *sms.Error) (status int, code string) {
 func resultResponse(res sms.Result, err error) Response {
 	if err == nil {
 		status := http.StatusOK
-		if res.Status == sms.StatusQueued {
+		if res.Status == sms.StatusQueued || res.Status == sms.StatusScheduled {
 			status = http.StatusAccepted
 		}
 		return jsonResponse(status, nil, res)
@@ -594,7 +522,9 @@ func resultResponse(res sms.Result, err error) Response {
 	if res.Status == sms.StatusFailed || res.Status == sms.StatusUnknown {
 		e := sms.AsError(err)
 		status, code := answerOf(e)
-		return jsonResponse(status, nil, failedResult{Result: res, Error: errorBody{Code: code, Message: e.Message, ProviderCode: e.ProviderCode}})
+		resp := jsonResponse(status, nil, failedResult{Result: res, Error: errorBody{Code: code, Message: e.Message, ProviderCode: e.ProviderCode}})
+		resp.code = code
+		return resp
 	}
 	return errorResponse(err)
 }
@@ -633,12 +563,19 @@ func errorResponse(err error) Response {
 		}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusConflict:
 		ra := e.RetryAfter
+		if ra <= 0 && status == http.StatusConflict {
+			// A conflict that waiting does not resolve (a message that can
+			// no longer be canceled) says so by naming no time.
+			break
+		}
 		if ra <= 0 {
 			ra = time.Second
 		}
 		hdr["Retry-After"] = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
 	}
-	return jsonResponse(status, hdr, errorEnvelope(code, msg))
+	resp := jsonResponse(status, hdr, errorEnvelope(code, msg))
+	resp.code = code
+	return resp
 }
 
 // errorEnvelope is the body of an error without a result.

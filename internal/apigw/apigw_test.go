@@ -21,7 +21,7 @@ import (
 type fakeAuth struct{}
 
 // The fake's tokens: "good" is user-1's, "other" user-2's, "reader"
-// carries the read-all scope.
+// carries the read-all scope, "admin" the admin scope.
 func (fakeAuth) Authenticate(_ context.Context, h string) (auth.Caller, error) {
 	switch h {
 	case "Bearer good":
@@ -30,6 +30,8 @@ func (fakeAuth) Authenticate(_ context.Context, h string) (auth.Caller, error) {
 		return auth.Caller{Subject: "user-2", Scopes: []string{"sms:send"}}, nil
 	case "Bearer reader":
 		return auth.Caller{Subject: "ops", Scopes: []string{"sms:send", testReadAllScope}}, nil
+	case "Bearer admin":
+		return auth.Caller{Subject: "ops", Scopes: []string{"sms:send", testAdminScope}}, nil
 	case "Bearer noscope":
 		return auth.Caller{}, sms.E(sms.KindForbidden, "token lacks the required scope")
 	}
@@ -37,6 +39,7 @@ func (fakeAuth) Authenticate(_ context.Context, h string) (auth.Caller, error) {
 }
 
 const testReadAllScope = "sms:read-all"
+const testAdminScope = "sms:admin"
 
 type fakeSender struct {
 	res  sms.Result
@@ -54,7 +57,7 @@ func (f *fakeSender) Send(_ context.Context, r sms.SendRequest) (sms.Result, err
 }
 
 func newTestHandler(s *fakeSender) *Handler {
-	return NewHandler(fakeAuth{}, s, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{ReadAllScope: testReadAllScope})
+	return NewHandler(fakeAuth{}, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func req(body string, hdr ...string) Request {
@@ -160,7 +163,9 @@ func TestServeMapsResults(t *testing.T) {
 			sms.E(sms.KindAmbiguous, "the message may have been sent"), 502, ""},
 		{"rate limited", sms.Result{}, sms.E(sms.KindRateLimited, "", sms.RetryAfter(1500*time.Millisecond)), 429, "2"},
 		{"unavailable", sms.Result{}, sms.E(sms.KindUnavailable, "", sms.RetryAfter(5*time.Second)), 503, "5"},
-		{"conflict", sms.Result{}, sms.E(sms.KindConflict, ""), 409, "1"},
+		{"conflict", sms.Result{}, sms.E(sms.KindConflict, "", sms.RetryAfter(time.Second)), 409, "1"},
+		// A conflict that waiting does not resolve names no time.
+		{"conflict for good", sms.Result{}, sms.E(sms.KindConflict, "it can no longer be canceled"), 409, ""},
 		{"mismatch", sms.Result{}, sms.E(sms.KindInvalid, "", sms.Code(sms.CodeIdempotencyMismatch)), 422, ""},
 		{"invalid to", sms.Result{}, sms.InvalidField("to", "is required"), 400, ""},
 		{"internal", sms.Result{}, io.ErrUnexpectedEOF, 500, ""},
@@ -410,7 +415,7 @@ func TestRoutes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &fakeSender{res: sms.Result{MessageID: "SM1", Status: sms.StatusSent, Channel: "sms", To: "+14155552671"}}
 			records := &fakeRecords{recs: map[string]sms.Record{rec.ServiceID: rec}}
-			h := NewHandler(fakeAuth{}, s, slog.New(slog.DiscardHandler), Config{Records: records})
+			h := NewHandler(fakeAuth{}, s, slog.New(slog.DiscardHandler), ReadsStatus(records, ""))
 			tt.req.Headers = http.Header{"Authorization": {"Bearer good"}, "Content-Type": {"application/json"}}
 			tt.req.Body = []byte(okBody)
 			resp := h.Serve(context.Background(), tt.req)
@@ -458,7 +463,7 @@ func TestGetMessageOwnership(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			records := &fakeRecords{recs: map[string]sms.Record{id: tt.rec}}
-			h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), Config{Records: records, ReadAllScope: testReadAllScope})
+			h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), ReadsStatus(records, testReadAllScope))
 			hdr := http.Header{}
 			if tt.token != "" {
 				hdr.Set("Authorization", "Bearer "+tt.token)
@@ -486,7 +491,7 @@ func TestGetMessageOwnership(t *testing.T) {
 func TestGetWithoutReadAllScopeConfigured(t *testing.T) {
 	const id = "3f1c9a52-7e4b-4d2a-9b61-0c8e5d7f2a14"
 	records := &fakeRecords{recs: map[string]sms.Record{id: {ServiceID: id, Status: sms.StatusSent, Owner: sms.CallerOwner("user-1")}}}
-	h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), Config{Records: records})
+	h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), ReadsStatus(records, ""))
 	resp := h.Serve(context.Background(), Request{Method: "GET", Path: "/messaging/sms/" + id, Headers: http.Header{"Authorization": {"Bearer reader"}}})
 	if resp.Status != 404 {
 		t.Errorf("status = %d, want 404: with no read-all scope configured, nobody reads others' messages", resp.Status)
@@ -496,7 +501,7 @@ func TestGetWithoutReadAllScopeConfigured(t *testing.T) {
 func TestInvokeGetBothPayloadFormats(t *testing.T) {
 	const id = "sqs:9b2f4a1e/x"
 	records := &fakeRecords{recs: map[string]sms.Record{id: {ServiceID: "3f1c9a52-7e4b-4d2a-9b61-0c8e5d7f2a14", Status: sms.StatusQueued, Owner: sms.CallerOwner("user-1")}}}
-	h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), Config{Records: records})
+	h := NewHandler(fakeAuth{}, &fakeSender{}, slog.New(slog.DiscardHandler), ReadsStatus(records, ""))
 	v2 := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "GET /messaging/sms/{messageId}", RawPath: "/messaging/sms/sqs%3A9b2f4a1e%2Fx",
 		PathParameters: map[string]string{"messageId": id}, Headers: map[string]string{"authorization": "Bearer good"}}
 	v2.RequestContext.HTTP.Method = "GET"

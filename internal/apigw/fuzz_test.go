@@ -20,6 +20,7 @@ type fuzzResult struct {
 	To        string `json:"to"`
 	Segments  int    `json:"segments"`
 	Encoding  string `json:"encoding"`
+	Provider  string `json:"provider"`
 }
 
 // fuzzError is an error body; unknown fields make decoding fail.
@@ -87,7 +88,7 @@ func FuzzServe(f *testing.F) {
 				t.Fatalf("200 body %s is not a result: %v", resp.Body, err)
 			}
 			if r.MessageID == "" || r.Status != "sent" || r.Channel != "sms" || !e164Pattern.MatchString(r.To) ||
-				r.Segments < 1 || (r.Encoding != "GSM-7" && r.Encoding != "UCS-2") {
+				r.Segments < 1 || (r.Encoding != "GSM-7" && r.Encoding != "UCS-2") || r.Provider != "twilio" {
 				t.Errorf("200 body = %s, want a complete sent result", resp.Body)
 			}
 			if calls != 1 {

@@ -37,10 +37,10 @@ const (
 // every answer uses one of them.
 var stableCodes = []string{
 	codeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom,
-	codeUnauthorized, codeForbidden, codeConflict, sms.CodeIdempotencyMismatch,
+	codeUnauthorized, codeForbidden, sms.CodeSenderNotAllowed, sms.CodeDestinationNotAllowed, codeConflict, sms.CodeIdempotencyMismatch,
 	codePayloadTooLarge, codeUnsupportedMediaType, codeProviderRejected,
 	codeProviderError, codeProviderOutcomeUnknown, codeRateLimited, codeUnavailable, codeInternal,
-	codeNotFound,
+	sms.CodeQuotaExceeded, sms.CodeRecipientOptedOut, codeNotFound,
 }
 
 // documentedCodes lists every status openapi.yaml documents for
@@ -52,12 +52,12 @@ var documentedCodes = map[int][]string{
 	http.StatusAccepted:              nil,
 	http.StatusBadRequest:            {codeInvalidRequest, sms.CodeInvalidTo, sms.CodeInvalidBody, sms.CodeInvalidFrom},
 	http.StatusUnauthorized:          {codeUnauthorized},
-	http.StatusForbidden:             {codeForbidden},
+	http.StatusForbidden:             {codeForbidden, sms.CodeSenderNotAllowed, sms.CodeDestinationNotAllowed},
 	http.StatusConflict:              {codeConflict},
 	http.StatusRequestEntityTooLarge: {codePayloadTooLarge},
 	http.StatusUnsupportedMediaType:  {codeUnsupportedMediaType},
-	http.StatusUnprocessableEntity:   {codeProviderRejected, sms.CodeIdempotencyMismatch},
-	http.StatusTooManyRequests:       {codeRateLimited},
+	http.StatusUnprocessableEntity:   {codeProviderRejected, sms.CodeRecipientOptedOut, sms.CodeIdempotencyMismatch},
+	http.StatusTooManyRequests:       {codeRateLimited, sms.CodeQuotaExceeded},
 	http.StatusInternalServerError:   {codeInternal},
 	http.StatusBadGateway:            {codeProviderError, codeProviderOutcomeUnknown},
 	http.StatusServiceUnavailable:    {codeUnavailable},
@@ -75,7 +75,7 @@ var requiredHeaders = map[int][]string{
 
 // resultCodes are the codes carried by a result (status failed, or unknown
 // for codeProviderOutcomeUnknown) rather than by a plain error body.
-var resultCodes = []string{codeProviderRejected, codeProviderError, codeProviderOutcomeUnknown}
+var resultCodes = []string{codeProviderRejected, sms.CodeRecipientOptedOut, codeProviderError, codeProviderOutcomeUnknown}
 
 // runChecker runs testdata/openapi_check.py with args and stdin and returns
 // its standard output. A missing python3 or Python module fails the test
@@ -223,6 +223,10 @@ func (downLimiter) Reserve(context.Context, time.Duration) (time.Time, bool, err
 	return time.Time{}, false, errors.New("dynamo: take slot: connection refused")
 }
 
+func (downLimiter) ReserveN(context.Context, int, int, time.Duration) (time.Time, bool, error) {
+	return time.Time{}, false, errors.New("dynamo: take slot: connection refused")
+}
+
 // downLedger is an idempotency store whose table cannot be reached.
 type downLedger struct{}
 
@@ -260,11 +264,18 @@ type contractOptions struct {
 	providerErrs []error
 	receipt      sms.Receipt
 	allowed      []string
+	countries    []string
 	ledger       sms.Ledger
 	// records replaces the status store the GET reads (the sender still
 	// writes to the memory store); noRecords runs without status tracking.
 	records   Records
 	noRecords bool
+	// recipientLimit, when positive, is the messages a number may get in
+	// 10 minutes; suppressed numbers are on the suppression list; budget,
+	// when positive, is the daily segment budget.
+	recipientLimit int
+	suppressed     []string
+	budget         int64
 }
 
 // exchange is one request served during a scenario.
@@ -314,7 +325,7 @@ func mustQueue(t testing.TB, cfg memory.QueueConfig) *memory.Queue {
 func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	t.Helper()
 	clock := stillClock{contractT0}
-	var limiter sms.Limiter = mustLimiter(t, memory.LimiterConfig{Rate: 10, Clock: clock})
+	var limiter sms.Limiter = mustLimiter(t, memory.LimiterConfig{Rate: 10, Clock: clock, DailySegments: o.budget})
 	switch {
 	case o.limiterDown:
 		limiter = downLimiter{}
@@ -336,27 +347,39 @@ func newContractEnv(t testing.TB, name string, o contractOptions) *contractEnv {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &scriptedProvider{errs: o.providerErrs, receipt: o.receipt}
-	d := sms.NewDispatcher(p, limiter, log, sms.DispatcherConfig{Clock: clock})
+	d := sms.NewDispatcher(p, limiter, log, sms.DispatcherConfig{Clock: clock, Name: "twilio"})
+	// The deployment's default rules, with the senders and countries the
+	// scenario allows.
+	guard := sms.NewGuard(sms.GuardConfig{
+		DefaultFrom: "+14155550100", AllowedSenders: o.allowed, AllowedCountries: o.countries,
+		BlockedNumberTypes: sms.DefaultBlockedNumberTypes, BlockNonGeographic: true, SmartEncoding: true,
+	}, log)
+	quota := memory.NewQuotaStore(memory.QuotaConfig{Limits: sms.QuotaLimits{Recipient: sms.Limit{Count: o.recipientLimit, Window: 10 * time.Minute}}, Clock: clock})
+	for _, n := range o.suppressed {
+		if err := quota.Suppress(t.Context(), n); err != nil {
+			t.Fatalf("Suppress: %v", err)
+		}
+	}
 	status := memory.NewStatusStore(memory.StatusConfig{Clock: clock})
 	sender := sms.NewSender(d, queue, ledger, sms.SenderConfig{
-		DefaultFrom:    "+14155550100",
-		AllowedSenders: o.allowed,
-		QueueEnabled:   !o.queueOff,
-		Status:         status,
-		Provider:       "twilio",
+		DefaultFrom:  "+14155550100",
+		Guard:        guard,
+		QueueEnabled: !o.queueOff,
+		Quota:        quota,
+		Status:       status,
 	})
 	v, err := auth.NewVerifier(auth.Config{Secrets: [][]byte{contractSecret}, RequiredScope: contractScope, Clock: clock})
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
-	hc := Config{Records: status, ReadAllScope: contractReadAllScope}
+	var records Records = status
 	switch {
 	case o.noRecords:
-		hc.Records = nil
+		records = nil
 	case o.records != nil:
-		hc.Records = o.records
+		records = o.records
 	}
-	h := NewHandler(verifierAuth{v}, sender, log, hc)
+	h := NewHandler(verifierAuth{v}, sender, log, ReadsStatus(records, contractReadAllScope))
 	return &contractEnv{t: t, name: name, h: h, provider: p, queue: queue, status: status}
 }
 
@@ -430,7 +453,7 @@ func contractScenarios() []contractScenario {
 		sms.ProviderDetail("21614", "To number: +14155552671, is not a mobile number"))
 	return []contractScenario{
 		{name: "sent GSM-7", run: sendOnce(contractBody), wantStatus: 200},
-		{name: "sent UCS-2 with alphanumeric sender", run: sendOnce(`{"to":"+4915123456789","body":"Ihr Code lautet 482901 ✅","from":"My Shop"}`), wantStatus: 200},
+		{name: "sent UCS-2 with alphanumeric sender", opts: contractOptions{allowed: []string{"My Shop"}}, run: sendOnce(`{"to":"+4915123456789","body":"Ihr Code lautet 482901 ✅","from":"My Shop"}`), wantStatus: 200},
 		{name: "sent from an allowed number", opts: contractOptions{allowed: []string{"+14155550100"}},
 			run: sendOnce(`{"to":"+14155552671","body":"hi","from":"+14155550100"}`), wantStatus: 200},
 		{name: "vonage multipart sent", opts: contractOptions{receipt: sms.Receipt{ID: "0A0000001234ABCD"}},
@@ -447,6 +470,11 @@ func contractScenarios() []contractScenario {
 			return again
 		}, wantStatus: 200},
 		{name: "queued without a slot", opts: contractOptions{noSlot: true}, run: sendOnce(contractBody), wantStatus: 202},
+		// schedule_contract_test.go
+		{name: "scheduled", run: sendOnce(contractScheduledBody(2 * time.Minute)), wantStatus: 202},
+		{name: "sendAt too soon", run: sendOnce(contractScheduledBody(30 * time.Second)), wantStatus: 400, wantCode: codeInvalidRequest},
+		{name: "sendAt without a time zone", run: sendOnce(`{"to":"+14155552671","body":"hi","sendAt":"2026-03-01T10:00:00"}`),
+			wantStatus: 400, wantCode: codeInvalidRequest, schemaRefuses: true},
 		{name: "queued after a transient provider failure",
 			opts: contractOptions{providerErrs: []error{sms.E(sms.KindTransient, "the SMS provider is rate limiting requests", sms.ProviderDetail("20429", ""))}},
 			run:  sendOnce(contractBody), wantStatus: 202},
@@ -488,7 +516,20 @@ func contractScenarios() []contractScenario {
 			return e.post("request", contractBody, "Authorization", "Bearer "+contractToken(e.t, map[string]any{"scope": "sms:read"}))
 		}, wantStatus: 403, wantCode: "forbidden"},
 		{name: "sender not allowed", opts: contractOptions{allowed: []string{"MyShop"}},
-			run: sendOnce(`{"to":"+14155552671","body":"x","from":"Other"}`), wantStatus: 403, wantCode: "forbidden"},
+			run: sendOnce(`{"to":"+14155552671","body":"x","from":"Other"}`), wantStatus: 403, wantCode: "sender_not_allowed"},
+		{name: "sent GSM-7 after smart encoding", run: func(e *contractEnv) Response {
+			resp := e.post("request", `{"to":"+14155552671","body":"It\u2019s \u201cdone\u201d \u2013 see you\u2026"}`)
+			var res sms.Result
+			if err := json.Unmarshal(resp.Body, &res); err != nil || res.Encoding != sms.GSM7 || res.Segments != 1 {
+				e.t.Errorf("answer %s, want one GSM-7 segment: the text as sent", resp.Body)
+			}
+			return resp
+		}, wantStatus: 200},
+		{name: "sender other than the default", run: sendOnce(`{"to":"+14155552671","body":"x","from":"MyBank"}`), wantStatus: 403, wantCode: "sender_not_allowed"},
+		{name: "premium-rate destination", run: sendOnce(`{"to":"+449012345678","body":"x"}`), wantStatus: 403, wantCode: "destination_not_allowed"},
+		{name: "satellite destination", run: sendOnce(`{"to":"+881612345678","body":"x"}`), wantStatus: 403, wantCode: "destination_not_allowed"},
+		{name: "country not allowed", opts: contractOptions{countries: []string{"US", "CA"}},
+			run: sendOnce(`{"to":"+447911123456","body":"x"}`), wantStatus: 403, wantCode: "destination_not_allowed"},
 
 		{name: "key in progress", run: func(e *contractEnv) Response {
 			entered, release := e.provider.hold()
@@ -520,6 +561,37 @@ func contractScenarios() []contractScenario {
 			return e.post("different", `{"to":"+14155552671","body":"another text"}`, "Idempotency-Key", "order-3")
 		}, wantStatus: 422, wantCode: "idempotency_mismatch"},
 		{name: "no slot with queueing off", opts: contractOptions{noSlot: true, queueOff: true}, run: sendOnce(contractBody), wantStatus: 429, wantCode: "rate_limited"},
+		{name: "recipient opted out", opts: contractOptions{recipientLimit: 5, suppressed: []string{contractTo}}, run: func(e *contractEnv) Response {
+			resp := e.post("request", contractBody)
+			if n := e.provider.callCount(); n != 0 {
+				e.t.Errorf("provider calls = %d, want 0", n)
+			}
+			return resp
+		}, wantStatus: 422, wantCode: "recipient_opted_out"},
+		{name: "recipient over its limit", opts: contractOptions{recipientLimit: 1}, run: func(e *contractEnv) Response {
+			e.post("first", contractBody)
+			resp := e.post("second", `{"to":"+14155552671","body":"Your code is 115877"}`)
+			// 09:30 is a window's first instant: the window frees a place
+			// at 09:40.
+			if got := resp.Headers["Retry-After"]; got != "600" {
+				e.t.Errorf("Retry-After = %q, want 600", got)
+			}
+			return resp
+		}, wantStatus: 429, wantCode: "quota_exceeded"},
+		{name: "daily budget used up", opts: contractOptions{budget: 1}, run: func(e *contractEnv) Response {
+			e.post("first", contractBody)
+			resp := e.post("second", `{"to":"+447911123456","body":"hi"}`)
+			ctx, cancel := context.WithTimeout(e.t.Context(), 50*time.Millisecond)
+			defer cancel()
+			if n := len(e.queue.Receive(ctx, 10)); n != 0 {
+				e.t.Errorf("queue holds %d messages, want 0: a quota refusal queues nothing", n)
+			}
+			// 09:30 UTC: the budget comes back at midnight, 14.5 hours on.
+			if got := resp.Headers["Retry-After"]; got != "52200" {
+				e.t.Errorf("Retry-After = %q, want 52200", got)
+			}
+			return resp
+		}, wantStatus: 429, wantCode: "quota_exceeded"},
 		{name: "provider refused the credentials",
 			opts: contractOptions{providerErrs: []error{sms.E(sms.KindProviderAccount, "the SMS provider refused our credentials", sms.ProviderDetail("20003", ""))}},
 			run:  sendOnce(contractBody), wantStatus: 502, wantCode: "provider_error"},
@@ -665,6 +737,9 @@ func syntheticBodies() []checkerCase {
 		checkerCase{Name: "synthetic 200 queued", Status: 200, Body: queued},
 		checkerCase{Name: "synthetic 200 undocumented field", Status: 200, Body: strings.TrimSuffix(sent, "}") + `,"price":"0.0079"}`},
 		checkerCase{Name: "synthetic 202 queued", Status: 202, Body: queued, ExpectValid: true},
+		checkerCase{Name: "synthetic 202 scheduled", Status: 202, Body: syntheticScheduled, ExpectValid: true},
+		checkerCase{Name: "synthetic 202 scheduled without sendAt", Status: 202, Body: strings.Replace(syntheticScheduled, `"sendAt":"2026-03-01T09:32:00Z",`, "", 1)},
+		checkerCase{Name: "synthetic 200 scheduled", Status: 200, Body: syntheticScheduled},
 		checkerCase{Name: "synthetic 202 sent", Status: 202, Body: sent},
 		checkerCase{Name: "synthetic 500 with a stack trace field", Status: 500, Body: `{"error":{"code":"internal","message":"m","stack":"main.go:1"}}`},
 		checkerCase{Name: "synthetic 502 failed with the unknown code", Status: 502,
@@ -827,11 +902,6 @@ func (e *contractEnv) sentID(body string, want int) string {
 	}
 	return res.MessageID
 }
-
-// failingRecords is a status store that fails every lookup with err.
-type failingRecords struct{ err error }
-
-func (f failingRecords) Get(context.Context, string) (sms.Record, error) { return sms.Record{}, f.err }
 
 // getScenario drives GET /messaging/sms/{messageId} into one documented
 // answer: wantStatus and wantCode (the record's error code for a 200), and

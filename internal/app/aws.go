@@ -38,7 +38,7 @@ func NewClients(env *awsenv.Env) *Clients {
 // (awsenv: region, credentials and the AWS_ENDPOINT_URL variables), and
 // builds the Service with every part of its own. Every failure names what
 // is wrong and never a secret.
-func LoadAWS(ctx context.Context, getenv func(string) string, mode config.Mode, log *slog.Logger) (*Service, error) {
+func LoadAWS(ctx context.Context, getenv func(string) string, mode config.Mode, log *slog.Logger, with ...AWSOption) (*Service, error) {
 	cfg, err := config.Load(getenv, mode)
 	if err != nil {
 		return nil, err
@@ -47,8 +47,16 @@ func LoadAWS(ctx context.Context, getenv func(string) string, mode config.Mode, 
 	if err != nil {
 		return nil, err
 	}
-	return Build(ctx, cfg, Options{Mode: mode, AWS: NewClients(env), Log: log})
+	opts := Options{Mode: mode, AWS: NewClients(env), Log: log}
+	for _, o := range with {
+		o(cfg, env, &opts)
+	}
+	return Build(ctx, cfg, opts)
 }
+
+// AWSOption adds to the Options LoadAWS builds a part only some functions
+// use, so that only those link it (WithScheduler).
+type AWSOption func(cfg config.Config, env *awsenv.Env, o *Options)
 
 // warmUp opens the connection to DynamoDB during init with one read of an
 // item that does not exist. Without it the first request pays the TLS

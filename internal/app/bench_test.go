@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -19,6 +21,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
 // instantProvider accepts every message at once: the benchmark measures
@@ -54,7 +57,7 @@ func BenchmarkHandlerInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := app.NewSendHandler(cfg, parts, authn)
+	h := apigw.NewHandler(authn, app.NewSender(cfg, parts), log)
 	tok := token(b, nil)
 	for _, tc := range []struct {
 		name string
@@ -84,45 +87,72 @@ func BenchmarkHandlerInProcess(b *testing.B) {
 
 // BenchmarkAWSRequestsPerMessage counts the DynamoDB and SQS requests each
 // path costs, through the counting proxy in front of moto, and the
-// DynamoDB write units: one per write request (every item of the table
-// stays under 1 KB, which the benchmark checks by scanning it) plus one
-// per entry written to the providerMessageId index (a status record that
-// learned its provider id). Status tracking is on (the default) unless the
-// path says "tracking-off".
+// DynamoDB write units: one per write request, every item of the table
+// staying under 1 KB (checked by scanning it). Each message goes to a
+// number of its own, as one-time codes do. The paths run with the guard's
+// quotas off (as the test stacks do) and, with "-guard", with their
+// defaults: the recipient limit (5/10m), whose count is one more write,
+// and the daily budget, counted in the limiter's own write. "drained" is
+// the drain taking producers' messages off the queue. The failover paths
+// (SMS_PROVIDER=twilio,vonage) cost what the direct one does while the
+// first provider answers, and again once its breaker skips it. Status
+// tracking is on (the default) unless the path says "tracking-off"; a
+// status record that learned its provider id costs one more write unit,
+// for its entry in the providerMessageId index.
 func BenchmarkAWSRequestsPerMessage(b *testing.B) {
+	guard := []string{"SMS_RECIPIENT_LIMIT", "5/10m", "SMS_DAILY_SEGMENT_LIMIT", "10000"}
 	off := []string{"SMS_STATUS_TRACKING", "false"}
+	with := func(env ...[]string) []string { return slices.Concat(env...) }
+	// A wide margin: a slot whose answer comes back later than half the
+	// margin is dropped and another taken, which a loaded machine's
+	// emulator would turn into queued messages; the counts are what is
+	// measured here.
+	direct := []string{"SMS_RATE_LIMIT", "1000", "SMS_RATE_MARGIN", "0.45"}
+	queued := []string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}
+	failover := with(direct, []string{"SMS_PROVIDER", "twilio,vonage"})
 	paths := []struct {
-		name string
-		env  []string
-		key  bool
-		want int
+		name  string
+		env   []string
+		key   bool
+		want  int // the send path's answer; 0: the drain
+		setup func(*stack)
 	}{
-		{"direct", []string{"SMS_RATE_LIMIT", "1000"}, false, 200},
-		{"direct-tracking-off", append([]string{"SMS_RATE_LIMIT", "1000"}, off...), false, 200},
-		{"direct-with-key", []string{"SMS_RATE_LIMIT", "1000"}, true, 200},
-		{"direct-with-key-tracking-off", append([]string{"SMS_RATE_LIMIT", "1000"}, off...), true, 200},
-		{"queued", []string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}, false, 202},
-		{"queued-tracking-off", append([]string{"SMS_RATE_LIMIT", "0.001", "SMS_MAX_WAIT", "0s"}, off...), false, 202},
+		{"direct", direct, false, 200, nil},
+		{"direct-tracking-off", with(direct, off), false, 200, nil},
+		{"direct-guard", with(direct, guard), false, 200, nil},
+		{"direct-with-key", direct, true, 200, nil},
+		{"direct-with-key-tracking-off", with(direct, off), true, 200, nil},
+		{"direct-with-key-guard", with(direct, guard), true, 200, nil},
+		{"queued", queued, false, 202, nil},
+		{"queued-tracking-off", with(queued, off), false, 202, nil},
+		{"queued-guard", with(queued, guard), false, 202, nil},
+		{"drained", direct, false, 0, nil},
+		{"drained-tracking-off", with(direct, off), false, 0, nil},
+		{"drained-guard", with(direct, guard), false, 0, nil},
+		{"direct-failover", failover, false, 200, nil},
+		{"direct-failover-first-down", failover, false, 200, func(s *stack) {
+			s.twilio.FailWhen(func(providertest.Request) bool { return true }, providertest.Fault{Status: 503})
+		}},
 	}
 	for _, p := range paths {
 		b.Run(p.name, func(b *testing.B) {
 			s := newStack(b, p.env...)
-			h := s.sendHandler(b)
-			if strings.HasPrefix(p.name, "queued") {
-				post(b, h, okReq) // the only slot
+			if p.setup != nil {
+				p.setup(s)
 			}
-			before := tableWrites(b, s)
+			run := s.benchSend(b, p.key, p.want)
+			if p.want == 0 {
+				run = s.benchDrain(b)
+			}
+			if strings.HasPrefix(p.name, "queued") {
+				post(b, s.sendHandler(b), okReq) // the only slot
+			}
+			before := scanTable(b, s)
 			s.proxy.Reset()
 			n := 0
 			for b.Loop() {
 				n++
-				var hdr []string
-				if p.key {
-					hdr = []string{"Idempotency-Key", fmt.Sprint("bench-", n)}
-				}
-				if a := post(b, h, okReq, hdr...); a.status != p.want {
-					b.Fatalf("status %d %s, want %d", a.status, a.raw, p.want)
-				}
+				run(n)
 			}
 			ddb, writes, sq := 0, 0, 0
 			for op, c := range s.proxy.Counts() {
@@ -136,7 +166,7 @@ func BenchmarkAWSRequestsPerMessage(b *testing.B) {
 					sq += c
 				}
 			}
-			after := tableWrites(b, s)
+			after := scanTable(b, s)
 			if after.largest > 1024 {
 				b.Fatalf("an item of %d bytes: over 1 KB, a write of it costs more than one unit", after.largest)
 			}
@@ -148,12 +178,50 @@ func BenchmarkAWSRequestsPerMessage(b *testing.B) {
 	}
 }
 
+// benchTo is the n-th message's recipient: a number of its own.
+func benchTo(n int) string { return fmt.Sprintf("+1415555%04d", n%10000) }
+
+// benchSend returns a step that posts the n-th message and checks the
+// answer.
+func (s *stack) benchSend(b *testing.B, key bool, want int) func(n int) {
+	h := s.sendHandler(b)
+	return func(n int) {
+		var hdr []string
+		if key {
+			hdr = []string{"Idempotency-Key", fmt.Sprint("bench-", n)}
+		}
+		body := fmt.Sprintf(`{"to":%q,"body":"Your code is %06d"}`, benchTo(n), n)
+		if a := post(b, h, body, hdr...); a.status != want {
+			b.Fatalf("status %d %s, want %d", a.status, a.raw, want)
+		}
+	}
+}
+
+// benchDrain returns a step that hands the drain one producer's message
+// (as the event source mapping would: the SQS requests of receiving and
+// deleting it are not counted) and checks that it was sent.
+func (s *stack) benchDrain(b *testing.B) func(n int) {
+	h := s.drainHandler(b)
+	return func(n int) {
+		body := producerMessage(fmt.Sprint("bench-", n), benchTo(n), fmt.Sprintf("Your code is %06d", n))
+		ev := events.SQSEvent{Records: []events.SQSMessage{{
+			MessageId: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), Body: body,
+			Attributes:     map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": fmt.Sprint(time.Now().UnixMilli())},
+			EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:q",
+		}}}
+		resp, err := h.Handle(context.Background(), ev)
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			b.Fatalf("drain: %v, failures %v", err, resp.BatchItemFailures)
+		}
+	}
+}
+
 // tableState is what the benchmark reads of the table: how many items are
 // in the providerMessageId index and the largest item's size.
 type tableState struct{ indexed, largest int }
 
-// tableWrites scans the stack's table straight from moto (not counted).
-func tableWrites(b *testing.B, s *stack) tableState {
+// scanTable scans the stack's table straight from moto (not counted).
+func scanTable(b *testing.B, s *stack) tableState {
 	b.Helper()
 	var st tableState
 	var start map[string]ddbtypes.AttributeValue
@@ -176,8 +244,8 @@ func tableWrites(b *testing.B, s *stack) tableState {
 }
 
 // itemSize is an item's size as DynamoDB bills it: attribute names plus
-// values (strings in UTF-8 bytes, numbers about one byte per two digits
-// plus one, maps 3 bytes plus one per element).
+// values (strings and set elements in UTF-8 bytes, numbers about one byte
+// per two digits plus one, maps and sets 3 bytes plus their elements).
 func itemSize(item map[string]ddbtypes.AttributeValue) int {
 	n := 0
 	for k, v := range item {
@@ -193,6 +261,12 @@ func valueSize(v ddbtypes.AttributeValue) int {
 	case *ddbtypes.AttributeValueMemberN:
 		digits := len(strings.TrimLeft(strings.TrimPrefix(v.Value, "-"), "0"))
 		return (digits+1)/2 + 1
+	case *ddbtypes.AttributeValueMemberSS:
+		n := 3
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
 	case *ddbtypes.AttributeValueMemberM:
 		n := 3
 		for k, e := range v.Value {

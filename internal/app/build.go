@@ -5,18 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/dynamo"
+	"github.com/fluxkit/sms/internal/httpclient"
+	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// limiterName names the one provider rate limit of a deployment in the
-// table.
+// limiterName names the rate limit of a deployment's provider in the
+// table: of its only provider, or of the first with failover, so that a
+// deployment that adds a provider keeps its limiter's state. Every other
+// provider's limit is named LimiterName of it.
 const limiterName = "sms"
+
+// LimiterName names the rate limit of provider in the table when it is
+// not a deployment's first provider: "sms#<provider>".
+func LimiterName(provider string) string { return limiterName + "#" + provider }
 
 // Authenticator checks a request's bearer token and returns the caller:
 // its subject and verified scopes (apigw.Authenticator).
@@ -53,8 +62,19 @@ type Options struct {
 	// SMS_SECRET_ID; nil means Config.SecretCheck(Mode). A JWT secret of
 	// its own (JWT_SECRET_ID) is always checked with Config.CheckJWTSecrets.
 	CheckSecrets func(config.Secrets) error
-	// Provider replaces the provider client built from the secret.
-	Provider sms.Provider
+	// Provider replaces the client of the first provider built from the
+	// secret; ProviderName names it (SMS_PROVIDER's first entry unless
+	// set).
+	Provider     sms.Provider
+	ProviderName string
+	// Failover replaces the providers tried after the first (those
+	// SMS_PROVIDER lists after it), e.g. local mode's console providers
+	// named after real ones. A route without a Limiter gets LimiterFor's,
+	// or else the DynamoDB limiter of its name.
+	Failover []sms.Route
+	// LimiterFor replaces the DynamoDB limiter of each provider after the
+	// first (Limiter replaces the first's).
+	LimiterFor func(provider string) (sms.Limiter, error)
 	// Authenticator wraps the token authenticator built from the
 	// configuration. next is nil when that one has nothing to verify tokens
 	// with (no jwtSecret and no JWT_JWKS_URL); the deployed functions then
@@ -64,9 +84,16 @@ type Options struct {
 	// SMS_TABLE_NAME.
 	Limiter sms.Limiter
 	Ledger  sms.Ledger
+	// Scheduler holds messages scheduled more than 15 minutes ahead
+	// (WithScheduler builds the EventBridge Scheduler one); nil keeps send
+	// times within the queue's 15 minutes.
+	Scheduler sms.Scheduler
 	// Status replaces the DynamoDB status store in SMS_TABLE_NAME; with
 	// SMS_STATUS_TRACKING=false there is none, and this is not used.
 	Status sms.StatusStore
+	// Quota replaces the DynamoDB quota store and suppression list in
+	// SMS_TABLE_NAME.
+	Quota QuotaStore
 	// Queue replaces the SQS queue of SMS_QUEUE_URL.
 	Queue Queue
 	// DLQ replaces the SQS dead-letter queue of SMS_DLQ_URL.
@@ -93,6 +120,9 @@ type Service struct {
 	Queue Queue
 	// DLQ receives the drain's poison records; nil without SMS_DLQ_URL.
 	DLQ drain.DeadLetterer
+	// Callers names API callers in the send function's logs, keyed with
+	// the provider secret's logKey when it has one.
+	Callers logging.CallerHash
 }
 
 // Build wires the service for cfg: the secrets and what is built from them
@@ -134,16 +164,30 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 		}
 		src.JWT = config.NewSecretSource(opts.AWS.SecretsManager, cfg.JWTSecretID, config.SecretSourceConfig{Check: cfg.CheckJWTSecrets})
 	}
-	creds, err := NewCredentials(ctx, cfg, src, HTTPClient(), log)
+	hc := HTTPClient()
+	creds, err := NewCredentials(ctx, cfg, src, hc, log)
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, Limiter: opts.Limiter, Ledger: opts.Ledger, Log: log}}
+	svc := &Service{Config: cfg, Parts: Parts{Provider: opts.Provider, ProviderName: opts.ProviderName, Limiter: opts.Limiter, Ledger: opts.Ledger,
+		Scheduler: opts.Scheduler, Log: log}}
+	svc.Callers = callerHash(ctx, creds, rotates && opts.Mode != config.ModeDrain, log)
+	if svc.Parts.ProviderName == "" {
+		svc.Parts.ProviderName = cfg.Provider
+	}
 	if svc.Parts.Provider == nil {
 		if cfg.Provider == "" {
 			return nil, errors.New("app: no provider: SMS_PROVIDER is not set")
 		}
 		svc.Parts.Provider = creds
+		svc.Parts.Warmer = httpclient.Warmer(hc)
+	}
+	svc.Parts.Failover = slices.Clone(opts.Failover)
+	if opts.Failover == nil {
+		for _, name := range cfg.ProviderList()[min(1, len(cfg.ProviderList())):] {
+			svc.Parts.Failover = append(svc.Parts.Failover, sms.Route{Name: name, Provider: creds.For(name), From: cfg.FromFor(name)})
+			svc.Parts.Warmer = httpclient.Warmer(hc)
+		}
 	}
 	if rotates {
 		svc.Parts.Refresher = creds
@@ -170,14 +214,46 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 func (svc *Service) buildAWSParts(opts Options) error {
 	cfg := svc.Config
 	if svc.Parts.Limiter == nil {
-		limiter, err := dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{Name: limiterName, Rate: cfg.RateLimit, Margin: cfg.RateMargin})
+		limiter, err := dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{
+			Name: limiterName, Rate: cfg.RateLimit, Margin: cfg.RateMargin,
+			DailySegments: DailySegments(cfg, 0), Log: svc.Parts.Log,
+		})
 		if err != nil {
 			return fmt.Errorf("app: limiter: %w", err)
 		}
 		svc.Parts.Limiter = limiter
 	}
+	for i, r := range svc.Parts.Failover {
+		if r.Limiter != nil {
+			continue
+		}
+		var err error
+		switch {
+		case opts.LimiterFor != nil:
+			r.Limiter, err = opts.LimiterFor(r.Name)
+		case opts.AWS == nil:
+			err = opts.needAWS("the limiter of " + r.Name)
+		default:
+			r.Limiter, err = dynamo.NewLimiter(opts.AWS.DynamoDB, cfg.TableName, dynamo.LimiterConfig{
+				Name: LimiterName(r.Name), Rate: cfg.RateLimit, Margin: cfg.RateMargin,
+				DailySegments: DailySegments(cfg, i+1), Log: svc.Parts.Log,
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("app: limiter of %s: %w", r.Name, err)
+		}
+		svc.Parts.Failover[i] = r
+	}
 	if svc.Parts.Ledger == nil {
 		svc.Parts.Ledger = dynamo.NewLedger(opts.AWS.DynamoDB, cfg.TableName, dynamo.LedgerConfig{})
+	}
+	// The suppression list is always kept; the limits count only when on.
+	svc.Parts.Quota = opts.Quota
+	if svc.Parts.Quota == nil {
+		if err := opts.needAWS("the quota store"); err != nil {
+			return err
+		}
+		svc.Parts.Quota = dynamo.NewQuotaStore(opts.AWS.DynamoDB, cfg.TableName, dynamo.QuotaConfig{Limits: quotaLimits(cfg)})
 	}
 	if cfg.StatusTracking {
 		svc.Parts.Status = opts.Status
@@ -205,4 +281,26 @@ func (svc *Service) buildAWSParts(opts Options) error {
 		svc.Parts.Queue = svc.Queue
 	}
 	return nil
+}
+
+// quotaLimits are the recipient and caller limits of cfg.
+func quotaLimits(cfg config.Config) sms.QuotaLimits {
+	return sms.QuotaLimits{Recipient: cfg.RecipientLimit, Caller: cfg.CallerLimit}
+}
+
+// DailySegments is the part of SMS_DAILY_SEGMENT_LIMIT the limiter of the
+// i-th provider (0: the first) counts: the budget split evenly over the
+// providers, the first taking what does not divide, so that the parts add
+// up to the budget; each part is at least one segment. Zero: no budget.
+func DailySegments(cfg config.Config, i int) int64 {
+	n := int64(len(cfg.Providers))
+	total := cfg.DailySegmentLimit
+	if total <= 0 || n <= 1 {
+		return total
+	}
+	part := total / n
+	if i == 0 {
+		part = total - part*(n-1)
+	}
+	return max(part, 1)
 }

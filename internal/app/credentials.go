@@ -60,8 +60,9 @@ type Sources struct {
 // signature fails against the keys held (Authenticate) re-reads the secret
 // holding the keys. With one combined secret a re-read rebuilds both the
 // provider client and the verifier, so that a rotation reaches every part
-// at once. Credentials implements sms.Provider, sms.Refresher and
-// Authenticator, and is safe for concurrent use.
+// at once. Credentials implements sms.Provider (the first provider;
+// For gives each), sms.Refresher and Authenticator, and is safe for
+// concurrent use.
 type Credentials struct {
 	cfg    config.Config
 	src    SecretLoader // the provider secret
@@ -73,9 +74,15 @@ type Credentials struct {
 	// follows rotations.
 	tokensFromSecret bool
 
-	mu       sync.RWMutex
-	provider sms.Provider   // nil when the configuration names no provider
-	verifier *auth.Verifier // nil when there is nothing to verify tokens with
+	// logKey is the provider secret's logKey as read at start-up: callers'
+	// names in logs stay the same for the life of the process.
+	logKey string
+
+	mu sync.RWMutex
+	// providers are the clients of the configured providers by name; none
+	// when the configuration names no provider.
+	providers map[string]sms.Provider
+	verifier  *auth.Verifier // nil when there is nothing to verify tokens with
 }
 
 // NewCredentials loads the secrets of src (both at once when the JWT keys
@@ -98,6 +105,7 @@ func NewCredentials(ctx context.Context, cfg config.Config, src Sources, hc *htt
 	if err != nil {
 		return nil, err
 	}
+	c.logKey = s.LogKey
 	if tokens && !c.tokensFromSecret {
 		// The keys come from the JWKS, never from a secret: built once.
 		if c.verifier, err = auth.NewVerifier(c.authConfig(nil)); err != nil {
@@ -154,12 +162,16 @@ func (c *Credentials) authConfig(secrets [][]byte) auth.Config {
 // keys have no secret of their own; a secret without jwtSecret leaves the
 // verifier as it is.
 func (c *Credentials) use(s config.Secrets) error {
-	var p sms.Provider
-	if c.cfg.Provider != "" {
-		var err error
-		if p, err = NewProvider(c.cfg, s, c.hc); err != nil {
+	var ps map[string]sms.Provider
+	for _, name := range c.cfg.ProviderList() {
+		p, err := newProvider(name, c.cfg, s, c.hc)
+		if err != nil {
 			return err
 		}
+		if ps == nil {
+			ps = map[string]sms.Provider{}
+		}
+		ps[name] = p
 	}
 	var v *auth.Verifier
 	if c.jwtSrc == nil {
@@ -170,8 +182,8 @@ func (c *Credentials) use(s config.Secrets) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p != nil {
-		c.provider = p
+	if ps != nil {
+		c.providers = ps
 	}
 	if v != nil {
 		c.verifier = v
@@ -238,13 +250,35 @@ func (c *Credentials) refreshKeys(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// Send sends m through the provider client of the current secret.
+// Send sends m through the client of the first configured provider with
+// the current secret.
 func (c *Credentials) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	return c.send(ctx, c.cfg.Provider, m)
+}
+
+// For returns the provider named name (an entry of SMS_PROVIDER), sending
+// through its client of the current secret: a rotation reaches every
+// provider at once.
+func (c *Credentials) For(name string) sms.Provider { return namedProvider{c, name} }
+
+// namedProvider sends through one provider of Credentials.
+type namedProvider struct {
+	c    *Credentials
+	name string
+}
+
+// Send implements sms.Provider.
+func (p namedProvider) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	return p.c.send(ctx, p.name, m)
+}
+
+// send sends m through the client of the provider named name.
+func (c *Credentials) send(ctx context.Context, name string, m sms.Message) (sms.Receipt, error) {
 	c.mu.RLock()
-	p := c.provider
+	p := c.providers[name]
 	c.mu.RUnlock()
 	if p == nil {
-		return sms.Receipt{}, errors.New("app: no provider configured (SMS_PROVIDER)")
+		return sms.Receipt{}, fmt.Errorf("app: provider %q is not configured (SMS_PROVIDER)", name)
 	}
 	return p.Send(ctx, m)
 }

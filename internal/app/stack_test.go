@@ -29,16 +29,21 @@ import (
 const testJWTSecret = "integration-test-secret-0123456789abcdef"
 
 // stack is a full deployment on loopback: moto behind a counting,
-// fault-injecting proxy, the Twilio fake, and the environment the
+// fault-injecting proxy, the Twilio and Vonage fakes (the secret holds
+// both credential sets; SMS_PROVIDER names Twilio unless env says
+// otherwise, e.g. "twilio,vonage" for failover), and the environment the
 // functions read.
 type stack struct {
 	moto     *mototest.Server
 	proxy    *mototest.Proxy
 	twilio   *providertest.Twilio
+	vonage   *providertest.Vonage
 	env      map[string]string
 	queueURL string
 	dlqURL   string
 	logs     *logging.Buffer
+	// deployed names the stack's resources (the schedule group too).
+	deployed mototest.Stack
 }
 
 var stackSeq int
@@ -46,10 +51,12 @@ var stackSeq int
 func newStack(t testing.TB, env ...string) *stack {
 	t.Helper()
 	stackSeq++
-	s := &stack{moto: mototest.Start(t), twilio: providertest.NewTwilio(t), logs: &logging.Buffer{}}
+	s := &stack{moto: moto, twilio: providertest.NewTwilio(t), vonage: providertest.NewVonage(t), logs: &logging.Buffer{}}
 	s.proxy = mototest.NewProxy(t, s.moto.URL)
 	secret, _ := json.Marshal(map[string]string{
-		"accountSid": providertest.TwilioAccountSID, "authToken": providertest.TwilioAuthToken, "jwtSecret": testJWTSecret,
+		"accountSid": providertest.TwilioAccountSID, "authToken": providertest.TwilioAuthToken,
+		"apiKey": providertest.VonageAPIKey, "apiSecret": providertest.VonageAPISecret,
+		"jwtSecret": testJWTSecret,
 	})
 	// The queue redrives after SMS_MAX_RECEIVES receives when the test sets
 	// it, as the template ties the two together.
@@ -61,13 +68,20 @@ func newStack(t testing.TB, env ...string) *stack {
 	}
 	st := s.moto.Deploy(t, mototest.StackConfig{Name: fmt.Sprintf("fluxkit-%d", stackSeq), SecretJSON: string(secret),
 		VisibilityTimeout: 30 * time.Second, MaxReceiveCount: maxReceives})
-	s.queueURL, s.dlqURL = st.QueueURL, st.DLQURL
+	s.queueURL, s.dlqURL, s.deployed = st.QueueURL, st.DLQURL, st
 	s.env = map[string]string{
 		"AWS_ENDPOINT_URL": s.proxy.URL, "AWS_REGION": mototest.Region,
 		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 		"SMS_PROVIDER": "twilio", "SMS_FROM": providertest.TwilioFrom, "SMS_SECRET_ID": st.SecretID,
 		"SMS_TABLE_NAME": st.TableName, "SMS_QUEUE_URL": st.QueueURL, "SMS_DLQ_URL": st.DLQURL,
-		"TWILIO_API_URL": s.twilio.URL(),
+		"TWILIO_API_URL": s.twilio.URL(), "VONAGE_API_URL": s.vonage.URL(),
+		"SMS_SCHEDULE_GROUP": st.ScheduleGroup, "SMS_SCHEDULE_ROLE_ARN": st.ScheduleRoleARN, "SMS_QUEUE_ARN": st.QueueARN,
+		// These stacks test the paths, not the guard (internal/sms and the
+		// abuse battery of internal/e2e/chaos do): it is off, so that any
+		// sender, number and text goes through as written, as often as a
+		// test sends it.
+		"SMS_ALLOWED_SENDERS": "*", "SMS_BLOCKED_NUMBER_TYPES": "none", "SMS_SMART_ENCODING": "false",
+		"SMS_RECIPIENT_LIMIT": "off", "SMS_DAILY_SEGMENT_LIMIT": "off",
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		s.env[env[i]] = env[i+1]
@@ -80,7 +94,11 @@ func (s *stack) getenv(k string) string { return s.env[k] }
 func (s *stack) function(t testing.TB, mode config.Mode) *app.Service {
 	t.Helper()
 	log := logging.New(s.logs, -4)
-	f, err := app.LoadAWS(context.Background(), s.getenv, mode, log)
+	var with []app.AWSOption
+	if mode == config.ModeSend {
+		with = append(with, app.WithScheduler) // as functions/send does
+	}
+	f, err := app.LoadAWS(context.Background(), s.getenv, mode, log, with...)
 	if err != nil {
 		t.Fatalf("cold start: %v", err)
 	}
@@ -90,7 +108,7 @@ func (s *stack) function(t testing.TB, mode config.Mode) *app.Service {
 func (s *stack) sendHandler(t testing.TB) *apigw.Handler {
 	t.Helper()
 	f := s.function(t, config.ModeSend)
-	return app.NewSendHandler(f.Config, f.Parts, f.Auth)
+	return app.NewSendHandler(f.Config, f.Parts, f.Auth, f.Callers)
 }
 
 func (s *stack) drainHandler(t testing.TB) *drain.Handler {
@@ -182,7 +200,7 @@ func arrivals(tw *providertest.Twilio) []time.Time {
 func (s *stack) assertLogsClean(t *testing.T, forbidden ...string) {
 	t.Helper()
 	logs := s.logs.String()
-	for _, f := range append(forbidden, testJWTSecret, providertest.TwilioAuthToken) {
+	for _, f := range append(forbidden, testJWTSecret, providertest.TwilioAuthToken, providertest.VonageAPISecret) {
 		if f != "" && strings.Contains(logs, f) {
 			t.Errorf("logs contain %q", f)
 		}

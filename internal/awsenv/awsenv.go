@@ -20,6 +20,8 @@ const (
 	DynamoDB       = "DYNAMODB"
 	SQS            = "SQS"
 	SecretsManager = "SECRETS_MANAGER"
+	EventBridge    = "EVENTBRIDGE"
+	Scheduler      = "SCHEDULER"
 )
 
 // Env is the AWS configuration of a function.

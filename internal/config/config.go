@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,8 @@ const (
 	EnvStatusTracking   = "SMS_STATUS_TRACKING"
 	EnvStatusRetention  = "SMS_STATUS_RETENTION"
 	EnvMaxReceives      = "SMS_MAX_RECEIVES"
+	EnvPublicURL        = "SMS_PUBLIC_URL"
+	EnvEventBus         = "SMS_EVENT_BUS"
 )
 
 // Defaults and bounds.
@@ -77,12 +80,21 @@ const (
 
 // Config holds every setting of README.md#configuration.
 type Config struct {
-	// Provider is ProviderTwilio, ProviderVonage, or empty (local mode only:
-	// the console provider).
+	// Provider is the first provider of SMS_PROVIDER (ProviderTwilio or
+	// ProviderVonage), or empty (local mode only: the console provider).
 	Provider string
-	// From is the default sender: E.164, an alphanumeric sender ID or, for
-	// Twilio, a Messaging Service SID (MG + 32 hex digits).
+	// Providers are SMS_PROVIDER's providers in the order they are tried:
+	// Provider alone, or an ordered list for failover
+	// (docs/failover.md); empty with the console provider.
+	Providers []string
+	// From is the default sender of Provider: E.164, an alphanumeric
+	// sender ID or, for Twilio, a Messaging Service SID (MG + 32 hex
+	// digits). FromFor gives each provider's.
 	From string
+	// Senders holds each provider's default sender when SMS_FROM names one
+	// per provider ("twilio=+15550001111,vonage=MyApp"); nil when one value
+	// is every provider's.
+	Senders map[string]string
 	// SecretID is the Secrets Manager secret holding the credentials; empty
 	// means they come from the environment (local runs only).
 	SecretID string
@@ -104,8 +116,22 @@ type Config struct {
 	TableName string
 	// QueueURL and DLQURL are the SQS queue and its dead-letter queue.
 	QueueURL, DLQURL string
-	// AllowedSenders, when not empty, lists the only accepted "from" values.
+	// AllowedSenders are the "from" values a message may name besides From
+	// (SMS_ALLOWED_SENDERS); sms.AnySender alone allows any. Empty: only
+	// From.
 	AllowedSenders []string
+	// AllowedCountries, when not empty, are the only regions (ISO 3166-1
+	// alpha-2, upper case) messages may go to (SMS_ALLOWED_COUNTRIES).
+	AllowedCountries []string
+	// BlockedNumberTypes are libphonenumber number types never sent to
+	// (SMS_BLOCKED_NUMBER_TYPES; sms.DefaultBlockedNumberTypes unless set).
+	BlockedNumberTypes []string
+	// BlockNonGeographic refuses numbers of non-geographic country codes;
+	// SMS_BLOCKED_NUMBER_TYPES=none lifts it with the type rules.
+	BlockNonGeographic bool
+	// SmartEncoding replaces look-alike characters by GSM-7 ones when that
+	// makes a body GSM-7 (SMS_SMART_ENCODING, default true).
+	SmartEncoding bool
 	// JWTIssuer and JWTAudience, when set, are the required iss and aud.
 	JWTIssuer, JWTAudience string
 	// JWTJWKSURL selects RS256/ES256 tokens verified with that JWKS; empty
@@ -137,6 +163,36 @@ type Config struct {
 	// (SMS_MAX_RECEIVES, default 10): on a record's last receive the drain
 	// knows a failure hands the message to the dead-letter queue.
 	MaxReceives int
+	// RecipientLimit bounds the messages to one number per window
+	// (SMS_RECIPIENT_LIMIT, default 5/10m); the zero Limit is off.
+	RecipientLimit sms.Limit
+	// CallerLimit bounds the messages of one API caller per window
+	// (SMS_CALLER_LIMIT, default off).
+	CallerLimit sms.Limit
+	// DailySegmentLimit is the most segments the deployment sends per UTC
+	// day (SMS_DAILY_SEGMENT_LIMIT, default 10000); zero is off.
+	DailySegmentLimit int64
+	// RateUnit is what SMS_RATE_LIMIT counts (SMS_RATE_UNIT): messages
+	// (default) or segments.
+	RateUnit sms.RateUnit
+	// JWTAdminScope is the scope that may change the suppression list and
+	// cancel any caller's message (JWT_ADMIN_SCOPE, default
+	// DefaultJWTAdminScope; "off", empty here, for none).
+	JWTAdminScope string
+	// PublicURL is the API's public base URL (SMS_PUBLIC_URL: https, or
+	// http on a loopback host; no trailing slash, query or fragment). With
+	// it providers are asked for delivery receipts at its receipt routes,
+	// and the receipts program verifies Twilio's signatures against it.
+	PublicURL string
+	// EventBus is the EventBridge bus (a name or an ARN) the publisher
+	// puts status events on (SMS_EVENT_BUS); empty means no events.
+	EventBus string
+	// ScheduleGroup, ScheduleRoleARN and QueueARN are the EventBridge
+	// Scheduler group of scheduled messages, the role Scheduler assumes to
+	// send to the queue, and the queue's ARN, the schedules' target
+	// (SMS_SCHEDULE_GROUP, SMS_SCHEDULE_ROLE_ARN, SMS_QUEUE_ARN): all set,
+	// or none (no send time beyond 15 minutes; see Schedules).
+	ScheduleGroup, ScheduleRoleARN, QueueARN string
 }
 
 // SettingError reports one missing or invalid setting. Setting names the
@@ -167,6 +223,11 @@ const (
 	ModeDrain
 	// ModeLocal is the local development runner.
 	ModeLocal
+	// ModeReceipts is the receipts Lambda: provider status callbacks and
+	// delivery receipts.
+	ModeReceipts
+	// ModePublisher is the status event publisher Lambda.
+	ModePublisher
 )
 
 // String returns the mode's name.
@@ -178,6 +239,10 @@ func (m Mode) String() string {
 		return "drain"
 	case ModeLocal:
 		return "local"
+	case ModeReceipts:
+		return "receipts"
+	case ModePublisher:
+		return "publisher"
 	}
 	return fmt.Sprintf("mode(%d)", int(m))
 }
@@ -228,16 +293,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	var errs []error
 	fail := func(err *SettingError) { errs = append(errs, err) }
 
-	switch c.Provider {
-	case "", ProviderTwilio, ProviderVonage:
-	default:
-		fail(settingErr(EnvProvider, "must be %q or %q, got %q", ProviderTwilio, ProviderVonage, c.Provider))
-	}
-	if c.From != "" {
-		if reason := senderProblem(c.From, c.Provider); reason != "" {
-			fail(settingErr(EnvFrom, "%s, got %q", reason, c.From))
-		}
-	}
+	providersFromEnv(&c, fail)
 	if v := get(EnvRateLimit); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
@@ -288,6 +344,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{EnvTwilioAPIURL, &c.TwilioAPIURL, false},
 		{EnvVonageAPIURL, &c.VonageAPIURL, false},
 		{EnvAWSEndpointURL, &c.AWSEndpointURL, false},
+		{EnvPublicURL, &c.PublicURL, true},
 	} {
 		v := get(u.name)
 		if v == "" {
@@ -302,23 +359,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			fail(settingErr(u.name, "%s, got %q", reason, v))
 			continue
 		}
+		if u.name == EnvPublicURL {
+			if pu, _ := url.Parse(norm); pu.RawQuery != "" || pu.ForceQuery || pu.Fragment != "" {
+				fail(settingErr(u.name, "must be a base URL without a query or fragment, got %q", v))
+				continue
+			}
+		}
 		*u.dst = norm
 	}
-	if v := get(EnvAllowedSenders); v != "" {
-		seen := map[string]bool{}
-		for s := range strings.SplitSeq(v, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" || seen[s] {
-				continue
-			}
-			if err := sms.ValidateFrom(s); err != nil {
-				fail(settingErr(EnvAllowedSenders, "entry %q %s", s, reasonOf(err)))
-				continue
-			}
-			seen[s] = true
-			c.AllowedSenders = append(c.AllowedSenders, s)
-		}
-	}
+	guardFromEnv(get, &c, fail)
+	quotaFromEnv(get, &c, fail)
+	scheduleFromEnv(get, &c, fail)
 	if v := get(EnvJWTMaxLifetime); v != "" && !strings.EqualFold(v, "off") {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -353,6 +404,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.MaxReceives = n
 		}
 	}
+	if c.EventBus = get(EnvEventBus); c.EventBus != "" {
+		if reason := eventBusProblem(c.EventBus); reason != "" {
+			fail(settingErr(EnvEventBus, "%s, got %q", reason, c.EventBus))
+		}
+	}
 	if strings.ContainsAny(c.JWTRequiredScope, " \t") {
 		fail(settingErr(EnvJWTRequiredScope, "must be a single scope without spaces, got %q", c.JWTRequiredScope))
 	}
@@ -371,6 +427,30 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// FromFor returns provider's default sender: its own when SMS_FROM names
+// one per provider, else the one value of SMS_FROM.
+func (c Config) FromFor(provider string) string {
+	if f, ok := c.Senders[provider]; ok {
+		return f
+	}
+	return c.From
+}
+
+// DefaultSenders returns the distinct default senders of the configured
+// providers, the first provider's first.
+func (c Config) DefaultSenders() []string {
+	var out []string
+	if c.From != "" {
+		out = append(out, c.From)
+	}
+	for _, p := range c.ProviderList() {
+		if f := c.FromFor(p); f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // SplitJWTSecret reports whether the JWT signing keys are in another
 // secret than the provider credentials (JWT_SECRET_ID set to another
 // secret than SMS_SECRET_ID).
@@ -383,11 +463,16 @@ func (c Config) SplitJWTSecret() bool { return c.JWTSecretID != c.SecretID }
 //     SMS_QUEUE_URL (to extend a record's visibility) and SMS_DLQ_URL.
 //   - ModeLocal: nothing, except SMS_FROM when SMS_PROVIDER names a real
 //     provider; an empty SMS_PROVIDER means the console provider.
+//   - ModeReceipts: SMS_SECRET_ID (the keys that verify receipts),
+//     SMS_TABLE_NAME and SMS_PUBLIC_URL (Twilio signs the URL it calls).
+//   - ModePublisher: SMS_EVENT_BUS, and nothing else: it reads neither the
+//     table (its events come from the table's stream) nor the secret.
 //
 // The programs that verify tokens (send, local) also need JWT_ISSUER and
 // JWT_AUDIENCE when JWT_JWKS_URL is set: an identity provider signs the
-// tokens of every application it serves with the same keys. The drain
-// verifies no tokens and ignores them. JWT_SECRET_ID needs SMS_SECRET_ID.
+// tokens of every application it serves with the same keys. The drain and
+// the receipts program verify no tokens and ignore them. JWT_SECRET_ID
+// needs SMS_SECRET_ID.
 func (c Config) Validate(mode Mode) error {
 	var required []string
 	switch mode {
@@ -402,6 +487,10 @@ func (c Config) Validate(mode Mode) error {
 		if c.Provider != "" {
 			required = []string{EnvFrom}
 		}
+	case ModeReceipts:
+		required = []string{EnvSecretID, EnvTableName, EnvPublicURL}
+	case ModePublisher:
+		required = []string{EnvEventBus}
 	default:
 		return fmt.Errorf("config: unknown mode %v", mode)
 	}
@@ -412,6 +501,8 @@ func (c Config) Validate(mode Mode) error {
 		EnvTableName: c.TableName,
 		EnvQueueURL:  c.QueueURL,
 		EnvDLQURL:    c.DLQURL,
+		EnvPublicURL: c.PublicURL,
+		EnvEventBus:  c.EventBus,
 	}
 	var errs []error
 	for _, name := range required {
@@ -419,7 +510,7 @@ func (c Config) Validate(mode Mode) error {
 			errs = append(errs, settingErr(name, "required by the %s program", mode))
 		}
 	}
-	if mode != ModeDrain && c.JWTJWKSURL != "" {
+	if mode.verifiesTokens() && c.JWTJWKSURL != "" {
 		for _, s := range []struct{ name, v string }{{EnvJWTIssuer, c.JWTIssuer}, {EnvJWTAudience, c.JWTAudience}} {
 			if s.v == "" {
 				errs = append(errs, settingErr(s.name, "required when %s is set: the identity provider's keys sign other applications' tokens too", EnvJWTJWKSURL))
@@ -431,6 +522,10 @@ func (c Config) Validate(mode Mode) error {
 	}
 	return errors.Join(errs...)
 }
+
+// verifiesTokens reports whether the program of mode verifies bearer
+// tokens: the send function and the local server.
+func (m Mode) verifiesTokens() bool { return m == ModeSend || m == ModeLocal }
 
 // senderProblem says why from cannot be the default sender for provider,
 // or returns "".

@@ -3,9 +3,12 @@ package config
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // env returns a getenv over vars.
@@ -52,6 +55,14 @@ func TestFromEnvDefaults(t *testing.T) {
 		MaxReceives:     10,
 		JWTReadAllScope: "sms:read-all",
 	}
+	// The guard's defaults (guard_test.go): only SMS_FROM, every country,
+	// the costly number types and non-geographic codes blocked, smart
+	// encoding on.
+	want.BlockedNumberTypes = []string{"PREMIUM_RATE", "SHARED_COST", "UAN", "PERSONAL_NUMBER", "VOICEMAIL", "PAGER"}
+	want.BlockNonGeographic, want.SmartEncoding = true, true
+	// The quotas' defaults (quota_test.go): 5 messages per number per 10
+	// minutes, no caller limit, 10000 segments a day.
+	want.RecipientLimit, want.DailySegmentLimit, want.JWTAdminScope = sms.Limit{Count: 5, Window: 10 * time.Minute}, 10000, "sms:admin"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv(empty) = %+v, want %+v", got, want)
 	}
@@ -83,12 +94,14 @@ func TestFromEnvValues(t *testing.T) {
 		EnvStatusTracking:   "False",
 		EnvStatusRetention:  "2160h",
 		EnvMaxReceives:      " 5 ",
+		EnvPublicURL:        "https://sms.example.com/api/",
 	}))
 	if err != nil {
 		t.Fatalf("FromEnv = %v, want nil", err)
 	}
 	want := Config{
 		Provider:         "vonage",
+		Providers:        []string{"vonage"},
 		From:             "MyApp",
 		SecretID:         "sms/credentials",
 		JWTSecretID:      "sms/jwt",
@@ -112,7 +125,11 @@ func TestFromEnvValues(t *testing.T) {
 		StatusTracking:   false,
 		StatusRetention:  90 * 24 * time.Hour,
 		MaxReceives:      5,
+		PublicURL:        "https://sms.example.com/api",
 	}
+	want.BlockedNumberTypes = sms.DefaultBlockedNumberTypes
+	want.BlockNonGeographic, want.SmartEncoding = true, true
+	want.RecipientLimit, want.DailySegmentLimit, want.JWTAdminScope = DefaultRecipientLimit, DefaultDailySegmentLimit, DefaultJWTAdminScope
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromEnv =\n%+v, want\n%+v", got, want)
 	}
@@ -199,7 +216,19 @@ func TestFromEnvInvalid(t *testing.T) {
 		reason  string // a fragment of the error
 	}{
 		{"provider unknown", map[string]string{EnvProvider: "nexmo"}, EnvProvider, `got "nexmo"`},
-		{"provider case", map[string]string{EnvProvider: "Twilio"}, EnvProvider, `must be "twilio" or "vonage"`},
+		{"provider case", map[string]string{EnvProvider: "Twilio"}, EnvProvider, `must be "twilio", "vonage" or a comma-separated list`},
+		{"provider list with an unknown", map[string]string{EnvProvider: "twilio,sinch"}, EnvProvider, `got "twilio,sinch"`},
+		{"provider twice", map[string]string{EnvProvider: "twilio, twilio"}, EnvProvider, `names "twilio" twice`},
+		{"provider list with a hole", map[string]string{EnvProvider: "twilio,,vonage"}, EnvProvider, `comma-separated list`},
+		{"messaging service for the vonage of a list", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "MG0123456789abcdef0123456789abcdef"}, EnvFrom, "only for SMS_PROVIDER=twilio"},
+		{"sender per provider misses one", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=+15005550006"}, EnvFrom, "names no sender for vonage"},
+		{"sender per provider names another", map[string]string{EnvProvider: "twilio", EnvFrom: "twilio=+15005550006,vonage=MyApp"}, EnvFrom, `names provider "vonage", which SMS_PROVIDER does not list`},
+		{"sender per provider without a provider", map[string]string{EnvFrom: "twilio=+15005550006"}, EnvFrom, `names provider "twilio"`},
+		{"sender per provider twice", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=A,twilio=B,vonage=C"}, EnvFrom, `names provider "twilio" twice`},
+		{"sender per provider empty", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=,vonage=MyApp"}, EnvFrom, `entry "twilio=" must be "provider=sender"`},
+		{"sender per provider without a name", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=A,MyApp"}, EnvFrom, `entry "MyApp" must be`},
+		{"sender per provider invalid", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=+1,vonage=MyApp"}, EnvFrom, "sender for twilio:"},
+		{"messaging service for vonage per provider", map[string]string{EnvProvider: "twilio,vonage", EnvFrom: "twilio=+15005550006,vonage=MG0123456789abcdef0123456789abcdef"}, EnvFrom, "sender for vonage: a Messaging Service SID"},
 		{"from too long", map[string]string{EnvFrom: "TwelveLetters"}, EnvFrom, "longer than 11"},
 		{"from no letter", map[string]string{EnvFrom: "12345"}, EnvFrom, "at least one letter"},
 		{"from bad E.164", map[string]string{EnvFrom: "+1 415 555"}, EnvFrom, "only digits"},
@@ -247,6 +276,10 @@ func TestFromEnvInvalid(t *testing.T) {
 		{"max receives too many", map[string]string{EnvMaxReceives: "1001"}, EnvMaxReceives, `got "1001"`},
 		{"max receives fraction", map[string]string{EnvMaxReceives: "2.5"}, EnvMaxReceives, `whole number`},
 		{"max receives text", map[string]string{EnvMaxReceives: "ten"}, EnvMaxReceives, `got "ten"`},
+		{"public URL over http", map[string]string{EnvPublicURL: "http://sms.example.com"}, EnvPublicURL, "must be an https URL (http only on a loopback host)"},
+		{"public URL relative", map[string]string{EnvPublicURL: "sms.example.com"}, EnvPublicURL, "absolute"},
+		{"public URL with a query", map[string]string{EnvPublicURL: "https://sms.example.com/?stage=prod"}, EnvPublicURL, "without a query or fragment"},
+		{"public URL with a fragment", map[string]string{EnvPublicURL: "https://sms.example.com#x"}, EnvPublicURL, "without a query or fragment"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,6 +296,58 @@ func TestFromEnvInvalid(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("FromEnv error = %q, want it to contain %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+// TestFromEnvProviders: SMS_PROVIDER's list in its order, and SMS_FROM as
+// one sender for all or one per provider.
+func TestFromEnvProviders(t *testing.T) {
+	tests := []struct {
+		name, provider, from string
+		wantProviders        []string
+		wantFrom             map[string]string // FromFor of each provider
+		wantDefaults         []string
+	}{
+		{"one provider", "twilio", "+15005550006", []string{"twilio"}, map[string]string{"twilio": "+15005550006"}, []string{"+15005550006"}},
+		{"one provider, its sender by name", "vonage", "vonage=MyApp", []string{"vonage"}, map[string]string{"vonage": "MyApp"}, []string{"MyApp"}},
+		{"failover, one sender for both", "twilio,vonage", "MyApp", []string{"twilio", "vonage"},
+			map[string]string{"twilio": "MyApp", "vonage": "MyApp"}, []string{"MyApp"}},
+		{"failover the other way, a sender each", " vonage , twilio ", "twilio=+15005550006, vonage=My App", []string{"vonage", "twilio"},
+			map[string]string{"twilio": "+15005550006", "vonage": "My App"}, []string{"My App", "+15005550006"}},
+		{"a messaging service for twilio only", "twilio,vonage", "vonage=MyApp,twilio=MG0123456789abcdef0123456789abcdef", []string{"twilio", "vonage"},
+			map[string]string{"twilio": "MG0123456789abcdef0123456789abcdef", "vonage": "MyApp"}, []string{"MG0123456789abcdef0123456789abcdef", "MyApp"}},
+		{"console", "", "Dev", nil, map[string]string{"": "Dev"}, []string{"Dev"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromEnv(env(map[string]string{EnvProvider: tt.provider, EnvFrom: tt.from}))
+			if err != nil {
+				t.Fatalf("FromEnv: %v", err)
+			}
+			if !slices.Equal(c.Providers, tt.wantProviders) || !slices.Equal(c.ProviderList(), tt.wantProviders) {
+				t.Errorf("Providers = %q (list %q), want %q", c.Providers, c.ProviderList(), tt.wantProviders)
+			}
+			if want := ""; len(tt.wantProviders) > 0 {
+				want = tt.wantProviders[0]
+				if c.Provider != want {
+					t.Errorf("Provider = %q, want the first, %q", c.Provider, want)
+				}
+				if c.From != tt.wantFrom[want] {
+					t.Errorf("From = %q, want the first provider's, %q", c.From, tt.wantFrom[want])
+				}
+			}
+			for p, want := range tt.wantFrom {
+				if got := c.FromFor(p); got != want {
+					t.Errorf("FromFor(%q) = %q, want %q", p, got, want)
+				}
+			}
+			if got := c.DefaultSenders(); !slices.Equal(got, tt.wantDefaults) {
+				t.Errorf("DefaultSenders() = %q, want %q", got, tt.wantDefaults)
+			}
+			if got, want := c.Failover(), len(tt.wantProviders) > 1; got != want {
+				t.Errorf("Failover() = %v, want %v", got, want)
 			}
 		})
 	}
@@ -308,6 +393,11 @@ func TestValidate(t *testing.T) {
 		{"local needs nothing", ModeLocal, nil, nil},
 		{"local with a provider needs from", ModeLocal, map[string]string{EnvProvider: "vonage"}, []string{EnvFrom}},
 		{"local with a provider", ModeLocal, map[string]string{EnvProvider: "vonage", EnvFrom: "Dev"}, nil},
+		{"receipts complete", ModeReceipts, with(lambdaEnv, map[string]string{EnvPublicURL: "https://sms.example.com"}), nil},
+		{"receipts needs the public URL", ModeReceipts, lambdaEnv, []string{EnvPublicURL}},
+		{"receipts needs no provider, sender or queues", ModeReceipts,
+			map[string]string{EnvSecretID: "sms/credentials", EnvTableName: "sms-table", EnvPublicURL: "https://sms.example.com"}, nil},
+		{"receipts needs secret, table and public URL", ModeReceipts, nil, []string{EnvSecretID, EnvTableName, EnvPublicURL}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,7 +430,8 @@ func TestValidate(t *testing.T) {
 // TestValidateJWKSNeedsIssuerAndAudience: with a JWKS, the issuer and the
 // audience are required by every program that verifies tokens, so that
 // another application's token from the same identity provider is refused.
-// The drain verifies no tokens: it starts whatever they are.
+// The drain and the receipts program verify no tokens: they start whatever
+// they are.
 func TestValidateJWKSNeedsIssuerAndAudience(t *testing.T) {
 	jwks := with(lambdaEnv, map[string]string{EnvJWTJWKSURL: "https://issuer.example/.well-known/jwks.json"})
 	tests := []struct {
@@ -355,6 +446,7 @@ func TestValidateJWKSNeedsIssuerAndAudience(t *testing.T) {
 		{"send with both", ModeSend, with(jwks, map[string]string{EnvJWTIssuer: "https://issuer.example/", EnvJWTAudience: "sms-api"}), nil},
 		{"local without both", ModeLocal, map[string]string{EnvJWTJWKSURL: "https://issuer.example/jwks"}, []string{EnvJWTIssuer, EnvJWTAudience}},
 		{"drain verifies no tokens", ModeDrain, jwks, nil},
+		{"receipts verifies no tokens", ModeReceipts, with(jwks, map[string]string{EnvPublicURL: "https://sms.example.com"}), nil},
 		{"HS256 needs neither", ModeSend, lambdaEnv, nil},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fluxkit/sms/internal/twilio"
+	"github.com/fluxkit/sms/internal/vonage"
 )
 
 // redacted is what every secret type prints, logs and marshals as.
@@ -35,10 +36,22 @@ type TwilioCredentials struct {
 // authenticates requests: the Twilio client's rule.
 func (t TwilioCredentials) UsesAPIKey() bool { return twilio.Credentials(t).UsesAPIKey() }
 
-// VonageCredentials are a Vonage account's API key and secret.
+// VonageCredentials are a Vonage account's API key and secret, and what
+// verifies its delivery receipts (docs/receipts.md): the signature secret
+// and method of signed webhooks, or a token of the operator's choosing in
+// the account's receipt URL.
 type VonageCredentials struct {
 	APIKey    string
 	APISecret string
+	// SignatureSecret, when set, verifies receipts by their sig, and each
+	// message asks for its receipts at the receipts route (callback).
+	SignatureSecret string
+	// SignatureMethod is the account's signature method
+	// (vonage.SignatureMethods); empty means vonage.DefaultSignatureMethod.
+	SignatureMethod string
+	// ReceiptsToken, without a SignatureSecret, verifies receipts by the
+	// token query parameter of the receipt URL the operator set.
+	ReceiptsToken string
 }
 
 // Secrets are the credentials of the secret JSON (README.md#configuration,
@@ -51,6 +64,9 @@ type Secrets struct {
 	// a rotation is under way.
 	JWTSecret         string
 	JWTSecretPrevious string
+	// LogKey, optional, keys the hash that names API callers in logs
+	// (logging.CallerHash); never logged itself.
+	LogKey string
 }
 
 // JWTSecrets returns the HS256 secrets for verification, current first.
@@ -74,7 +90,16 @@ const (
 	KeyAPISecret         = "apiSecret"
 	KeyJWTSecret         = "jwtSecret"
 	KeyJWTSecretPrevious = "jwtSecretPrevious"
+	KeyLogKey            = "logKey"
+	KeySignatureSecret   = "signatureSecret"
+	KeySignatureMethod   = "signatureMethod"
+	KeyReceiptsToken     = "receiptsToken"
 )
+
+// minLogKeySize is the shortest logKey accepted, in bytes: a key short
+// enough to guess would let anyone check a caller's name against a
+// guessed subject.
+const minLogKeySize = 16
 
 // Environment variables SecretsFromEnv reads (local runs only).
 const (
@@ -86,6 +111,11 @@ const (
 	EnvVonageAPISecret    = "VONAGE_API_SECRET"
 	EnvJWTSecret          = "JWT_SECRET"
 	EnvJWTSecretPrevious  = "JWT_SECRET_PREVIOUS"
+	// The Vonage receipt keys (docs/receipts.md), for a local server that
+	// receives receipts.
+	EnvVonageSignatureSecret = "VONAGE_SIGNATURE_SECRET"
+	EnvVonageSignatureMethod = "VONAGE_SIGNATURE_METHOD"
+	EnvVonageReceiptsToken   = "VONAGE_RECEIPTS_TOKEN"
 )
 
 // secretJSON is the wire shape of the secret. Unknown keys are ignored: the
@@ -99,6 +129,10 @@ type secretJSON struct {
 	APISecret         string `json:"apiSecret"`
 	JWTSecret         string `json:"jwtSecret"`
 	JWTSecretPrevious string `json:"jwtSecretPrevious"`
+	LogKey            string `json:"logKey"`
+	SignatureSecret   string `json:"signatureSecret"`
+	SignatureMethod   string `json:"signatureMethod"`
+	ReceiptsToken     string `json:"receiptsToken"`
 }
 
 // ParseSecret decodes the secret's JSON. It checks only the shape (an object
@@ -128,9 +162,13 @@ func ParseSecret(data []byte) (Secrets, error) {
 			APIKeySID:    j.APIKeySID,
 			APIKeySecret: j.APIKeySecret,
 		},
-		Vonage:            VonageCredentials{APIKey: j.APIKey, APISecret: j.APISecret},
+		Vonage: VonageCredentials{
+			APIKey: j.APIKey, APISecret: j.APISecret,
+			SignatureSecret: j.SignatureSecret, SignatureMethod: j.SignatureMethod, ReceiptsToken: j.ReceiptsToken,
+		},
 		JWTSecret:         j.JWTSecret,
 		JWTSecretPrevious: j.JWTSecretPrevious,
+		LogKey:            j.LogKey,
 	}, nil
 }
 
@@ -144,7 +182,11 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 			APIKeySID:    getenv(EnvTwilioAPIKeySID),
 			APIKeySecret: getenv(EnvTwilioAPIKeySecret),
 		},
-		Vonage:            VonageCredentials{APIKey: getenv(EnvVonageAPIKey), APISecret: getenv(EnvVonageAPISecret)},
+		Vonage: VonageCredentials{
+			APIKey: getenv(EnvVonageAPIKey), APISecret: getenv(EnvVonageAPISecret),
+			SignatureSecret: getenv(EnvVonageSignatureSecret), SignatureMethod: getenv(EnvVonageSignatureMethod),
+			ReceiptsToken: getenv(EnvVonageReceiptsToken),
+		},
 		JWTSecret:         getenv(EnvJWTSecret),
 		JWTSecretPrevious: getenv(EnvJWTSecretPrevious),
 	}
@@ -153,21 +195,24 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 // secretNames maps each credential to the name errors use for it.
 type secretNames struct {
 	accountSID, authToken, apiKeySID, apiKeySecret, apiKey, apiSecret, jwtSecret, jwtSecretPrevious string
+	signatureSecret, signatureMethod, receiptsToken                                                 string
 }
 
 var (
 	jsonNames = secretNames{
 		"secret key " + KeyAccountSID, "secret key " + KeyAuthToken, "secret key " + KeyAPIKeySID, "secret key " + KeyAPIKeySecret,
 		"secret key " + KeyAPIKey, "secret key " + KeyAPISecret, "secret key " + KeyJWTSecret, "secret key " + KeyJWTSecretPrevious,
+		"secret key " + KeySignatureSecret, "secret key " + KeySignatureMethod, "secret key " + KeyReceiptsToken,
 	}
 	envNames = secretNames{
 		EnvTwilioAccountSID, EnvTwilioAuthToken, EnvTwilioAPIKeySID, EnvTwilioAPIKeySecret,
 		EnvVonageAPIKey, EnvVonageAPISecret, EnvJWTSecret, EnvJWTSecretPrevious,
+		EnvVonageSignatureSecret, EnvVonageSignatureMethod, EnvVonageReceiptsToken,
 	}
 )
 
 // CheckSecrets checks s as the one secret of a program that verifies
-// tokens with it: the credentials of c.Provider (none for the console
+// tokens with it: the credentials of c.Providers (none for the console
 // provider) and, unless c.JWTJWKSURL is set, a jwtSecret of at least 32
 // bytes (local mode, which mints its own tokens, fills it before calling).
 // Errors name the secret's JSON key when c.SecretID is set and the
@@ -186,8 +231,12 @@ func (c Config) CheckSecrets(s Secrets) error {
 // CheckSecrets when the program verifies HS256 tokens with that secret's
 // jwtSecret, CheckProviderSecrets otherwise: for the drain, which verifies
 // no tokens, with a JWKS, and when the keys are in a secret of their own
-// (SplitJWTSecret; CheckJWTSecrets checks that one).
+// (SplitJWTSecret; CheckJWTSecrets checks that one). The receipts program
+// sends nothing and verifies no tokens: CheckReceiptSecrets.
 func (c Config) SecretCheck(mode Mode) func(Secrets) error {
+	if mode == ModeReceipts {
+		return c.CheckReceiptSecrets
+	}
 	if mode == ModeDrain || c.JWTJWKSURL != "" || c.SplitJWTSecret() {
 		return c.CheckProviderSecrets
 	}
@@ -203,8 +252,9 @@ func (c Config) names() secretNames {
 	return envNames
 }
 
-// CheckProviderSecrets checks the credentials of c.Provider in s (none for
-// the console provider), ignoring the JWT keys. Errors are as CheckSecrets's.
+// CheckProviderSecrets checks the credentials of every provider of
+// c.Providers in s (both credential sets with failover; none for the
+// console provider), ignoring the JWT keys. Errors are as CheckSecrets's.
 func (c Config) CheckProviderSecrets(s Secrets) error {
 	n := c.names()
 	var errs []error
@@ -216,7 +266,26 @@ func (c Config) CheckProviderSecrets(s Secrets) error {
 		}
 		return true
 	}
-	switch c.Provider {
+	for _, p := range c.ProviderList() {
+		c.checkCredentials(p, s, n, fail, required)
+	}
+	if s.LogKey != "" && len(s.LogKey) < minLogKeySize {
+		fail("secret key "+KeyLogKey, fmt.Sprintf("must be at least %d bytes (a random value)", minLogKeySize))
+	}
+	errs = append(errs, untrimmed(
+		field{"secret key " + KeyLogKey, s.LogKey},
+		field{n.accountSID, s.Twilio.AccountSID}, field{n.authToken, s.Twilio.AuthToken},
+		field{n.apiKeySID, s.Twilio.APIKeySID}, field{n.apiKeySecret, s.Twilio.APIKeySecret},
+		field{n.apiKey, s.Vonage.APIKey}, field{n.apiSecret, s.Vonage.APISecret},
+	)...)
+	errs = append(errs, receiptKeyErrors(n, s)...)
+	return errors.Join(errs...)
+}
+
+// checkCredentials checks provider's credentials in s, reporting each
+// problem through fail; required reports a missing value.
+func (c Config) checkCredentials(provider string, s Secrets, n secretNames, fail func(name, reason string), required func(name, v string) bool) {
+	switch provider {
 	case ProviderTwilio:
 		t := s.Twilio
 		if required(n.accountSID, t.AccountSID) && !isSID(t.AccountSID, "AC") {
@@ -235,12 +304,32 @@ func (c Config) CheckProviderSecrets(s Secrets) error {
 		required(n.apiKey, s.Vonage.APIKey)
 		required(n.apiSecret, s.Vonage.APISecret)
 	}
-	errs = append(errs, untrimmed(
-		field{n.accountSID, s.Twilio.AccountSID}, field{n.authToken, s.Twilio.AuthToken},
-		field{n.apiKeySID, s.Twilio.APIKeySID}, field{n.apiKeySecret, s.Twilio.APIKeySecret},
-		field{n.apiKey, s.Vonage.APIKey}, field{n.apiSecret, s.Vonage.APISecret},
-	)...)
+}
+
+// CheckReceiptSecrets checks the keys in s that verify delivery receipts
+// (docs/receipts.md), whichever the provider: the Twilio auth token and
+// the Vonage signature secret and method and receipts token. None of them
+// is required: a provider whose receipts cannot be verified has them
+// refused, which the receipts program logs at start-up. A signatureMethod,
+// when given, must be one of vonage.SignatureMethods, and no key may have
+// leading or trailing whitespace. Errors are as CheckSecrets's.
+func (c Config) CheckReceiptSecrets(s Secrets) error {
+	n := c.names()
+	errs := receiptKeyErrors(n, s)
+	errs = append(errs, untrimmed(field{n.authToken, s.Twilio.AuthToken})...)
 	return errors.Join(errs...)
+}
+
+// receiptKeyErrors checks the Vonage receipt keys of s.
+func receiptKeyErrors(n secretNames, s Secrets) []error {
+	var errs []error
+	if m := s.Vonage.SignatureMethod; m != "" && !vonage.ValidSignatureMethod(m) {
+		// The method is not a secret: naming it helps.
+		errs = append(errs, settingErr(n.signatureMethod, "must be one of %s, got %q", strings.Join(vonage.SignatureMethods, ", "), m))
+	}
+	return append(errs, untrimmed(
+		field{n.signatureSecret, s.Vonage.SignatureSecret}, field{n.receiptsToken, s.Vonage.ReceiptsToken},
+	)...)
 }
 
 // CheckJWTSecrets checks the HS256 keys in s: a jwtSecret and, when

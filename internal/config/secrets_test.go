@@ -24,16 +24,21 @@ var fullSecrets = Secrets{
 		APIKeySID:    testAPIKeySID,
 		APIKeySecret: "apikey-secret-value-xyz",
 	},
-	Vonage:            VonageCredentials{APIKey: "vonage-key-1", APISecret: "vonage-secret-value"},
+	Vonage: VonageCredentials{
+		APIKey: "vonage-key-1", APISecret: "vonage-secret-value",
+		SignatureSecret: "vonage-signature-secret", SignatureMethod: "sha256", ReceiptsToken: "receipts-token-value",
+	},
 	JWTSecret:         testJWTSecret,
 	JWTSecretPrevious: "jwt-previous-0123456789-0123456789-abc",
+	LogKey:            "log-key-5b8e1f0c2d7a9e34",
 }
 
 // secretValues lists every value in fullSecrets.
 func secretValues() []string {
 	s := fullSecrets
 	return []string{s.Twilio.AccountSID, s.Twilio.AuthToken, s.Twilio.APIKeySID, s.Twilio.APIKeySecret,
-		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious}
+		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious, s.LogKey,
+		s.Vonage.SignatureSecret, s.Vonage.ReceiptsToken}
 }
 
 func TestParseSecret(t *testing.T) {
@@ -47,7 +52,8 @@ func TestParseSecret(t *testing.T) {
 			name: "every key",
 			json: `{"accountSid":"` + testAccountSID + `","authToken":"` + testAuthToken + `","apiKeySid":"` + testAPIKeySID +
 				`","apiKeySecret":"apikey-secret-value-xyz","apiKey":"vonage-key-1","apiSecret":"vonage-secret-value",` +
-				`"jwtSecret":"` + testJWTSecret + `","jwtSecretPrevious":"jwt-previous-0123456789-0123456789-abc"}`,
+				`"jwtSecret":"` + testJWTSecret + `","jwtSecretPrevious":"jwt-previous-0123456789-0123456789-abc","logKey":"log-key-5b8e1f0c2d7a9e34",` +
+				`"signatureSecret":"vonage-signature-secret","signatureMethod":"sha256","receiptsToken":"receipts-token-value"}`,
 			want: fullSecrets,
 		},
 		{
@@ -89,7 +95,8 @@ func TestParseSecret(t *testing.T) {
 // itself prints as "[redacted]").
 func fieldsOf(s Secrets) []string {
 	return []string{s.Twilio.AccountSID, s.Twilio.AuthToken, s.Twilio.APIKeySID, s.Twilio.APIKeySecret,
-		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious}
+		s.Vonage.APIKey, s.Vonage.APISecret, s.JWTSecret, s.JWTSecretPrevious, s.LogKey,
+		s.Vonage.SignatureSecret, s.Vonage.ReceiptsToken} // the signature method is no secret
 }
 
 func TestSecretsFromEnv(t *testing.T) {
@@ -102,9 +109,16 @@ func TestSecretsFromEnv(t *testing.T) {
 		EnvVonageAPISecret:    fullSecrets.Vonage.APISecret,
 		EnvJWTSecret:          fullSecrets.JWTSecret,
 		EnvJWTSecretPrevious:  fullSecrets.JWTSecretPrevious,
+
+		EnvVonageSignatureSecret: fullSecrets.Vonage.SignatureSecret,
+		EnvVonageSignatureMethod: fullSecrets.Vonage.SignatureMethod,
+		EnvVonageReceiptsToken:   fullSecrets.Vonage.ReceiptsToken,
 	}))
-	if got != fullSecrets {
-		t.Errorf("SecretsFromEnv = %v, want %v", fieldsOf(got), fieldsOf(fullSecrets))
+	// The environment has no logKey: local runs log no callers worth hiding.
+	want := fullSecrets
+	want.LogKey = ""
+	if got != want {
+		t.Errorf("SecretsFromEnv = %v, want %v", fieldsOf(got), fieldsOf(want))
 	}
 }
 
@@ -113,6 +127,7 @@ func TestCheckSecrets(t *testing.T) {
 	twilioKey := Secrets{Twilio: TwilioCredentials{AccountSID: testAccountSID, APIKeySID: testAPIKeySID, APIKeySecret: "apikey-secret-value-xyz"}, JWTSecret: testJWTSecret}
 	vonage := Secrets{Vonage: VonageCredentials{APIKey: "vonage-key-1", APISecret: "vonage-secret-value"}, JWTSecret: testJWTSecret}
 	fromSecret := Config{Provider: ProviderTwilio, SecretID: "sms/credentials"}
+	failover := Config{Provider: ProviderTwilio, Providers: []string{ProviderTwilio, ProviderVonage}, SecretID: "sms/credentials"}
 	change := func(s Secrets, f func(*Secrets)) Secrets { f(&s); return s }
 
 	tests := []struct {
@@ -143,6 +158,11 @@ func TestCheckSecrets(t *testing.T) {
 		{"vonage missing both", Config{Provider: ProviderVonage, SecretID: "x"}, Secrets{JWTSecret: testJWTSecret},
 			[]string{"secret key apiKey: required", "secret key apiSecret: required"}},
 		{"vonage does not need twilio", Config{Provider: ProviderVonage, SecretID: "x"}, vonage, nil},
+		{"failover with both credential sets", failover, change(twilioToken, func(s *Secrets) { s.Vonage = vonage.Vonage }), nil},
+		{"failover needs vonage's too", failover, twilioToken,
+			[]string{"secret key apiKey: required", "secret key apiSecret: required"}},
+		{"failover needs twilio's too", failover, vonage,
+			[]string{"secret key accountSid: required", "secret key authToken: required"}},
 		{"jwt secret missing", fromSecret, change(twilioToken, func(s *Secrets) { s.JWTSecret = "" }),
 			[]string{"secret key jwtSecret: required"}},
 		{"jwt secret short", fromSecret, change(twilioToken, func(s *Secrets) { s.JWTSecret = "short" }),
@@ -156,12 +176,30 @@ func TestCheckSecrets(t *testing.T) {
 		{"jwt secret not needed with JWKS", Config{Provider: ProviderTwilio, SecretID: "x", JWTJWKSURL: "https://issuer.example/jwks"},
 			change(twilioToken, func(s *Secrets) { s.JWTSecret = "" }), nil},
 		{"console provider needs only the jwt secret", Config{}, Secrets{JWTSecret: testJWTSecret}, nil},
+		{"log key", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "0123456789abcdef" }), nil},
+		{"log key short", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "short" }),
+			[]string{"secret key logKey: must be at least 16 bytes"}},
+		{"log key with a newline", fromSecret, change(twilioToken, func(s *Secrets) { s.LogKey = "0123456789abcdef\n" }),
+			[]string{"secret key logKey: has leading or trailing whitespace"}},
 		{"trailing newline", fromSecret, change(twilioToken, func(s *Secrets) { s.Twilio.AuthToken += "\n" }),
 			[]string{"secret key authToken: has leading or trailing whitespace"}},
 		{"env names without a secret id", Config{Provider: ProviderTwilio}, Secrets{},
 			[]string{"config: TWILIO_ACCOUNT_SID: required", "config: TWILIO_AUTH_TOKEN: required (or TWILIO_API_KEY_SID with TWILIO_API_KEY_SECRET)", "config: JWT_SECRET: required"}},
 		{"env names for vonage", Config{Provider: ProviderVonage, JWTJWKSURL: "https://issuer.example/jwks"}, Secrets{},
 			[]string{"config: VONAGE_API_KEY: required", "config: VONAGE_API_SECRET: required"}},
+		{"vonage receipt keys", Config{Provider: ProviderVonage, SecretID: "x"},
+			change(vonage, func(s *Secrets) {
+				s.Vonage.SignatureSecret, s.Vonage.SignatureMethod, s.Vonage.ReceiptsToken = "sig-secret", "sha512", "tok"
+			}), nil},
+		{"signature method unknown", Config{Provider: ProviderVonage, SecretID: "x"},
+			change(vonage, func(s *Secrets) { s.Vonage.SignatureSecret, s.Vonage.SignatureMethod = "sig-secret", "SHA256" }),
+			[]string{`secret key signatureMethod: must be one of md5hash, md5, sha1, sha256, sha512, got "SHA256"`}},
+		{"signature secret pasted with a newline", Config{Provider: ProviderVonage, SecretID: "x"},
+			change(vonage, func(s *Secrets) { s.Vonage.SignatureSecret = "sig-secret\n" }),
+			[]string{"secret key signatureSecret: has leading or trailing whitespace"}},
+		{"receipts token with a space, env names", Config{Provider: ProviderVonage, JWTJWKSURL: "https://issuer.example/jwks"},
+			change(vonage, func(s *Secrets) { s.Vonage.ReceiptsToken = " tok" }),
+			[]string{"config: VONAGE_RECEIPTS_TOKEN: has leading or trailing whitespace"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +267,15 @@ func TestSecretCheck(t *testing.T) {
 		{"JWT secret with a pasted newline", split.CheckJWTSecrets, Secrets{JWTSecret: testJWTSecret + "\n"}, "secret key jwtSecret: has leading or trailing whitespace"},
 		{"JWT secret is the local development secret", split.CheckJWTSecrets, Secrets{JWTSecret: LocalDevSecret}, "is the published local development secret"},
 		{"provider check ignores the JWT keys", split.CheckProviderSecrets, func() Secrets { s := provider; s.JWTSecret = " x"; return s }(), ""},
+		// The receipts program sends nothing: it needs no provider
+		// credentials, only what verifies receipts, and no JWT keys.
+		{"receipts, only an auth token", one.SecretCheck(ModeReceipts), Secrets{Twilio: TwilioCredentials{AuthToken: testAuthToken}}, ""},
+		{"receipts, nothing to verify with", one.SecretCheck(ModeReceipts), Secrets{}, ""},
+		{"receipts, short jwtSecret is not its concern", one.SecretCheck(ModeReceipts), Secrets{JWTSecret: "short"}, ""},
+		{"receipts, auth token with a newline", one.SecretCheck(ModeReceipts), Secrets{Twilio: TwilioCredentials{AuthToken: testAuthToken + "\n"}},
+			"secret key authToken: has leading or trailing whitespace"},
+		{"receipts, unknown signature method", one.SecretCheck(ModeReceipts), Secrets{Vonage: VonageCredentials{SignatureSecret: "s", SignatureMethod: "sha384"}},
+			"secret key signatureMethod: must be one of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/sms"
 )
@@ -27,6 +28,9 @@ type Deliverer interface {
 type Queue interface {
 	// Requeue puts a fresh copy of m (same id) back on the queue.
 	Requeue(ctx context.Context, m sms.QueuedMessage, delay time.Duration) error
+	// Enqueue puts m back on the queue as it is (its attempt count
+	// unchanged), held until it is due when it is scheduled.
+	Enqueue(ctx context.Context, m sms.QueuedMessage) error
 	// ChangeVisibility hides a received record for timeout.
 	ChangeVisibility(ctx context.Context, receiptHandle string, timeout time.Duration) error
 }
@@ -48,6 +52,14 @@ type StatusRecorder interface {
 // queue itself (the queue's redrive policy).
 const ReasonMaxReceives = "max_receives"
 
+// DefaultRequeueLimit is how many times a message may go on the queue (its
+// first enqueue included) when Config.RequeueLimit is zero.
+const DefaultRequeueLimit = 20
+
+// ReasonRequeueLimit is the dead-letter reason of a record deferred once
+// more after DefaultRequeueLimit (Config.RequeueLimit) copies.
+const ReasonRequeueLimit = "requeue_limit"
+
 // DefaultSendBudget is the time kept free for one provider call and the
 // bookkeeping after it when Config.SendBudget is zero: the provider call's
 // own timeout (5 s, app.ProviderTimeout) and 3 s to spare.
@@ -64,8 +76,14 @@ type Config struct {
 	SendBudget time.Duration
 	// BackoffBase and BackoffMax shape the visibility timeout given to a
 	// record that failed: BackoffBase * 2^(receives-1), at most BackoffMax
-	// (defaults 5s and 15m).
+	// (defaults 5s and 15m). A deferred record's fresh copy is delayed the
+	// same way by its attempt count, at most SQS's 15 minutes.
 	BackoffBase, BackoffMax time.Duration
+	// RequeueLimit is how many times a message may go on the queue, its
+	// first enqueue included (default DefaultRequeueLimit); a record
+	// deferred once more goes to the dead-letter queue with reason
+	// ReasonRequeueLimit.
+	RequeueLimit int
 	// Clock is the time source of the budget when the context has no
 	// deadline; nil means sms.SystemClock.
 	Clock sms.Clock
@@ -103,6 +121,9 @@ func NewHandler(deliverer Deliverer, queue Queue, dlq DeadLetterer, log *slog.Lo
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 15 * time.Minute
 	}
+	if cfg.RequeueLimit <= 0 {
+		cfg.RequeueLimit = DefaultRequeueLimit
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = sms.SystemClock{}
 	}
@@ -128,6 +149,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			defer wg.Done()
 			for rec := range jobs {
 				action, ok := h.record(ctx, rec)
+				metrics.Inc(ctx, metrics.Records, metrics.Outcome(action.String()))
 				mu.Lock()
 				counts[action]++
 				if !ok {
@@ -198,27 +220,29 @@ func (h *Handler) process(ctx context.Context, rec events.SQSMessage) (sms.Queue
 	return m, action, ok
 }
 
-// handOver hands a decoded message to the Deliverer and acts on its
-// disposition.
+// handOver hands a decoded message to the Deliverer (or holds it until it
+// is due) and acts on its disposition.
 func (h *Handler) handOver(ctx context.Context, rec events.SQSMessage, m sms.QueuedMessage) (sms.Action, bool) {
+	if left := h.notDue(m); left > 0 {
+		return h.holdUntilDue(ctx, rec, m, left)
+	}
 	maxWait, lease := h.budget(ctx)
 	if maxWait < 0 {
-		return h.requeue(ctx, m, 0, sms.Deferred)
+		// Too little of the invocation left to wait for a slot.
+		return h.deferRecord(ctx, rec, m, sms.Disposition{Action: sms.Deferred})
 	}
 	d := h.deliver.Deliver(ctx, m, maxWait, lease)
+	queueAge(ctx, d.Action, m, rec)
 	switch d.Action {
-	case sms.Delivered, sms.Duplicate, sms.Dropped, sms.Expired:
+	case sms.Delivered, sms.Duplicate, sms.Dropped, sms.Canceled, sms.Expired:
 		return d.Action, true
-	case sms.Deferred:
-		// No slot in time: a fresh copy does not burn a receive count
-		// towards the DLQ while the drain is merely busy.
-		return h.requeue(ctx, m, 0, sms.Deferred)
-	case sms.HeldElsewhere:
-		// Nothing is wrong with the message, so a fresh copy waits for
-		// the other worker's claim instead of burning receive counts
-		// towards the DLQ. If that worker sends it, the copy is skipped as
-		// a duplicate; if it died, the copy is sent once its lease lapses.
-		return h.requeue(ctx, m, h.backoff(m.Attempt), sms.HeldElsewhere)
+	case sms.Deferred, sms.HeldElsewhere:
+		// Nothing is wrong with the message (no slot, the limiter or the
+		// ledger unreachable, another worker's claim), so a fresh copy
+		// waits instead of burning receive counts towards the DLQ. A held
+		// copy is skipped as a duplicate if the other worker sends it, and
+		// sent once its lease lapses if that worker died.
+		return h.deferRecord(ctx, rec, m, d)
 	case sms.Poison:
 		return h.deadLetter(ctx, rec, m, d.PoisonReason)
 	}
@@ -245,6 +269,24 @@ func (h *Handler) budget(ctx context.Context) (maxWait, lease time.Duration) {
 	return left - h.cfg.SendBudget, left + h.cfg.SendBudget
 }
 
+// deferRecord puts a fresh copy of m back on the queue, visible after a
+// delay that grows with its attempt count, or dead-letters the record with
+// ReasonRequeueLimit once it has gone on the queue RequeueLimit times. The
+// attempt count only grows from copy to copy, so this bounds the loop
+// through the drain's own queue.
+func (h *Handler) deferRecord(ctx context.Context, rec events.SQSMessage, m sms.QueuedMessage, d sms.Disposition) (sms.Action, bool) {
+	if m.Attempt >= h.cfg.RequeueLimit {
+		h.log.LogAttrs(ctx, slog.LevelError, "record deferred too many times; dead-lettering",
+			slog.String("event", ReasonRequeueLimit), slog.String("messageId", m.ID), slog.String("outcome", d.Action.String()),
+			slog.String("kind", d.Kind.String()), slog.Int("attempt", m.Attempt))
+		return h.deadLetter(ctx, rec, m, ReasonRequeueLimit)
+	}
+	delay := min(h.backoff(m.Attempt), queue.MaxDelay)
+	h.log.LogAttrs(ctx, slog.LevelInfo, "record deferred", slog.String("messageId", m.ID), slog.String("outcome", d.Action.String()),
+		slog.String("kind", d.Kind.String()), slog.Int("attempt", m.Attempt), slog.Duration("delay", delay))
+	return h.requeue(ctx, m, delay, d.Action)
+}
+
 // requeue puts a fresh copy of m back on the queue, visible after delay,
 // and reports action and whether the record is done with (false when the
 // copy could not be sent: SQS redelivers the original).
@@ -257,14 +299,21 @@ func (h *Handler) requeue(ctx context.Context, m sms.QueuedMessage, delay time.D
 	return action, true
 }
 
-// deadLetter puts a poison record on the dead-letter queue with reason,
-// and records that in the status record of m (as far as it was decoded).
+// deadLetter puts a record that cannot or may no longer be processed on the
+// dead-letter queue with reason, and records that in the status record of
+// m (as far as it was decoded).
 func (h *Handler) deadLetter(ctx context.Context, rec events.SQSMessage, m sms.QueuedMessage, reason string) (sms.Action, bool) {
 	if err := h.dlq.DeadLetter(context.WithoutCancel(ctx), rec.Body, reason); err != nil {
-		h.log.LogAttrs(ctx, slog.LevelError, "could not dead-letter poison record", slog.String("sqsMessageId", rec.MessageId), slog.String("error", err.Error()))
+		h.log.LogAttrs(ctx, slog.LevelError, "could not dead-letter record", slog.String("sqsMessageId", rec.MessageId),
+			slog.String("reason", reason), slog.String("error", err.Error()))
 		return sms.Poison, false
 	}
-	h.log.LogAttrs(ctx, slog.LevelWarn, "poison record dead-lettered", slog.String("event", "poison"),
+	event := "poison"
+	if reason == ReasonRequeueLimit {
+		event = "dead_lettered"
+	}
+	metrics.Inc(ctx, metrics.DeadLettered, metrics.Outcome(reason))
+	h.log.LogAttrs(ctx, slog.LevelWarn, "record dead-lettered", slog.String("event", event),
 		slog.String("sqsMessageId", rec.MessageId), slog.String("reason", reason))
 	h.recordDeadLetter(ctx, m, reason)
 	return sms.Poison, true
@@ -281,7 +330,8 @@ func sentTimestamp(rec events.SQSMessage) time.Time {
 }
 
 // backoff is the visibility timeout before the next try of a record
-// received `receives` times.
+// received `receives` times, and the delay of a deferred record's copy
+// number `receives`.
 func (h *Handler) backoff(receives int) time.Duration {
 	d := h.cfg.BackoffBase
 	for i := 1; i < receives && d < h.cfg.BackoffMax; i++ {

@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -40,6 +41,7 @@ type fakeQueue struct {
 	mu         sync.Mutex
 	requeued   []sms.QueuedMessage
 	delays     []time.Duration
+	enqueued   []sms.QueuedMessage
 	visibility map[string]time.Duration
 	requeueErr error
 }
@@ -52,6 +54,16 @@ func (q *fakeQueue) Requeue(_ context.Context, m sms.QueuedMessage, d time.Durat
 	}
 	q.requeued = append(q.requeued, m)
 	q.delays = append(q.delays, d)
+	return nil
+}
+
+func (q *fakeQueue) Enqueue(_ context.Context, m sms.QueuedMessage) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.requeueErr != nil {
+		return q.requeueErr
+	}
+	q.enqueued = append(q.enqueued, m)
 	return nil
 }
 
@@ -336,5 +348,80 @@ func TestHandleProducerMessageCreatedWhenSQSTookIt(t *testing.T) {
 	}
 	if want := time.UnixMilli(1764579600123); len(d.got) != 1 || !d.got[0].EnqueuedAt.Equal(want) {
 		t.Errorf("delivered %+v, want EnqueuedAt %v (SentTimestamp)", d.got, want)
+	}
+}
+
+// TestHandleDefersWithGrowingDelay checks that a record deferred for
+// reasons that are not its own — no slot, the limiter or the ledger
+// unreachable, its id held elsewhere, too little time left — goes back on
+// the queue as a fresh copy (no receive count burnt) after a delay that
+// grows with its attempt count, up to SQS's 15 minutes.
+func TestHandleDefersWithGrowingDelay(t *testing.T) {
+	tests := []struct {
+		name    string
+		d       sms.Disposition
+		attempt int
+		want    time.Duration
+	}{
+		{"no slot, first copy", sms.Disposition{Action: sms.Deferred}, 1, 5 * time.Second},
+		{"no slot, third copy", sms.Disposition{Action: sms.Deferred}, 3, 20 * time.Second},
+		{"limiter unavailable", sms.Disposition{Action: sms.Deferred, Kind: sms.KindUnavailable}, 2, 10 * time.Second},
+		{"held elsewhere", sms.Disposition{Action: sms.HeldElsewhere, Kind: sms.KindConflict}, 4, 40 * time.Second},
+		{"delay capped at SQS's maximum", sms.Disposition{Action: sms.Deferred}, 12, 15 * time.Minute},
+		{"producer's message without an attempt count", sms.Disposition{Action: sms.Deferred}, 0, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &fakeDeliverer{byBody: map[string]sms.Disposition{"x": tt.d}}
+			q := &fakeQueue{}
+			dlq := &fakeDLQ{}
+			h := NewHandler(d, q, dlq, discard(), Config{BackoffMax: time.Hour})
+			body := fmt.Sprintf(`{"to":"+14155552671","body":"x","attempt":%d}`, tt.attempt)
+			if tt.attempt == 0 {
+				body = msg("x")
+			}
+			resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("r", body, "1")}})
+			if len(resp.BatchItemFailures) != 0 {
+				t.Errorf("failures = %v, want none: a deferred record must not burn its receive count", resp.BatchItemFailures)
+			}
+			if len(q.requeued) != 1 {
+				t.Fatalf("requeued %d copies, want 1", len(q.requeued))
+			}
+			if got := q.delays[0]; got != tt.want {
+				t.Errorf("requeue delay = %v, want %v", got, tt.want)
+			}
+			if len(q.visibility) != 0 || len(dlq.reasons) != 0 {
+				t.Errorf("visibility %v, dead letters %v; want neither", q.visibility, dlq.reasons)
+			}
+		})
+	}
+}
+
+// TestHandleRequeueLimit checks that the requeue loop is bounded: a record
+// that already went on the queue RequeueLimit times goes to the DLQ with
+// reason requeue_limit instead of another copy.
+func TestHandleRequeueLimit(t *testing.T) {
+	for _, action := range []sms.Action{sms.Deferred, sms.HeldElsewhere} {
+		for _, attempt := range []int{DefaultRequeueLimit - 1, DefaultRequeueLimit, DefaultRequeueLimit + 5} {
+			d := &fakeDeliverer{byBody: map[string]sms.Disposition{"x": {Action: action}}}
+			q := &fakeQueue{}
+			dlq := &fakeDLQ{}
+			h := NewHandler(d, q, dlq, discard(), Config{})
+			body := fmt.Sprintf(`{"to":"+14155552671","body":"x","attempt":%d}`, attempt)
+			resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("r", body, "1")}})
+			if len(resp.BatchItemFailures) != 0 {
+				t.Errorf("%v, attempt %d: failures = %v, want none", action, attempt, resp.BatchItemFailures)
+			}
+			if attempt < DefaultRequeueLimit {
+				if len(q.requeued) != 1 || len(dlq.reasons) != 0 {
+					t.Errorf("%v, attempt %d: requeued %d, dead-lettered %v; want one copy", action, attempt, len(q.requeued), dlq.reasons)
+				}
+				continue
+			}
+			if len(q.requeued) != 0 || dlq.reasons[body] != ReasonRequeueLimit {
+				t.Errorf("%v, attempt %d: requeued %d, dead-lettered %v; want the record on the DLQ with reason %s",
+					action, attempt, len(q.requeued), dlq.reasons, ReasonRequeueLimit)
+			}
+		}
 	}
 }

@@ -34,7 +34,7 @@ func BenchmarkDynamoLimiterReserve(b *testing.B) {
 	frozen := conformance.NewClock(epoch)
 	b.Run("idle", func(b *testing.B) {
 		api := newCountingAPI()
-		l := mustLimiter(b, api, newTable(b), LimiterConfig{Name: "bench", Rate: 1e6, Shards: 1})
+		l := mustLimiter(b, api, newTable(b), LimiterConfig{Name: "bench", Rate: 1e6, Margin: sms.DefaultMargin, ShardRate: 1e6})
 		b.ReportAllocs()
 		var grants int64
 		for b.Loop() {
@@ -47,7 +47,7 @@ func BenchmarkDynamoLimiterReserve(b *testing.B) {
 	})
 	b.Run("busy", func(b *testing.B) {
 		api := newCountingAPI()
-		l := mustLimiter(b, api, newTable(b), LimiterConfig{Name: "bench", Rate: 1e6, Shards: 1, Clock: frozen})
+		l := mustLimiter(b, api, newTable(b), LimiterConfig{Name: "bench", Rate: 1e6, Margin: sms.DefaultMargin, ShardRate: 1e6, Clock: frozen})
 		b.ReportAllocs()
 		var grants int64
 		for b.Loop() {
@@ -68,7 +68,7 @@ func BenchmarkDynamoLimiterReserve(b *testing.B) {
 			for range instances {
 				api := newCountingAPI()
 				apis = append(apis, api)
-				limiters = append(limiters, mustLimiter(b, api, table, LimiterConfig{Name: "bench", Rate: 1e6, Shards: 1, Clock: frozen}))
+				limiters = append(limiters, mustLimiter(b, api, table, LimiterConfig{Name: "bench", Rate: 1e6, Margin: sms.DefaultMargin, ShardRate: 1e6, Clock: frozen}))
 			}
 			var grants, worker atomic.Int64
 			b.ReportAllocs()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/fluxkit/sms/internal/metrics"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -35,6 +37,14 @@ const (
 	attrPK   = "pk"
 	attrSK   = "sk"
 	attrNext = "next" // unix nanoseconds of the next free slot
+	// attrSpacing is the slot interval (ns) of the instance with the
+	// longest one that took a slot until attrSpacingUntil (unix ns).
+	attrSpacing      = "spacing"
+	attrSpacingUntil = "spacingUntil"
+	// attrDay is the UTC day (sms.UTCDay) whose segments attrSegments
+	// counts: the shard's part of the daily budget.
+	attrDay      = "day"
+	attrSegments = "segs"
 )
 
 // LimiterConfig configures a Limiter.
@@ -45,17 +55,26 @@ type LimiterConfig struct {
 	// Rate is the number of slots per second for the whole deployment; it
 	// must be positive.
 	Rate float64
-	// Margin stretches every slot by this fraction: zero means
-	// sms.DefaultMargin; it must be less than 1. Calls may reach the provider
-	// up to Margin seconds after their slot starts without breaking the
-	// 1-second bound, and a saturated limiter grants Rate/(1+Margin) slots
-	// per second.
+	// Margin stretches every slot by this fraction: zero means none; it
+	// must be less than 1. Calls may reach the provider up to Margin
+	// seconds after their slot starts without breaking the 1-second bound,
+	// and a saturated limiter grants Rate/(1+Margin) slots per second.
 	Margin float64
-	// Shards is how many items share the rate; zero means
-	// ceil(Rate/ShardRate).
-	Shards int
+	// ShardRate is the most slots per second one item takes; zero means
+	// ShardRate. It must be a whole number. The rate is laid out over the
+	// items greedily (see splitRate), so every instance sharing the table
+	// must use the same ShardRate, whatever its Rate.
+	ShardRate float64
 	// Clock is the time source; nil means sms.SystemClock.
 	Clock sms.Clock
+	// DailySegments is the daily segment budget (SMS_DAILY_SEGMENT_LIMIT):
+	// the most segments granted slots may carry per UTC day, split over
+	// the shards as the rate is; zero means none. It is counted in the
+	// slot's own write.
+	DailySegments int64
+	// Log receives the event daily_budget_80 when a shard's part of the
+	// budget crosses 80 %; nil discards.
+	Log *slog.Logger
 }
 
 // Limiter is the DynamoDB sms.Limiter shared by every instance of the
@@ -71,6 +90,10 @@ type Limiter struct {
 	// answer arrives: half the margin, in seconds. The other half is left
 	// for the spread of the delay from Reserve's return to the provider.
 	maxLate int64
+	// budgeted: a daily segment budget applies (each shard's is
+	// shard.budget).
+	budgeted bool
+	log      *slog.Logger
 }
 
 // shard is one limiter item and what this instance last learned about it.
@@ -78,7 +101,7 @@ type shard struct {
 	sk       string
 	rate     float64       // slots per second on this item
 	weight   float64       // cumulative share of the rate, for picking
-	interval time.Duration // spacing of this item's slots
+	interval time.Duration // this instance's spacing of the item's slots
 	pk       string
 	// known is the largest value of the item's next slot (unix ns) this
 	// instance has seen; 0 when none. The stored value never decreases,
@@ -91,6 +114,21 @@ type shard struct {
 	// gate lets one Reserve at a time talk to the item (capacity 1), so
 	// that callers in one instance never race each other for a slot.
 	gate chan struct{}
+	// stored is the item's stricter spacing as last seen; read and written
+	// only by the holder of gate.
+	stored spacing
+	// budget is the shard's part of the daily segment budget.
+	budget int64
+	// day and used are the UTC day the item last counted segments for and
+	// how many it had counted as last seen (a lower bound of the stored
+	// count while the day lasts).
+	day, used atomic.Int64
+}
+
+// spacing is an item's stored spacing: the interval (ns) and until when
+// (unix ns) it binds instances with a shorter one. Zero: none stored.
+type spacing struct {
+	interval, until int64
 }
 
 // NewLimiter returns a limiter keeping its state in table through api.
@@ -107,27 +145,33 @@ func NewLimiter(api LimiterAPI, table string, cfg LimiterConfig) (*Limiter, erro
 	if !(cfg.Margin >= 0 && cfg.Margin < 1) {
 		return nil, fmt.Errorf("dynamo: new limiter: margin %v is not in [0, 1)", cfg.Margin)
 	}
-	if cfg.Shards < 0 {
-		return nil, fmt.Errorf("dynamo: new limiter: shards %d is negative", cfg.Shards)
+	if cfg.ShardRate == 0 {
+		cfg.ShardRate = ShardRate
+	}
+	if !(cfg.ShardRate >= 1) || cfg.ShardRate != math.Trunc(cfg.ShardRate) || math.IsInf(cfg.ShardRate, 0) {
+		return nil, fmt.Errorf("dynamo: new limiter: shard rate %v is not a whole number of at least 1", cfg.ShardRate)
 	}
 	if cfg.Name == "" {
 		cfg.Name = "default"
 	}
-	if cfg.Margin == 0 {
-		cfg.Margin = sms.DefaultMargin
-	}
-	if cfg.Shards == 0 {
-		cfg.Shards = int(math.Ceil(cfg.Rate / ShardRate))
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = sms.SystemClock{}
 	}
+	if cfg.DailySegments < 0 {
+		return nil, fmt.Errorf("dynamo: new limiter: daily segment budget %d is negative", cfg.DailySegments)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	shares := splitRate(cfg.Rate, cfg.ShardRate)
 	l := &Limiter{
-		api: api, table: table, clock: cfg.Clock, rate: cfg.Rate, shards: make([]shard, cfg.Shards),
-		maxLate: int64(cfg.Margin * float64(time.Second) / 2),
+		api: api, table: table, clock: cfg.Clock, rate: cfg.Rate, shards: make([]shard, len(shares)),
+		maxLate:  int64(cfg.Margin * float64(time.Second) / 2),
+		budgeted: cfg.DailySegments > 0, log: cfg.Log,
 	}
 	var cum float64
-	for i, r := range splitRate(cfg.Rate, cfg.Shards) {
+	for i, r := range shares {
+		l.shards[i].budget = budgetShare(cfg.DailySegments, cum, cum+r, cfg.Rate)
 		cum += r
 		s := &l.shards[i]
 		s.pk = "limiter#" + cfg.Name
@@ -140,33 +184,42 @@ func NewLimiter(api LimiterAPI, table string, cfg LimiterConfig) (*Limiter, erro
 	return l, nil
 }
 
-// splitRate divides rate over n shards. An integral rate of at least n is
-// split into integral parts (so that the per-shard bounds add up to
-// exactly rate); any other rate into equal parts.
-func splitRate(rate float64, n int) []float64 {
+// splitRate lays rate out over items of at most unit slots per second,
+// greedily: ceil(rate/unit) items, every one but the last at unit, the
+// last with the rest. The shares add up to rate, all but the last are
+// whole numbers (the last is whole when rate is), so their ceilings add up
+// to ceil(rate). And item i's share, min(unit, rate - i·unit), never
+// shrinks as rate grows: two instances configured with different rates
+// share the items of the smaller layout, and on each item the larger rate
+// has the larger share, so together they never offer more than the larger
+// rate (docs/rate-limiting.md).
+func splitRate(rate, unit float64) []float64 {
+	n := int(math.Ceil(rate / unit))
 	parts := make([]float64, n)
-	if rate == math.Trunc(rate) && rate >= float64(n) {
-		base := math.Floor(rate / float64(n))
-		extra := int(rate - base*float64(n))
-		for i := range parts {
-			parts[i] = base
-			if i < extra {
-				parts[i]++
-			}
-		}
-		return parts
-	}
 	for i := range parts {
-		parts[i] = rate / float64(n)
+		parts[i] = min(unit, rate-float64(i)*unit)
 	}
 	return parts
+}
+
+// budgetShare is the part of a daily budget of the shard that holds the
+// rate's share from lo to hi: the budget is cut where the rate is, and the
+// parts add up to the budget.
+func budgetShare(budget int64, lo, hi, rate float64) int64 {
+	at := func(x float64) int64 {
+		if x >= rate {
+			return budget
+		}
+		return int64(math.Floor(float64(budget) * x / rate))
+	}
+	return at(hi) - at(lo)
 }
 
 // Shards reports how many items the limiter spreads its rate over.
 func (l *Limiter) Shards() int { return len(l.shards) }
 
-// Interval is the spacing of consecutive slots on one shard (with one
-// shard, of all slots).
+// Interval is this instance's own spacing of consecutive slots on the
+// first shard (with one shard, of all slots).
 func (l *Limiter) Interval() time.Duration { return l.shards[0].interval }
 
 // pick chooses a shard at random, in proportion to its share of the rate.
@@ -195,15 +248,33 @@ const (
 	restart
 )
 
-// Reserve takes the next free slot of a randomly picked shard if it starts
-// no later than now+maxWait and returns its start; otherwise it takes
-// nothing, writes nothing, and returns ok == false. Reserve does not
-// sleep: the caller waits until the returned time, then calls the
+// Reserve takes one slot for a message of one segment: ReserveN(ctx, 1,
+// 1, maxWait).
+func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
+	return l.ReserveN(ctx, 1, 1, maxWait)
+}
+
+// ReserveN takes n consecutive slots of a randomly picked shard if the
+// first starts no later than now+maxWait and returns its start; otherwise
+// it takes nothing, writes nothing, and returns ok == false. ReserveN does
+// not sleep: the caller waits until the returned time, then calls the
 // provider at once (the margin covers the lateness; see the package
-// documentation). A negative maxWait counts as zero. A slot whose start
-// is more than half the margin (in seconds) in the past when DynamoDB's
-// answer arrives is not returned: it stays taken and Reserve tries again,
-// so a slow answer costs capacity, never strictness.
+// documentation). A negative maxWait counts as zero, an n below 1 as 1. A
+// first slot whose start is more than half the margin (in seconds) in the
+// past when DynamoDB's answer arrives is not returned: the slots stay
+// taken and ReserveN tries again, so a slow answer costs capacity, never
+// strictness.
+//
+// The next slot is moved on by n times this instance's interval, or the
+// longer one the item stores when an instance configured with a lower
+// rate (or a larger margin) took a slot within the last sms.SpacingHold;
+// an instance whose interval is the longest in force stores its own.
+//
+// With a daily segment budget, the same write counts segments against the
+// shard's part of the UTC day's budget, on condition that it has room for
+// them; a shard without room is passed over for another, and when none
+// has room ReserveN takes nothing and fails with sms.DailyBudgetError
+// (after a request, or none when this instance already knows).
 //
 // Calls on one Limiter take turns on each shard: a caller waits (as long
 // as ctx allows) while another caller of the same instance is talking to
@@ -213,20 +284,74 @@ const (
 // conditions alone. One instance thus takes at most one slot per shard
 // per DynamoDB round trip (100 to 200 a second at 5 to 10 ms).
 //
-// In steady state Reserve makes one conditional UpdateItem. When the form
-// this instance predicts from what it last saw is wrong, DynamoDB answers
-// with the stored item (ReturnValuesOnConditionCheckFailure) and the
-// second request uses the right form; when the stored next slot is
-// already beyond now+maxWait, Reserve answers ok == false after zero or
-// one request. It never loops on contention: after a few requests it
-// gives up with a KindUnavailable error. DynamoDB failures are
-// KindUnavailable (throttling, server faults, connection) or KindInternal
-// (anything else).
-func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
-	if maxWait < 0 {
-		maxWait = 0
-	}
+// In steady state ReserveN makes one conditional UpdateItem. When the
+// form, the spacing or the budget's day this instance predicts from what
+// it last saw is wrong, DynamoDB answers with the stored item
+// (ReturnValuesOnConditionCheckFailure) and the next request uses the
+// right ones; when the stored next slot is already beyond now+maxWait,
+// ReserveN answers ok == false after zero or one request. It never loops
+// on contention: after a few requests it gives up with a KindUnavailable
+// error. DynamoDB failures are KindUnavailable (throttling, server faults,
+// connection) or KindInternal (anything else).
+func (l *Limiter) ReserveN(ctx context.Context, n, segments int, maxWait time.Duration) (time.Time, bool, error) {
+	maxWait, n, segments = max(maxWait, 0), max(n, 1), max(segments, 0)
+	want := take{slots: int64(n), segments: int64(segments)}
 	s := l.pick()
+	for tried := 0; ; tried++ {
+		if l.budgeted {
+			if s = l.withRoom(s, want.segments); s == nil {
+				return time.Time{}, false, sms.DailyBudgetError(l.clock.Now())
+			}
+		}
+		at, ok, err := l.reserveOn(ctx, s, want, maxWait)
+		if !errors.Is(err, errNoRoom) {
+			return at, ok, err
+		}
+		if tried == len(l.shards) {
+			return time.Time{}, false, sms.DailyBudgetError(l.clock.Now())
+		}
+	}
+}
+
+// take is what one ReserveN asks for: consecutive slots, and the segments
+// they carry.
+type take struct {
+	slots, segments int64
+}
+
+// errNoRoom marks a shard whose part of the daily budget turned out to
+// have no room for a take.
+var errNoRoom = errors.New("no room in the daily budget")
+
+// withRoom returns s, or when this instance knows that s's part of the
+// budget has no room for segments today, another shard not known to be
+// full; nil when none is left.
+func (l *Limiter) withRoom(s *shard, segments int64) *shard {
+	day := sms.UTCDay(l.clock.Now())
+	if s.hasRoom(day, segments) {
+		return s
+	}
+	for i := range l.shards {
+		if o := &l.shards[i]; o.hasRoom(day, segments) {
+			return o
+		}
+	}
+	return nil
+}
+
+// hasRoom reports whether the shard's part of the budget may have room for
+// segments on day, as far as this instance knows.
+func (s *shard) hasRoom(day, segments int64) bool {
+	used := int64(0)
+	if s.day.Load() == day {
+		used = s.used.Load()
+	}
+	return used+segments <= s.budget
+}
+
+// reserveOn is ReserveN on shard s. It fails with errNoRoom when the
+// shard's part of the budget has no room for want.
+func (l *Limiter) reserveOn(ctx context.Context, s *shard, want take, maxWait time.Duration) (time.Time, bool, error) {
 	if s.known.Load() > horizonAt(l.clock.Now().UnixNano(), maxWait) {
 		// Refuse at once, without waiting for the gate.
 		return time.Time{}, false, nil
@@ -239,7 +364,8 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 	defer func() { <-s.gate }()
 	late := false
 	for range maxAttempts {
-		now := l.clock.Now().UnixNano()
+		nowT := l.clock.Now()
+		now := nowT.UnixNano()
 		horizon := horizonAt(now, maxWait)
 		known := s.known.Load()
 		if known > horizon {
@@ -252,9 +378,13 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 		if known >= now || (known != 0 && s.busy.Load()) {
 			f = advance
 		}
-		at, stored, err := l.try(ctx, s, f, now, horizon)
+		sp := s.spacingAt(now)
+		b := l.budgetAt(s, nowT, want.segments)
+		at, old, err := l.try(ctx, s, f, sp, b, want.slots, now, horizon)
 		if err == nil {
-			s.observe(at + int64(s.interval))
+			s.learn(old, sp, now)
+			l.counted(ctx, s, b, old)
+			s.observe(at + want.slots*sp.interval)
 			if l.clock.Now().UnixNano()-at > l.maxLate {
 				// The answer came too late to use the slot within the
 				// margin. It stays taken (capacity lost, never exceeded).
@@ -267,16 +397,25 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 		if !errors.Is(err, errConflict) {
 			return time.Time{}, false, err
 		}
-		if stored == 0 {
-			// The item does not exist: only the restart form can create it.
+		s.stored = old.spacing
+		if l.budgeted {
+			s.day.Store(old.day)
+			s.used.Store(old.segs)
+			if old.day >= b.day && old.segs+want.segments > s.budget {
+				return time.Time{}, false, errNoRoom
+			}
+		}
+		if old.next == 0 {
+			// The item (or its next slot) does not exist: only the restart
+			// form can create it.
 			s.known.Store(0)
 			s.busy.Store(false)
 			continue
 		}
 		// Learn whether a stale view meant an idle or a busy item.
-		s.busy.Store(stored >= now)
-		s.observe(stored)
-		if stored > horizon {
+		s.busy.Store(old.next >= now)
+		s.observe(old.next)
+		if old.next > horizon {
 			return time.Time{}, false, nil
 		}
 	}
@@ -287,6 +426,96 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time
 	return time.Time{}, false, sms.E(sms.KindUnavailable, "rate limiter unavailable", sms.RetryAfter(retryAfter), sms.Cause(cause))
 }
 
+// budgetReq is how a request counts segments against the shard's part of
+// the daily budget: on the item's day (sameDay: the item already counts
+// day), or starting the day's count. Off: the limiter has no budget.
+type budgetReq struct {
+	on       bool
+	sameDay  bool
+	day      int64
+	segments int64
+	// most is the largest count the item may hold before the request.
+	most int64
+}
+
+// budgetAt is the budget part of a request on s at now for segments, as
+// far as this instance knows the item's day. An item that counts a later
+// day than now's (another instance's clock is past midnight) is counted
+// in that day.
+func (l *Limiter) budgetAt(s *shard, now time.Time, segments int64) budgetReq {
+	if !l.budgeted {
+		return budgetReq{}
+	}
+	day := sms.UTCDay(now)
+	known := s.day.Load()
+	if known > day {
+		day = known
+	}
+	return budgetReq{on: true, sameDay: known == day, day: day, segments: segments, most: s.budget - segments}
+}
+
+// counted learns the shard's count after a granted request b (old is the
+// item before it), records the share of the shard's part of the budget
+// used (metric DailyBudgetUsedPercent: the shards' parts fill alike), and
+// logs daily_budget_80 when the request took it across 80 %.
+func (l *Limiter) counted(ctx context.Context, s *shard, b budgetReq, old item) {
+	if !b.on {
+		return
+	}
+	before := int64(0)
+	if b.sameDay {
+		before = old.segs
+	}
+	after := before + b.segments
+	s.day.Store(b.day)
+	s.used.Store(after)
+	if s.budget > 0 {
+		metrics.Add(ctx, metrics.DailyBudgetUsedPercent, float64(after)*100/float64(s.budget))
+	}
+	if before*5 < s.budget*4 && after*5 >= s.budget*4 {
+		l.log.LogAttrs(ctx, slog.LevelWarn, "the daily segment budget is 80 % used",
+			slog.String("event", "daily_budget_80"), slog.String("shard", s.sk),
+			slog.Int64("used", after), slog.Int64("budget", s.budget))
+	}
+}
+
+// choice is the spacing a request applies: interval (ns), and whether it
+// is the item's stored one (another instance's, stricter than this
+// instance's own) rather than this instance's own.
+type choice struct {
+	interval int64
+	stored   bool
+}
+
+// spacingAt is the spacing this instance applies at now, as far as it
+// knows the item: the stored one while it is stricter and in force, else
+// its own.
+func (s *shard) spacingAt(now int64) choice {
+	if s.stored.interval > int64(s.interval) && s.stored.until >= now {
+		return choice{interval: s.stored.interval, stored: true}
+	}
+	return choice{interval: int64(s.interval)}
+}
+
+// learn records what the item held after a successful request that
+// applied sp at now: old is the item before it.
+func (s *shard) learn(old item, sp choice, now int64) {
+	if sp.stored {
+		s.stored = old.spacing
+		return
+	}
+	// The request stored this instance's own spacing.
+	s.stored = spacing{interval: sp.interval, until: now + int64(sms.SpacingHold)}
+}
+
+// item is what a limiter item holds; zero fields are absent.
+type item struct {
+	next int64
+	spacing
+	// day and segs are the budget's day and the segments counted in it.
+	day, segs int64
+}
+
 // horizonAt is now + maxWait in unix ns, saturating instead of overflowing.
 func horizonAt(now int64, maxWait time.Duration) int64 {
 	if h := now + int64(maxWait); h >= now {
@@ -295,65 +524,110 @@ func horizonAt(now int64, maxWait time.Duration) int64 {
 	return math.MaxInt64
 }
 
-// errConflict marks a failed condition; try then returns the stored next
-// slot (0 when the item does not exist).
+// errConflict marks a failed condition; try then returns the stored item.
 var errConflict = errors.New("condition failed")
 
-// try makes one conditional UpdateItem of form f. On success it returns
-// the granted slot (unix ns). When the condition fails it returns
-// errConflict and the stored next slot; any other error is an *sms.Error.
-func (l *Limiter) try(ctx context.Context, s *shard, f form, now, horizon int64) (at, stored int64, err error) {
+// try makes one conditional UpdateItem of form f applying spacing sp. On
+// success it returns the granted slot (unix ns) and the item as it was
+// before. When a condition fails it returns errConflict and the stored
+// item (zero when it does not exist); any other error is an *sms.Error.
+//
+// With its own spacing, the request also stores it (with until =
+// now + sms.SpacingHold), on condition that no stricter spacing is in
+// force; with the stored spacing, on condition that it is still the one
+// stored.
+//
+// With a daily budget (b.on), the same write counts b.segments: on the
+// item's day if it has room for them, or starting a new day's count.
+func (l *Limiter) try(ctx context.Context, s *shard, f form, sp choice, b budgetReq, slots, now, horizon int64) (at int64, old item, err error) {
 	in := &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table),
 		Key: map[string]types.AttributeValue{
 			attrPK: &types.AttributeValueMemberS{Value: s.pk},
 			attrSK: &types.AttributeValueMemberS{Value: s.sk},
 		},
-		ExpressionAttributeNames:            map[string]string{"#n": attrNext},
+		ExpressionAttributeNames:            map[string]string{"#n": attrNext, "#s": attrSpacing},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": number(now)},
+		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+	var set, cond string
 	switch f {
 	case advance:
-		in.UpdateExpression = aws.String("SET #n = #n + :i")
-		in.ConditionExpression = aws.String("#n BETWEEN :now AND :horizon")
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{
-			":i":       number(int64(s.interval)),
-			":now":     number(now),
-			":horizon": number(horizon),
-		}
-		in.ReturnValues = types.ReturnValueUpdatedOld
+		set = "#n = #n + :i"
+		cond = "#n BETWEEN :now AND :horizon"
+		in.ExpressionAttributeValues[":i"] = number(slots * sp.interval)
+		in.ExpressionAttributeValues[":horizon"] = number(horizon)
 	case restart:
-		in.UpdateExpression = aws.String("SET #n = :next")
-		in.ConditionExpression = aws.String("attribute_not_exists(#n) OR #n < :now")
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{
-			":next": number(now + int64(s.interval)),
-			":now":  number(now),
-		}
-		in.ReturnValues = types.ReturnValueNone
+		set = "#n = :next"
+		cond = "(attribute_not_exists(#n) OR #n < :now)"
+		in.ExpressionAttributeValues[":next"] = number(now + slots*sp.interval)
 	}
+	if b.on {
+		in.ExpressionAttributeNames["#d"] = attrDay
+		in.ExpressionAttributeNames["#g"] = attrSegments
+		in.ExpressionAttributeValues[":day"] = number(b.day)
+		in.ExpressionAttributeValues[":g"] = number(b.segments)
+		if b.sameDay {
+			set += ", #g = #g + :g"
+			cond += " AND #d = :day AND #g <= :most"
+			in.ExpressionAttributeValues[":most"] = number(b.most)
+		} else {
+			set += ", #d = :day, #g = :g"
+			cond += " AND (attribute_not_exists(#d) OR #d < :day)"
+		}
+	}
+	if sp.stored {
+		cond += " AND #s = :s"
+		in.ExpressionAttributeValues[":s"] = number(sp.interval)
+	} else {
+		set += ", #s = :s, #u = :until"
+		cond += " AND (attribute_not_exists(#s) OR #s <= :s OR #u < :now)"
+		in.ExpressionAttributeNames["#u"] = attrSpacingUntil
+		in.ExpressionAttributeValues[":s"] = number(sp.interval)
+		in.ExpressionAttributeValues[":until"] = number(now + int64(sms.SpacingHold))
+	}
+	in.UpdateExpression = aws.String("SET " + set)
+	in.ConditionExpression = aws.String(cond)
 	out, err := l.api.UpdateItem(ctx, in)
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
-			return 0, 0, classify("reserve slot", err)
+			return 0, item{}, classify("reserve slot", err)
 		}
-		if _, ok := ccf.Item[attrNext]; !ok {
-			return 0, 0, errConflict
-		}
-		stored, perr := intAttr(ccf.Item, attrNext)
+		old, perr := parseItem(ccf.Item)
 		if perr != nil {
-			return 0, 0, internalf("dynamo: reserve slot: item %s/%s: %w", s.pk, s.sk, perr)
+			return 0, item{}, internalf("dynamo: reserve slot: item %s/%s: %w", s.pk, s.sk, perr)
 		}
-		return 0, stored, errConflict
+		return 0, old, errConflict
+	}
+	old, err = parseItem(out.Attributes)
+	if err != nil {
+		return 0, item{}, internalf("dynamo: reserve slot: item %s/%s: %w", s.pk, s.sk, err)
 	}
 	if f == restart {
-		return now, 0, nil
+		return now, old, nil
 	}
-	at, err = intAttr(out.Attributes, attrNext)
-	if err != nil {
-		return 0, 0, internalf("dynamo: reserve slot: item %s/%s: %w", s.pk, s.sk, err)
+	if old.next == 0 {
+		return 0, item{}, internalf("dynamo: reserve slot: item %s/%s: no %s before an advance", s.pk, s.sk, attrNext)
 	}
-	return at, 0, nil
+	return old.next, old, nil
+}
+
+// parseItem reads a limiter item; absent attributes read as zero.
+func parseItem(attrs map[string]types.AttributeValue) (item, error) {
+	var it item
+	for name, dst := range map[string]*int64{attrNext: &it.next, attrSpacing: &it.interval, attrSpacingUntil: &it.until, attrDay: &it.day, attrSegments: &it.segs} {
+		if _, ok := attrs[name]; !ok {
+			continue
+		}
+		v, err := intAttr(attrs, name)
+		if err != nil {
+			return item{}, err
+		}
+		*dst = v
+	}
+	return it, nil
 }
 
 // observe raises the shard's known next slot to v.

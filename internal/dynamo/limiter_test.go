@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,10 +24,9 @@ var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func TestLimiterConformance(t *testing.T) {
 	table := newTable(t)
-	var seq atomic.Int64
-	conformance.Limiter(t, func(t *testing.T, rate, margin float64, clock sms.Clock) sms.Limiter {
+	conformance.Limiter(t, func(t *testing.T, spec conformance.LimiterSpec) sms.Limiter {
 		l, err := NewLimiter(newCountingAPI(), table, LimiterConfig{
-			Name: fmt.Sprintf("conformance-%d", seq.Add(1)), Rate: rate, Margin: margin, Shards: 1, Clock: clock,
+			Name: spec.State, Rate: spec.Rate, Margin: spec.Margin, ShardRate: 1e6, Clock: spec.Clock, DailySegments: spec.DailySegments,
 		})
 		if err != nil {
 			t.Fatalf("NewLimiter: %v", err)
@@ -58,7 +58,7 @@ func mustReserve(tb testing.TB, l *Limiter, maxWait time.Duration) time.Time {
 func TestLimiterItem(t *testing.T) {
 	table := newTable(t)
 	clock := conformance.NewClock(epoch)
-	l := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Clock: clock})
+	l := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Margin: sms.DefaultMargin, Clock: clock})
 	interval := 105 * time.Millisecond
 	if got := l.Interval(); got != interval {
 		t.Fatalf("Interval() = %v, want %v", got, interval)
@@ -83,7 +83,7 @@ func TestLimiterItem(t *testing.T) {
 	if _, ok, err := l.Reserve(context.Background(), 0); ok || err != nil {
 		t.Fatalf("Reserve(0) = %v, %v; want no slot", ok, err)
 	}
-	fresh := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Clock: clock})
+	fresh := mustLimiter(t, moto.DynamoDB(), table, LimiterConfig{Name: "provider", Rate: 10, Margin: sms.DefaultMargin, Clock: clock})
 	if _, ok, err := fresh.Reserve(context.Background(), interval); ok || err != nil {
 		t.Fatalf("fresh Reserve(interval) = %v, %v; want no slot", ok, err)
 	}
@@ -158,7 +158,7 @@ func TestLimiterRequests(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := conformance.NewClock(epoch)
-			cfg := LimiterConfig{Name: fmt.Sprintf("requests-%d", i), Rate: rate, Clock: clock}
+			cfg := LimiterConfig{Name: fmt.Sprintf("requests-%d", i), Rate: rate, Margin: sms.DefaultMargin, Clock: clock}
 			apis := []*countingAPI{newCountingAPI(), newCountingAPI()}
 			ls := []*Limiter{mustLimiter(t, apis[0], table, cfg), mustLimiter(t, apis[1], table, cfg)}
 			for j, c := range tt.calls {
@@ -182,46 +182,129 @@ func TestLimiterRequests(t *testing.T) {
 
 func TestSplitRate(t *testing.T) {
 	tests := []struct {
-		rate   float64
-		shards int
-		want   []float64
+		rate, unit float64
+		want       []float64
 	}{
-		{rate: 10, shards: 1, want: []float64{10}},
-		{rate: 1001, shards: 3, want: []float64{334, 334, 333}},
-		{rate: 10, shards: 4, want: []float64{3, 3, 2, 2}},
-		{rate: 2.5, shards: 2, want: []float64{1.25, 1.25}},
-		{rate: 2, shards: 4, want: []float64{0.5, 0.5, 0.5, 0.5}},
+		{rate: 10, unit: 500, want: []float64{10}},
+		{rate: 500, unit: 500, want: []float64{500}},
+		{rate: 1000, unit: 500, want: []float64{500, 500}},
+		{rate: 1001, unit: 500, want: []float64{500, 500, 1}},
+		{rate: 1000.5, unit: 500, want: []float64{500, 500, 0.5}},
+		{rate: 2.5, unit: 500, want: []float64{2.5}},
+		{rate: 30, unit: 10, want: []float64{10, 10, 10}},
 	}
 	for _, tt := range tests {
-		if got := splitRate(tt.rate, tt.shards); !slices.Equal(got, tt.want) {
-			t.Errorf("splitRate(%v, %d) = %v, want %v", tt.rate, tt.shards, got, tt.want)
+		if got := splitRate(tt.rate, tt.unit); !slices.Equal(got, tt.want) {
+			t.Errorf("splitRate(%v, %v) = %v, want %v", tt.rate, tt.unit, got, tt.want)
+		}
+	}
+}
+
+// TestShardLayoutAcrossRates checks the layout's two promises for pairs of
+// rates that old and new instances may run side by side: the shares add
+// up to the rate with ceilings adding up to ceil(rate), and the union of
+// the two layouts — each item at the larger of its two shares — offers no
+// more than the larger rate.
+func TestShardLayoutAcrossRates(t *testing.T) {
+	rates := []float64{0.5, 1, 10, 399.5, 400, 500, 501, 999, 1000, 1000.5, 1001, 1499.9, 1500, 2600}
+	for _, a := range rates {
+		shares := splitRate(a, ShardRate)
+		var sum, ceilings float64
+		for _, r := range shares {
+			sum += r
+			ceilings += math.Ceil(r)
+		}
+		if sum != a || ceilings != math.Ceil(a) {
+			t.Errorf("splitRate(%v) = %v: shares add up to %v, ceilings to %v; want %v and %v", a, shares, sum, ceilings, a, math.Ceil(a))
+		}
+		for _, b := range rates {
+			sa, sb := splitRate(a, ShardRate), splitRate(b, ShardRate)
+			var union float64
+			for i := range max(len(sa), len(sb)) {
+				var x, y float64
+				if i < len(sa) {
+					x = sa[i]
+				}
+				if i < len(sb) {
+					y = sb[i]
+				}
+				union += math.Ceil(max(x, y))
+			}
+			if want := math.Ceil(max(a, b)); union > want {
+				t.Errorf("rates %v (%v) and %v (%v) side by side offer %v a second, want at most %v", a, sa, b, sb, union, want)
+			}
 		}
 	}
 }
 
 func TestNewLimiterConfig(t *testing.T) {
 	tests := []struct {
-		rate     float64
-		margin   float64
-		shards   int
-		want     int
-		interval time.Duration
+		rate      float64
+		margin    float64
+		shardRate float64
+		want      int
+		interval  time.Duration
 	}{
-		{rate: 10, want: 1, interval: 105 * time.Millisecond},
+		{rate: 10, margin: 0.05, want: 1, interval: 105 * time.Millisecond},
 		{rate: 10, margin: 0.1, want: 1, interval: 110 * time.Millisecond},
-		{rate: 500, want: 1, interval: 2100 * time.Microsecond},
-		{rate: 501, want: 2, interval: 4183267 * time.Nanosecond}, // shard 0 has 251/s
-		{rate: 1200, want: 3, interval: 2625 * time.Microsecond},
-		{rate: 1200, shards: 1, want: 1, interval: 875 * time.Microsecond},
+		{rate: 10, margin: 0, want: 1, interval: 100 * time.Millisecond}, // zero means none
+		{rate: 500, margin: 0.05, want: 1, interval: 2100 * time.Microsecond},
+		{rate: 501, margin: 0.05, want: 2, interval: 2100 * time.Microsecond}, // 500 + 1
+		{rate: 1200, margin: 0.05, want: 3, interval: 2100 * time.Microsecond},
+		{rate: 1200, margin: 0.05, shardRate: 1200, want: 1, interval: 875 * time.Microsecond},
 	}
 	for _, tt := range tests {
-		l := mustLimiter(t, moto.DynamoDB(), "t", LimiterConfig{Rate: tt.rate, Margin: tt.margin, Shards: tt.shards})
+		l := mustLimiter(t, moto.DynamoDB(), "t", LimiterConfig{Rate: tt.rate, Margin: tt.margin, ShardRate: tt.shardRate})
 		if got := l.Shards(); got != tt.want {
-			t.Errorf("NewLimiter(rate %v, shards %d).Shards() = %d, want %d", tt.rate, tt.shards, got, tt.want)
+			t.Errorf("NewLimiter(rate %v, shard rate %v).Shards() = %d, want %d", tt.rate, tt.shardRate, got, tt.want)
 		}
 		if got := l.Interval(); got != tt.interval {
-			t.Errorf("NewLimiter(rate %v, shards %d).Interval() = %v, want %v", tt.rate, tt.shards, got, tt.interval)
+			t.Errorf("NewLimiter(rate %v, margin %v, shard rate %v).Interval() = %v, want %v", tt.rate, tt.margin, tt.shardRate, got, tt.interval)
 		}
+	}
+}
+
+// TestLimiterMixedRatesAcrossShards runs two instances whose rates need
+// different numbers of shards (10/s and 11/s at 5 per shard: two items
+// and three) on one table with a manual clock, taking every slot either
+// can get, and checks that no 1-second window holds more grants than the
+// larger rate.
+func TestLimiterMixedRatesAcrossShards(t *testing.T) {
+	table := newTable(t)
+	clock := conformance.NewClock(epoch)
+	cfg := LimiterConfig{Name: "mixed", Margin: sms.DefaultMargin, ShardRate: 5, Clock: clock}
+	a, b := cfg, cfg
+	a.Rate, b.Rate = 10, 11
+	limiters := []*Limiter{mustLimiter(t, moto.DynamoDB(), table, a), mustLimiter(t, moto.DynamoDB(), table, b)}
+	if limiters[0].Shards() != 2 || limiters[1].Shards() != 3 {
+		t.Fatalf("shards = %d and %d, want 2 and 3", limiters[0].Shards(), limiters[1].Shards())
+	}
+	var grants []time.Time
+	const step = 25 * time.Millisecond
+	for clock.Now().Before(epoch.Add(3 * time.Second)) {
+		for _, l := range limiters {
+			// Shards are picked at random: keep asking until a few refusals.
+			for refusals := 0; refusals < 4; {
+				at, ok, err := l.Reserve(context.Background(), 0)
+				if err != nil {
+					t.Fatalf("Reserve: %v", err)
+				}
+				if !ok {
+					refusals++
+					continue
+				}
+				grants = append(grants, at)
+			}
+		}
+		clock.Advance(step)
+	}
+	peak := maxInWindow(grants, time.Second)
+	t.Logf("rates 10 and 11 over 2 and 3 shards: %d grants in 3 s, peak %d in 1 s", len(grants), peak)
+	if peak > 11 {
+		t.Errorf("peak grants in a 1 s window = %d, want at most 11 (the larger rate)", peak)
+	}
+	if len(grants) < 25 {
+		t.Errorf("grants = %d in 3 s, want the shards saturated (about 30)", len(grants))
 	}
 }
 
@@ -239,7 +322,8 @@ func TestNewLimiterRejectsBadConfig(t *testing.T) {
 		{"negative rate", api, "t", LimiterConfig{Rate: -1}},
 		{"negative margin", api, "t", LimiterConfig{Rate: 10, Margin: -0.01}},
 		{"margin of a whole slot", api, "t", LimiterConfig{Rate: 10, Margin: 1}},
-		{"negative shards", api, "t", LimiterConfig{Rate: 10, Shards: -1}},
+		{"negative shard rate", api, "t", LimiterConfig{Rate: 10, ShardRate: -1}},
+		{"fractional shard rate", api, "t", LimiterConfig{Rate: 10, ShardRate: 2.5}},
 	}
 	for _, tt := range tests {
 		if l, err := NewLimiter(tt.api, tt.table, tt.cfg); err == nil {
@@ -255,7 +339,7 @@ func TestLimiterShards(t *testing.T) {
 	clock := conformance.NewClock(epoch)
 	api := newCountingAPI()
 	// 30/s over 3 shards: 10/s each, slots 105 ms apart on each item.
-	l := mustLimiter(t, api, table, LimiterConfig{Name: "sharded", Rate: 30, Shards: 3, Clock: clock})
+	l := mustLimiter(t, api, table, LimiterConfig{Name: "sharded", Rate: 30, Margin: sms.DefaultMargin, ShardRate: 10, Clock: clock})
 	const calls = 300
 	grants := make([]time.Time, 0, calls)
 	for range calls {
@@ -373,7 +457,7 @@ func TestLimiterGivesUpUnderContention(t *testing.T) {
 			Item:    map[string]types.AttributeValue{"next": number(clock.Now().UnixNano())},
 		}
 	}}
-	l := mustLimiter(t, api, "t", LimiterConfig{Rate: 10, Clock: clock})
+	l := mustLimiter(t, api, "t", LimiterConfig{Rate: 10, Margin: sms.DefaultMargin, Clock: clock})
 	_, ok, err := l.Reserve(context.Background(), time.Second)
 	if ok || err == nil {
 		t.Fatalf("Reserve = %v, %v; want an error", ok, err)
@@ -440,7 +524,7 @@ func TestLimiterDropsSlotsAnsweredLate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := conformance.NewClock(epoch)
 			api := &slowAPI{LimiterAPI: newCountingAPI(), clock: clock, delay: tt.delay}
-			l := mustLimiter(t, api, table, LimiterConfig{Name: fmt.Sprintf("late-%d", i), Rate: 10, Clock: clock})
+			l := mustLimiter(t, api, table, LimiterConfig{Name: fmt.Sprintf("late-%d", i), Rate: 10, Margin: sms.DefaultMargin, Clock: clock})
 			at, ok, err := l.Reserve(context.Background(), tt.maxWait)
 			if tt.want < 0 {
 				if err == nil || sms.KindOf(err) != sms.KindUnavailable {

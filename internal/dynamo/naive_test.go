@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // naiveLimiter is the fixed one-second window counter that
@@ -63,7 +65,7 @@ func boundaryBurst(tb testing.TB, rate int) (naive, ours burstResult, sent int) 
 	table := newTable(tb)
 	naiveAPI, ourAPI := newCountingAPI(), newCountingAPI()
 	nl := &naiveLimiter{api: naiveAPI, table: table, name: "burst", rate: rate}
-	ol := mustLimiter(tb, ourAPI, table, LimiterConfig{Name: "burst", Rate: float64(rate)})
+	ol := mustLimiter(tb, ourAPI, table, LimiterConfig{Name: "burst", Rate: float64(rate), Margin: sms.DefaultMargin})
 
 	boundary := time.Now().Add(700 * time.Millisecond).Truncate(time.Second).Add(time.Second)
 	var arrivals []time.Time

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fluxkit/sms/internal/sms"
 )
 
 // These tests run the limiter on the real clock against the emulator, the
@@ -140,7 +142,7 @@ func TestLimiterRealTimeOverload(t *testing.T) {
 			for range tt.instances {
 				api := newCountingAPI()
 				apis = append(apis, api)
-				limiters = append(limiters, mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: tt.rate}))
+				limiters = append(limiters, mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: tt.rate, Margin: sms.DefaultMargin}))
 			}
 			ld := runCallers(t, limiters, tt.workers, run, time.Second)
 			var requests int64
@@ -169,7 +171,7 @@ func TestLimiterRealTimeLightLoad(t *testing.T) {
 	const rate = 20
 	table := newTable(t)
 	api := newCountingAPI()
-	l := mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: rate})
+	l := mustLimiter(t, api, table, LimiterConfig{Name: "provider", Rate: rate, Margin: sms.DefaultMargin})
 	interval := l.Interval()
 	// One caller, with pauses from none (the next slot is ahead) to two
 	// slots (the item has gone idle).
@@ -192,5 +194,39 @@ func TestLimiterRealTimeLightLoad(t *testing.T) {
 	}
 	if peak > rate {
 		t.Errorf("peak calls in a 1 s window = %d, want at most %d", peak, rate)
+	}
+}
+
+// TestLimiterRealTimeRollout runs an instance configured at 10/s and one at
+// 4/s side by side on one item, as during a rollout that lowers
+// SMS_RATE_LIMIT: both keep to the stricter spacing, so after the first
+// slots the two together grant about 4 a second.
+func TestLimiterRealTimeRollout(t *testing.T) {
+	const run = 3 * time.Second
+	table := newTable(t)
+	oldAPI, newAPI := newCountingAPI(), newCountingAPI()
+	limiters := []*Limiter{
+		mustLimiter(t, oldAPI, table, LimiterConfig{Name: "provider", Rate: 10, Margin: sms.DefaultMargin}),
+		mustLimiter(t, newAPI, table, LimiterConfig{Name: "provider", Rate: 4, Margin: sms.DefaultMargin}),
+	}
+	ld := runCallers(t, limiters, 16, run, time.Second)
+	peak := maxInWindow(ld.calls, time.Second)
+	// Past the first second, only the stricter spacing is in force.
+	first := slices.MinFunc(ld.calls, time.Time.Compare)
+	var later []time.Time
+	for _, c := range ld.calls {
+		if c.Sub(first) >= time.Second {
+			later = append(later, c)
+		}
+	}
+	latePeak := maxInWindow(later, time.Second)
+	perGrant := float64(oldAPI.n.Load()+newAPI.n.Load()) / float64(len(ld.calls))
+	t.Logf("rates 10 and 4 side by side: %d calls, peak %d in 1 s (%d after the first second), %.2f requests per grant",
+		len(ld.calls), peak, latePeak, perGrant)
+	if peak > 10 {
+		t.Errorf("peak calls in a 1 s window = %d, want at most the larger rate, 10", peak)
+	}
+	if latePeak > 4 {
+		t.Errorf("peak calls in a 1 s window after the first second = %d, want at most the stricter rate, 4", latePeak)
 	}
 }

@@ -121,7 +121,7 @@ func (s *StatusStore) Record(ctx context.Context, serviceID string, ch sms.Chang
 		if !modified {
 			return false, nil
 		}
-		in, moved = s.mergeInput(old, next, ch.Status, now), mv
+		in, moved = s.mergeInput(old, next, ch, now), mv
 	}
 	return false, sms.E(sms.KindUnavailable, "status store contended", sms.RetryAfter(retryAfter),
 		sms.Cause(fmt.Errorf("dynamo: status record: record changed under %d requests", maxStatusAttempts)))
@@ -172,7 +172,8 @@ func (e *expr) input(table, serviceID string) *dynamodb.UpdateItemInput {
 // to ch.Status: its condition holds when the record is absent, or when
 // its status is one ch.Status may follow and it has no earlier entry for
 // ch.Status in its history; and when the record has no earlier createdAt
-// than ch's. Fields ch brings are set only where the record has none.
+// than ch's, and no other provider id than ch.ForProviderMessageID when
+// that is set. Fields ch brings are set only where the record has none.
 func (s *StatusStore) advanceInput(serviceID string, ch sms.Change, now time.Time) *dynamodb.UpdateItemInput {
 	created, _, _ := sms.Record{}.Apply(ch, now) // the record ch alone makes
 	e := newExpr()
@@ -207,6 +208,10 @@ func (s *StatusStore) advanceInput(serviceID string, ch sms.Change, now time.Tim
 			strings.Join(may, " OR "), hist, hist, e.name(keyAt), e.value(number(entry.At.UnixMilli())))
 	}
 	e.cond = append(e.cond, cond)
+	if ch.ForProviderMessageID != "" {
+		p := e.name(attrProviderID)
+		e.cond = append(e.cond, fmt.Sprintf("(attribute_not_exists(%s) OR %s = %s)", p, p, e.value(str(ch.ForProviderMessageID))))
+	}
 	if !created.CreatedAt.IsZero() {
 		cr := e.name(attrCreatedAt)
 		v := e.value(number(created.CreatedAt.UnixMilli()))
@@ -217,12 +222,14 @@ func (s *StatusStore) advanceInput(serviceID string, ch sms.Change, now time.Tim
 }
 
 // mergeInput is the write that turns the stored record old into next,
-// the merge of a change of status st: it is conditioned on what the merge
-// depended on (the status, the error's code, the history entry of st and
-// createdAt), so that it fails, returning the new state, when another
-// writer changed any of them in between. Fields the record lacked are
-// set only where they are still missing.
-func (s *StatusStore) mergeInput(old, next sms.Record, st sms.Status, now time.Time) *dynamodb.UpdateItemInput {
+// the merge of ch: it is conditioned on what the merge depended on (the
+// status, the error's code, the history entry of ch's status, createdAt,
+// and for a change limited to a provider id the absence of one), so that
+// it fails, returning the new state, when another writer changed any of
+// them in between. Fields the record lacked are set only where they are
+// still missing.
+func (s *StatusStore) mergeInput(old, next sms.Record, ch sms.Change, now time.Time) *dynamodb.UpdateItemInput {
+	st := ch.Status
 	e := newExpr()
 	stName, hist := e.name(attrStatus), e.name(histPrefix+string(st))
 	e.cond = append(e.cond, stName+" = "+e.value(str(string(old.Status))))
@@ -252,6 +259,9 @@ func (s *StatusStore) mergeInput(old, next sms.Record, st sms.Status, now time.T
 				e.set = append(e.set, fmt.Sprintf("%s = if_not_exists(%s, %s)", n, n, e.value(v)))
 			}
 		}
+	}
+	if ch.ForProviderMessageID != "" && old.ProviderMessageID == "" {
+		e.cond = append(e.cond, "attribute_not_exists("+e.name(attrProviderID)+")")
 	}
 	if !next.CreatedAt.Equal(old.CreatedAt) {
 		cr := e.name(attrCreatedAt)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +44,7 @@ func PostForm(ctx context.Context, op, baseURL, defaultBaseURL, path string, for
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+path, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, sms.E(sms.KindProviderAccount, "the SMS provider endpoint is misconfigured",
+		return nil, sms.E(sms.KindProviderAccount, "the SMS provider endpoint is misconfigured", sms.FailoverSafe(),
 			sms.Cause(fmt.Errorf("%s: build request: %w", op, err)))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -69,11 +70,19 @@ func (r *Response) Success() bool { return r.StatusCode >= 200 && r.StatusCode <
 // left to the caller to interpret. A failure to get one is an *sms.Error:
 //   - KindTransient when the request was never completely written (refused
 //     connection, DNS or TLS failure, the caller's context done before the
-//     request went out): the provider cannot have acted on it;
+//     request went out): the provider cannot have acted on it, so another
+//     provider may send the message (FailoverSafe);
 //   - KindAmbiguous when it was written and then the answer did not come
 //     (timeout, the caller's deadline, connection reset or closed): the
 //     provider may have acted on it;
 //   - KindAmbiguous too when a 2xx answer's body could not be read whole.
+//
+// When req's context carries sms.ReadyBy, the request must have its
+// connection by then: if it does not, Do abandons it before anything is
+// written (closing a connection that arrives late rather than writing on
+// it) and fails with KindTransient wrapping sms.ErrConnNotReady. A
+// connection that is still being opened then goes on to the idle pool for
+// the next call.
 //
 // A body read failure on a non-2xx answer returns what was read: the
 // status alone says the provider did not accept the message.
@@ -89,10 +98,21 @@ func Do(hc *http.Client, req *http.Request, op string) (*Response, error) {
 			}
 		},
 	}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	ctx := req.Context()
+	var ready *readiness
+	if by, ok := sms.ReadyBy(ctx); ok {
+		ctx, ready = newReadiness(ctx, by)
+		defer ready.stop()
+		trace.GetConn, trace.GotConn = ready.getConn, ready.gotConn
+	}
+	req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
 
 	resp, err := hc.Do(req)
 	if err != nil {
+		if ready != nil && ready.wasMissed() && !written.Load() {
+			return nil, sms.E(sms.KindTransient, msgUnreachable, sms.FailoverSafe(),
+				sms.Cause(fmt.Errorf("%s: %s %s: %w", op, req.Method, req.URL.Host, sms.ErrConnNotReady)))
+		}
 		return nil, transportError(op, req, err, written.Load())
 	}
 	defer resp.Body.Close()
@@ -117,7 +137,7 @@ func transportError(op string, req *http.Request, err error, written bool) *sms.
 	if written {
 		return sms.E(sms.KindAmbiguous, msgNoAnswer, sms.Cause(cause))
 	}
-	return sms.E(sms.KindTransient, msgUnreachable, sms.Cause(cause))
+	return sms.E(sms.KindTransient, msgUnreachable, sms.FailoverSafe(), sms.Cause(cause))
 }
 
 // Unexpected classifies an answer the caller could not make sense of (why
@@ -130,7 +150,9 @@ func transportError(op string, req *http.Request, err error, written bool) *sms.
 //     is KindProviderAccount: the endpoint or the account is not what this
 //     service was configured for, and it takes a human to fix.
 //
-// ProviderMessage carries the HTTP status line, never the body.
+// The transient and provider-account answers are FailoverSafe: the
+// provider did not take the message. ProviderMessage carries the HTTP
+// status line, never the body.
 func Unexpected(op string, r *Response, why error) *sms.Error {
 	detail := sms.ProviderDetail("", fmt.Sprintf("HTTP %d %s", r.StatusCode, http.StatusText(r.StatusCode)))
 	cause := sms.Cause(fmt.Errorf("%s: unexpected HTTP %d answer: %w", op, r.StatusCode, why))
@@ -138,11 +160,11 @@ func Unexpected(op string, r *Response, why error) *sms.Error {
 	case r.Success():
 		return sms.E(sms.KindAmbiguous, "the SMS provider's answer could not be read; the message may have been sent", detail, cause)
 	case IsTransientStatus(r.StatusCode):
-		return sms.E(sms.KindTransient, "the SMS provider is temporarily unavailable", detail, cause, sms.RetryAfter(RetryAfter(r.Header)))
+		return sms.E(sms.KindTransient, "the SMS provider is temporarily unavailable", detail, cause, sms.RetryAfter(RetryAfter(r.Header)), sms.FailoverSafe())
 	case IsAmbiguousStatus(r.StatusCode):
 		return sms.E(sms.KindAmbiguous, msgFailedWhileHandling, detail, cause)
 	}
-	return sms.E(sms.KindProviderAccount, "the SMS provider gave an unexpected answer", detail, cause)
+	return sms.E(sms.KindProviderAccount, "the SMS provider gave an unexpected answer", detail, cause, sms.FailoverSafe())
 }
 
 // IsTransientStatus reports whether an HTTP status says the provider
@@ -180,4 +202,83 @@ func RetryAfter(h http.Header) time.Duration {
 		return maxRetryAfter
 	}
 	return time.Duration(n) * time.Second
+}
+
+// readiness enforces a request's readiness bound: the connection must be
+// there by a given time, or the request is abandoned with nothing written.
+// The transport asks for a connection (GetConn) and gets one (GotConn)
+// before it writes anything; a timer cancels the request at the bound
+// while it is still waiting, and a connection that arrives after the
+// bound is closed before the transport can write on it (with HTTP/1.1 a
+// connection carries one request at a time, so no other call is hurt).
+type readiness struct {
+	by     time.Time
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+
+	mu      sync.Mutex
+	waiting bool // between GetConn and GotConn
+	missed  bool
+}
+
+func newReadiness(ctx context.Context, by time.Time) (context.Context, *readiness) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	r := &readiness{by: by, cancel: cancel}
+	r.timer = time.AfterFunc(time.Until(by), r.expire)
+	return ctx, r
+}
+
+// getConn: the transport starts looking for a connection (again, when it
+// retries on another one).
+func (r *readiness) getConn(string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.missed:
+	case time.Now().After(r.by):
+		r.miss()
+	default:
+		r.waiting = true
+	}
+}
+
+// gotConn: the transport has a connection and is about to write on it.
+func (r *readiness) gotConn(info httptrace.GotConnInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.missed && !time.Now().After(r.by) {
+		r.waiting = false
+		return
+	}
+	if !r.missed {
+		r.miss()
+	}
+	// Too late: make sure nothing is written on it.
+	info.Conn.Close()
+}
+
+// expire runs at the bound.
+func (r *readiness) expire() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waiting && !r.missed {
+		r.miss()
+	}
+}
+
+func (r *readiness) miss() {
+	r.missed = true
+	r.cancel(sms.ErrConnNotReady)
+}
+
+func (r *readiness) wasMissed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.missed
+}
+
+// stop ends the bound once the request is done with.
+func (r *readiness) stop() {
+	r.timer.Stop()
+	r.cancel(nil)
 }

@@ -106,6 +106,10 @@ func TestDoClassifiesTransportFailures(t *testing.T) {
 			if e.Kind != tt.want {
 				t.Errorf("kind = %v, want %v (error %v)", e.Kind, tt.want, err)
 			}
+			// Only a request never written lets another provider send.
+			if want := tt.want == sms.KindTransient; e.FailoverSafe != want {
+				t.Errorf("FailoverSafe = %v, want %v", e.FailoverSafe, want)
+			}
 			if e.Code != "" || e.Message == "" {
 				t.Errorf("code, message = %q, %q, want no narrowing code and a message", e.Code, e.Message)
 			}
@@ -245,6 +249,9 @@ func TestUnexpected(t *testing.T) {
 		if e.Kind != tt.want || e.Code != "" || e.RetryAfter != tt.wantRetry {
 			t.Errorf("Unexpected(%d) = %v %q retry %v, want %v without a narrowing code, retry %v",
 				tt.status, e.Kind, e.Code, e.RetryAfter, tt.want, tt.wantRetry)
+		}
+		if want := tt.want != sms.KindAmbiguous; e.FailoverSafe != want {
+			t.Errorf("Unexpected(%d).FailoverSafe = %v, want %v", tt.status, e.FailoverSafe, want)
 		}
 		if !errors.Is(e, why) || e.Message == "" || strings.Contains(e.Error(), "secret") {
 			t.Errorf("Unexpected(%d) = %v, want the cause wrapped, a message, and no body", tt.status, e)

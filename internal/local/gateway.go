@@ -12,7 +12,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,38 +23,13 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 )
 
-// The routes of the HTTP API (template.yaml's SendRoute and
-// MessageRoute): POST RoutePath sends, GET RoutePath/{messageId} reads a
-// message's status.
+// The send route of the HTTP API (template.yaml's SendRoute); the routes
+// of one message are in routes.go.
 const (
 	RouteMethod = http.MethodPost
 	RoutePath   = "/messaging/sms"
 	RouteKey    = RouteMethod + " " + RoutePath
-	// MessageRouteKey is the route of a message's status; its path
-	// parameter is messageId.
-	MessageRouteKey = http.MethodGet + " " + RoutePath + "/{messageId}"
 )
-
-// route tells the route key of r and its path parameters, or false when
-// no route of the HTTP API matches (API Gateway answers 404 then). A
-// message id is one path segment, percent-decoded as API Gateway does.
-func route(r *http.Request) (key string, params map[string]string, ok bool) {
-	switch {
-	case r.Method == RouteMethod && r.URL.Path == RoutePath:
-		return RouteKey, nil, true
-	case r.Method != http.MethodGet:
-		return "", nil, false
-	}
-	raw, found := strings.CutPrefix(r.URL.EscapedPath(), RoutePath+"/")
-	if !found || raw == "" || strings.Contains(raw, "/") {
-		return "", nil, false
-	}
-	id, err := url.PathUnescape(raw)
-	if err != nil {
-		return "", nil, false
-	}
-	return MessageRouteKey, map[string]string{"messageId": id}, true
-}
 
 // MaxRequestBytes is the most of a request body the gateway reads. API
 // Gateway's own limit is 10 MB; 1 MiB is far above the handler's 64 KiB
@@ -98,6 +72,16 @@ type Gateway struct {
 	fn    Invoker
 	local http.Handler
 	cfg   GatewayConfig
+	// routes are the other routes (Route), by route key.
+	routes map[string]Invoker
+	// params are the routes with a path parameter (RouteParam).
+	params []paramRoute
+}
+
+// paramRoute is a route whose path ends in one parameter segment.
+type paramRoute struct {
+	method, prefix, key string
+	fn                  Invoker
 }
 
 // NewGateway returns a Gateway invoking fn; local (which may be nil)
@@ -118,13 +102,48 @@ func NewGateway(fn Invoker, local http.Handler, cfg GatewayConfig) *Gateway {
 	return &Gateway{fn: fn, local: local, cfg: cfg}
 }
 
+// Route makes the gateway serve another route, method and path exactly
+// (a route key such as "POST /messaging/sms/receipts/twilio"), with the
+// function fn; call it before serving. The events carry the route's key.
+func (g *Gateway) Route(method, path string, fn Invoker) {
+	if g.routes == nil {
+		g.routes = map[string]Invoker{}
+	}
+	g.routes[method+" "+path] = fn
+}
+
+// RouteParam makes the gateway serve a route whose path is prefix followed
+// by one segment, its parameter (a route key such as
+// "DELETE /messaging/sms/suppressions/{number}"), with the function fn.
+func (g *Gateway) RouteParam(method, prefix, key string, fn Invoker) {
+	g.params = append(g.params, paramRoute{method: method, prefix: prefix, key: key, fn: fn})
+}
+
+// paramRoute finds the route with a parameter that serves r.
+func (g *Gateway) paramRoute(r *http.Request) (Invoker, string, bool) {
+	for _, pr := range g.params {
+		seg, ok := strings.CutPrefix(r.URL.Path, pr.prefix)
+		if ok && r.Method == pr.method && seg != "" && !strings.Contains(seg, "/") {
+			return pr.fn, pr.key, true
+		}
+	}
+	return nil, "", false
+}
+
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.local != nil && strings.HasPrefix(r.URL.Path, localPrefix) {
 		g.local.ServeHTTP(w, r)
 		return
 	}
-	if _, _, ok := route(r); !ok {
+	fn, routeKey := g.fn, RouteKey
+	if other, ok := g.routes[r.Method+" "+r.URL.Path]; ok {
+		fn, routeKey = other, r.Method+" "+r.URL.Path
+	} else if other, key, ok := g.paramRoute(r); ok {
+		fn, routeKey = other, key
+	} else if key, _, ok := matchRoute(r); ok {
+		routeKey = key
+	} else {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
@@ -141,7 +160,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := g.cfg.Clock.Now()
 	gwID := newGatewayRequestID()
 	w.Header().Set("Apigw-Requestid", gwID)
-	event, err := json.Marshal(NewEvent(r, body, now, gwID))
+	ev := NewEvent(r, body, now, gwID)
+	ev.RouteKey, ev.RequestContext.RouteKey = routeKey, routeKey
+	event, err := json.Marshal(ev)
 	if err != nil {
 		g.fail(w, r, "encode event", err)
 		return
@@ -151,7 +172,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), g.cfg.Timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: sms.NewID(), InvokedFunctionArn: g.cfg.FunctionARN})
-	out, err := g.fn.Invoke(ctx, event)
+	out, err := fn.Invoke(ctx, event)
 	if err != nil {
 		g.fail(w, r, "function error", err)
 		return
@@ -225,9 +246,9 @@ func NewEvent(r *http.Request, body []byte, now time.Time, requestID string) eve
 		domain = h
 	}
 	prefix, _, _ := strings.Cut(domain, ".")
-	routeKey, params, ok := route(r)
+	routeKey, params, ok := matchRoute(r)
 	if !ok {
-		routeKey = "$default"
+		routeKey = RouteKey
 	}
 
 	ev := events.APIGatewayV2HTTPRequest{

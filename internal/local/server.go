@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/drain"
 	"github.com/fluxkit/sms/internal/local/esm"
+	"github.com/fluxkit/sms/internal/receipts"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -42,6 +44,18 @@ const (
 	// DrainTimeout is the drain function's timeout in template.yaml.
 	DrainTimeout = 60 * time.Second
 )
+
+// SuppressionsPath is the suppression list's collection: DELETE
+// SuppressionsPath/{number} takes a number off it (JWT_ADMIN_SCOPE).
+const SuppressionsPath = "/messaging/sms/suppressions"
+
+// ReceiptRoutes are the receipt routes of template.yaml, which the local
+// server serves with the receipts function's handler.
+var ReceiptRoutes = []struct{ Method, Path string }{
+	{http.MethodPost, receipts.TwilioPath},
+	{http.MethodGet, receipts.VonagePath},
+	{http.MethodPost, receipts.VonagePath},
+}
 
 // EnvPort is the environment variable choosing the port.
 const EnvPort = "PORT"
@@ -73,6 +87,13 @@ type Options struct {
 	// Clock is the time source of the in-memory parts, the console and
 	// the gateway; nil means the system clock.
 	Clock sms.Clock
+	// Consoles names console providers after real ones ("twilio",
+	// "vonage"), in the order they are tried: with more than one, local
+	// mode fails over between them as a deployment with SMS_PROVIDER set
+	// to the same list would, and POST /_local/providers/{name}/down and
+	// /up take one down and back up (docs/local.md#failover). Empty: one
+	// console provider. SMS_PROVIDER must then be unset.
+	Consoles []string
 }
 
 // lists is the configuration of the console's and the dead letters' lists.
@@ -121,7 +142,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Clock == nil {
 		opts.Clock = sms.SystemClock{}
 	}
-	cfg, err := loadConfig(opts.Getenv)
+	if err := checkConsoles(opts.Consoles); err != nil {
+		return nil, err
+	}
+	cfg, err := loadConfig(opts.Getenv, opts.Consoles)
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +171,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	sendParts, drainParts := svc.Parts, svc.Parts
 	sendParts.Log = opts.Log.With(slog.String("function", "send"))
 	drainParts.Log = opts.Log.With(slog.String("function", "drain"))
-	api := app.NewSendHandler(cfg, sendParts, svc.Auth)
+	api := app.NewSendHandler(cfg, sendParts, svc.Auth, svc.Callers)
 	gw := NewGateway(api, http.HandlerFunc(s.serveLocal), GatewayConfig{Clock: opts.Clock, Log: sendParts.Log})
+	for _, r := range ReceiptRoutes {
+		gw.Route(r.Method, r.Path, st.receipts)
+	}
+	gw.RouteParam(http.MethodDelete, SuppressionsPath+"/", "DELETE "+SuppressionsPath+"/{number}", api)
 	s.srv = &http.Server{
 		Handler:           s.track(gw),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -292,12 +320,48 @@ func (s *Server) Queued() int {
 	return s.st.memQueue.Len()
 }
 
-// providerName names the provider in use.
+// checkConsoles checks the names of Options.Consoles: each a real
+// provider's, none twice.
+func checkConsoles(names []string) error {
+	for i, n := range names {
+		if n != config.ProviderTwilio && n != config.ProviderVonage || slices.Contains(names[:i], n) {
+			return &config.SettingError{Setting: "-console", Reason: fmt.Sprintf("must name %q and %q at most once each, in the order they are tried, got %q",
+				config.ProviderTwilio, config.ProviderVonage, strings.Join(names, ","))}
+		}
+	}
+	return nil
+}
+
+// providerName names the provider in use: the console, the console
+// providers named after real ones, or the real ones, in the order they
+// are tried.
 func (s *Server) providerName() string {
-	if s.st.console != nil {
+	switch {
+	case len(s.st.consoles) > 0:
+		return "console " + strings.Join(s.consoleNames(), ",")
+	case s.st.console != nil:
 		return "console"
 	}
-	return s.st.svc.Config.Provider
+	return strings.Join(s.st.svc.Config.ProviderList(), ",")
+}
+
+// consoleNames lists the named console providers in order.
+func (s *Server) consoleNames() []string {
+	var out []string
+	for _, p := range s.st.consoles {
+		out = append(out, p.Name())
+	}
+	return out
+}
+
+// ConsoleProvider returns the console provider named name, or nil.
+func (s *Server) ConsoleProvider(name string) *ConsoleProvider {
+	for _, p := range s.st.consoles {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // Banner is what the command prints at start: where the server listens,
@@ -308,12 +372,20 @@ func (s *Server) Banner(grace time.Duration) string {
 	_, port, _ := net.SplitHostPort(s.Addr())
 	var b strings.Builder
 	fmt.Fprintf(&b, "FluxKit SMS local server\n")
-	fmt.Fprintf(&b, "  listening   %s  (POST %s; GET %s/{messageId}; GET /_local/status)\n", s.URL(), RoutePath, RoutePath)
+	fmt.Fprintf(&b, "  listening   %s  (POST %s; GET %s/{messageId}; receipts at %s/{twilio,vonage}; GET /_local/status)\n", s.URL(), RoutePath, RoutePath, strings.TrimSuffix(receipts.TwilioPath, "/twilio"))
 	fmt.Fprintf(&b, "  mode        %s\n", strings.Join(s.st.describe, "; "))
-	if s.st.console != nil {
+	switch {
+	case len(s.st.consoles) > 0:
+		fmt.Fprintf(&b, "  providers   console providers named %s, tried in this order (failover): messages are printed here and kept at GET /_local/messages;\n", strings.Join(s.consoleNames(), ", "))
+		fmt.Fprintf(&b, "              take one down with POST /_local/providers/{name}/down, back with /up\n")
+	case s.st.console != nil:
 		fmt.Fprintf(&b, "  provider    console: messages are printed here and kept at GET /_local/messages (SMS_PROVIDER=twilio|vonage sends for real)\n")
-	} else {
-		fmt.Fprintf(&b, "  provider    %s: messages are REALLY SENT, from %s\n", cfg.Provider, cfg.From)
+	default:
+		var from []string
+		for _, p := range cfg.ProviderList() {
+			from = append(from, p+" from "+cfg.FromFor(p))
+		}
+		fmt.Fprintf(&b, "  provider    %s: messages are REALLY SENT\n", strings.Join(from, ", then "))
 	}
 	queueing := "over the limit messages are queued (202)"
 	if !cfg.QueueEnabled {
@@ -350,6 +422,9 @@ type Report struct {
 	// DeadLetters is how many records went to the in-memory dead-letter
 	// list (-1 when SMS_DLQ_URL is used).
 	DeadLetters int
+	// Scheduled is how many messages scheduled more than 15 minutes ahead
+	// the in-memory scheduler still held, and so dropped.
+	Scheduled int
 	// DrainStopped reports whether the drain loop finished its in-flight
 	// batch before Shutdown's context ended.
 	DrainStopped bool
@@ -374,6 +449,9 @@ func (r Report) String() string {
 		parts = append(parts, "the in-memory queue is empty")
 	default:
 		parts = append(parts, fmt.Sprintf("%d queued %s could not be delivered in time and are dropped (the in-memory queue is not saved)", r.Queued, plural(r.Queued, "message")))
+	}
+	if r.Scheduled > 0 {
+		parts = append(parts, fmt.Sprintf("%d scheduled %s not due yet are dropped (the in-memory scheduler is not saved)", r.Scheduled, plural(r.Scheduled, "message")))
 	}
 	if r.RequestsCut {
 		parts = append(parts, "requests still in flight were cut off")
@@ -416,6 +494,10 @@ func (s *Server) Shutdown(ctx context.Context, grace time.Duration) Report {
 	if q := s.st.memQueue; q != nil {
 		r.Queued = q.Len()
 	}
+	if sc := s.st.memScheduler; sc != nil {
+		r.Scheduled = sc.Len()
+		sc.Close()
+	}
 	if c := s.st.console; c != nil {
 		r.Sent = c.Count()
 	}
@@ -441,8 +523,12 @@ func (s *Server) waitEmpty(ctx context.Context) {
 
 // serveLocal answers the /_local/ endpoints.
 func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, providersPath) {
+		s.serveProvider(w, r)
+		return
+	}
 	switch r.URL.Path {
-	case "/_local/messages", "/_local/dead-letters", "/_local/status":
+	case "/_local/messages", "/_local/dead-letters", "/_local/events", "/_local/status":
 	default:
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
@@ -466,6 +552,12 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v = map[string]any{"count": s.st.deadLetters.Count(), "deadLetters": s.st.deadLetters.List()}
+	case "/_local/events":
+		if s.st.events == nil {
+			writeMessage(w, http.StatusNotFound, "no status events: they need the in-memory status store (memory mode, SMS_STATUS_TRACKING not false)")
+			return
+		}
+		v = map[string]any{"count": s.st.events.Count(), "events": s.st.events.List()}
 	default:
 		v = s.status()
 	}
@@ -483,6 +575,43 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
+// providersPath is the prefix of the endpoints that take a console
+// provider down and up.
+const providersPath = "/_local/providers/"
+
+// ProviderState is what GET /_local/status and the /_local/providers/
+// endpoints say about a console provider named after a real one.
+type ProviderState struct {
+	Name string `json:"name"`
+	Down bool   `json:"down"`
+	// Refused counts the calls it refused while down.
+	Refused int `json:"refused"`
+}
+
+// serveProvider answers POST /_local/providers/{name}/down and /up: the
+// console provider named name is taken down (it answers every call as an
+// unavailable provider would) or brought back up.
+func (s *Server) serveProvider(w http.ResponseWriter, r *http.Request) {
+	name, action, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, providersPath), "/")
+	p := s.ConsoleProvider(name)
+	if p == nil || (action != "down" && action != "up") {
+		writeMessage(w, http.StatusNotFound, "Not Found: POST /_local/providers/{name}/down or /up, for a console provider named with -console")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeMessage(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	p.SetDown(action == "down")
+	down, refused := p.Down()
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "console provider "+action, slog.String("provider", name))
+	b, _ := json.Marshal(ProviderState{Name: name, Down: down, Refused: refused})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
+}
+
 // Status is the body of GET /_local/status.
 type Status struct {
 	Mode         string  `json:"mode"`
@@ -497,6 +626,9 @@ type Status struct {
 	// DeadLetters counts the in-memory dead letters (absent with
 	// SMS_DLQ_URL).
 	DeadLetters *int `json:"deadLetters,omitempty"`
+	// Providers are the console providers named after real ones, in the
+	// order they are tried (absent without them).
+	Providers []ProviderState `json:"providers,omitempty"`
 }
 
 func (s *Server) status() Status {
@@ -512,6 +644,10 @@ func (s *Server) status() Status {
 	if d := s.st.deadLetters; d != nil {
 		n := d.Count()
 		st.DeadLetters = &n
+	}
+	for _, p := range s.st.consoles {
+		down, refused := p.Down()
+		st.Providers = append(st.Providers, ProviderState{Name: p.Name(), Down: down, Refused: refused})
 	}
 	return st
 }

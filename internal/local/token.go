@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ const (
 // DevToken returns a development token valid from now for DevTokenTTL. It
 // carries the issuer, audience and scope cfg requires (JWT_ISSUER,
 // JWT_AUDIENCE, JWT_REQUIRED_SCOPE), so that the local server accepts it
-// whatever those are set to.
+// whatever those are set to, and JWT_ADMIN_SCOPE.
 func DevToken(cfg config.Config, now time.Time) (string, error) {
 	claims := map[string]any{
 		"sub": DevSubject,
@@ -46,8 +47,16 @@ func DevToken(cfg config.Config, now time.Time) (string, error) {
 	if cfg.JWTAudience != "" {
 		claims["aud"] = cfg.JWTAudience
 	}
-	if cfg.JWTRequiredScope != "" {
-		claims["scope"] = cfg.JWTRequiredScope
+	// The local developer is the operator too: the token may change the
+	// suppression list (JWT_ADMIN_SCOPE).
+	var scopes []string
+	for _, sc := range []string{cfg.JWTRequiredScope, cfg.JWTAdminScope} {
+		if sc != "" && !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	if len(scopes) > 0 {
+		claims["scope"] = strings.Join(scopes, " ")
 	}
 	tok, err := auth.Sign([]byte(DevSecret), claims)
 	if err != nil {

@@ -16,7 +16,7 @@ const userSecret = "a-developer-configured-secret-of-32+bytes"
 
 func TestDevTokenClaims(t *testing.T) {
 	now := time.Now()
-	cfg := config.Config{JWTIssuer: "https://issuer.example", JWTAudience: "sms-api", JWTRequiredScope: "sms:send"}
+	cfg := config.Config{JWTIssuer: "https://issuer.example", JWTAudience: "sms-api", JWTRequiredScope: "sms:send", JWTAdminScope: "sms:admin"}
 	tok, err := DevToken(cfg, now)
 	if err != nil {
 		t.Fatal(err)
@@ -29,8 +29,8 @@ func TestDevTokenClaims(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if c.Subject != DevSubject || c.Issuer != cfg.JWTIssuer || !c.HasScope("sms:send") {
-		t.Errorf("claims = %+v, want sub %s, iss %s, scope sms:send", c, DevSubject, cfg.JWTIssuer)
+	if c.Subject != DevSubject || c.Issuer != cfg.JWTIssuer || !c.HasScope("sms:send") || !c.HasScope("sms:admin") {
+		t.Errorf("claims = %+v, want sub %s, iss %s, scopes sms:send and sms:admin", c, DevSubject, cfg.JWTIssuer)
 	}
 	if got, want := c.ExpiresAt.Unix(), now.Add(DevTokenTTL).Unix(); got != want {
 		t.Errorf("exp = %d, want %d (now + %v)", got, want, DevTokenTTL)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/local/memory"
+	"github.com/fluxkit/sms/internal/queue"
+	"github.com/fluxkit/sms/internal/receipts"
 	"github.com/fluxkit/sms/internal/sms"
 )
 
@@ -50,6 +53,8 @@ const memoryVisibility = 360 * time.Second
 type stack struct {
 	mode string
 	svc  *app.Service
+	// receipts is the receipts function's handler.
+	receipts *receipts.Handler
 	// source feeds the drain loop's poller (nil: no queue, no drain loop).
 	source esm.Source
 	// memQueue is the in-memory queue (memory mode), console the console
@@ -58,6 +63,15 @@ type stack struct {
 	memQueue    *memory.Queue
 	console     *Console
 	deadLetters *DeadLetters
+	// consoles are the console providers named after real ones
+	// (Options.Consoles), in the order they are tried; empty otherwise.
+	consoles []*ConsoleProvider
+	// memScheduler holds the messages scheduled more than 15 minutes
+	// ahead, unless EventBridge Scheduler does (AWS mode with the
+	// scheduler settings).
+	memScheduler *memory.Scheduler
+	// events are the status events (memory mode with status tracking).
+	events *Events
 	// describe lists what the banner says about the parts.
 	describe []string
 }
@@ -67,11 +81,48 @@ func usesAWS(cfg config.Config) bool {
 	return cfg.AWSEndpointURL != "" || cfg.TableName != "" || cfg.QueueURL != "" || cfg.DLQURL != "" || cfg.SecretID != ""
 }
 
-// loadConfig reads the local configuration: config.Load in local mode,
-// the console provider's default sender, and what AWS mode requires.
-func loadConfig(getenv func(string) string) (config.Config, error) {
-	cfg, err := config.Load(getenv, config.ModeLocal)
+// localRules are the sender and destination rules and the quotas of local
+// mode unless the environment sets them: any sender and any destination,
+// no recipient limit and no daily budget (the caller limit is off by
+// default everywhere), so that development is not refused by a
+// deployment's guard. Setting the variables tries the guard out locally.
+var localRules = map[string]string{
+	config.EnvAllowedSenders:     sms.AnySender,
+	config.EnvBlockedNumberTypes: config.NoBlockedNumberTypes,
+	config.EnvRecipientLimit:     config.Off,
+	config.EnvDailySegmentLimit:  config.Off,
+}
+
+// loadConfig reads the local configuration: config.Load in local mode
+// with localRules, the console provider's default sender, and what AWS
+// mode requires. With consoles (console providers named after real ones,
+// in failover order) SMS_PROVIDER must be unset, and SMS_FROM may name a
+// sender per console provider as it would per real one.
+func loadConfig(getenv func(string) string, consoles []string) (config.Config, error) {
+	if len(consoles) > 0 && strings.TrimSpace(getenv(config.EnvProvider)) != "" {
+		return config.Config{}, &config.SettingError{Setting: config.EnvProvider,
+			Reason: "must be unset with console providers (-console): they stand in for the real ones"}
+	}
+	withRules := func(k string) string {
+		if v := getenv(k); strings.TrimSpace(v) != "" {
+			return v
+		}
+		if k == config.EnvProvider && len(consoles) > 0 {
+			// Read SMS_FROM as it would be read for these providers.
+			return strings.Join(consoles, ",")
+		}
+		return localRules[k]
+	}
+	cfg, err := config.FromEnv(withRules)
 	if err != nil {
+		return config.Config{}, err
+	}
+	if len(consoles) > 0 {
+		// The console providers stand in for these: no credentials, no
+		// real provider.
+		cfg.Provider, cfg.Providers = "", nil
+	}
+	if err := cfg.Validate(config.ModeLocal); err != nil {
 		return config.Config{}, err
 	}
 	if cfg.Provider == "" && cfg.From == "" {
@@ -132,7 +183,16 @@ func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, e
 	}
 	if cfg.Provider == "" {
 		st.console = NewConsole(opts.Console, opts.lists())
-		ao.Provider = st.console
+		ao.Provider, ao.ProviderName = st.console, "console"
+		for i, name := range opts.Consoles {
+			p := st.console.Named(name)
+			st.consoles = append(st.consoles, p)
+			if i == 0 {
+				ao.Provider, ao.ProviderName = p, name
+				continue
+			}
+			ao.Failover = append(ao.Failover, sms.Route{Name: name, Provider: p, From: cfg.FromFor(name)})
+		}
 	}
 	var err error
 	if usesAWS(cfg) {
@@ -149,6 +209,22 @@ func buildStack(ctx context.Context, cfg config.Config, opts Options) (*stack, e
 		return nil, err
 	}
 	st.svc.Parts.Provider = uncut{st.svc.Parts.Provider}
+	for i, r := range st.svc.Parts.Failover {
+		st.svc.Parts.Failover[i].Provider = uncut{r.Provider}
+	}
+	// The receipt routes, on the same secret (or credentials from the
+	// environment) and status store; the console provider reports
+	// deliveries straight into the store instead.
+	if st.receipts, err = app.BuildReceipts(ctx, cfg, app.ReceiptsOptions{
+		AWS: ao.AWS, Secrets: ao.Secrets, Status: st.svc.Parts.Status, Clock: opts.Clock,
+		Log:    opts.Log.With(slog.String("function", "receipts")),
+		OptOut: app.SuppressOptOuts(st.svc.Parts.Quota, opts.Log.With(slog.String("function", "receipts"))),
+	}); err != nil {
+		return nil, err
+	}
+	if st.console != nil && st.svc.Parts.Status != nil {
+		st.console.Report(st.svc.Parts.Status, ReportDelay)
+	}
 	return st, nil
 }
 
@@ -189,17 +265,31 @@ func (st *stack) inMemory(cfg config.Config, opts Options, ao *app.Options) erro
 		return fmt.Errorf("local: queue: %w", err)
 	}
 	st.deadLetters = NewDeadLetters(opts.Console, opts.lists())
-	if ao.Limiter, err = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock}); err != nil {
+	if ao.Limiter, err = memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock,
+		DailySegments: app.DailySegments(cfg, 0), Log: opts.Log}); err != nil {
 		return fmt.Errorf("local: limiter: %w", err)
 	}
+	// Every other provider has a limiter of its own at the same rate, and
+	// its part of the daily budget.
+	ao.LimiterFor = func(name string) (sms.Limiter, error) {
+		return memory.NewLimiter(memory.LimiterConfig{Rate: cfg.RateLimit, Margin: cfg.RateMargin, Clock: opts.Clock,
+			DailySegments: app.DailySegments(cfg, max(slices.Index(cfg.Providers, name), 1)), Log: opts.Log})
+	}
 	ao.Ledger = memory.NewLedger(memory.LedgerConfig{Clock: opts.Clock})
+	ao.Quota = memory.NewQuotaStore(memory.QuotaConfig{Limits: sms.QuotaLimits{Recipient: cfg.RecipientLimit, Caller: cfg.CallerLimit}, Clock: opts.Clock})
 	if cfg.StatusTracking {
-		ao.Status = memory.NewStatusStore(memory.StatusConfig{Retention: cfg.StatusRetention, Clock: opts.Clock})
+		st.events = NewEvents(opts.Console, opts.lists())
+		ao.Status = memory.NewStatusStore(memory.StatusConfig{Retention: cfg.StatusRetention, Clock: opts.Clock, OnChange: st.events.Add})
 	}
 	ao.Queue, ao.DLQ = st.memQueue, st.deadLetters
+	st.memScheduler = memory.NewScheduler(st.memQueue, memory.SchedulerConfig{Clock: opts.Clock, Log: opts.Log})
+	ao.Scheduler = st.memScheduler
 	st.source = NewMemorySource(st.memQueue, st.deadLetters, opts.MaxReceives)
 	st.describe = []string{
-		fmt.Sprintf("memory (in-memory limiter, idempotency store and queue of %d messages; dead letters at GET /_local/dead-letters)", opts.QueueCapacity),
+		fmt.Sprintf("memory (in-memory limiter, idempotency store, scheduler and queue of %d messages; dead letters at GET /_local/dead-letters)", opts.QueueCapacity),
+	}
+	if st.events != nil {
+		st.describe = append(st.describe, "status events at GET /_local/events")
 	}
 	return nil
 }
@@ -255,6 +345,17 @@ func (st *stack) onAWS(ctx context.Context, cfg config.Config, opts Options, ao 
 	if cfg.QueueURL != "" {
 		st.source = esm.NewSQSSource(clients.SQS, cfg.QueueURL, esm.SQSSourceConfig{ARN: queueARN, Region: ac.Region, WaitSeconds: 20})
 		queueDesc = "queue " + cfg.QueueURL
+		// Messages scheduled more than 15 minutes ahead: in the schedule
+		// group when the scheduler settings are given, else in memory.
+		if cfg.Schedules() {
+			ao.Scheduler = app.NewScheduler(cfg, env)
+			queueDesc += ", schedules in group " + cfg.ScheduleGroup
+		} else {
+			st.memScheduler = memory.NewScheduler(queue.NewSQS(clients.SQS, cfg.QueueURL, queue.Config{Clock: opts.Clock}),
+				memory.SchedulerConfig{Clock: opts.Clock, Log: opts.Log})
+			ao.Scheduler = st.memScheduler
+			queueDesc += ", schedules in memory"
+		}
 	}
 	endpoint := "AWS"
 	if ep := env.Endpoint(awsenv.DynamoDB); ep != nil {

@@ -42,11 +42,13 @@ func hasReservedPrefix(id string) bool {
 }
 
 // derivedIDAllowed reports whether a message may carry a derived id: only
-// a copy that Requeued made and Encode wrote, that is a v1 envelope whose
-// attempt is at least 2. A producer's message, a first enqueue by the send
+// the drain's own copies that Encode wrote, that is a v1 envelope whose
+// attempt is at least 2 (a copy Requeued made) or that carries a send time
+// (a scheduled message put back on the queue until it is due, with its
+// attempt unchanged). A producer's message, a first enqueue by the send
 // function and anything inside an SNS notification never qualify.
-func derivedIDAllowed(versioned bool, attempt int) bool {
-	return versioned && attempt >= 2
+func derivedIDAllowed(versioned bool, attempt int, scheduled bool) bool {
+	return versioned && (attempt >= 2 || scheduled)
 }
 
 // Poison reasons: the value of PoisonError.Reason and of the
@@ -83,6 +85,9 @@ const (
 	// drain put back on the queue (a v1 envelope whose id is the
 	// producer's). It is read only from v1 envelopes.
 	fieldServiceID = "serviceId"
+	// fieldSendAt is when a scheduled message is due (producers and the
+	// send function alike): it is never sent before then.
+	fieldSendAt = "sendAt"
 	// fieldIdempotencyKey was written by earlier versions of the send
 	// function. Decode still checks it and drops it; Encode no longer
 	// writes it.
@@ -136,20 +141,21 @@ type envelope struct {
 	EnqueuedAt string `json:"enqueuedAt,omitempty"`
 	ExpiresAt  string `json:"expiresAt,omitempty"`
 	ServiceID  string `json:"serviceId,omitempty"`
+	SendAt     string `json:"sendAt,omitempty"`
 }
 
 // Encode writes m as a v1 queue message:
 //
 //	{"version":1,"id":"…","to":"+1…","body":"…","from":"…","attempt":1,
-//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z",
-//	 "expiresAt":"2006-01-02T15:04:25Z","serviceId":"…"}
+//	 "enqueuedAt":"2006-01-02T15:04:05.999999999Z","sendAt":"2006-01-02T16:00:00Z",
+//	 "expiresAt":"2006-01-02T16:00:20Z","serviceId":"…"}
 //
-// Empty optional fields (id, from), a zero Attempt, a zero EnqueuedAt and
-// a zero ValidUntil are left out; Decode reads a missing attempt as 1.
-// EnqueuedAt and expiresAt (ValidUntil) are written in UTC. serviceId is
-// written only when m.ServiceID is set and differs from m.ID: a producer's
-// message that the drain puts back on the queue, whose id stays the
-// producer's. Encode checks only what Decode would refuse
+// Empty optional fields (id, from), a zero Attempt, a zero EnqueuedAt, a
+// zero SendAt and a zero ValidUntil are left out; Decode reads a missing
+// attempt as 1. EnqueuedAt, SendAt and expiresAt (ValidUntil) are written
+// in UTC. serviceId is written only when m.ServiceID is set and differs
+// from m.ID: a producer's message that the drain puts back on the queue,
+// whose id stays the producer's. Encode checks only what Decode would refuse
 // for reasons of shape (empty to or body, a malformed id, a negative
 // attempt, an oversized result); it does not validate the number or the
 // sender, which the caller has done. A derived id ("sqs:…", "sns:…") is
@@ -169,6 +175,9 @@ func Encode(m sms.QueuedMessage) ([]byte, error) {
 	}
 	if !m.EnqueuedAt.IsZero() {
 		env.EnqueuedAt = m.EnqueuedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !m.SendAt.IsZero() {
+		env.SendAt = m.SendAt.UTC().Format(time.RFC3339Nano)
 	}
 	if !m.ValidUntil.IsZero() {
 		env.ExpiresAt = m.ValidUntil.UTC().Format(time.RFC3339Nano)
@@ -201,20 +210,16 @@ func checkEncodable(m sms.QueuedMessage) error {
 		return sms.InvalidField(fieldID, "must be 1 to 128 printable ASCII characters without spaces")
 	case m.Attempt < 0 || m.Attempt > math.MaxInt32:
 		return sms.InvalidField(fieldAttempt, "must be between 1 and 2147483647")
-	case hasReservedPrefix(m.ID) && !derivedIDAllowed(true, m.Attempt):
-		return sms.InvalidField(fieldID, "may start with sqs: or sns: only on a requeued copy (attempt 2 or more)")
+	case hasReservedPrefix(m.ID) && !derivedIDAllowed(true, m.Attempt, !m.SendAt.IsZero()):
+		return sms.InvalidField(fieldID, "may start with sqs: or sns: only on a requeued copy (attempt 2 or more) or a scheduled one")
 	case m.ServiceID != "" && m.ServiceID != m.ID && !sms.IsServiceIDShaped(m.ServiceID):
 		return sms.InvalidField(fieldServiceID, "must be a service id (a lower-case UUID)")
-	case !m.ValidUntil.IsZero() && !writableYear(m.ValidUntil):
+	case !m.SendAt.IsZero() && !fourDigitYear(m.SendAt):
+		return sms.InvalidField(fieldSendAt, "must fall within the years 0000 to 9999 in UTC")
+	case !m.ValidUntil.IsZero() && !fourDigitYear(m.ValidUntil):
 		return sms.InvalidField(fieldExpiresAt, "must fall within the years 0000 to 9999 in UTC")
 	}
 	return nil
-}
-
-// writableYear reports whether t has a four-digit RFC 3339 form in UTC.
-func writableYear(t time.Time) bool {
-	y := t.UTC().Year()
-	return y >= 0 && y <= 9999
 }
 
 // Decode reads one queue message body. It accepts the producer form
@@ -277,7 +282,7 @@ func Decode(body []byte, sqsMessageID string) (sms.QueuedMessage, error) {
 	if perr != nil {
 		return poisonIDs(fields, versioned, derivedID), perr
 	}
-	if hasReservedPrefix(m.ID) && (wrapped || !derivedIDAllowed(versioned, m.Attempt)) {
+	if hasReservedPrefix(m.ID) && (wrapped || !derivedIDAllowed(versioned, m.Attempt, !m.SendAt.IsZero())) {
 		return sms.QueuedMessage{}, poison(ReasonReservedIDPrefix, "ids starting with sqs: or sns: are reserved for the ids the service derives")
 	}
 	if m.ID == "" {
@@ -454,24 +459,17 @@ func messageFields(fields map[string]json.RawMessage) (sms.QueuedMessage, *Poiso
 		}
 		// Encode writes UTC; a time whose UTC year has no four-digit RFC
 		// 3339 form could not be written back when the drain re-enqueues.
-		if y := t.UTC().Year(); y < 0 || y > 9999 {
+		if !fourDigitYear(t) {
 			return m, invalid(fieldEnqueuedAt, "enqueuedAt must fall within the years 0000 to 9999 in UTC")
 		}
 		m.EnqueuedAt = t
 	}
-	exp, perr := optionalString(fields, fieldExpiresAt)
-	if perr != nil {
+	if m.SendAt, perr = optionalTime(fields, fieldSendAt); perr != nil {
 		return m, perr
 	}
-	if exp != "" {
-		t, err := time.Parse(time.RFC3339Nano, exp)
-		switch {
-		case err != nil:
-			return m, invalid(fieldExpiresAt, "expiresAt must be an RFC 3339 date-time")
-		case !writableYear(t):
-			return m, invalid(fieldExpiresAt, "expiresAt must fall within the years 0000 to 9999 in UTC")
-		}
-		m.ValidUntil = t
+	m.SendAt = m.SendAt.UTC()
+	if m.ValidUntil, perr = optionalTime(fields, fieldExpiresAt); perr != nil {
+		return m, perr
 	}
 	if _, ok := fields[fieldVersion]; ok {
 		if m.ServiceID, perr = optionalString(fields, fieldServiceID); perr != nil {
@@ -592,4 +590,28 @@ func validID(id string) bool {
 		}
 	}
 	return true
+}
+
+// optionalTime reads an optional RFC 3339 date-time field (a time zone is
+// required); it must fall within the years 0000 to 9999 in UTC, so that
+// Encode can write it back.
+func optionalTime(fields map[string]json.RawMessage, name string) (time.Time, *PoisonError) {
+	v, perr := optionalString(fields, name)
+	if perr != nil || v == "" {
+		return time.Time{}, perr
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	switch {
+	case err != nil:
+		return time.Time{}, invalid(name, name+" must be an RFC 3339 date-time with a time zone")
+	case !fourDigitYear(t):
+		return time.Time{}, invalid(name, name+" must fall within the years 0000 to 9999 in UTC")
+	}
+	return t, nil
+}
+
+// fourDigitYear reports whether t has a four-digit RFC 3339 form in UTC.
+func fourDigitYear(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }

@@ -111,6 +111,40 @@ var fixtures = map[string]fixture{
 		},
 		schemaValid: true,
 	},
+	"valid_producer_send_at.json": {
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "appt-2026-12-01-0900-7731", To: "+14155552671", Body: "Reminder: your appointment is at 10:00",
+				ServiceID: sms.ServiceIDForProducer("appt-2026-12-01-0900-7731")},
+			Attempt: 1,
+			// In UTC, whatever the zone it was written in.
+			SendAt: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC),
+		},
+		schemaValid: true,
+	},
+	"valid_envelope_scheduled.json": {
+		want: sms.QueuedMessage{
+			// A scheduled message of the send function: its id is its
+			// service id.
+			Message: sms.Message{ID: "3f2b8c1d-9e4a-4b7c-8d6e-2a1b0c9d8e7f", ServiceID: "3f2b8c1d-9e4a-4b7c-8d6e-2a1b0c9d8e7f",
+				To: "+14155552671", Body: "Your table is ready", From: "FluxKit"},
+			Attempt:    1,
+			EnqueuedAt: time.Date(2026, 11, 30, 8, 0, 0, 123000000, time.UTC),
+			SendAt:     time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC),
+		},
+		schemaValid: true,
+	},
+	"valid_envelope_scheduled_derived_id.json": {
+		// The drain's copy of a producer's scheduled message that arrived
+		// early: a derived id on a first attempt, allowed with sendAt.
+		want: sms.QueuedMessage{
+			Message: sms.Message{ID: "sqs:4e3d2c1b-0a9f-4e8d-b7c6-a5b4c3d2e1f0", To: "+14155552671", Body: "Reminder: your appointment is at 10:00",
+				ServiceID: sms.ServiceIDForProducer("sqs:4e3d2c1b-0a9f-4e8d-b7c6-a5b4c3d2e1f0")},
+			Attempt:    1,
+			EnqueuedAt: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC),
+			SendAt:     time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC),
+		},
+		schemaValid: true,
+	},
 	"valid_sns_notification.json": {
 		want: sms.QueuedMessage{
 			Message: sms.Message{ID: "sns:22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324", To: "+14155552671",
@@ -175,6 +209,9 @@ var fixtures = map[string]fixture{
 	"poison_invalid_expires_at.json":            {reason: "invalid_expiresAt"},
 	"poison_wrong_type_expires_at.json":         {reason: "wrong_type:expiresAt"},
 	"poison_invalid_service_id.json":            {reason: "invalid_serviceId"},
+	"poison_invalid_send_at.json":               {reason: "invalid_sendAt"},
+	"poison_send_at_without_zone.json":          {reason: "invalid_sendAt"},
+	"poison_wrong_type_send_at.json":            {reason: "wrong_type:sendAt"},
 	"poison_sns_message_not_string.json":        {reason: "invalid_sns_envelope"},
 	"poison_sns_subscription_confirmation.json": {reason: "sns_control_message"},
 	"poison_sns_inner_invalid_json.json":        {reason: "invalid_json"},

@@ -58,11 +58,23 @@ func NewSQS(api API, queueURL string, cfg Config) *SQS {
 	return &SQS{api: api, url: queueURL, clock: cfg.Clock}
 }
 
-// Enqueue puts m on the queue as a v1 envelope, stamped as Stamp does.
-// Failing to reach SQS is a KindUnavailable *sms.Error: the caller answers
-// 503 and claims nothing.
+// Enqueue puts m on the queue as a v1 envelope, stamped as Stamp does; a
+// scheduled message is delayed until it is due, for at most MaxDelay (see
+// Hold). Failing to reach SQS is a KindUnavailable *sms.Error: the caller
+// answers 503 and claims nothing.
 func (q *SQS) Enqueue(ctx context.Context, m sms.QueuedMessage) error {
 	return q.send(ctx, Stamp(m, q.clock.Now()), 0)
+}
+
+// Hold is how long a copy of m put on a queue at now stays invisible:
+// delay, or until m is due when that is later (a scheduled message), at
+// most MaxDelay. A scheduled message due later than that reaches the
+// drain early, which puts it back until it is due.
+func Hold(m sms.QueuedMessage, now time.Time, delay time.Duration) time.Duration {
+	if until := m.SendAt.Sub(now); !m.SendAt.IsZero() && until > delay {
+		delay = until
+	}
+	return min(max(delay, 0), MaxDelay)
 }
 
 // Stamp returns m as it first goes on a queue: a zero Attempt becomes 1 and
@@ -95,7 +107,8 @@ func Requeued(m sms.QueuedMessage, now time.Time) (sms.QueuedMessage, error) {
 
 // Requeue puts a fresh copy of a message already taken from the queue
 // back on it, visible after delay (rounded up to whole seconds, at most
-// MaxDelay). The drain uses it when it runs out of time before a slot is
+// MaxDelay; a scheduled message not yet due stays hidden until it is, see
+// Hold). The drain uses it when it runs out of time before a slot is
 // free: the copy starts with a new SQS receive count, so the redrive
 // policy does not count this as a failure. The copy is Requeued(m): it
 // keeps the id (a derived "sqs:…" id included, so deduplication still
@@ -105,10 +118,13 @@ func (q *SQS) Requeue(ctx context.Context, m sms.QueuedMessage, delay time.Durat
 	if err != nil {
 		return err
 	}
-	return q.send(ctx, m, delaySeconds(delay))
+	return q.send(ctx, m, delay)
 }
 
-func (q *SQS) send(ctx context.Context, m sms.QueuedMessage, delay int32) error {
+// send puts m on the queue, visible after delay, or later when m is due
+// later (Hold); the delay is rounded up to whole seconds, so that a
+// scheduled message never arrives before it is due.
+func (q *SQS) send(ctx context.Context, m sms.QueuedMessage, delay time.Duration) error {
 	body, err := Encode(m)
 	if err != nil {
 		return err
@@ -116,7 +132,7 @@ func (q *SQS) send(ctx context.Context, m sms.QueuedMessage, delay int32) error 
 	_, err = q.api.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:     aws.String(q.url),
 		MessageBody:  aws.String(string(body)),
-		DelaySeconds: delay,
+		DelaySeconds: delaySeconds(Hold(m, q.clock.Now(), delay)),
 	})
 	if err != nil {
 		return unavailable(fmt.Errorf("queue: send message: %w", err))

@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,49 @@ func BenchmarkValidateAndSegments(b *testing.B) {
 					b.Fatal(err)
 				}
 				s = CountSegments(c.msg.Body)
+			}
+			if s.Count == 0 {
+				b.Fatalf("CountSegments().Count = 0, want > 0")
+			}
+		})
+	}
+}
+
+// BenchmarkGuardedValidateAndSegments is BenchmarkValidateAndSegments as
+// the send path now runs it: validation and the default destination and
+// sender rules in one pass (Guard.Check), smart encoding, and the segments
+// of the text as sent. The difference to BenchmarkValidateAndSegments is
+// what the guard costs.
+func BenchmarkGuardedValidateAndSegments(b *testing.B) {
+	cases := []struct {
+		name string
+		msg  Message
+	}{
+		{"typical OTP", Message{To: "+14155551234", Body: "Your FluxKit code is 482901.  ", From: "FluxKit"}},
+		{"1600 GSM-7", Message{To: "+14155551234", Body: strings.Repeat("Hello {world} ", 114) + "1234"}},
+		{"UCS-2 emoji", Message{To: "+14155551234", Body: "Dein Code: 482901 😀👍🏽 Привет"}},
+		{"smart-encoded", Message{To: "+14155551234", Body: "Your FluxKit code is “482901” – thanks…"}},
+		{"1600 emoji", Message{To: "+14155551234", Body: strings.Repeat("😀", 1600)}},
+		{"typical OTP, countries set", Message{To: "+14155551234", Body: "Your FluxKit code is 482901.  "}},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		cfg := GuardConfig{DefaultFrom: "FluxKit", BlockedNumberTypes: DefaultBlockedNumberTypes, BlockNonGeographic: true, SmartEncoding: true}
+		if strings.HasSuffix(c.name, "countries set") {
+			cfg.AllowedCountries = []string{"US", "CA", "GB"}
+		}
+		g := NewGuard(cfg, nil)
+		b.Run(c.name, func(b *testing.B) {
+			if err := g.Check(ctx, c.msg); err != nil {
+				b.Fatalf("Check() = %v, want nil", err)
+			}
+			b.ReportAllocs()
+			var s Segments
+			for b.Loop() {
+				if err := g.Check(ctx, c.msg); err != nil {
+					b.Fatal(err)
+				}
+				s = CountSegments(g.Encode(c.msg).Body)
 			}
 			if s.Count == 0 {
 				b.Fatalf("CountSegments().Count = 0, want > 0")

@@ -23,25 +23,34 @@ const (
 	// Dropped: the provider refused it for good (rejected number, opted
 	// out, partial multipart). Acknowledge; never retry.
 	Dropped
-	// Retry: a transient, ambiguous or account failure, or a dependency is
-	// down. Leave it for SQS to redeliver with backoff.
+	// Retry: the provider failed transiently, ambiguously or refused the
+	// account. Leave it for SQS to redeliver with backoff.
 	Retry
 	// HeldElsewhere: another worker holds its id (a duplicate delivery, or a claim
 	// whose worker died). Nothing is wrong with the message: re-enqueue a
 	// fresh copy after a backoff so it does not burn receive counts.
 	HeldElsewhere
-	// Deferred: no send slot was free in the time left. Re-enqueue a fresh
-	// copy at once so it does not burn a receive count.
+	// Deferred: nothing was sent, for reasons that are not the message's:
+	// no send slot in the time left, the limiter or the ledger unreachable
+	// (or contended), too little time left for a call, or no ready
+	// connection within the margin of a slot. Re-enqueue a fresh copy after
+	// a backoff so it does not burn a receive count.
 	Deferred
 	// Poison: it can never be processed. Dead-letter it with the
 	// disposition's PoisonReason.
 	Poison
+	// Canceled: a scheduled message canceled before it was due. It is
+	// never sent. Acknowledge.
+	Canceled
+	// NotDue: a scheduled message that arrived before it is due; the drain
+	// puts it back until it is (docs/scheduling.md).
+	NotDue
 	// Expired: its validity ended before it could be sent; it never will
 	// be. Acknowledge.
 	Expired
 )
 
-var actionNames = [...]string{"", "delivered", "duplicate", "dropped", "retry", "held", "deferred", "poison", "expired"}
+var actionNames = [...]string{"", "delivered", "duplicate", "dropped", "retry", "held", "deferred", "poison", "canceled", "not_due", "expired"}
 
 // String names the action for logs and metrics.
 func (a Action) String() string {
@@ -65,10 +74,12 @@ const (
 type Disposition struct {
 	Action Action
 	// Kind is the kind of the failure behind a Dropped, Retry,
-	// HeldElsewhere or Poison action, for logs.
+	// HeldElsewhere, Poison or Deferred action, for logs.
 	Kind Kind
 	// PoisonReason is the dead-letter reason of a Poison action
-	// (PoisonDuplicateID, PoisonSenderNotAllowed).
+	// (PoisonDuplicateID, PoisonSenderNotAllowed,
+	// PoisonDestinationNotAllowed, PoisonQuotaExceeded, PoisonDailyBudget,
+	// or a validation code such as invalid_to).
 	PoisonReason string
 }
 
@@ -79,7 +90,9 @@ type Deliverer struct {
 	d           *Dispatcher
 	ledger      Ledger
 	defaultFrom string
-	allowed     map[string]bool
+	guard       *Guard
+	scheduled   Transitioner
+	quota       QuotaStore
 	track       tracker
 }
 
@@ -87,26 +100,29 @@ type Deliverer struct {
 type DelivererConfig struct {
 	// DefaultFrom is the sender of messages that name none.
 	DefaultFrom string
-	// AllowedSenders, when not empty, lists the senders a message may name
-	// besides DefaultFrom; a message naming another one is poison.
-	AllowedSenders []string
+	// Guard holds the sender and destination rules (a message breaking one
+	// is poison) and the smart encoding; nil means
+	// a Guard of GuardConfig{DefaultFrom: DefaultFrom}.
+	Guard *Guard
+	// Scheduled hands scheduled messages over when they are due (their
+	// status records move from scheduled to queued unless canceled); nil
+	// when status records are off.
+	Scheduled Transitioner
+	// Quota counts every message against the recipient limit (once per
+	// id) and keeps the suppression list; nil counts nothing.
+	Quota QuotaStore
 	// Status keeps the messages' status records; nil keeps none.
 	Status StatusStore
-	// Provider names the provider in status records.
-	Provider string
 }
 
 // NewDeliverer returns a Deliverer sending through d and recording sent
 // ids in ledger.
 func NewDeliverer(d *Dispatcher, ledger Ledger, cfg DelivererConfig) *Deliverer {
-	dl := &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, track: tracker{store: cfg.Status, provider: cfg.Provider, log: d.log}}
-	if len(cfg.AllowedSenders) > 0 {
-		dl.allowed = map[string]bool{cfg.DefaultFrom: true}
-		for _, a := range cfg.AllowedSenders {
-			dl.allowed[a] = true
-		}
+	if cfg.Guard == nil {
+		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
-	return dl
+	return &Deliverer{d: d, ledger: ledger, defaultFrom: cfg.DefaultFrom, guard: cfg.Guard, scheduled: cfg.Scheduled, quota: cfg.Quota,
+		track: tracker{store: cfg.Status, log: d.log}}
 }
 
 // Deliver processes one validated queued message. maxWait bounds the wait
@@ -117,16 +133,34 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	if !dl.track.on() {
 		m.ServiceID = ""
 	}
-	if m.From == "" {
-		m.From = dl.defaultFrom
-	} else if dl.allowed != nil && !dl.allowed[m.From] {
-		return Disposition{Action: Poison, Kind: KindForbidden, PoisonReason: PoisonSenderNotAllowed}
+	// The guard's rules hold for every message, whatever envelope its
+	// producer wrote.
+	if err := dl.guard.Check(ctx, m.Message); err != nil {
+		return refusedDisposition(err)
+	}
+	// A scheduled message that was canceled is never sent: its record is
+	// checked before anything is claimed.
+	counted, d, ok := dl.handOver(ctx, m)
+	if !ok {
+		return d
+	}
+	// The claim's fingerprint names the default sender as with one
+	// provider, so that records stay valid when failover is turned on;
+	// with several providers the message itself is sent with the default
+	// of the provider that sends it (Route.From).
+	from := m.From
+	if from == "" {
+		from = dl.defaultFrom
+		if !dl.d.failsOver() {
+			m.From = from
+		}
 	}
 	key := "msg#" + m.ID
-	fp := Fingerprint(m.To, m.Body, m.From)
+	fp := Fingerprint(m.To, m.Body, from)
 	c, err := dl.ledger.Claim(ctx, key, fp, lease)
 	if err != nil {
-		return Disposition{Action: Retry, Kind: KindOf(classifyDependency(err))}
+		// Not the message's fault: a fresh copy later, no receive burnt.
+		return Disposition{Action: Deferred, Kind: KindOf(classifyDependency(err))}
 	}
 	switch c.State {
 	case Done:
@@ -141,7 +175,14 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	if m.Expired(dl.d.clock.Now()) {
 		return dl.expired(ctx, m, key, fp)
 	}
-	rc, err := dl.d.dispatch(ctx, m.Message, maxWait)
+	// A scheduled message the send path accepted was counted against the
+	// quotas then, in the windows of its acceptance.
+	if !counted {
+		if disp, done := dl.admit(ctx, m, key, fp); done {
+			return disp
+		}
+	}
+	rc, err := dl.d.dispatch(ctx, dl.guard.Encode(m.Message), maxWait)
 	// The bookkeeping below must happen even when the invocation's context
 	// is about to end.
 	bg := context.WithoutCancel(ctx)
@@ -151,7 +192,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 			// duplicate now. Only a later redelivery could repeat it.
 			dl.d.log.LogAttrs(ctx, slog.LevelWarn, "sent, but could not record it", slog.String("messageId", m.ID), slog.String("error", cerr.Error()))
 		}
-		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("messageId", m.ID), slog.String("providerId", rc.ID),
+		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("messageId", m.ID), slog.String("providerId", rc.ID), slog.String("provider", rc.Provider),
 			slog.String("to", MaskNumber(m.To)), slog.Int("attempt", m.Attempt))
 		dl.recordStatus(ctx, m, StatusSent, rc, nil)
 		return Disposition{Action: Delivered}
@@ -172,13 +213,20 @@ func (dl *Deliverer) Deliver(ctx context.Context, m QueuedMessage, maxWait, leas
 	if rerr := dl.ledger.Release(bg, key); rerr != nil {
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "could not release claim", slog.String("messageId", m.ID), slog.String("error", rerr.Error()))
 	}
-	switch kind {
-	case KindRateLimited:
-		return Disposition{Action: Deferred}
-	case KindAmbiguous:
+	switch {
+	case IsDailyBudget(err):
+		return dl.overBudget(ctx, m)
+	case kind == KindRateLimited:
+		return Disposition{Action: Deferred, Kind: kind}
+	case kind == KindUnavailable || nothingSent(err):
+		// The limiter is unreachable or contended, or no call was made in
+		// time: nothing went out, and nothing is wrong with the message.
+		dl.d.log.LogAttrs(ctx, slog.LevelInfo, "nothing sent; deferring", slog.String("messageId", m.ID), slog.String("error", err.Error()))
+		return Disposition{Action: Deferred, Kind: kind}
+	case kind == KindAmbiguous:
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown; will retry (at-least-once)",
 			slog.String("event", "ambiguous_send"), slog.String("messageId", m.ID), providerAttrs(err))
-	case KindProviderAccount:
+	case kind == KindProviderAccount:
 		// dispatch already logged it with event=provider_account_error.
 	default:
 		dl.d.log.LogAttrs(ctx, slog.LevelWarn, "send failed; will retry", slog.String("messageId", m.ID), slog.String("error", err.Error()))

@@ -88,6 +88,18 @@ type Error struct {
 	ProviderMessage string
 	// RetryAfter is how long a client should wait before retrying.
 	RetryAfter time.Duration
+	// OptedOut marks a provider's refusal because the recipient opted out
+	// of messages (Twilio 21610): the recipient belongs on the suppression
+	// list (OptOuts).
+	OptedOut bool
+	// FailoverSafe marks a provider failure after which another provider
+	// may send the message: nothing can have been sent (no connection, the
+	// request never written, an answered 429 or 503) and a refusal, if it
+	// is one, is about this provider (the account, the sender, the route),
+	// not about the recipient or the body. The provider clients set it
+	// where they classify the failure; a Dispatcher with several providers
+	// moves to the next one only on it (docs/failover.md).
+	FailoverSafe bool
 	// Err is the underlying cause.
 	Err error
 }
@@ -117,10 +129,17 @@ func Field(name string) ErrorOption { return func(e *Error) { e.Field = name } }
 // RetryAfter sets how long a client should wait before retrying.
 func RetryAfter(d time.Duration) ErrorOption { return func(e *Error) { e.RetryAfter = d } }
 
+// FailoverSafe marks a provider failure as one after which another
+// provider may send the message (Error.FailoverSafe).
+func FailoverSafe() ErrorOption { return func(e *Error) { e.FailoverSafe = true } }
+
 // ProviderDetail records the provider's own error code and text.
 func ProviderDetail(code, text string) ErrorOption {
 	return func(e *Error) { e.ProviderCode, e.ProviderMessage = code, text }
 }
+
+// RecipientOptedOut marks a provider's refusal as the recipient's opt-out.
+func RecipientOptedOut() ErrorOption { return func(e *Error) { e.OptedOut = true } }
 
 // InvalidField returns the KindInvalid error of the request field field:
 // its message is the field's name followed by reason, and its code the

@@ -66,10 +66,16 @@ type fakeLimiter struct {
 	refuse  bool
 	err     error
 	maxWait []time.Duration
+	slots   [][2]int // the slots and segments of each ReserveN
 }
 
-func (l *fakeLimiter) Reserve(_ context.Context, maxWait time.Duration) (time.Time, bool, error) {
+func (l *fakeLimiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Time, bool, error) {
+	return l.ReserveN(ctx, 1, 1, maxWait)
+}
+
+func (l *fakeLimiter) ReserveN(_ context.Context, n, segments int, maxWait time.Duration) (time.Time, bool, error) {
 	l.maxWait = append(l.maxWait, maxWait)
+	l.slots = append(l.slots, [2]int{n, segments})
 	if l.err != nil {
 		return time.Time{}, false, l.err
 	}

@@ -55,6 +55,10 @@ type Receipt struct {
 	// ID is the provider's message id (for a multipart Vonage send, the
 	// first accepted part's id).
 	ID string
+	// Provider names the provider that answered ("twilio", "vonage"): the
+	// Dispatcher sets it after each provider call, so that results, status
+	// records and logs name the provider that sent the message.
+	Provider string
 }
 
 // Result is the outcome of a request as the API reports it. A failed send
@@ -62,12 +66,17 @@ type Receipt struct {
 // come with the error that says why; the API adds it to the result as
 // "error".
 type Result struct {
-	MessageID string   `json:"messageId"`
-	Status    Status   `json:"status"`
-	Channel   string   `json:"channel"`
-	To        string   `json:"to"`
-	Segments  int      `json:"segments,omitempty"`
-	Encoding  Encoding `json:"encoding,omitempty"`
+	MessageID string `json:"messageId"`
+	Status    Status `json:"status"`
+	Channel   string `json:"channel"`
+	To        string `json:"to"`
+	// SendAt is when a scheduled message is due (status scheduled), in UTC.
+	SendAt   time.Time `json:"sendAt,omitzero"`
+	Segments int       `json:"segments,omitempty"`
+	Encoding Encoding  `json:"encoding,omitempty"`
+	// Provider names the provider that sent (or refused) the message;
+	// empty when none was called (queued).
+	Provider string `json:"provider,omitempty"`
 }
 
 // QueuedMessage is a message as it travels through the queue: the message
@@ -79,6 +88,9 @@ type QueuedMessage struct {
 	Attempt int
 	// EnqueuedAt is when the message first entered the queue.
 	EnqueuedAt time.Time
+	// SendAt, when not zero, is when the message is due (a scheduled
+	// message): it is never sent before then (docs/scheduling.md).
+	SendAt time.Time
 }
 
 // FromProducer reports whether a producer put m on the queue: its ID is

@@ -14,10 +14,22 @@ type Provider interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
 }
 
-// DefaultMargin is the fraction a Limiter stretches every slot by when it
-// is configured with none: calls may reach the provider up to that many
-// seconds after their slot starts without breaking the 1-second bound.
+// DefaultMargin is the default fraction a Limiter stretches every slot by
+// (SMS_RATE_MARGIN): calls may reach the provider up to that many seconds
+// after their slot starts without breaking the 1-second bound. A margin of
+// zero is a margin of zero: no slack, and no readiness bound (see
+// ReadyWindow).
 const DefaultMargin = 0.05
+
+// SpacingHold is how long a limiter keeps to a stricter slot spacing that
+// another instance stored in the shared state after that instance last
+// took a slot there. Instances configured with different rates (or
+// margins), as during a rollout of a new SMS_RATE_LIMIT, thus all space
+// their slots by the stricter of the two; once the stricter configuration
+// has taken no slot for SpacingHold, the others return to their own. It
+// exceeds the longest invocation of either function, so that an old
+// invocation still running keeps its spacing in force.
+const SpacingHold = 2 * time.Minute
 
 // SlotInterval is the spacing of the slots of a limiter granting rate
 // slots per second with margin: (1/rate)·(1+margin), to the nanosecond.
@@ -25,13 +37,23 @@ func SlotInterval(rate, margin float64) time.Duration {
 	return time.Duration(math.Round(float64(time.Second) * (1 + margin) / rate))
 }
 
-// Limiter hands out provider send slots shared by the whole deployment.
+// Limiter hands out provider send slots shared by the whole deployment,
+// and counts the segments of the slots it grants against the daily
+// segment budget when it has one.
 type Limiter interface {
 	// Reserve takes the next free slot if it starts no later than
 	// now+maxWait and reports when it starts; the caller must not call the
 	// provider before then. When the next free slot is further away, Reserve
-	// takes nothing and returns ok == false.
+	// takes nothing and returns ok == false. It is ReserveN(ctx, 1, 1,
+	// maxWait).
 	Reserve(ctx context.Context, maxWait time.Duration) (at time.Time, ok bool, err error)
+	// ReserveN takes n consecutive slots (n >= 1) if the first starts no
+	// later than now+maxWait, counts segments against the daily budget in
+	// the same write, and reports when the first slot starts: a message of
+	// n segments sent at once in SMS_RATE_UNIT=segments. When the budget
+	// cannot take segments more, it takes nothing and fails with
+	// DailyBudgetError; a grant is never refunded.
+	ReserveN(ctx context.Context, n, segments int, maxWait time.Duration) (at time.Time, ok bool, err error)
 }
 
 // Queue hands messages to the asynchronous path (SQS in AWS).

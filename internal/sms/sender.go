@@ -6,8 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
-	"strconv"
 	"time"
+
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 // Idempotency records of the send path: a claim lasts idempotencyLease, a
@@ -30,8 +31,12 @@ type SendRequest struct {
 	// From is the caller's sender override; empty means the default.
 	From string
 	// ValidFor, when not zero, is how long the message may still be sent
-	// after it is accepted (MinValidFor to MaxValidFor, whole seconds).
+	// after it is accepted, or after its send time when it has one
+	// (MinValidFor to MaxValidFor, whole seconds).
 	ValidFor time.Duration
+	// SendAt, when not zero, schedules the message for that time
+	// (MinSendAhead to MaxSendAhead ahead; docs/scheduling.md).
+	SendAt time.Time
 	// IdempotencyKey is the caller's Idempotency-Key header, if any.
 	IdempotencyKey string
 	// Caller is the authenticated subject; idempotency keys are scoped to
@@ -43,8 +48,10 @@ type SendRequest struct {
 type SenderConfig struct {
 	// DefaultFrom is the sender used when a request names none.
 	DefaultFrom string
-	// AllowedSenders, when not empty, lists the only From overrides allowed.
-	AllowedSenders []string
+	// Guard holds the sender and destination rules and the smart encoding;
+	// nil means a Guard of GuardConfig{DefaultFrom: DefaultFrom}: only
+	// the default sender, every destination, bodies as written.
+	Guard *Guard
 	// QueueEnabled queues messages that find no slot; otherwise they get 429.
 	QueueEnabled bool
 	// MaxWait bounds how long a request waits for a near slot.
@@ -53,19 +60,26 @@ type SenderConfig struct {
 	NewID func() string
 	// Status keeps the messages' status records; nil keeps none.
 	Status StatusStore
-	// Provider names the provider in status records ("twilio", "vonage").
-	Provider string
+	// Scheduler holds messages scheduled more than MaxQueueDelay ahead;
+	// nil refuses such send times (400 naming sendAt).
+	Scheduler Scheduler
+	// Quota counts messages against the recipient and caller limits and
+	// keeps the suppression list; nil counts nothing.
+	Quota QuotaStore
+	// CountsCallers says that Quota counts API callers (SMS_CALLER_LIMIT):
+	// a message it cannot count is then refused rather than queued, since
+	// only the send path counts callers.
+	CountsCallers bool
 }
 
 // Sender carries out send requests: validate, deduplicate, take a slot and
 // send, or hand the message to the queue.
 type Sender struct {
-	d       *Dispatcher
-	queue   Queue
-	ledger  Ledger
-	cfg     SenderConfig
-	allowed map[string]bool
-	track   tracker
+	d      *Dispatcher
+	queue  Queue
+	ledger Ledger
+	cfg    SenderConfig
+	track  tracker
 }
 
 // NewSender returns a Sender. ledger may be nil, in which case requests
@@ -74,14 +88,10 @@ func NewSender(d *Dispatcher, queue Queue, ledger Ledger, cfg SenderConfig) *Sen
 	if cfg.NewID == nil {
 		cfg.NewID = NewServiceID
 	}
-	s := &Sender{d: d, queue: queue, ledger: ledger, cfg: cfg, track: tracker{store: cfg.Status, provider: cfg.Provider, log: d.log}}
-	if len(cfg.AllowedSenders) > 0 {
-		s.allowed = make(map[string]bool, len(cfg.AllowedSenders))
-		for _, a := range cfg.AllowedSenders {
-			s.allowed[a] = true
-		}
+	if cfg.Guard == nil {
+		cfg.Guard = NewGuard(GuardConfig{DefaultFrom: cfg.DefaultFrom}, d.log)
 	}
-	return s
+	return &Sender{d: d, queue: queue, ledger: ledger, cfg: cfg, track: tracker{store: cfg.Status, log: d.log}}
 }
 
 // Send carries out r. The Result is meaningful when err is nil (status sent
@@ -92,20 +102,22 @@ func NewSender(d *Dispatcher, queue Queue, ledger Ledger, cfg SenderConfig) *Sen
 // has no Result.
 func (s *Sender) Send(ctx context.Context, r SendRequest) (Result, error) {
 	m := Message{To: r.To, Body: r.Body, From: r.From}
-	if err := m.Validate(); err != nil {
+	// Validation and the guard's rules, before anything is claimed, taken
+	// or queued.
+	if err := s.cfg.Guard.Check(ctx, m); err != nil {
 		return Result{}, err
 	}
 	if err := CheckValidFor(r.ValidFor); err != nil {
 		return Result{}, err
 	}
-	if r.From != "" && s.allowed != nil && !s.allowed[r.From] {
-		return Result{}, E(KindForbidden, "sender is not allowed", Field("from"))
-	}
-	if m.From == "" {
+	if m.From == "" && !s.d.failsOver() {
+		// With several providers each gives its own default sender as it
+		// sends (Route.From).
 		m.From = s.cfg.DefaultFrom
 	}
+	m = s.cfg.Guard.Encode(m)
 	if r.IdempotencyKey == "" {
-		return s.send(ctx, m, r)
+		return s.admit(ctx, m, r)
 	}
 	return s.sendOnce(ctx, m, r)
 }
@@ -133,7 +145,7 @@ func (s *Sender) sendOnce(ctx context.Context, m Message, r SendRequest) (Result
 	case Done:
 		return decodeOutcome(c.Outcome)
 	}
-	res, err := s.send(ctx, m, r)
+	res, err := s.admit(ctx, m, r)
 	if settled(err) {
 		s.record(ctx, key, fp, res, err)
 	} else if rerr := s.ledger.Release(context.WithoutCancel(ctx), key); rerr != nil {
@@ -185,22 +197,13 @@ func (s *Sender) record(ctx context.Context, key, fp string, res Result, outcome
 // queues, and records the outcome in the message's status record once the
 // provider call is over.
 func (s *Sender) send(ctx context.Context, m Message, r SendRequest) (Result, error) {
-	id := s.cfg.NewID()
-	if s.track.on() {
-		m.ServiceID = id
-	}
-	accepted := s.d.clock.Now()
-	if r.ValidFor > 0 {
-		m.ValidUntil = accepted.Add(r.ValidFor)
-	}
-	seg := CountSegments(m.Body)
-	st := sendState{id: id, seg: seg, accepted: accepted, owner: callerOwner(r.Caller)}
+	m, st := s.identify(m, r)
 	rc, err := s.d.dispatch(ctx, m, s.cfg.MaxWait)
 	if err == nil {
-		s.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("serviceId", id),
-			slog.String("to", MaskNumber(m.To)), slog.Int("segments", seg.Count))
+		s.d.log.LogAttrs(ctx, slog.LevelInfo, "sent", slog.String("providerId", rc.ID), slog.String("serviceId", st.id), slog.String("provider", rc.Provider),
+			slog.String("to", MaskNumber(m.To)), slog.Int("segments", st.seg.Count))
 		s.recordStatus(ctx, m, st, StatusSent, rc, nil)
-		return Result{MessageID: rc.ID, Status: StatusSent, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, nil
+		return Result{MessageID: rc.ID, Status: StatusSent, Channel: Channel, To: m.To, Segments: st.seg.Count, Encoding: st.seg.Encoding, Provider: rc.Provider}, nil
 	}
 	switch KindOf(err) {
 	case KindRejected, KindProviderAccount, KindPartial:
@@ -210,10 +213,15 @@ func (s *Sender) send(ctx context.Context, m Message, r SendRequest) (Result, er
 		// refusal has no provider id, and answers the service id.
 		msgID := rc.ID
 		if msgID == "" {
-			msgID = id
+			msgID = st.id
 		}
-		return Result{MessageID: msgID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: seg.Count, Encoding: seg.Encoding}, err
+		return Result{MessageID: msgID, Status: StatusFailed, Channel: Channel, To: m.To, Segments: st.seg.Count, Encoding: st.seg.Encoding, Provider: rc.Provider}, err
 	case KindRateLimited:
+		if quotaRefusal(err) {
+			// The daily budget: nothing is sent or queued.
+			logQuota(ctx, s.d.log, PoisonDailyBudget, LimitDailyBudget, m)
+			return Result{}, err
+		}
 		// No slot: queue without a warning, this is the normal overflow.
 	case KindAmbiguous:
 		s.d.log.LogAttrs(ctx, slog.LevelWarn, "provider outcome unknown",
@@ -241,6 +249,23 @@ func (s *Sender) send(ctx context.Context, m Message, r SendRequest) (Result, er
 		return Result{}, err
 	}
 	return s.enqueue(ctx, m, st, err)
+}
+
+// identify gives m its service id — the one the quotas counted it under
+// (admit), or a new one — and its expiry, and returns what the send path
+// knows of it besides the message.
+func (s *Sender) identify(m Message, r SendRequest) (Message, sendState) {
+	if m.ID == "" {
+		m.ID = s.cfg.NewID()
+	}
+	if s.track.on() {
+		m.ServiceID = m.ID
+	}
+	accepted := s.d.clock.Now()
+	if r.ValidFor > 0 {
+		m.ValidUntil = accepted.Add(r.ValidFor)
+	}
+	return m, sendState{id: m.ID, seg: CountSegments(m.Body), accepted: accepted, owner: callerOwner(r.Caller)}
 }
 
 // sendState is what the send path knows of a message besides the message:
@@ -288,6 +313,7 @@ func (s *Sender) enqueue(ctx context.Context, m Message, st sendState, cause err
 		return Result{}, E(KindUnavailable, "the message could not be accepted now; retry later", RetryAfter(5*time.Second), Cause(err))
 	}
 	s.d.log.LogAttrs(ctx, slog.LevelInfo, "queued", slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)))
+	metrics.Inc(ctx, metrics.Queued)
 	s.recordStatus(ctx, m, st, StatusQueued, Receipt{}, nil)
 	return Result{MessageID: m.ID, Status: StatusQueued, Channel: Channel, To: m.To}, nil
 }
@@ -319,16 +345,6 @@ func idempotencyRecordKey(caller, key string) string {
 // message under the same key.
 func Fingerprint(to, body, from string) string {
 	return fingerprint(to, body, from)
-}
-
-// requestFingerprint is the Fingerprint of r, with its validity when it
-// has one: a repeat with another validFor is another request. Without one
-// it is Fingerprint's, as it was before validFor existed.
-func requestFingerprint(r SendRequest) string {
-	if r.ValidFor == 0 {
-		return fingerprint(r.To, r.Body, r.From)
-	}
-	return fingerprint(r.To, r.Body, r.From, strconv.FormatInt(int64(r.ValidFor/time.Second), 10))
 }
 
 func fingerprint(fields ...string) string {

@@ -25,7 +25,8 @@ func newSenderFixture(t *testing.T, queueEnabled bool) *senderFixture {
 	d := NewDispatcher(f.provider, f.limiter, discardLog(), DispatcherConfig{Refresher: f.refresh, Clock: f.clock})
 	n := 0
 	f.sender = NewSender(d, f.queue, f.ledger, SenderConfig{
-		DefaultFrom: "FluxKit", AllowedSenders: []string{"FluxKit", "Alerts"}, QueueEnabled: queueEnabled,
+		DefaultFrom: "FluxKit", QueueEnabled: queueEnabled,
+		Guard:   NewGuard(GuardConfig{DefaultFrom: "FluxKit", AllowedSenders: []string{"Alerts"}}, nil),
 		MaxWait: 250 * time.Millisecond,
 		NewID:   func() string { n++; return "id-" + string(rune('0'+n)) },
 	})
@@ -69,7 +70,7 @@ func TestSenderOutcomes(t *testing.T) {
 		{name: "unclassified provider error is ambiguous and queued", queueEnabled: true, req: SendRequest{To: testTo, Body: "x"}, setup: func(f *senderFixture) { f.provider.errs = []error{errBoom} }, wantStatus: StatusQueued, wantKind: -1, wantQueued: 1},
 		{name: "invalid to", queueEnabled: true, req: SendRequest{To: "4155552671", Body: "x"}, wantKind: KindInvalid, wantCode: CodeInvalidTo},
 		{name: "empty body", queueEnabled: true, req: SendRequest{To: testTo, Body: ""}, wantKind: KindInvalid, wantCode: CodeInvalidBody},
-		{name: "sender not allowed", queueEnabled: true, req: SendRequest{To: testTo, Body: "x", From: "Other"}, wantKind: KindForbidden},
+		{name: "sender not allowed", queueEnabled: true, req: SendRequest{To: testTo, Body: "x", From: "Other"}, wantKind: KindForbidden, wantCode: CodeSenderNotAllowed},
 		{name: "allowed sender override", queueEnabled: true, req: SendRequest{To: testTo, Body: "x", From: "Alerts"}, wantStatus: StatusSent, wantKind: -1, wantSent: 1},
 	}
 	for _, tt := range tests {
@@ -270,7 +271,7 @@ func TestDeliverer(t *testing.T) {
 	qm := QueuedMessage{Message: Message{ID: "m1", To: testTo, Body: "hello", From: "FluxKit"}, Attempt: 1}
 	newD := func(f *senderFixture) *Deliverer {
 		d := NewDispatcher(f.provider, f.limiter, discardLog(), DispatcherConfig{Refresher: f.refresh, Clock: f.clock})
-		return NewDeliverer(d, f.ledger, DelivererConfig{DefaultFrom: "FluxKit", AllowedSenders: []string{"Alerts"}})
+		return NewDeliverer(d, f.ledger, DelivererConfig{DefaultFrom: "FluxKit", Guard: NewGuard(GuardConfig{DefaultFrom: "FluxKit", AllowedSenders: []string{"Alerts"}}, nil)})
 	}
 	tests := []struct {
 		name     string
@@ -279,13 +280,13 @@ func TestDeliverer(t *testing.T) {
 		wantSent int
 	}{
 		{name: "delivered", want: Disposition{Action: Delivered}, wantSent: 1},
-		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Disposition{Action: Deferred}},
+		{name: "no slot in time is deferred", setup: func(f *senderFixture) { f.limiter.refuse = true }, want: Disposition{Action: Deferred, Kind: KindRateLimited}},
 		{name: "transient retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindTransient, "")} }, want: Disposition{Action: Retry, Kind: KindTransient}},
 		{name: "ambiguous retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindAmbiguous, "")} }, want: Disposition{Action: Retry, Kind: KindAmbiguous}},
 		{name: "account error retries", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindProviderAccount, "")} }, want: Disposition{Action: Retry, Kind: KindProviderAccount}},
 		{name: "rejected is dropped", setup: func(f *senderFixture) { f.provider.errs = []error{E(KindRejected, "")} }, want: Disposition{Action: Dropped, Kind: KindRejected}},
-		{name: "ledger down retries", setup: func(f *senderFixture) { f.ledger.err = errBoom }, want: Disposition{Action: Retry, Kind: KindUnavailable}},
-		{name: "limiter down retries", setup: func(f *senderFixture) { f.limiter.err = errBoom }, want: Disposition{Action: Retry, Kind: KindUnavailable}},
+		{name: "ledger down is deferred", setup: func(f *senderFixture) { f.ledger.err = errBoom }, want: Disposition{Action: Deferred, Kind: KindUnavailable}},
+		{name: "limiter down is deferred", setup: func(f *senderFixture) { f.limiter.err = errBoom }, want: Disposition{Action: Deferred, Kind: KindUnavailable}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

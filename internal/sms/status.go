@@ -253,6 +253,14 @@ type Change struct {
 	// Error says why the message was not delivered. When the record moves
 	// to Status, it replaces the record's error (nil clears it).
 	Error *Failure
+	// ForProviderMessageID, when set, limits the change to a record whose
+	// ProviderMessageID is this id or not known yet; a record with another
+	// provider id is left as it is. A receipt about one part of a multipart
+	// message sets it to the part's id: the provider sends one receipt per
+	// part, all carrying the same service id, and only the receipts of the
+	// part the send path recorded (the first) decide the record. It does
+	// not fill ProviderMessageID.
+	ForProviderMessageID string
 
 	// The fields below fill those the record does not have yet; a
 	// field the record has is never changed, except CreatedAt, which keeps
@@ -311,7 +319,10 @@ type StatusStore interface {
 	// concurrent use. A set of changes ends in the same record whatever
 	// order they arrive in, provided that no two of them are rival final
 	// statuses (undelivered and failed, say: the first wins) and that
-	// writers filling the same field agree on its value.
+	// writers filling the same field agree on its value (a change limited
+	// to a provider id, Change.ForProviderMessageID, that arrives before
+	// the record knows its provider id is merged, as it cannot be told
+	// from the first part's).
 	Record(ctx context.Context, serviceID string, ch Change) (changed bool, err error)
 	// Get returns the record found by id: a service id, a producer's id
 	// (through ServiceIDForProducer) or a provider's message id. A record
@@ -330,8 +341,13 @@ func RecordNotFound(id string) error {
 // changed at all (modified). The zero Record stands for no record yet;
 // the result's ServiceID is r's. Times are truncated to milliseconds.
 // It is the reference the stores implement: the memory store calls it,
-// the DynamoDB store writes the same result in conditional updates.
+// the DynamoDB store writes the same result in conditional updates. A
+// change about another provider id than r's (ch.ForProviderMessageID)
+// leaves r as it is.
 func (r Record) Apply(ch Change, now time.Time) (next Record, moved, modified bool) {
+	if !ch.AppliesTo(r) {
+		return r.Clone(), false, false
+	}
 	now = msUTC(now)
 	at := msUTC(ch.At)
 	if at.IsZero() {
@@ -355,6 +371,12 @@ func (r Record) Apply(ch Change, now time.Time) (next Record, moved, modified bo
 		next.UpdatedAt = now
 	}
 	return next, moved, modified
+}
+
+// AppliesTo reports whether ch may change r: always, unless ch is limited
+// to a provider id (ForProviderMessageID) and r has another one.
+func (ch Change) AppliesTo(r Record) bool {
+	return ch.ForProviderMessageID == "" || r.ProviderMessageID == "" || r.ProviderMessageID == ch.ForProviderMessageID
 }
 
 // errorCode is the code of r's error, or "".

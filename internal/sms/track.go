@@ -63,9 +63,8 @@ var errExpired = E(KindExpired, "the message expired before it could be sent")
 // never fail the message: a write that fails after every try is logged as
 // EventStatusRecordFailed.
 type tracker struct {
-	store    StatusStore
-	provider string
-	log      *slog.Logger
+	store StatusStore
+	log   *slog.Logger
 }
 
 // on reports whether records are kept.
@@ -80,11 +79,12 @@ func (t tracker) change(m Message, seg Segments, st Status, created time.Time) C
 	}
 }
 
-// sent fills ch with the provider's answer.
+// sent fills ch with the provider's answer: its id and the provider that
+// gave it (with failover, the one that sent the message).
 func (t tracker) sent(ch Change, rc Receipt) Change {
 	ch.ProviderMessageID = rc.ID
 	if rc.ID != "" {
-		ch.Provider = t.provider
+		ch.Provider = rc.Provider
 	}
 	return ch
 }

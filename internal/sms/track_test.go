@@ -84,11 +84,11 @@ func newTrackedSender(t *testing.T, queueEnabled bool, maxWait time.Duration) *t
 	f.limiter = &fakeLimiter{clock: f.clock}
 	ts := &trackedSender{senderFixture: f, status: &fakeStatusStore{clock: f.clock}, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(ts.logs, nil))
-	d := NewDispatcher(f.provider, f.limiter, log, DispatcherConfig{Refresher: f.refresh, Clock: f.clock})
+	d := NewDispatcher(f.provider, f.limiter, log, DispatcherConfig{Refresher: f.refresh, Clock: f.clock, Name: "twilio"})
 	f.sender = NewSender(d, f.queue, f.ledger, SenderConfig{
 		DefaultFrom: "FluxKit", QueueEnabled: queueEnabled, MaxWait: maxWait,
 		NewID:  func() string { return testServiceID },
-		Status: ts.status, Provider: "twilio",
+		Status: ts.status,
 	})
 	return ts
 }
@@ -319,8 +319,8 @@ func newTrackedDeliverer(t *testing.T, tracking bool) *trackedDeliverer {
 	t.Helper()
 	f := newSenderFixture(t, true)
 	td := &trackedDeliverer{senderFixture: f, status: &fakeStatusStore{clock: f.clock}}
-	d := NewDispatcher(f.provider, f.limiter, discardLog(), DispatcherConfig{Clock: f.clock})
-	cfg := DelivererConfig{DefaultFrom: "FluxKit", Provider: "vonage"}
+	d := NewDispatcher(f.provider, f.limiter, discardLog(), DispatcherConfig{Clock: f.clock, Name: "vonage"})
+	cfg := DelivererConfig{DefaultFrom: "FluxKit"}
 	if tracking {
 		cfg.Status = td.status
 	}

@@ -30,18 +30,33 @@ const (
 // and returns the first failure as a KindInvalid *Error naming the field.
 // An empty From means the default sender and is not checked here.
 func (m Message) Validate() error {
-	if err := ValidateTo(m.To); err != nil {
-		return err
+	_, err := m.validate()
+	return err
+}
+
+// validate is Validate keeping libphonenumber's view of m.To, which the
+// destination rules (Guard) look at.
+func (m Message) validate() (recipient, error) {
+	r, err := parseTo(m.To)
+	if err != nil {
+		return recipient{}, err
 	}
 	if err := ValidateBody(m.Body); err != nil {
-		return err
+		return recipient{}, err
 	}
 	if m.From != "" {
 		if err := ValidateFrom(m.From); err != nil {
-			return err
+			return recipient{}, err
 		}
 	}
-	return nil
+	return r, nil
+}
+
+// recipient is a valid `to` number as libphonenumber sees it.
+type recipient struct {
+	num *phonenumbers.PhoneNumber
+	// typ is the number's type; never UNKNOWN for a valid number.
+	typ phonenumbers.PhoneNumberType
 }
 
 // ValidateTo checks that to is a recipient number in canonical E.164 form:
@@ -52,25 +67,37 @@ func (m Message) Validate() error {
 // rewritten). Failures are KindInvalid *Error values with code
 // CodeInvalidTo and field "to"; their messages never repeat the input.
 func ValidateTo(to string) error {
+	_, err := parseTo(to)
+	return err
+}
+
+// parseTo is ValidateTo returning the number and its type. libphonenumber
+// calls a number valid exactly when its type is not UNKNOWN (IsValidNumber
+// and GetNumberType both match the number against its region's metadata,
+// TestNumberTypeMatchesValidity checks it), so one GetNumberType both
+// validates and classifies: the destination rules cost no second pass.
+func parseTo(to string) (recipient, error) {
 	if to == "" {
-		return invalidTo("is required")
+		return recipient{}, invalidTo("is required")
 	}
 	if reason := e164ShapeProblem(to); reason != "" {
-		return invalidTo(reason)
+		return recipient{}, invalidTo(reason)
 	}
 	num, ccLen, ok := e164Number(to[1:])
-	if ok && phonenumbers.IsValidNumber(num) && phonenumbers.Format(num, phonenumbers.E164) == to {
-		return nil
+	if ok {
+		if typ := phonenumbers.GetNumberType(num); typ != phonenumbers.UNKNOWN && phonenumbers.Format(num, phonenumbers.E164) == to {
+			return recipient{num: num, typ: typ}, nil
+		}
 	}
 	// A national prefix written after the country code ("+44 0…"): say so,
 	// rather than only that the number is invalid.
 	if ok && to[1+ccLen] == '0' {
 		trimmed := to[1:1+ccLen] + strings.TrimLeft(to[1+ccLen:], "0")
 		if alt, _, ok := e164Number(trimmed); ok && phonenumbers.IsValidNumber(alt) {
-			return invalidTo("is not in canonical E.164 form (remove the national prefix after the country code)")
+			return recipient{}, invalidTo("is not in canonical E.164 form (remove the national prefix after the country code)")
 		}
 	}
-	return invalidTo("is not a valid phone number for its country code")
+	return recipient{}, invalidTo("is not a valid phone number for its country code")
 }
 
 // e164Number builds libphonenumber's number from the digits of an E.164

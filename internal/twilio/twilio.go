@@ -49,16 +49,22 @@ type Config struct {
 	// Clock tells the validity a message has left; nil means the system
 	// clock.
 	Clock sms.Clock
+	// StatusCallback, when set, is the URL of the service's Twilio receipts
+	// route (docs/receipts.md): every message that has a service id asks
+	// for its status callbacks there, as StatusCallback with
+	// "?ref=<service id>".
+	StatusCallback string
 }
 
 // Client sends messages through one Twilio account. It is safe for
 // concurrent use.
 type Client struct {
-	baseURL string
-	path    string
-	auth    string // the Authorization header value
-	hc      *http.Client
-	clock   sms.Clock
+	baseURL  string
+	path     string
+	auth     string // the Authorization header value
+	hc       *http.Client
+	callback string
+	clock    sms.Clock
 }
 
 // New returns a client for the account in creds.
@@ -74,11 +80,12 @@ func New(creds Credentials, cfg Config) *Client {
 		cfg.Clock = sms.SystemClock{}
 	}
 	return &Client{
-		baseURL: cfg.BaseURL,
-		path:    "/2010-04-01/Accounts/" + url.PathEscape(creds.AccountSID) + "/Messages.json",
-		auth:    "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)),
-		hc:      cfg.HTTPClient,
-		clock:   cfg.Clock,
+		baseURL:  cfg.BaseURL,
+		path:     "/2010-04-01/Accounts/" + url.PathEscape(creds.AccountSID) + "/Messages.json",
+		auth:     "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)),
+		hc:       cfg.HTTPClient,
+		callback: cfg.StatusCallback,
+		clock:    cfg.Clock,
 	}
 }
 
@@ -98,9 +105,10 @@ func validityPeriod(left time.Duration) int {
 
 // Send creates the message. Receipt.ID is the message SID. A From that is
 // a Messaging Service SID (sms.IsMessagingServiceSID) is sent as
-// MessagingServiceSid. A message with a validity (m.ValidUntil) is sent
-// with the ValidityPeriod it has left. Every failure is an *sms.Error; see
-// classify for the mapping.
+// MessagingServiceSid; StatusCallback asks for the message's status
+// callbacks (StatusCallbackFor). A message with a validity (m.ValidUntil)
+// is sent with the ValidityPeriod it has left. Every failure is an
+// *sms.Error; see classify for the mapping.
 func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	form := url.Values{"To": {m.To}, "Body": {m.Body}}
 	switch {
@@ -111,6 +119,9 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	}
 	if !m.ValidUntil.IsZero() {
 		form.Set("ValidityPeriod", strconv.Itoa(validityPeriod(m.ValidUntil.Sub(c.clock.Now()))))
+	}
+	if cb := c.StatusCallbackFor(m); cb != "" {
+		form.Set("StatusCallback", cb)
 	}
 	req, err := httpclient.PostForm(ctx, op, c.baseURL, DefaultBaseURL, c.path, form)
 	if err != nil {
@@ -126,6 +137,15 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 		return receipt(resp)
 	}
 	return sms.Receipt{}, classify(resp)
+}
+
+// StatusCallbackFor returns the StatusCallback URL of m: the configured
+// receipts route with ref=<m's service id>, or "" when either is missing.
+func (c *Client) StatusCallbackFor(m sms.Message) string {
+	if c.callback == "" || m.ServiceID == "" {
+		return ""
+	}
+	return c.callback + "?" + url.Values{"ref": {m.ServiceID}}.Encode()
 }
 
 // message is the part of the Message resource the client reads.
@@ -173,6 +193,10 @@ type outcome struct {
 // geographic permissions and senders, so they are account problems too.
 // 21604 (To is required) cannot be this message's fault, as every message
 // is validated first: the request itself was mangled.
+// codeOptedOut is Twilio's refusal of a message to a recipient who
+// replied STOP to the sender.
+const codeOptedOut = 21610
+
 var codes = map[int]outcome{
 	// The request was turned away unprocessed.
 	20429: {sms.KindTransient, "the SMS provider is rate limiting requests"},
@@ -214,7 +238,9 @@ var codes = map[int]outcome{
 //
 // then a listed code (codes) decides, and any other code is
 // KindProviderAccount. An answer without Twilio's envelope goes to
-// httpclient.Unexpected, which applies the same status rules.
+// httpclient.Unexpected, which applies the same status rules. Every
+// failure but an ambiguous one and a refusal about the message is
+// FailoverSafe: Twilio created no message.
 func classify(resp *httpclient.Response) *sms.Error {
 	var ae apiError
 	if err := json.Unmarshal(resp.Body, &ae); err != nil || ae.Code == 0 {
@@ -232,11 +258,23 @@ func classify(resp *httpclient.Response) *sms.Error {
 		if ok && known.kind == sms.KindTransient {
 			msg = known.msg
 		}
-		return sms.E(sms.KindTransient, msg, detail, cause, sms.RetryAfter(httpclient.RetryAfter(resp.Header)))
+		return sms.E(sms.KindTransient, msg, detail, cause, sms.RetryAfter(httpclient.RetryAfter(resp.Header)), sms.FailoverSafe())
 	case httpclient.IsAmbiguousStatus(resp.StatusCode):
 		return sms.E(sms.KindAmbiguous, "the SMS provider failed while handling the message; it may have been sent", detail, cause)
 	case ok:
-		return sms.E(known.kind, known.msg, detail, cause)
+		e := sms.E(known.kind, known.msg, detail, cause)
+		e.FailoverSafe = failoverSafe(known.kind)
+		// The recipient's opt-out puts it on the suppression list.
+		e.OptedOut = ae.Code == codeOptedOut
+		return e
 	}
-	return sms.E(sms.KindProviderAccount, "the SMS provider refused the request for a reason not known to be about this message", detail, cause)
+	return sms.E(sms.KindProviderAccount, "the SMS provider refused the request for a reason not known to be about this message", detail, cause, sms.FailoverSafe())
+}
+
+// failoverSafe reports whether a refusal of kind k lets another provider
+// send the message: Twilio turned the request away (transient), or refused
+// it for a reason about the account, the sender or the route (21408,
+// 21612) — never for one about the recipient or the body.
+func failoverSafe(k sms.Kind) bool {
+	return k == sms.KindTransient || k == sms.KindProviderAccount
 }

@@ -248,6 +248,37 @@ func TestSendClassifies(t *testing.T) {
 	}
 }
 
+// TestOptOutIsMarked: only an answered 21610 marks the refusal as the
+// recipient's opt-out (which feeds the suppression list).
+func TestOptOutIsMarked(t *testing.T) {
+	tests := []struct {
+		name  string
+		to    string
+		fault *providertest.Fault
+		want  bool
+	}{
+		{name: "opted out", to: "+15005550004", want: true},
+		{name: "not mobile", to: "+15005550009"},
+		{name: "429 carrying 21610", to: to, fault: &providertest.Fault{Status: 429, Code: 21610}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := providertest.NewTwilio(t)
+			if tt.fault != nil {
+				f.FailNext(1, *tt.fault)
+			}
+			_, err := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL(), HTTPClient: httpclient.New(2 * time.Second)}).
+				Send(context.Background(), sms.Message{To: tt.to, From: providertest.TwilioFrom, Body: "hi"})
+			if err == nil {
+				t.Fatal("Send succeeded, want a refusal")
+			}
+			if got := sms.AsError(err).OptedOut; got != tt.want {
+				t.Errorf("OptedOut = %v, want %v (%v)", got, tt.want, err)
+			}
+		})
+	}
+}
+
 // checkError asserts that err is an *sms.Error of kind want with provider
 // code wantCode, and that its client message and text leak neither the
 // number nor a credential.
@@ -375,6 +406,42 @@ func TestSendValidityPeriod(t *testing.T) {
 			p := f.Requests()[0].Params
 			if got, has := p.Get("ValidityPeriod"), p.Has("ValidityPeriod"); got != tt.want || has != (tt.want != "") {
 				t.Errorf("ValidityPeriod = %q (present %v), want %q", got, has, tt.want)
+			}
+		})
+	}
+}
+
+// TestSendAsksForStatusCallbacks: with a receipts URL configured, a
+// message with a service id carries StatusCallback=<url>?ref=<service id>;
+// without either there is none.
+func TestSendAsksForStatusCallbacks(t *testing.T) {
+	const receipts = "https://sms.example.com/messaging/sms/receipts/twilio"
+	const id = "7d0b7f7e-3c2a-4e1b-9a55-0d4c2b1a9e8f"
+	tests := []struct {
+		name      string
+		callback  string
+		serviceID string
+		want      string // "" means absent
+	}{
+		{"receipts and a service id", receipts, id, receipts + "?ref=" + id},
+		{"no service id (tracking off)", receipts, "", ""},
+		{"no receipts URL", "", id, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := providertest.NewTwilio(t)
+			c := twilio.New(tokenCreds, twilio.Config{BaseURL: f.URL(), StatusCallback: tt.callback})
+			m := message("hello")
+			m.ServiceID = tt.serviceID
+			if _, err := c.Send(context.Background(), m); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			p := f.Requests()[0].Params
+			if got, has := p.Get("StatusCallback"), p.Has("StatusCallback"); got != tt.want || has != (tt.want != "") {
+				t.Errorf("StatusCallback = %q (present %v), want %q", got, has, tt.want)
+			}
+			if got := c.StatusCallbackFor(m); got != tt.want {
+				t.Errorf("StatusCallbackFor = %q, want %q", got, tt.want)
 			}
 		})
 	}

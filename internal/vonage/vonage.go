@@ -43,15 +43,24 @@ type Config struct {
 	// Clock tells the validity a message has left; nil means the system
 	// clock.
 	Clock sms.Clock
+	// Callback, when set, is sent as every message's callback: the URL
+	// Vonage posts its delivery receipts to instead of the account's
+	// (docs/receipts.md). At most MaxCallback characters; a longer one is
+	// not sent.
+	Callback string
 }
+
+// MaxCallback is the longest callback URL Vonage takes.
+const MaxCallback = 100
 
 // Client sends messages through one Vonage account. It is safe for
 // concurrent use.
 type Client struct {
-	baseURL string
-	creds   Credentials
-	hc      *http.Client
-	clock   sms.Clock
+	baseURL  string
+	creds    Credentials
+	hc       *http.Client
+	callback string
+	clock    sms.Clock
 }
 
 // New returns a client for the account in creds.
@@ -62,7 +71,10 @@ func New(creds Credentials, cfg Config) *Client {
 	if cfg.Clock == nil {
 		cfg.Clock = sms.SystemClock{}
 	}
-	return &Client{baseURL: cfg.BaseURL, creds: creds, hc: cfg.HTTPClient, clock: cfg.Clock}
+	if len(cfg.Callback) > MaxCallback {
+		cfg.Callback = ""
+	}
+	return &Client{baseURL: cfg.BaseURL, creds: creds, hc: cfg.HTTPClient, callback: cfg.Callback, clock: cfg.Clock}
 }
 
 // Bounds of ttl (docs/providers.md).
@@ -84,10 +96,12 @@ func ttl(left time.Duration) int64 {
 
 // Send submits the message. The form carries the credentials as api_key
 // and api_secret, to without its "+", from without a "+" when it is a
-// number, type=unicode when the body needs UCS-2 (sms.NeedsUCS2), and the
-// message's ID as client-ref when it fits in 40 characters (it comes back in
-// delivery receipts), and for a message with a validity (m.ValidUntil) the
-// ttl it has left.
+// number, type=unicode when the body needs UCS-2 (sms.NeedsUCS2),
+// status-report-req=1 (a delivery receipt, per part), the message's
+// service id as client-ref (or, without one, its ID when it fits in 40
+// characters: it comes back in delivery receipts), the configured
+// callback, and for a message with a validity (m.ValidUntil) the ttl it
+// has left.
 //
 // Receipt.ID is the first part's message-id. Every failure is an
 // *sms.Error; a multipart message that was accepted only in part is
@@ -107,8 +121,12 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	if !m.ValidUntil.IsZero() {
 		form.Set("ttl", strconv.FormatInt(ttl(m.ValidUntil.Sub(c.clock.Now())), 10))
 	}
-	if m.ID != "" && len(m.ID) <= maxClientRef {
-		form.Set("client-ref", m.ID)
+	form.Set("status-report-req", "1")
+	if ref := clientRef(m); ref != "" {
+		form.Set("client-ref", ref)
+	}
+	if c.callback != "" {
+		form.Set("callback", c.callback)
 	}
 	req, err := httpclient.PostForm(ctx, op, c.baseURL, DefaultBaseURL, "/sms/json", form)
 	if err != nil {
@@ -125,6 +143,19 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 		return sms.Receipt{}, httpclient.Unexpected(op, resp, errors.New("the SMS API answers 200"))
 	}
 	return result(resp)
+}
+
+// clientRef is the client-ref of m: its service id, which keys its status
+// record, else its ID; "" when that is longer than Vonage takes.
+func clientRef(m sms.Message) string {
+	ref := m.ServiceID
+	if ref == "" {
+		ref = m.ID
+	}
+	if len(ref) > maxClientRef {
+		return ""
+	}
+	return ref
 }
 
 // sender returns from as Vonage wants it: a number without its leading
@@ -270,6 +301,12 @@ func statusError(p part) *sms.Error {
 	if !ok {
 		known = outcome{sms.KindProviderAccount, "the SMS provider refused the message with an unknown status"}
 	}
-	return sms.E(known.kind, known.msg, sms.ProviderDetail(p.Status, p.ErrorText),
+	e := sms.E(known.kind, known.msg, sms.ProviderDetail(p.Status, p.ErrorText),
 		sms.Cause(fmt.Errorf("%s: status %s", op, p.Status)))
+	// Vonage turned the request away (1, 5, 10) or refused it for a
+	// reason about the account, the sender or the route (15): nothing was
+	// sent, and another provider may send it. A refusal about the
+	// recipient or the body would be refused there too.
+	e.FailoverSafe = known.kind == sms.KindTransient || known.kind == sms.KindProviderAccount
+	return e
 }

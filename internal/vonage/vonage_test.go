@@ -50,6 +50,7 @@ func TestSendWire(t *testing.T) {
 		{"three unicode parts", message(strings.Repeat("ж", 150)), "FluxKit", "unicode", "", 3},
 		{"id as client-ref", sms.Message{ID: "01HZX3Q2W9", To: to, From: "FluxKit", Body: "hi"}, "FluxKit", "", "01HZX3Q2W9", 1},
 		{"long id not sent", sms.Message{ID: strings.Repeat("x", 41), To: to, From: "FluxKit", Body: "hi"}, "FluxKit", "", "", 1},
+		{"service id as client-ref", sms.Message{ID: "01HZX3Q2W9", ServiceID: serviceID, To: to, From: "FluxKit", Body: "hi"}, "FluxKit", "", serviceID, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +96,49 @@ func TestSendWire(t *testing.T) {
 			if got, has := p.Get("client-ref"), p.Has("client-ref"); got != tt.wantRef || has != (tt.wantRef != "") {
 				t.Errorf("client-ref = %q (present %v), want %q", got, has, tt.wantRef)
 			}
+			if got := p.Get("status-report-req"); got != "1" {
+				t.Errorf("status-report-req = %q, want 1 on every message", got)
+			}
+			if p.Has("callback") {
+				t.Errorf("callback = %q, want none without a configured one", p.Get("callback"))
+			}
 		})
+	}
+}
+
+const serviceID = "7d0b7f7e-3c2a-4e1b-9a55-0d4c2b1a9e8f"
+
+// TestSendCallback: a configured callback of at most 100 characters goes
+// with every message; a longer one, which Vonage refuses (status 23), is
+// not sent.
+func TestSendCallback(t *testing.T) {
+	short := "https://abcdefghij.execute-api.eu-west-1.amazonaws.com/messaging/sms/receipts/vonage"
+	long := "https://" + strings.Repeat("a", 63) + ".example.com/messaging/sms/receipts/vonage"
+	for _, tt := range []struct {
+		name, callback, want string
+	}{
+		{"fits", short, short},
+		{"too long", long, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := providertest.NewVonage(t)
+			c := vonage.New(creds, vonage.Config{BaseURL: f.URL(), Callback: tt.callback})
+			m := message("hi")
+			m.ServiceID = serviceID
+			if _, err := c.Send(context.Background(), m); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			p := f.Requests()[0].Params
+			if got, has := p.Get("callback"), p.Has("callback"); got != tt.want || has != (tt.want != "") {
+				t.Errorf("callback = %q (present %v), want %q", got, has, tt.want)
+			}
+			if got := p.Get("client-ref"); got != serviceID {
+				t.Errorf("client-ref = %q, want the service id %q", got, serviceID)
+			}
+		})
+	}
+	if len(short) > vonage.MaxCallback || len(long) <= vonage.MaxCallback {
+		t.Fatalf("test URLs of %d and %d characters do not straddle %d", len(short), len(long), vonage.MaxCallback)
 	}
 }
 

@@ -194,6 +194,8 @@ func newAbuseStack(t *testing.T, kit *jwtKit) *abuseStack {
 	common := []string{
 		"JWT_ISSUER", abuseIssuer, "JWT_AUDIENCE", abuseAudience, "JWT_REQUIRED_SCOPE", abuseScope,
 		"SMS_ALLOWED_SENDERS", allowedSender,
+		// The deployment's defaults for the other rules: unset.
+		"SMS_BLOCKED_NUMBER_TYPES", "", "SMS_SMART_ENCODING", "",
 	}
 	s.hs = deploy(t, moto, "twilio", common...)
 	s.jwks = deploy(t, moto, "twilio", append(common, "JWT_JWKS_URL", jwksSrv.URL+"/.well-known/jwks.json")...)
@@ -404,8 +406,9 @@ func TestAbuse(t *testing.T) {
 	t.Run("sender", func(t *testing.T) {
 		cases := []abuseCase{
 			{name: "allowed sender", body: withField("from", `"`+allowedSender+`"`), want: 200},
-			{name: "number not in SMS_ALLOWED_SENDERS", body: withField("from", `"+15005550007"`), want: 403, code: "forbidden"},
-			{name: "sender ID not in SMS_ALLOWED_SENDERS", body: withField("from", `"FluxKit"`), want: 403, code: "forbidden"},
+			{name: "number not in SMS_ALLOWED_SENDERS", body: withField("from", `"+15005550007"`), want: 403, code: "sender_not_allowed"},
+			{name: "sender ID not in SMS_ALLOWED_SENDERS", body: withField("from", `"FluxKit"`), want: 403, code: "sender_not_allowed"},
+			{name: "a bank's name as sender", body: withField("from", `"MyBank"`), want: 403, code: "sender_not_allowed"},
 			{name: "CRLF header injection", body: withField("from", `"FluxKit\r\nBcc: +14155550100"`), want: 400, code: "invalid_from"},
 			{name: "CRLF after the allowed sender", body: withField("from", `"`+allowedSender+`\r\n"`), want: 400, code: "invalid_from"},
 			{name: "LF only", body: withField("from", `"`+allowedSender+`\nX-Injected: 1"`), want: 400, code: "invalid_from"},

@@ -26,6 +26,7 @@ import (
 	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
+	"github.com/fluxkit/sms/internal/testing/tlsproxy"
 )
 
 // The shape of a chaos run (docs/chaos.md).
@@ -43,15 +44,25 @@ const (
 	// sqsSendFaultRate is the share of SQS SendMessage requests answered
 	// 500 without reaching the queue.
 	sqsSendFaultRate = 0.10
+	// slowConnShare is the share of new provider connections that open
+	// slowConnDelay late (held back by a TLS proxy in front of the fake):
+	// far past the margin, so a call on one must not go out on its slot.
+	slowConnShare = 0.20
+	slowConnDelay = 1500 * time.Millisecond
+	// idleClose is how long a provider connection may stay idle before the
+	// proxy closes it, as servers close keep-alive connections.
+	idleClose = time.Second
 	// sendConcurrency is how many send requests are in flight at once,
 	// each on its own send function instance, as Lambda runs them.
 	sendConcurrency = 8
 	// drainInstances is how many drain function instances the event
 	// source mapping feeds, each with two concurrent invocations.
 	drainInstances = 1
-	// rateLimit is SMS_RATE_LIMIT: high, so that the run is quick and the
-	// faults, not the limit, decide what gets queued.
-	rateLimit = 200
+	// rateLimit is SMS_RATE_LIMIT: low enough that the limiter binds at the
+	// run's peaks (unbounded, the functions reach about 60 requests a
+	// second), so that the check of every 1-second window means something,
+	// and high enough that the faults decide most of what gets queued.
+	rateLimit = 40
 	// rateMargin is SMS_RATE_MARGIN. moto behind the serialising proxy
 	// answers tens of milliseconds slower than DynamoDB, and the limiter
 	// refuses a slot whose answer arrives more than half the margin late;
@@ -154,6 +165,9 @@ func TestChaos(t *testing.T) {
 			if run.queueLeft != 0 {
 				t.Errorf("queue still holds %d messages after %v, want 0", run.queueLeft, run.total)
 			}
+			if run.peak > rateLimit {
+				t.Errorf("the provider received %d requests in a 1 s window, want at most SMS_RATE_LIMIT = %d", run.peak, rateLimit)
+			}
 			run.checkFaultsHappened(t, n)
 			t.Run("log audit", func(t *testing.T) {
 				run.d.auditLogs(t, chaos.Secret{Name: "message body", Value: bodyMarker}, chaos.Secret{Name: "bearer token", Value: run.token})
@@ -181,6 +195,9 @@ type run struct {
 	ambiguous   int            // ambiguous_send log events
 	delivered   map[string]int // deliveries by body
 	poisonDead  int            // poison messages found on the DLQ
+	peak        int            // most provider requests in any 1-s window
+	slow        tlsproxy.Stats // the provider connections
+	notReady    int            // connection_not_ready log events
 }
 
 // poisonPrefix starts the ids of the producers' poison messages.
@@ -259,6 +276,16 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 	if sc.provider == "vonage" {
 		pf, bodyParam, throttled = d.vonage, "text", providertest.Fault{Code: 1}
 	}
+	// The functions reach the fake through a proxy that makes some new
+	// connections slow.
+	urlVar, fakeURL := "TWILIO_API_URL", d.env["TWILIO_API_URL"]
+	if sc.provider == "vonage" {
+		urlVar, fakeURL = "VONAGE_API_URL", d.env["VONAGE_API_URL"]
+	}
+	proxy := tlsproxy.Start(t, strings.TrimPrefix(fakeURL, "http://"), tlsproxy.Config{
+		Delay: slowConnDelay, SlowShare: slowConnShare, Seed: seed + 3, CloseIdle: idleClose,
+	})
+	d.env[urlVar] = proxy.URL()
 	unavailable := providertest.Fault{Status: http.StatusServiceUnavailable}
 	pf.SetPlan(providertest.Plan{Seed: seed, Rate: providerFaultRate, Faults: []providertest.Fault{
 		unavailable, unavailable, unavailable, throttled,
@@ -343,6 +370,12 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 	r.deadLetters = d.deadLetters(t, d.dlqURL)
 	r.ddbOps, r.sqsOps = d.ddb.Counts(), d.sqs.Counts()
 	r.provider = pf.Requests()
+	r.slow = proxy.Stats()
+	arrivals := make([]time.Time, len(r.provider))
+	for i, q := range r.provider {
+		arrivals[i] = q.At
+	}
+	r.peak = chaos.MaxInWindow(arrivals, time.Second)
 
 	delivered := map[string]int{}
 	for _, a := range pf.Accepted() {
@@ -388,6 +421,7 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 	r.answers = answers
 	r.delivered = delivered
 	r.ambiguous = bytes.Count(d.logs.Bytes(), []byte(`"event":"ambiguous_send"`))
+	r.notReady = bytes.Count(d.logs.Bytes(), []byte(`"event":"connection_not_ready"`))
 	return r
 }
 
@@ -398,9 +432,10 @@ func chaosBody(i int) string {
 
 // answer is what a client made of one answer.
 type answer struct {
-	status  int
-	id      string // messageId
-	problem string // what is wrong with the answer's shape, if anything
+	status   int
+	id       string // messageId
+	provider string // the provider a 200 names
+	problem  string // what is wrong with the answer's shape, if anything
 }
 
 // sendOne posts message i and checks the answer's shape.
@@ -418,6 +453,7 @@ func sendOne(h *apigw.Handler, token string, i int) answer {
 		MessageID string `json:"messageId"`
 		Status    string `json:"status"`
 		To        string `json:"to"`
+		Provider  string `json:"provider"`
 		Error     *struct {
 			Code string `json:"code"`
 		} `json:"error"`
@@ -426,12 +462,15 @@ func sendOne(h *apigw.Handler, token string, i int) answer {
 		a.problem = fmt.Sprintf("%d with a body that is not JSON: %v", resp.Status, err)
 		return a
 	}
-	a.id = got.MessageID
+	a.id, a.provider = got.MessageID, got.Provider
 	switch resp.Status {
 	case http.StatusOK, http.StatusAccepted:
 		want := map[int]string{http.StatusOK: "sent", http.StatusAccepted: "queued"}[resp.Status]
 		if got.Status != want || got.MessageID == "" || got.To != recipient {
 			a.problem = fmt.Sprintf("%d body %s, want status %q, a messageId and to", resp.Status, resp.Body, want)
+		}
+		if (resp.Status == http.StatusOK) != (got.Provider != "") {
+			a.problem = fmt.Sprintf("%d body %s: want the provider named when sent, and only then", resp.Status, resp.Body)
 		}
 	case http.StatusServiceUnavailable:
 		if got.Error == nil || got.Error.Code != "unavailable" || resp.Headers["Retry-After"] == "" {
@@ -505,7 +544,9 @@ func (r *run) faults() string {
 	for _, k := range slices.Sorted(maps.Keys(pf)) {
 		fmt.Fprintf(&b, " %s×%d", k, pf[k])
 	}
-	fmt.Fprintf(&b, "; ambiguous_send events logged: %d\n", r.ambiguous)
+	fmt.Fprintf(&b, "; ambiguous_send events logged: %d; peak %d requests in 1 s (limit %d)\n", r.ambiguous, r.peak, rateLimit)
+	fmt.Fprintf(&b, "provider connections: %d, %d of them slow (%v), %d closed idle; calls abandoned for a connection not ready in time: %d\n",
+		r.slow.Conns, r.slow.Slow, slowConnDelay, r.slow.ClosedIdle, r.notReady)
 	sum := func(m map[string]int) int {
 		n := 0
 		for _, v := range m {
@@ -546,6 +587,9 @@ func (r *run) checkFaultsHappened(t *testing.T, n int) {
 	}
 	if pf["429"]+pf["status 1 (throttled)"] == 0 {
 		t.Error("no provider request was throttled")
+	}
+	if r.slow.Slow == 0 || r.notReady == 0 {
+		t.Errorf("slow provider connections %d, calls abandoned for one %d: want both", r.slow.Slow, r.notReady)
 	}
 	ddb := r.ddbFaults.counts()
 	for _, op := range []string{"DynamoDB_20120810.UpdateItem", "DynamoDB_20120810.PutItem"} {

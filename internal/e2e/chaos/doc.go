@@ -6,9 +6,12 @@
 //     Twilio and Vonage fakes while faults are injected at random —
 //     provider 5xx and 429 answers, connections dropped before and after
 //     the provider accepted a message, DynamoDB 500s answered before or
-//     after the write reached the table, SQS send errors — and counts
-//     every accepted message as delivered once, lost or duplicated
-//     (Summarize);
+//     after the write reached the table, SQS send errors, new provider
+//     connections that open far too late — and counts every accepted
+//     message as delivered once, lost or duplicated (Summarize), and the
+//     most provider requests in any 1-second window (MaxInWindow);
+//   - TestSlowConnectionsKeepTheLimit (readiness_test.go) holds the rate
+//     limit with a third of new provider connections 1.5 s late;
 //   - the abuse battery (abuse_test.go) sends malformed, oversized and
 //     hostile requests over real HTTP through the API Gateway stand-in of
 //     `make local` (local.Gateway) and checks each answer is a documented

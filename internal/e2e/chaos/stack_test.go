@@ -27,6 +27,7 @@ import (
 	"github.com/fluxkit/sms/internal/queue"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
+	"github.com/fluxkit/sms/internal/testing/tlsproxy"
 )
 
 // jwtSecret signs the tokens of these tests; it exists only here.
@@ -40,7 +41,15 @@ const recipient = "+14155552671"
 // secret on it.
 var moto *mototest.Server
 
-func TestMain(m *testing.M) { mototest.Main(m, &moto) }
+func TestMain(m *testing.M) {
+	// The provider fakes are reached through TLS proxies (tlsproxy) in the
+	// tests that make new connections slow.
+	if err := tlsproxy.TrustCA(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mototest.Main(m, &moto)
+}
 
 // deployment is one deployment of the service on loopback: a table,
 // a queue with its dead-letter queue and redrive policy as template.yaml
@@ -61,8 +70,13 @@ type deployment struct {
 
 var deploySeq atomic.Int64
 
-// deploy sets up a deployment for provider ("twilio" or "vonage") on
-// moto; env adds or overrides variables, as key, value pairs.
+// failoverProviders is SMS_PROVIDER of a failover deployment: Twilio
+// first, then Vonage.
+const failoverProviders = config.ProviderTwilio + "," + config.ProviderVonage
+
+// deploy sets up a deployment for provider ("twilio", "vonage", or
+// failoverProviders with both fakes, both credential sets and a sender
+// each) on moto; env adds or overrides variables, as key, value pairs.
 func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string) *deployment {
 	t.Helper()
 	name := fmt.Sprintf("chaos-%d-%d", os.Getpid(), deploySeq.Add(1))
@@ -84,6 +98,14 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		"AWS_ACCESS_KEY_ID":         "testing",
 		"AWS_SECRET_ACCESS_KEY":     "testing",
 		"SMS_PROVIDER":              provider,
+		// The guard is off: these deployments test delivery under faults,
+		// and the abuse and pumping batteries, which test the guard, set
+		// their own rules.
+		"SMS_ALLOWED_SENDERS":      "*",
+		"SMS_BLOCKED_NUMBER_TYPES": "none",
+		"SMS_SMART_ENCODING":       "false",
+		"SMS_RECIPIENT_LIMIT":      "off",
+		"SMS_DAILY_SEGMENT_LIMIT":  "off",
 	}
 	switch provider {
 	case config.ProviderTwilio:
@@ -94,6 +116,12 @@ func deploy(t *testing.T, moto *mototest.Server, provider string, env ...string)
 		d.vonage = providertest.NewVonage(t)
 		secret["apiKey"], secret["apiSecret"] = providertest.VonageAPIKey, providertest.VonageAPISecret
 		d.env["SMS_FROM"], d.env["VONAGE_API_URL"] = "FluxKit", d.vonage.URL()
+	case failoverProviders:
+		d.twilio, d.vonage = providertest.NewTwilio(t), providertest.NewVonage(t)
+		secret["accountSid"], secret["authToken"] = providertest.TwilioAccountSID, providertest.TwilioAuthToken
+		secret["apiKey"], secret["apiSecret"] = providertest.VonageAPIKey, providertest.VonageAPISecret
+		d.env["SMS_FROM"] = "twilio=" + providertest.TwilioFrom + ",vonage=FluxKit"
+		d.env["TWILIO_API_URL"], d.env["VONAGE_API_URL"] = d.twilio.URL(), d.vonage.URL()
 	default:
 		t.Fatalf("unknown provider %q", provider)
 	}
@@ -127,7 +155,7 @@ func (d *deployment) function(t *testing.T, mode config.Mode) *app.Service {
 func (d *deployment) sendHandler(t *testing.T) *apigw.Handler {
 	t.Helper()
 	f := d.function(t, config.ModeSend)
-	return app.NewSendHandler(f.Config, f.Parts, f.Auth)
+	return app.NewSendHandler(f.Config, f.Parts, f.Auth, f.Callers)
 }
 
 // Drain timing of the tests: invocations last at most drainTimeout, of

@@ -3,6 +3,8 @@ package deploytest
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -48,11 +50,12 @@ func (f form) param(t *testing.T, tpl obj, name string) string {
 
 // value evaluates the condition functions CloudFormation allows in
 // Conditions and Rules (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition,
-// and Ref to a parameter) in f: a bool or a string.
+// Fn::Select, Fn::Split, and Ref to a parameter) in f: a bool, a string or
+// a list.
 func (f form) value(t *testing.T, tpl obj, v any) any {
 	t.Helper()
 	switch x := v.(type) {
-	case string, bool:
+	case string, bool, []any:
 		return x
 	case float64:
 		return fmt.Sprint(x)
@@ -90,6 +93,19 @@ func (f form) value(t *testing.T, tpl obj, v any) any {
 				}
 			}
 			return false
+		case "Fn::Split":
+			var parts []any
+			for _, p := range strings.Split(fmt.Sprint(f.value(t, tpl, args[1])), fmt.Sprint(args[0])) {
+				parts = append(parts, p)
+			}
+			return parts
+		case "Fn::Select":
+			i, err := strconv.Atoi(fmt.Sprint(f.value(t, tpl, args[0])))
+			list, ok := f.value(t, tpl, args[1]).([]any)
+			if err != nil || !ok || i < 0 || i >= len(list) {
+				t.Fatalf("cannot evaluate %v", v)
+			}
+			return list[i]
 		}
 		t.Fatalf("cannot evaluate %s", fn)
 	}

@@ -74,12 +74,34 @@ func TestMakefileBuildsWithHarnessFlags(t *testing.T) {
 			want: []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o /artifacts/drain/bootstrap ./functions/drain"},
 		},
 		{
+			name: "sam ReceiptsFunction",
+			args: []string{"build-ReceiptsFunction", "ARTIFACTS_DIR=/artifacts/receipts"},
+			want: []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o /artifacts/receipts/bootstrap ./functions/receipts"},
+		},
+		{
+			name: "sam PublisherFunction",
+			args: []string{"build-PublisherFunction", "ARTIFACTS_DIR=/artifacts/publisher"},
+			want: []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o /artifacts/publisher/bootstrap ./functions/publisher"},
+		},
+		{
 			name: "build",
 			args: []string{"build"},
 			want: []string{
 				"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o " + root + "/build/arm64/send/bootstrap ./functions/send",
 				"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o " + root + "/build/arm64/drain/bootstrap ./functions/drain",
+				"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o " + root + "/build/arm64/receipts/bootstrap ./functions/receipts",
+				"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build " + shellFlags() + " -o " + root + "/build/arm64/publisher/bootstrap ./functions/publisher",
 			},
+		},
+		{
+			name: "invoke receipts",
+			args: []string{"invoke", "FUNCTION=receipts", "EVENT=events/receipts/x.json"},
+			want: []string{"CGO_ENABLED=0 GOOS=linux GOARCH=" + hostArch + " go build " + shellFlags() + " -o " + root + "/build/host/receipts/bootstrap ./functions/receipts"},
+		},
+		{
+			name: "invoke publisher",
+			args: []string{"invoke", "FUNCTION=publisher", "EVENT=events/publisher/x.json"},
+			want: []string{"CGO_ENABLED=0 GOOS=linux GOARCH=" + hostArch + " go build " + shellFlags() + " -o " + root + "/build/host/publisher/bootstrap ./functions/publisher"},
 		},
 		{
 			name: "invoke drain",

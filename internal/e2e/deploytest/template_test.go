@@ -188,9 +188,12 @@ func TestCfnLintHasNoErrorsOrWarnings(t *testing.T) {
 	}
 }
 
+// functions are the template's Lambda functions.
+var functions = []string{"SendFunction", "DrainFunction", "ReceiptsFunction"}
+
 func TestFunctionsRunBootstrapOnArm64(t *testing.T) {
 	raw, cfn := loadTemplate(t)
-	for _, fn := range []string{"SendFunction", "DrainFunction"} {
+	for _, fn := range functions {
 		t.Run(fn, func(t *testing.T) {
 			if got, want := at(raw, "Resources", fn, "Metadata", "BuildMethod"), "makefile"; got != want {
 				t.Errorf("Metadata.BuildMethod = %v, want %v", got, want)
@@ -239,34 +242,54 @@ func TestFunctionsGetEveryConfigVariable(t *testing.T) {
 	// Every variable of README.md#configuration a deployment sets, and where it
 	// comes from.
 	want := map[string]string{
-		"SMS_PROVIDER":         "Provider",
-		"SMS_FROM":             "Sender",
-		"SMS_SECRET_ID":        "ProviderSecret",
-		"SMS_RATE_LIMIT":       "RateLimit",
-		"SMS_RATE_MARGIN":      "RateMargin",
-		"SMS_QUEUE_ENABLED":    "QueueEnabled",
-		"SMS_TABLE_NAME":       "Table",
-		"SMS_QUEUE_URL":        "Queue",
-		"SMS_DLQ_URL":          "DeadLetterQueue",
-		"SMS_ALLOWED_SENDERS":  "AllowedSenders",
-		"JWT_ISSUER":           "JwtIssuer",
-		"JWT_AUDIENCE":         "JwtAudience",
-		"JWT_JWKS_URL":         "JwtJwksUrl",
-		"JWT_REQUIRED_SCOPE":   "JwtRequiredScope",
-		"JWT_READ_ALL_SCOPE":   "JwtReadAllScope",
-		"JWT_MAX_LIFETIME":     "JwtMaxLifetime",
-		"SMS_STATUS_TRACKING":  "StatusTracking",
-		"SMS_STATUS_RETENTION": "StatusRetention",
-		"SMS_MAX_RECEIVES":     "MaxReceiveCount",
+		"SMS_PROVIDER":             "Provider",
+		"SMS_FROM":                 "Sender",
+		"SMS_SECRET_ID":            "ProviderSecret",
+		"SMS_RATE_LIMIT":           "RateLimit",
+		"SMS_RATE_MARGIN":          "RateMargin",
+		"SMS_QUEUE_ENABLED":        "QueueEnabled",
+		"SMS_TABLE_NAME":           "Table",
+		"SMS_QUEUE_URL":            "Queue",
+		"SMS_DLQ_URL":              "DeadLetterQueue",
+		"SMS_ALLOWED_SENDERS":      "AllowedSenders",
+		"SMS_ALLOWED_COUNTRIES":    "AllowedCountries",
+		"SMS_BLOCKED_NUMBER_TYPES": "BlockedNumberTypes",
+		"SMS_SMART_ENCODING":       "SmartEncoding",
+		"SMS_RECIPIENT_LIMIT":      "RecipientLimit",
+		"SMS_CALLER_LIMIT":         "CallerLimit",
+		"SMS_DAILY_SEGMENT_LIMIT":  "DailySegmentLimit",
+		"SMS_RATE_UNIT":            "RateUnit",
+		"JWT_ISSUER":               "JwtIssuer",
+		"JWT_AUDIENCE":             "JwtAudience",
+		"JWT_JWKS_URL":             "JwtJwksUrl",
+		"JWT_REQUIRED_SCOPE":       "JwtRequiredScope",
+		"JWT_READ_ALL_SCOPE":       "JwtReadAllScope",
+		"JWT_MAX_LIFETIME":         "JwtMaxLifetime",
+		"SMS_STATUS_TRACKING":      "StatusTracking",
+		"SMS_STATUS_RETENTION":     "StatusRetention",
+		"SMS_MAX_RECEIVES":         "MaxReceiveCount",
 	}
 	for _, f := range jwtSecretForms {
 		t.Run(f.name, func(t *testing.T) {
 			cfn := f.resolve(t, tpl)
-			for _, fn := range []string{"SendFunction", "DrainFunction"} {
+			for _, fn := range functions {
 				vars, _ := at(props(t, cfn, fn), "Environment", "Variables").(obj)
 				for name, from := range want {
 					if got := target(vars[name]); got != from {
 						t.Errorf("%s: %s = %v, want a Ref to %s", fn, name, vars[name], from)
+					}
+				}
+				// SMS_PUBLIC_URL: the PublicUrl parameter, or the API's own
+				// URL (without a trailing slash: the routes are appended).
+				pub := vars["SMS_PUBLIC_URL"]
+				switch f.param(t, tpl, "PublicUrl") {
+				case "":
+					if got := fmt.Sprint(at(pub, "Fn::Sub")); got != "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}" {
+						t.Errorf("%s: SMS_PUBLIC_URL = %v, want the API's execute-api URL", fn, pub)
+					}
+				default:
+					if got := target(pub); got != "PublicUrl" {
+						t.Errorf("%s: SMS_PUBLIC_URL = %v, want a Ref to PublicUrl", fn, pub)
 					}
 				}
 			}
@@ -285,9 +308,11 @@ func TestFunctionsGetEveryConfigVariable(t *testing.T) {
 					t.Errorf("SendFunction: JWT_SECRET_ID = %v, want a Ref to JwtSecretArn", jwtID)
 				}
 			}
-			drain, _ := at(props(t, cfn, "DrainFunction"), "Environment", "Variables").(obj)
-			if v, ok := drain["JWT_SECRET_ID"]; ok {
-				t.Errorf("DrainFunction: JWT_SECRET_ID = %v, want it unset (the drain never reads the JWT keys)", v)
+			for _, fn := range []string{"DrainFunction", "ReceiptsFunction"} {
+				vars, _ := at(props(t, cfn, fn), "Environment", "Variables").(obj)
+				if v, ok := vars["JWT_SECRET_ID"]; ok {
+					t.Errorf("%s: JWT_SECRET_ID = %v, want it unset (only the send function reads the JWT keys)", fn, v)
+				}
 			}
 		})
 	}
@@ -303,8 +328,10 @@ func TestQueueVisibilityIsSixDrainTimeouts(t *testing.T) {
 	if timeout.value < 30 || timeout.value > 900 {
 		t.Errorf("DrainFunction Timeout = %v s, want 30-900 s", timeout.value)
 	}
-	if got := resolve(t, cfn, props(t, cfn, "SendFunction")["Timeout"]).value; got > 29 {
-		t.Errorf("SendFunction Timeout = %v s, want < 30 s (API Gateway's integration limit)", got)
+	for _, fn := range []string{"SendFunction", "ReceiptsFunction"} {
+		if got := resolve(t, cfn, props(t, cfn, fn)["Timeout"]).value; got > 29 {
+			t.Errorf("%s Timeout = %v s, want < 30 s (API Gateway's integration limit)", fn, got)
+		}
 	}
 }
 
@@ -460,8 +487,8 @@ func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
 
 	for owner, d := range docs {
 		for _, g := range grants(t, owner, d) {
-			if g.resource == "*" {
-				t.Errorf("%s: %s, want no \"*\" resource", owner, g)
+			if g.resource == "*" && !slices.Contains(xrayGrants, g) {
+				t.Errorf("%s: %s, want no \"*\" resource (X-Ray's two actions are the one exception)", owner, g)
 			}
 			if strings.Contains(g.action, "*") {
 				t.Errorf("%s: %s, want no wildcard action", owner, g)
@@ -475,6 +502,7 @@ func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
 			{"logs:CreateLogStream", logGroup}, {"logs:PutLogEvents", logGroup},
 			{"secretsmanager:GetSecretValue", "ProviderSecret"},
 		}
+		gs = append(gs, xrayGrants...)
 		for _, a := range crud {
 			gs = append(gs, grant{a, "Table"})
 		}
@@ -484,12 +512,21 @@ func checkGrants(t *testing.T, cfn obj, sendExtra []grant) {
 	// the table's one index, and nowhere else.
 	statusIndex := grant{"dynamodb:Query", `{"Fn::Sub":"${Table.Arn}/index/providerMessageId"}`}
 	want := map[string][]grant{
-		"SendFunctionRole": append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}, statusIndex), sendExtra...),
+		"SendFunctionRole": append(append(append(common("SendLogGroup"), grant{"sqs:SendMessage", "Queue"}, statusIndex), sendExtra...), sendScheduleGrants...),
 		"DrainFunctionRole": append(common("DrainLogGroup"),
 			grant{"sqs:ReceiveMessage", "Queue"}, grant{"sqs:DeleteMessage", "Queue"},
 			grant{"sqs:GetQueueAttributes", "Queue"}, grant{"sqs:ChangeMessageVisibility", "Queue"},
 			grant{"sqs:SendMessage", "Queue"}, grant{"sqs:SendMessage", "DeadLetterQueue"}),
 		"ProducerPolicy": {{"sqs:SendMessage", "Queue"}},
+		// The receipts function writes status records (one conditional
+		// UpdateItem per receipt, whose failure returns the stored item)
+		// and reads the keys that verify receipts: nothing else, not even
+		// GetItem, and never the JWT secret.
+		"ReceiptsFunctionRole": append([]grant{
+			{"logs:CreateLogStream", "ReceiptsLogGroup"}, {"logs:PutLogEvents", "ReceiptsLogGroup"},
+			{"secretsmanager:GetSecretValue", "ProviderSecret"}, {"dynamodb:UpdateItem", "Table"},
+		}, xrayGrants...),
+		"SchedulerRole": schedulerRoleGrants, // schedule_test.go
 	}
 	for role, wantGrants := range want {
 		t.Run(role, func(t *testing.T) {
@@ -771,6 +808,109 @@ func TestRouteReachesSendFunction(t *testing.T) {
 	}
 	if got, want := at(cfn, "Parameters", "ApiGatewayJwtAuthorizer", "Default"), "false"; got != want {
 		t.Errorf("ApiGatewayJwtAuthorizer default = %v, want %v (HS256 tokens are the default)", got, want)
+	}
+}
+
+// TestReceiptRoutes: the receipt routes reach the receipts function
+// without a JWT authorizer, whatever ApiGatewayJwtAuthorizer says (the
+// providers sign their receipts), the function may be invoked for them
+// only, and they have a throttle of their own.
+func TestReceiptRoutes(t *testing.T) {
+	raw, tpl := loadTemplate(t)
+	routes := map[string]string{
+		"ReceiptsTwilioRoute":     "POST /messaging/sms/receipts/twilio",
+		"ReceiptsVonageGetRoute":  "GET /messaging/sms/receipts/vonage",
+		"ReceiptsVonagePostRoute": "POST /messaging/sms/receipts/vonage",
+	}
+	for _, f := range []form{{"default", nil}, {"with the API's JWT authorizer", map[string]string{
+		"ApiGatewayJwtAuthorizer": "true", "JwtIssuer": "https://issuer.example/", "JwtAudience": "sms-api",
+		"JwtJwksUrl": "https://issuer.example/jwks", "JwtRequiredScope": "sms:send",
+	}}} {
+		t.Run(f.name, func(t *testing.T) {
+			if failed := f.failedRules(t, raw); len(failed) > 0 {
+				t.Fatalf("the form fails the template's rules: %q", failed)
+			}
+			cfn := f.resolve(t, tpl)
+			for name, key := range routes {
+				p := props(t, cfn, name)
+				if got := p["RouteKey"]; got != key {
+					t.Errorf("%s RouteKey = %v, want %s", name, got, key)
+				}
+				if got := p["AuthorizationType"]; got != "NONE" {
+					t.Errorf("%s AuthorizationType = %v, want NONE", name, got)
+				}
+				if p["AuthorizerId"] != nil || p["AuthorizationScopes"] != nil {
+					t.Errorf("%s has an authorizer: %v", name, p)
+				}
+				if got := fmt.Sprint(at(p, "Target", "Fn::Sub")); got != "integrations/${ReceiptsIntegration}" {
+					t.Errorf("%s Target = %v, want integrations/${ReceiptsIntegration}", name, p["Target"])
+				}
+			}
+			if got := target(props(t, cfn, "ReceiptsIntegration")["IntegrationUri"]); got != "ReceiptsFunction" {
+				t.Errorf("ReceiptsIntegration IntegrationUri -> %v, want ReceiptsFunction", got)
+			}
+			perm := props(t, cfn, "ReceiptsFunctionApiPermission")
+			if target(perm["FunctionName"]) != "ReceiptsFunction" ||
+				!strings.HasSuffix(fmt.Sprint(at(perm, "SourceArn", "Fn::Sub")), "${HttpApi}/*/*/messaging/sms/receipts/*") {
+				t.Errorf("ReceiptsFunctionApiPermission = %v, want ReceiptsFunction limited to the receipt routes", perm)
+			}
+			// The send function is invoked for its own route only.
+			if got := fmt.Sprint(at(props(t, cfn, "SendFunctionApiPermission"), "SourceArn", "Fn::Sub")); strings.Contains(got, "receipts") || strings.HasSuffix(got, "/*") {
+				t.Errorf("SendFunctionApiPermission SourceArn = %v, want the send route only", got)
+			}
+
+			stage := props(t, cfn, "HttpApiStage")
+			for _, key := range routes {
+				rs := at(stage, "RouteSettings", key)
+				if got := target(at(rs, "ThrottlingRateLimit")); got != "ReceiptsThrottlingRateLimit" {
+					t.Errorf("RouteSettings[%s].ThrottlingRateLimit = %v, want a Ref to ReceiptsThrottlingRateLimit", key, at(rs, "ThrottlingRateLimit"))
+				}
+				if got := target(at(rs, "ThrottlingBurstLimit")); got != "ReceiptsThrottlingBurstLimit" {
+					t.Errorf("RouteSettings[%s].ThrottlingBurstLimit = %v, want a Ref to ReceiptsThrottlingBurstLimit", key, at(rs, "ThrottlingBurstLimit"))
+				}
+			}
+			if rs, _ := at(stage, "RouteSettings").(obj); len(rs) != len(routes) {
+				t.Errorf("RouteSettings = %v, want the receipt routes only (the send route keeps the default)", rs)
+			}
+			// RouteSettings fail to create unless their routes exist first.
+			deps := asStrings(resource(t, cfn, "HttpApiStage")["DependsOn"])
+			for name := range routes {
+				if !slices.Contains(deps, name) {
+					t.Errorf("HttpApiStage DependsOn = %v, want %s", deps, name)
+				}
+			}
+		})
+	}
+	for _, p := range []string{"ReceiptsThrottlingRateLimit", "ReceiptsThrottlingBurstLimit"} {
+		if v := resolve(t, tpl, obj{"Ref": p}); v.value < 1 {
+			t.Errorf("%s default = %v, want at least 1", p, v.value)
+		}
+	}
+}
+
+// TestPublicUrlParameter: PublicUrl takes what SMS_PUBLIC_URL takes in a
+// deployment (https, no trailing slash, query or fragment) and defaults to
+// the API's own URL; the Vonage receipt URL is an output.
+func TestPublicUrlParameter(t *testing.T) {
+	_, cfn := loadTemplate(t)
+	p, _ := at(cfn, "Parameters", "PublicUrl").(obj)
+	if p == nil || p["Default"] != "" {
+		t.Fatalf("PublicUrl = %v, want a parameter defaulting to empty", p)
+	}
+	re := regexp.MustCompile(p["AllowedPattern"].(string))
+	for _, v := range []string{"", "https://sms.example.com", "https://api.example.com/sms", "https://sms.example.com:8443"} {
+		if !fullMatch(re, v) {
+			t.Errorf("AllowedPattern refuses %q, want it accepted", v)
+		}
+	}
+	for _, v := range []string{"http://sms.example.com", "https://sms.example.com/", "https://sms.example.com/?a=1", "https://sms.example.com#x", "sms.example.com", "https://"} {
+		if fullMatch(re, v) {
+			t.Errorf("AllowedPattern accepts %q, want it refused", v)
+		}
+	}
+	out := fmt.Sprint(at(cfn, "Outputs", "VonageReceiptUrl", "Value"))
+	if !strings.Contains(out, "${PublicUrl}/messaging/sms/receipts/vonage") || !strings.Contains(out, "execute-api") || strings.Contains(out, "token") {
+		t.Errorf("VonageReceiptUrl = %v, want the Vonage receipt route on PublicUrl or the API's URL, without the token", out)
 	}
 }
 

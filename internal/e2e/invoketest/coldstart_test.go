@@ -27,7 +27,8 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(st.Close)
-	first := map[string]string{"send": "send/http-api-v2-missing-auth.json", "drain": "drain/sqs-poison.json"}
+	first := map[string]string{"send": "send/http-api-v2-missing-auth.json", "drain": "drain/sqs-poison.json",
+		"receipts": "receipts/http-api-v2-twilio-forged.json", "publisher": "publisher/stream-status-changes.json"}
 	for _, f := range Functions() {
 		bin := rie.Build(b, f.Package)
 		env, err := st.Env(f)

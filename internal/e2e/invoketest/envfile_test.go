@@ -105,9 +105,9 @@ func TestSubstitute(t *testing.T) {
 	}
 }
 
-// TestEnvFileOfEvents checks events/env.json: both functions get every
+// TestEnvFileOfEvents checks events/env.json: every function gets every
 // setting the functions need, with the placeholder endpoints, and the same
-// resources.
+// resources; the publisher gets its event bus too.
 func TestEnvFileOfEvents(t *testing.T) {
 	file, err := ReadEnvFile(filepath.Join(eventsDir(t), "env.json"))
 	if err != nil {
@@ -140,9 +140,22 @@ func TestEnvFileOfEvents(t *testing.T) {
 			}
 		}
 	}
+	if pub, _ := file.Vars(Publisher.Logical); pub[envEventBus] == "" {
+		t.Errorf("%s: %s is not set", Publisher.Logical, envEventBus)
+	}
 	send, _ := file.Vars(Send.Logical)
 	drain, _ := file.Vars(Drain.Logical)
 	if !reflect.DeepEqual(send, drain) {
 		t.Errorf("SendFunction and DrainFunction differ:\n%v\n%v\nwant the same settings (one deployment)", send, drain)
+	}
+	// The receipts function has them too, and the public URL its Twilio
+	// events are signed over.
+	receipts, _ := file.Vars(Receipts.Logical)
+	if !strings.HasPrefix(receipts["SMS_PUBLIC_URL"], "https://") {
+		t.Errorf("ReceiptsFunction: SMS_PUBLIC_URL = %q, want an https URL", receipts["SMS_PUBLIC_URL"])
+	}
+	delete(receipts, "SMS_PUBLIC_URL")
+	if !reflect.DeepEqual(send, receipts) {
+		t.Errorf("SendFunction and ReceiptsFunction differ beyond SMS_PUBLIC_URL:\n%v\n%v", send, receipts)
 	}
 }

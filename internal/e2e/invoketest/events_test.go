@@ -3,6 +3,7 @@ package invoketest
 import (
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,15 +25,18 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fluxkit/sms/internal/auth"
+	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/testing/rie"
+	"github.com/fluxkit/sms/internal/twilio"
 )
 
 // update rewrites the derived values of the event files: the bearer
-// tokens, the content-length headers and the SQS MD5 digests.
+// tokens, the content-length headers, the SQS MD5 digests and the Twilio
+// signatures.
 //
 //	go test ./internal/e2e/invoketest -run TestEventFiles -update
-var update = flag.Bool("update", false, "rewrite the tokens, content lengths and MD5 digests of events/")
+var update = flag.Bool("update", false, "rewrite the tokens, content lengths, MD5 digests and Twilio signatures of events/")
 
 // The claims of the events' tokens. exp is 2100-01-01T00:00:00Z: the
 // tokens are only ever checked against the test-only secret, so a long
@@ -44,9 +49,10 @@ const (
 
 // testSecret is events/secret.json.
 type testSecret struct {
-	AccountSID string `json:"accountSid"`
-	AuthToken  string `json:"authToken"`
-	JWTSecret  string `json:"jwtSecret"`
+	AccountSID    string `json:"accountSid"`
+	AuthToken     string `json:"authToken"`
+	JWTSecret     string `json:"jwtSecret"`
+	ReceiptsToken string `json:"receiptsToken"`
 }
 
 func eventsDir(tb testing.TB) string {
@@ -93,6 +99,8 @@ func TestSecretFile(t *testing.T) {
 		{"jwtSecret is documented in events/README.md", strconv.FormatBool(strings.Contains(string(readme), s.JWTSecret)), "true"},
 		{"jwtSecret says it is for tests", strconv.FormatBool(strings.Contains(s.JWTSecret, "test")), "true"},
 		{"jwtSecret is long enough", strconv.FormatBool(len(s.JWTSecret) >= auth.MinSecretSize), "true"},
+		{"receiptsToken is documented in events/README.md", strconv.FormatBool(strings.Contains(string(readme), s.ReceiptsToken)), "true"},
+		{"receiptsToken says it is for tests", strconv.FormatBool(strings.Contains(s.ReceiptsToken, "test")), "true"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -101,13 +109,14 @@ func TestSecretFile(t *testing.T) {
 	}
 }
 
-// TestEventFiles checks that the sample events look like what API Gateway
-// and SQS send, that their derived values (token, content-length, MD5
+// TestEventFiles checks that the sample events look like what API Gateway,
+// SQS and the table's stream send, that their derived values (token, content-length, MD5
 // digests) are right, and that every token verifies with the test-only
 // secret. With -update it first rewrites the derived values.
 func TestEventFiles(t *testing.T) {
 	secret, _ := readSecret(t)
 	token := eventToken(t, secret.JWTSecret)
+	d := derivation{token: token, authToken: secret.AuthToken, publicURL: receiptsPublicURL(t)}
 	evs, err := Discover(eventsDir(t))
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +132,7 @@ func TestEventFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			if *update {
-				fixed, err := fixDerived(raw, ev.Function, token)
+				fixed, err := fixDerived(raw, ev.Function, d)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -153,18 +162,70 @@ func TestEventFiles(t *testing.T) {
 					}
 					sqsIDs[id] = ev.Path
 				}
+			case Receipts:
+				checkReceiptEvent(t, raw, filepath.Base(ev.Path), d, secret.ReceiptsToken)
+			case Publisher:
+				checkStreamEvent(t, raw)
 			}
 		})
 	}
 }
 
-// fixDerived rewrites the token, content-length and MD5 values of an event
-// file, keeping its layout.
-func fixDerived(raw []byte, f Function, token string) ([]byte, error) {
+// derivation is what the derived values of the events are made with.
+type derivation struct {
+	// token is the send events' bearer token.
+	token string
+	// authToken signs the Twilio receipts over publicURL, the receipts
+	// function's SMS_PUBLIC_URL in events/env.json.
+	authToken, publicURL string
+}
+
+// receiptsPublicURL is the receipts function's SMS_PUBLIC_URL in
+// events/env.json.
+func receiptsPublicURL(tb testing.TB) string {
+	tb.Helper()
+	file, err := ReadEnvFile(filepath.Join(eventsDir(tb), "env.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	vars, err := file.Vars(Receipts.Logical)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if vars["SMS_PUBLIC_URL"] == "" {
+		tb.Fatalf("events/env.json: %s has no SMS_PUBLIC_URL", Receipts.Logical)
+	}
+	return vars["SMS_PUBLIC_URL"]
+}
+
+// fixDerived rewrites the token, content-length, MD5 and signature values
+// of an event file, keeping its layout. A Twilio receipt whose name says
+// it is forged keeps its signature.
+func fixDerived(raw []byte, f Function, d derivation) ([]byte, error) {
 	text := string(raw)
 	switch f {
+	case Receipts:
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, err
+		}
+		body, err := receiptBody(ev)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := ev.Headers["content-length"]; ok {
+			text = contentLengthRE.ReplaceAllString(text, `${1}"`+strconv.Itoa(len(body))+`"`)
+		}
+		if sig, ok := ev.Headers["x-twilio-signature"]; ok && !strings.Contains(sig, "AAAAAAAA") {
+			form, err := url.ParseQuery(string(body))
+			if err != nil {
+				return nil, err
+			}
+			want := twilio.Signature(d.authToken, twilioSignedURL(d.publicURL, ev), form)
+			text = twilioSigRE.ReplaceAllString(text, `${1}"`+want+`"`)
+		}
 	case Send:
-		text = bearerRE.ReplaceAllString(text, "Bearer "+token)
+		text = bearerRE.ReplaceAllString(text, "Bearer "+d.token)
 		var body struct {
 			Body string `json:"body"`
 		}
@@ -200,7 +261,112 @@ var (
 	contentLengthRE = regexp.MustCompile(`(?i)("content-length"\s*:\s*(?:\[\s*)?)"[0-9]*"`)
 	md5BodyRE       = regexp.MustCompile(`("md5OfBody"\s*:\s*)"[0-9a-f]*"`)
 	md5AttrsRE      = regexp.MustCompile(`("md5OfMessageAttributes"\s*:\s*)"[0-9a-f]*"`)
+	twilioSigRE     = regexp.MustCompile(`("x-twilio-signature"\s*:\s*)"[A-Za-z0-9+/=]*"`)
 )
+
+// receiptBody is the raw body of a receipt event.
+func receiptBody(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	if !ev.IsBase64Encoded {
+		return []byte(ev.Body), nil
+	}
+	return base64.StdEncoding.DecodeString(ev.Body)
+}
+
+// twilioSignedURL is the URL Twilio signed a callback event over: the
+// public URL, the route and the event's query (ref).
+func twilioSignedURL(publicURL string, ev events.APIGatewayV2HTTPRequest) string {
+	u := publicURL + ev.RawPath
+	if ev.RawQueryString != "" {
+		u += "?" + ev.RawQueryString
+	}
+	return u
+}
+
+// checkReceiptEvent checks a receipt event: an HTTP API event of a receipt
+// route, as API Gateway sends it on a custom domain; a Twilio callback is
+// a base64 form (as HTTP APIs pass forms) signed over the public URL (a
+// forged one is not), a Vonage receipt carries the test-only receipts
+// token and a service id as client-ref.
+func checkReceiptEvent(t *testing.T, raw []byte, name string, d derivation, receiptsToken string) {
+	t.Helper()
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	rc := ev.RequestContext
+	method, path, _ := strings.Cut(ev.RouteKey, " ")
+	for _, c := range []struct{ name, got, want string }{
+		{"version", ev.Version, "2.0"},
+		{"rawPath", ev.RawPath, path},
+		{"requestContext.routeKey", rc.RouteKey, ev.RouteKey},
+		{"requestContext.http.method", rc.HTTP.Method, method},
+		{"requestContext.http.path", rc.HTTP.Path, path},
+		{"requestContext.stage", rc.Stage, "$default"},
+		{"headers.host", ev.Headers["host"], rc.DomainName},
+		{"requestContext.domainName is SMS_PUBLIC_URL's host", "https://" + rc.DomainName, d.publicURL},
+		{"headers.user-agent", ev.Headers["user-agent"], rc.HTTP.UserAgent},
+		{"headers.x-forwarded-for", ev.Headers["x-forwarded-for"], rc.HTTP.SourceIP},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if !slices.Contains([]string{"POST /messaging/sms/receipts/twilio", "GET /messaging/sms/receipts/vonage", "POST /messaging/sms/receipts/vonage"}, ev.RouteKey) {
+		t.Errorf("routeKey = %q, want a receipt route", ev.RouteKey)
+	}
+	checkRequestTime(t, rc.Time, rc.TimeEpoch)
+	q, err := url.ParseQuery(ev.RawQueryString)
+	if err != nil {
+		t.Fatalf("rawQueryString: %v", err)
+	}
+	for k, v := range ev.QueryStringParameters {
+		if q.Get(k) != v {
+			t.Errorf("queryStringParameters[%s] = %q, want %q (rawQueryString)", k, v, q.Get(k))
+		}
+	}
+	body, err := receiptBody(ev)
+	if err != nil {
+		t.Fatalf("body: %v", err)
+	}
+	if cl, ok := ev.Headers["content-length"]; ok && cl != strconv.Itoa(len(body)) {
+		t.Errorf("content-length = %q, want %d (run with -update)", cl, len(body))
+	}
+	switch path {
+	case "/messaging/sms/receipts/twilio":
+		if !ev.IsBase64Encoded || ev.Headers["content-type"] != "application/x-www-form-urlencoded" {
+			t.Errorf("a Twilio callback is a form, which HTTP APIs pass base64-encoded")
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			t.Fatalf("body is not a form: %v", err)
+		}
+		if !sms.IsServiceIDShaped(q.Get("ref")) {
+			t.Errorf("ref = %q, want a service id", q.Get("ref"))
+		}
+		valid := twilio.CheckSignature(d.authToken, twilioSignedURL(d.publicURL, ev), form, ev.Headers["x-twilio-signature"])
+		if forged := strings.Contains(name, "forged"); valid == forged {
+			t.Errorf("signature valid = %v, want %v (run with -update)", valid, !forged)
+		}
+	case "/messaging/sms/receipts/vonage":
+		params := q
+		if method == "POST" {
+			obj := map[string]string{}
+			if err := json.Unmarshal(body, &obj); err != nil {
+				t.Fatalf("a Vonage POST receipt here is JSON: %v", err)
+			}
+			params = url.Values{}
+			for k, v := range obj {
+				params.Set(k, v)
+			}
+		}
+		if got := q.Get("token"); got != receiptsToken {
+			t.Errorf("token = %q, want the test-only receiptsToken of events/secret.json", got)
+		}
+		if !sms.IsServiceIDShaped(params.Get("client-ref")) {
+			t.Errorf("client-ref = %q, want a service id", params.Get("client-ref"))
+		}
+	}
+}
 
 // replaceNth sets the i-th match of re (a key and its string value) to
 // values[i]; the number of matches must be len(values).
@@ -256,8 +422,8 @@ func md5OfAttributes(attrs map[string]events.SQSMessageAttribute) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// The routes of the send function: POST routePath, and GET of a message
-// (messageRoute, with the path parameter messageId).
+// The routes of the send function: POST routePath, and GET and DELETE of
+// a message (messageRoute, with the path parameter messageId).
 const (
 	routeKey     = "POST /messaging/sms"
 	routePath    = "/messaging/sms"
@@ -268,14 +434,14 @@ const (
 // route: the route key and resource, the method and the path.
 func sendRoute(t *testing.T, method string, params map[string]string) (key, resource, path string) {
 	t.Helper()
-	if method != http.MethodGet {
+	if method != http.MethodGet && method != http.MethodDelete {
 		return routeKey, routePath, routePath
 	}
 	id := params["messageId"]
 	if id == "" {
-		t.Errorf("a GET event needs the path parameter messageId")
+		t.Errorf("a %s event needs the path parameter messageId", method)
 	}
-	return "GET " + messageRoute, messageRoute, routePath + "/" + url.PathEscape(id)
+	return method + " " + messageRoute, messageRoute, routePath + "/" + url.PathEscape(id)
 }
 
 func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
@@ -374,10 +540,10 @@ func checkSendEvent(t *testing.T, raw []byte, token, secret string) {
 		h[strings.ToLower(k)] = v
 	}
 	switch method {
-	case http.MethodGet:
-		// A GET carries no body, and so no content headers.
+	case http.MethodGet, http.MethodDelete:
+		// A GET or DELETE carries no body, and so no content headers.
 		if body != "" || h["content-length"] != "" || h["content-type"] != "" {
-			t.Errorf("GET with body %q, content-length %q, content-type %q: want none", body, h["content-length"], h["content-type"])
+			t.Errorf("%s with body %q, content-length %q, content-type %q: want none", method, body, h["content-length"], h["content-type"])
 		}
 	default:
 		if got, want := h["content-length"], strconv.Itoa(len(body)); got != want {
@@ -504,4 +670,41 @@ func checkSQSEvent(t *testing.T, raw []byte) []string {
 		}
 	}
 	return ids
+}
+
+// TestFreshSendAt: the scheduled event's sendAt, a placeholder in the
+// file, is moved to an hour after the invocation, keeping its width so
+// that content-length stays right; events without one are unchanged.
+func TestFreshSendAt(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(eventsDir(t), "send", "http-api-v2-scheduled.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2031, 7, 4, 10, 15, 30, 0, time.UTC)
+	fresh := FreshSendAt(raw, now)
+	if len(fresh) != len(raw) {
+		t.Errorf("length %d, want %d (unchanged)", len(fresh), len(raw))
+	}
+	var ev struct {
+		Body string `json:"body"`
+	}
+	if err := json.Unmarshal(fresh, &ev); err != nil {
+		t.Fatal(err)
+	}
+	var req struct {
+		SendAt string `json:"sendAt"`
+	}
+	if err := json.Unmarshal([]byte(ev.Body), &req); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2031-07-04T11:15:30Z"; req.SendAt != want {
+		t.Errorf("sendAt = %q, want %q (an hour after the invocation)", req.SendAt, want)
+	}
+	valid, err := os.ReadFile(filepath.Join(eventsDir(t), "send", "http-api-v2-valid.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := FreshSendAt(valid, now); string(got) != string(valid) {
+		t.Error("an event without sendAt was changed")
+	}
 }

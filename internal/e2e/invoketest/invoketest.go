@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// Function is one of the two Lambda functions of template.yaml.
+// Function is one of the Lambda functions of template.yaml.
 type Function struct {
 	// Name is the short name: the events/ subdirectory and `make invoke
 	// FUNCTION=`.
@@ -35,22 +35,27 @@ type Function struct {
 var (
 	Send  = Function{Name: "send", Logical: "SendFunction", Package: "./functions/send", Timeout: 10 * time.Second}
 	Drain = Function{Name: "drain", Logical: "DrainFunction", Package: "./functions/drain", Timeout: 60 * time.Second}
+	// Receipts takes the providers' status callbacks and delivery receipts.
+	Receipts = Function{Name: "receipts", Logical: "ReceiptsFunction", Package: "./functions/receipts", Timeout: 10 * time.Second}
+	// Publisher is deployed only with status events (EventBusName).
+	Publisher = Function{Name: "publisher", Logical: "PublisherFunction", Package: "./functions/publisher", Timeout: 30 * time.Second}
 )
 
-// MemorySize is both functions' memory in template.yaml, in MB.
+// MemorySize is every function's memory in template.yaml, in MB.
 const MemorySize = 256
 
-// Functions returns both functions.
-func Functions() []Function { return []Function{Send, Drain} }
+// Functions returns every function.
+func Functions() []Function { return []Function{Send, Drain, Receipts, Publisher} }
 
-// FunctionNamed returns the function called name ("send" or "drain").
+// FunctionNamed returns the function called name ("send", "drain",
+// "receipts" or "publisher").
 func FunctionNamed(name string) (Function, error) {
 	for _, f := range Functions() {
 		if f.Name == name {
 			return f, nil
 		}
 	}
-	return Function{}, fmt.Errorf("invoketest: unknown function %q: want send or drain", name)
+	return Function{}, fmt.Errorf("invoketest: unknown function %q: want send, drain, receipts or publisher", name)
 }
 
 // LambdaEnv returns the variables Lambda sets from the function's

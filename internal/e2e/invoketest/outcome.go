@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -17,10 +18,12 @@ const ExpectedSuffix = ".expected.json"
 
 // Expected is the outcome recorded beside an event (the schema is in
 // events/README.md). Every field is checked; an absent field means none or
-// zero, except that a send outcome needs statusCode and a drain outcome
-// needs batchItemFailures.
+// zero, except that a send or receipts outcome needs statusCode, a drain or
+// publisher outcome needs batchItemFailures, a receipts outcome needs
+// recorded, and recorded is checked only when given.
 type Expected struct {
-	// StatusCode is the HTTP status of the send function's response.
+	// StatusCode is the HTTP status of the send or receipts function's
+	// response.
 	StatusCode *int `json:"statusCode,omitempty"`
 	// BodyStatus is the response body's "status" ("sent", "queued",
 	// "failed"); absent means the body has none.
@@ -33,7 +36,8 @@ type Expected struct {
 	Headers map[string]string `json:"headers,omitempty"`
 
 	// BatchItemFailures are the message ids the drain function reports
-	// for redelivery, in any order.
+	// for redelivery (the stream records' sequence numbers for the
+	// publisher), in any order.
 	BatchItemFailures *[]string `json:"batchItemFailures,omitempty"`
 
 	// Delivered is how many messages the provider accepted.
@@ -47,6 +51,18 @@ type Expected struct {
 	Reasons []string `json:"reasons,omitempty"`
 	// Queued is how many messages went to the queue.
 	Queued int `json:"queued"`
+	// Recorded are the status records the invocation created or moved,
+	// by service id, with their status after it; {} for none. Required
+	// for receipts outcomes, checked for the others when given.
+	Recorded map[string]string `json:"recorded,omitempty"`
+	// Events is how many status events went to the event bus.
+	Events int `json:"events"`
+	// EventChanges are their changes, "<previousStatus>><status>" (">queued"
+	// for a new record), in any order (optional).
+	EventChanges []string `json:"eventChanges,omitempty"`
+	// Scheduled is how many messages went to EventBridge Scheduler (one
+	// schedule each).
+	Scheduled int `json:"scheduled"`
 }
 
 // ReadExpected reads the expected outcome of an event of function f. The
@@ -70,19 +86,22 @@ func ReadExpected(path string, f Function) (Expected, error) {
 
 func (e Expected) validate(f Function) error {
 	switch f.Name {
-	case Send.Name:
+	case Send.Name, Receipts.Name:
 		if e.StatusCode == nil {
 			return fmt.Errorf("a %s outcome needs statusCode", f.Name)
+		}
+		if f == Receipts && e.Recorded == nil {
+			return fmt.Errorf("a %s outcome needs recorded (use {} for none)", f.Name)
 		}
 		if e.BatchItemFailures != nil {
 			return fmt.Errorf("batchItemFailures is for drain outcomes, not %s", f.Name)
 		}
-	case Drain.Name:
+	case Drain.Name, Publisher.Name:
 		if e.BatchItemFailures == nil {
 			return fmt.Errorf("a %s outcome needs batchItemFailures (use [] for none)", f.Name)
 		}
 		if e.StatusCode != nil || e.BodyStatus != "" || e.ErrorCode != "" || e.Headers != nil {
-			return fmt.Errorf("statusCode, bodyStatus, errorCode and headers are for send outcomes, not %s", f.Name)
+			return fmt.Errorf("statusCode, bodyStatus, errorCode and headers are for API outcomes, not %s", f.Name)
 		}
 	default:
 		return fmt.Errorf("unknown function %q", f.Name)
@@ -92,6 +111,9 @@ func (e Expected) validate(f Function) error {
 	}
 	if e.Reasons != nil && len(e.Reasons) != e.DeadLettered {
 		return fmt.Errorf("reasons lists %d reasons but deadLettered is %d", len(e.Reasons), e.DeadLettered)
+	}
+	if e.EventChanges != nil && len(e.EventChanges) != e.Events {
+		return fmt.Errorf("eventChanges lists %d changes but events is %d", len(e.EventChanges), e.Events)
 	}
 	return nil
 }
@@ -113,10 +135,12 @@ func Check(f Function, event []byte, e Expected, obs Observation) []string {
 		return problems
 	}
 	switch f.Name {
-	case Send.Name:
+	case Send.Name, Receipts.Name:
 		problems = append(problems, checkSend(e, obs.Response)...)
 	case Drain.Name:
 		problems = append(problems, checkDrain(e, event, obs)...)
+	case Publisher.Name:
+		problems = append(problems, checkPublisher(e, obs)...)
 	default:
 		add("unknown function %q", f.Name)
 	}
@@ -147,6 +171,34 @@ func Check(f Function, event []byte, e Expected, obs Observation) []string {
 	}
 	if got := len(obs.Queued); got != e.Queued {
 		add("queued = %d, want %d", got, e.Queued)
+	}
+	if e.Recorded != nil {
+		got := map[string]string{}
+		for id, st := range obs.Recorded {
+			got[id] = string(st)
+		}
+		if !maps.Equal(got, e.Recorded) {
+			add("recorded = %v, want %v", got, e.Recorded)
+		}
+	}
+	if got := len(obs.Events); got != e.Events {
+		add("events = %d, want %d", got, e.Events)
+	}
+	if got := len(obs.Scheduled); got != e.Scheduled {
+		add("scheduled = %d, want %d", got, e.Scheduled)
+	}
+	if e.EventChanges != nil {
+		var changes []string
+		for _, ev := range obs.Events {
+			var d struct{ Status, PreviousStatus string }
+			if err := json.Unmarshal(ev.Detail, &d); err != nil {
+				add("event detail %s: %v", ev.Detail, err)
+			}
+			changes = append(changes, d.PreviousStatus+">"+d.Status)
+		}
+		if got, want := sorted(changes), sorted(e.EventChanges); !slices.Equal(got, want) {
+			add("eventChanges = %q, want %q", got, want)
+		}
 	}
 	return problems
 }
@@ -228,6 +280,29 @@ func checkDrain(e Expected, event []byte, obs Observation) []string {
 	for i, d := range obs.DeadLettered {
 		if !bodies[d.Body] {
 			add("dead-lettered message %d (reason %q) is not the body of a record of the event", i, d.Reason)
+		}
+	}
+	return problems
+}
+
+func checkPublisher(e Expected, obs Observation) []string {
+	var problems []string
+	dec := json.NewDecoder(bytes.NewReader(obs.Response))
+	dec.DisallowUnknownFields()
+	var resp events.DynamoDBEventResponse
+	if err := dec.Decode(&resp); err != nil {
+		return append(problems, fmt.Sprintf("response %q is not a stream batch response: %v", obs.Response, err))
+	}
+	ids := []string{}
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	if got, want := sorted(ids), sorted(*e.BatchItemFailures); !slices.Equal(got, want) {
+		problems = append(problems, fmt.Sprintf("batchItemFailures = %q, want %q", got, want))
+	}
+	for _, ev := range obs.Events {
+		if ev.Source != "fluxkit.sms" || ev.DetailType != "SMS Message Status Changed" {
+			problems = append(problems, fmt.Sprintf("event source %q, detail-type %q; want fluxkit.sms, SMS Message Status Changed", ev.Source, ev.DetailType))
 		}
 	}
 	return problems

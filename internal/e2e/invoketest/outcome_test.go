@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fluxkit/sms/internal/sms"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 )
 
@@ -23,7 +24,11 @@ func TestReadExpected(t *testing.T) {
 		{"send without statusCode", Send, `{"delivered": 0}`, "needs statusCode"},
 		{"drain without batchItemFailures", Drain, `{"delivered": 0}`, "needs batchItemFailures"},
 		{"send with batchItemFailures", Send, `{"statusCode": 200, "batchItemFailures": []}`, "for drain outcomes"},
-		{"drain with statusCode", Drain, `{"batchItemFailures": [], "statusCode": 200}`, "for send outcomes"},
+		{"drain with statusCode", Drain, `{"batchItemFailures": [], "statusCode": 200}`, "for API outcomes"},
+		{"receipts", Receipts, `{"statusCode": 200, "recorded": {"6c1c9d9e-1f4a-4a5e-9a43-3f5b1b2c8d7e": "delivered"}}`, ""},
+		{"receipts recording nothing", Receipts, `{"statusCode": 403, "errorCode": "invalid_signature", "recorded": {}}`, ""},
+		{"receipts without recorded", Receipts, `{"statusCode": 200}`, "needs recorded"},
+		{"receipts without statusCode", Receipts, `{"recorded": {}}`, "needs statusCode"},
 		{"unknown field", Send, `{"statusCode": 200, "status": "sent"}`, `unknown field "status"`},
 		{"deliveredTo count", Drain, `{"batchItemFailures": [], "delivered": 2, "deliveredTo": ["+14155552671"]}`, "deliveredTo lists 1"},
 		{"reasons count", Drain, `{"batchItemFailures": [], "deadLettered": 0, "reasons": ["invalid_json"]}`, "reasons lists 1"},
@@ -93,6 +98,26 @@ func TestCheck(t *testing.T) {
 			exp:  Expected{StatusCode: status(200)},
 			obs:  Observation{Response: []byte(`{"errorMessage":"boom","errorType":"errorString"}`)},
 			want: []string{"the function failed: errorString: boom"},
+		},
+		{
+			name: "receipts as expected",
+			f:    Receipts,
+			exp:  Expected{StatusCode: status(200), Recorded: map[string]string{"id-1": "delivered"}},
+			obs:  Observation{Response: []byte(`{"statusCode":200,"body":"{}"}`), Recorded: map[string]sms.Status{"id-1": sms.StatusDelivered}},
+		},
+		{
+			name: "receipts recorded something else",
+			f:    Receipts,
+			exp:  Expected{StatusCode: status(403), ErrorCode: "invalid_signature", Recorded: map[string]string{}},
+			obs: Observation{Response: []byte(`{"statusCode":200,"body":"{}"}`),
+				Recorded: map[string]sms.Status{"id-1": sms.StatusFailed}},
+			want: []string{"statusCode = 200, want 403", `error code = "", want "invalid_signature"`, "recorded = map[id-1:failed], want map[]"},
+		},
+		{
+			name: "recorded not checked unless given",
+			f:    Send,
+			exp:  Expected{StatusCode: status(200), BodyStatus: "sent", Delivered: 1},
+			obs:  Observation{Response: []byte(sent), Delivered: accepted, Recorded: map[string]sms.Status{"id-1": sms.StatusSent}},
 		},
 		{
 			name:  "drain as expected",

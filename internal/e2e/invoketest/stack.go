@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -27,6 +29,7 @@ const (
 	envQueueURL  = "SMS_QUEUE_URL"
 	envDLQURL    = "SMS_DLQ_URL"
 	envSecretID  = "SMS_SECRET_ID"
+	envEventBus  = "SMS_EVENT_BUS"
 )
 
 // MaxReceiveCount is the redrive limit of the queue Launch creates
@@ -36,7 +39,9 @@ const MaxReceiveCount = mototest.DefaultMaxReceiveCount
 // Stack is what the functions run against: moto_server behind a
 // mototest.Proxy (which counts requests per operation and serialises
 // DynamoDB writes as real DynamoDB would), with the table, queue,
-// dead-letter queue and secret the env file names, and the Twilio fake.
+// dead-letter queue and secret the env file names, the event bus the
+// publisher puts status events on (with a rule sending them all to a
+// queue that Observe reads), and the Twilio fake.
 type Stack struct {
 	// Moto is the AWS emulator; Proxy is in front of it and is the
 	// endpoint the functions use.
@@ -47,10 +52,16 @@ type Stack struct {
 	Twilio *providertest.Twilio
 	// QueueURL and DLQURL are the queues the functions were given.
 	QueueURL, DLQURL string
+	// Table is the table the functions were given.
+	Table string
+	// Events taps the publisher's event bus.
+	Events *mototest.EventTap
 
 	file      EnvFile
 	endpoints map[string]string
 	sqs       *sqs.Client
+	// firer reads the schedules of SMS_SCHEDULE_GROUP (schedule.go).
+	firer *mototest.Firer
 }
 
 // Launch starts moto, the proxy and the Twilio fake, and creates the
@@ -59,9 +70,11 @@ type Stack struct {
 // seedStatus), the dead-letter queue and the queue (the last path
 // element of SMS_DLQ_URL and SMS_QUEUE_URL; the queue redrives to the DLQ
 // after MaxReceiveCount receives) and the secret (SMS_SECRET_ID, a name,
-// holding secretJSON). Both functions must name the same resources, and the
-// queue URLs moto assigns must be the env file's once the placeholders are
-// substituted. The caller must Close the stack.
+// holding secretJSON), and the publisher's event bus (SMS_EVENT_BUS, a
+// name) with a rule sending every status event to the queue
+// <bus>-tap. The send, drain and receipts functions must name the same
+// resources, and the queue URLs moto assigns must be the env file's once the
+// placeholders are substituted. The caller must Close the stack.
 func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err error) {
 	s = &Stack{file: file}
 	defer func() {
@@ -87,7 +100,8 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 		return nil, errors.New("invoketest: the secret is not JSON")
 	}
 	// The queues' settings are template.yaml's, the mototest defaults.
-	sc := mototest.StackConfig{TableName: names[envTableName], SecretName: names[envSecretID], SecretJSON: string(secretJSON)}
+	sc := mototest.StackConfig{TableName: names[envTableName], SecretName: names[envSecretID], SecretJSON: string(secretJSON),
+		ScheduleGroup: names[envScheduleGroup]}
 	if sc.QueueName, err = queueName(names[envQueueURL]); err != nil {
 		return nil, err
 	}
@@ -106,15 +120,23 @@ func Launch(ctx context.Context, file EnvFile, secretJSON []byte) (s *Stack, err
 			return nil, fmt.Errorf("invoketest: queue %s has URL %s, but the env file says %s", path.Base(q.want), q.got, q.want)
 		}
 	}
-	s.QueueURL, s.DLQURL = st.QueueURL, st.DLQURL
+	s.QueueURL, s.DLQURL, s.Table = st.QueueURL, st.DLQURL, st.TableName
+	if arn := names[envQueueARN]; arn != "" && arn != st.QueueARN {
+		return nil, fmt.Errorf("invoketest: the queue's ARN is %s, but the env file says %s", st.QueueARN, arn)
+	}
+	s.firer = newFirer(s, st)
 	if err := seedStatus(ctx, dynamo.NewStatusStore(s.Moto.DynamoDB(), names[envTableName], dynamo.StatusConfig{})); err != nil {
 		return nil, err
+	}
+	if s.Events, err = mototest.CreateEventTap(ctx, cfg, names[envEventBus], names[envEventBus]+"-tap", mototest.StatusEventPattern); err != nil {
+		return nil, fmt.Errorf("invoketest: %w", err)
 	}
 	return s, nil
 }
 
-// The status records Launch writes for the GET events of events/send: one
-// of the events' caller (the tokens' sub, events-test), found by its
+// The status records Launch writes for the GET events of events/send
+// (besides the scheduled message of the DELETE event, SeedScheduledID):
+// one of the events' caller (the tokens' sub, events-test), found by its
 // provider id, and one of another caller.
 const (
 	SeedServiceID         = "6f1c2e3a-9b4d-4c5e-8f70-1a2b3c4d5e6f"
@@ -122,8 +144,8 @@ const (
 	SeedOtherServiceID    = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 )
 
-// seedStatus writes the records of the GET events through the DynamoDB
-// status store, as the send function would have.
+// seedStatus writes the records of the GET and DELETE events through the
+// DynamoDB status store, as the send function would have.
 func seedStatus(ctx context.Context, store *dynamo.StatusStore) error {
 	created := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	base := sms.Change{To: "+14155552671", From: "+15005550006", Segments: 1, Encoding: sms.GSM7, CreatedAt: created}
@@ -137,14 +159,21 @@ func seedStatus(ctx context.Context, store *dynamo.StatusStore) error {
 			return fmt.Errorf("invoketest: seed the status record %s: %w", id, err)
 		}
 	}
-	return nil
+	return seedScheduled(ctx, store)
 }
 
-// resources returns the resource settings both functions share, with the
-// placeholders substituted.
+// resources returns the resource settings the send, drain and receipts
+// functions share, and the publisher's event bus, with the placeholders substituted.
 func (s *Stack) resources() (map[string]string, error) {
 	names := map[string]string{}
-	for _, f := range Functions() {
+	pub, err := s.file.ResolvedVars(Publisher.Logical, s.endpoints)
+	if err != nil {
+		return nil, err
+	}
+	if names[envEventBus] = pub[envEventBus]; names[envEventBus] == "" || strings.HasPrefix(names[envEventBus], "arn:") {
+		return nil, fmt.Errorf("invoketest: env file: %s needs %s, an event bus name", Publisher.Logical, envEventBus)
+	}
+	for _, f := range []Function{Send, Drain, Receipts} {
 		vars, err := s.file.ResolvedVars(f.Logical, s.endpoints)
 		if err != nil {
 			return nil, err
@@ -160,6 +189,11 @@ func (s *Stack) resources() (map[string]string, error) {
 			names[k] = v
 		}
 	}
+	send, err := s.file.ResolvedVars(Send.Logical, s.endpoints)
+	if err != nil {
+		return nil, err
+	}
+	names[envScheduleGroup], names[envQueueARN] = send[envScheduleGroup], send[envQueueARN]
 	if strings.HasPrefix(names[envSecretID], "arn:") {
 		return nil, fmt.Errorf("invoketest: env file: %s must be a secret name, not an ARN (moto assigns ARNs)", envSecretID)
 	}
@@ -197,10 +231,51 @@ func (s *Stack) ResolvedFile(f Function) ([]byte, error) {
 }
 
 // Mark is a point in the stack's history that Observe reports from.
-type Mark struct{ accepted int }
+type Mark struct {
+	accepted int
+	statuses map[string]sms.Status
+	err      error
+}
 
 // Mark returns the current point; take it just before an invocation.
-func (s *Stack) Mark() Mark { return Mark{accepted: len(s.Twilio.Accepted())} }
+func (s *Stack) Mark() Mark {
+	m := Mark{accepted: len(s.Twilio.Accepted())}
+	m.statuses, m.err = s.statuses(context.Background())
+	return m
+}
+
+// statuses reads the status of every status record in the table, by
+// service id, straight from moto (the proxy does not count it).
+func (s *Stack) statuses(ctx context.Context) (map[string]sms.Status, error) {
+	out := map[string]sms.Status{}
+	ddb := s.Moto.DynamoDB()
+	var start map[string]ddbtypes.AttributeValue
+	for {
+		page, err := ddb.Scan(ctx, &dynamodb.ScanInput{
+			TableName:                 aws.String(s.Table),
+			FilterExpression:          aws.String("begins_with(pk, :p)"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":p": &ddbtypes.AttributeValueMemberS{Value: statusPrefix}},
+			ExclusiveStartKey:         start,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("invoketest: scan the status records: %w", err)
+		}
+		for _, item := range page.Items {
+			pk, _ := item["pk"].(*ddbtypes.AttributeValueMemberS)
+			st, _ := item["status"].(*ddbtypes.AttributeValueMemberS)
+			if pk != nil && st != nil {
+				out[strings.TrimPrefix(pk.Value, statusPrefix)] = sms.Status(st.Value)
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// statusPrefix starts the key of a status record (docs/status.md).
+const statusPrefix = "status#"
 
 // DeadLetter is a message found on the dead-letter queue.
 type DeadLetter struct {
@@ -219,16 +294,37 @@ type Observation struct {
 	DeadLettered []DeadLetter
 	// Queued are the bodies of the messages put on the queue.
 	Queued []string
+	// Recorded are the status records that are new or changed status,
+	// by service id: their status now.
+	Recorded map[string]sms.Status
+	// Events are the status events put on the event bus.
+	Events []mototest.TappedEvent
+	// Scheduled are the schedules made in the schedule group.
+	Scheduled []string
 }
 
 // Observe reports what happened since m, with the function's response:
-// the messages the Twilio fake accepted, and the messages on the queue and
-// the dead-letter queue, which it removes so that the next invocation
-// starts from empty queues.
+// the messages the Twilio fake accepted, the status records created or
+// moved, the messages on the queue and the dead-letter queue, and the
+// events on the bus, which it removes so that the next invocation starts
+// from empty queues.
 func (s *Stack) Observe(ctx context.Context, m Mark, response []byte) (Observation, error) {
 	obs := Observation{Response: response}
 	if acc := s.Twilio.Accepted(); len(acc) > m.accepted {
 		obs.Delivered = acc[m.accepted:]
+	}
+	if m.err != nil {
+		return obs, m.err
+	}
+	now, err := s.statuses(ctx)
+	if err != nil {
+		return obs, err
+	}
+	obs.Recorded = map[string]sms.Status{}
+	for id, st := range now {
+		if m.statuses[id] != st {
+			obs.Recorded[id] = st
+		}
 	}
 	dl, err := s.take(ctx, s.DLQURL)
 	if err != nil {
@@ -247,6 +343,12 @@ func (s *Stack) Observe(ctx context.Context, m Mark, response []byte) (Observati
 	}
 	for _, msg := range q {
 		obs.Queued = append(obs.Queued, aws.ToString(msg.Body))
+	}
+	if obs.Events, err = s.Events.Take(ctx); err != nil {
+		return obs, fmt.Errorf("invoketest: %w", err)
+	}
+	if obs.Scheduled, err = s.schedules(ctx); err != nil {
+		return obs, err
 	}
 	return obs, nil
 }

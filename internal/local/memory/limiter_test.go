@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,8 +12,19 @@ import (
 )
 
 func TestLimiterConformance(t *testing.T) {
-	conformance.Limiter(t, func(t *testing.T, rate, margin float64, clock sms.Clock) sms.Limiter {
-		return newLimiter(t, LimiterConfig{Rate: rate, Margin: margin, Clock: clock})
+	var (
+		mu     sync.Mutex
+		states = map[string]*LimiterState{}
+	)
+	conformance.Limiter(t, func(t *testing.T, spec conformance.LimiterSpec) sms.Limiter {
+		mu.Lock()
+		st, ok := states[spec.State]
+		if !ok {
+			st = &LimiterState{}
+			states[spec.State] = st
+		}
+		mu.Unlock()
+		return newLimiter(t, LimiterConfig{Rate: spec.Rate, Margin: spec.Margin, State: st, Clock: spec.Clock, DailySegments: spec.DailySegments})
 	})
 }
 
@@ -26,14 +38,15 @@ func newLimiter(t testing.TB, cfg LimiterConfig) *Limiter {
 	return l
 }
 
-func TestLimiterDefaultMargin(t *testing.T) {
+func TestLimiterMargin(t *testing.T) {
 	tests := []struct {
 		rate, margin float64
 		want         time.Duration
 	}{
-		{rate: 10, margin: 0, want: 105 * time.Millisecond},
+		{rate: 10, margin: 0, want: 100 * time.Millisecond}, // zero means none
+		{rate: 10, margin: sms.DefaultMargin, want: 105 * time.Millisecond},
 		{rate: 10, margin: 0.1, want: 110 * time.Millisecond},
-		{rate: 1, margin: 0, want: 1050 * time.Millisecond},
+		{rate: 1, margin: 0, want: time.Second},
 	}
 	for _, tt := range tests {
 		l := newLimiter(t, LimiterConfig{Rate: tt.rate, Margin: tt.margin})

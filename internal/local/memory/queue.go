@@ -115,7 +115,8 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 }
 
 // Enqueue puts m on the queue, encoded with queue.Encode and stamped with
-// queue.Stamp, as queue.SQS does. A full queue or a done ctx gives a
+// queue.Stamp, as queue.SQS does; a scheduled message stays hidden until
+// it is due, for at most queue.MaxDelay (queue.Hold). A full queue or a done ctx gives a
 // KindUnavailable *sms.Error; a message that cannot be encoded gives
 // Encode's error.
 func (q *Queue) Enqueue(ctx context.Context, m sms.QueuedMessage) error {
@@ -131,7 +132,7 @@ func (q *Queue) Requeue(ctx context.Context, m sms.QueuedMessage, delay time.Dur
 	if err != nil {
 		return err
 	}
-	return q.put(ctx, "requeue", m, min(max(delay, 0), queue.MaxDelay))
+	return q.put(ctx, "requeue", m, delay)
 }
 
 func (q *Queue) put(ctx context.Context, op string, m sms.QueuedMessage, delay time.Duration) error {
@@ -143,6 +144,7 @@ func (q *Queue) put(ctx context.Context, op string, m sms.QueuedMessage, delay t
 		return err
 	}
 	now := q.clock.Now()
+	delay = queue.Hold(m, now, delay)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.lenLocked() >= q.capacity {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -437,5 +438,34 @@ func BenchmarkMemoryQueueEnqueueReceiveAck(b *testing.B) {
 		if err := q.Ack(items[0].ReceiptHandle); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestQueueScheduledHeldUntilDue: a scheduled message stays hidden until
+// it is due, as queue.SQS delays it, for at most queue.MaxDelay.
+func TestQueueScheduledHeldUntilDue(t *testing.T) {
+	clock := conformance.NewClock(queueEpoch)
+	q := newQueue(t, QueueConfig{Capacity: 4, Clock: clock})
+	soon := sms.QueuedMessage{Message: sms.Message{ID: "soon", To: "+14155552671", Body: "hi"}, SendAt: queueEpoch.Add(90 * time.Second)}
+	later := sms.QueuedMessage{Message: sms.Message{ID: "later", To: "+14155552671", Body: "hi"}, SendAt: queueEpoch.Add(time.Hour)}
+	enqueue(t, q, soon)
+	enqueue(t, q, later)
+	clock.Advance(90*time.Second - time.Millisecond)
+	if got := receiveNow(t, q, 2); got != nil {
+		t.Fatalf("Receive before either is due = %v, want nil", got)
+	}
+	clock.Advance(time.Millisecond)
+	got := receiveNow(t, q, 2)
+	if len(got) != 1 || !strings.Contains(got[0].Body, `"id":"soon"`) {
+		t.Fatalf("Receive when the first is due = %v, want it alone", got)
+	}
+	if err := q.Ack(got[0].ReceiptHandle); err != nil {
+		t.Fatal(err)
+	}
+	// The one due in an hour comes back after the queue's longest delay,
+	// early: the drain puts it back until it is due.
+	clock.Advance(queue.MaxDelay - 90*time.Second)
+	if got := receiveNow(t, q, 2); len(got) != 1 || !strings.Contains(got[0].Body, `"id":"later"`) {
+		t.Fatalf("Receive after queue.MaxDelay = %v, want the later one", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 type StatusStore struct {
 	clock     sms.Clock
 	retention time.Duration
+	onChange  func(previous sms.Status, r sms.Record)
 
 	mu         sync.Mutex
 	records    map[string]sms.Record // by service id
@@ -32,6 +33,11 @@ type StatusConfig struct {
 	Retention time.Duration
 	// Clock is the time source; nil means sms.SystemClock.
 	Clock sms.Clock
+	// OnChange, when set, is called with every write that moves a record's
+	// status: the status it left ("" for a new record) and a copy of the
+	// record. It runs while the store is locked, so that changes arrive in
+	// the order they were made; it must not call the store.
+	OnChange func(previous sms.Status, r sms.Record)
 }
 
 // NewStatusStore returns an empty store.
@@ -43,7 +49,7 @@ func NewStatusStore(cfg StatusConfig) *StatusStore {
 		cfg.Retention = sms.DefaultStatusRetention
 	}
 	return &StatusStore{
-		clock: cfg.Clock, retention: cfg.Retention,
+		clock: cfg.Clock, retention: cfg.Retention, onChange: cfg.OnChange,
 		records: make(map[string]sms.Record), byProvider: make(map[string]string), sweepAt: minSweep,
 	}
 }
@@ -72,6 +78,9 @@ func (s *StatusStore) Record(ctx context.Context, serviceID string, ch sms.Chang
 		s.byProvider[next.ProviderMessageID] = serviceID
 	}
 	s.sweep(now)
+	if moved && s.onChange != nil {
+		s.onChange(old.Status, next.Clone())
+	}
 	return moved, nil
 }
 

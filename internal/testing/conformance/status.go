@@ -27,6 +27,7 @@ func StatusStore(t *testing.T, newStore NewStatusStoreFunc) {
 	t.Run("CreateThenMerge", func(t *testing.T) { statusCreateThenMerge(t, newStore) })
 	t.Run("AnyOrder", func(t *testing.T) { statusAnyOrder(t, newStore) })
 	t.Run("Exceptions", func(t *testing.T) { statusExceptions(t, newStore) })
+	t.Run("ReceiptOfOnePart", func(t *testing.T) { statusReceiptOfOnePart(t, newStore) })
 	t.Run("HistoryOncePerStatus", func(t *testing.T) { statusHistoryOnce(t, newStore) })
 	t.Run("Lookups", func(t *testing.T) { statusLookups(t, newStore) })
 	t.Run("Owner", func(t *testing.T) { statusOwner(t, newStore) })
@@ -295,6 +296,55 @@ func statusExceptions(t *testing.T, newStore NewStatusStoreFunc) {
 			got := m.check(t, id)
 			if got.Status != tt.wantStatus || !reflect.DeepEqual(got.Error, tt.wantError) {
 				t.Errorf("status, error = %s, %+v; want %s, %+v", got.Status, got.Error, tt.wantStatus, tt.wantError)
+			}
+		})
+	}
+}
+
+// statusReceiptOfOnePart: a change limited to a provider id (a receipt
+// about one part of a multipart message) changes only a record of that
+// provider id, or one that does not know its provider id yet.
+func statusReceiptOfOnePart(t *testing.T, newStore NewStatusStoreFunc) {
+	clock := NewClock(epoch)
+	m := newMirror(newStore(t, clock, statusRetention), clock)
+	const part1, part2 = "0A0000001234ABC1", "0A0000001234ABC2"
+	sent := sms.Change{Status: sms.StatusSent, At: epoch, ProviderMessageID: part1, Provider: "vonage", To: sentTo}
+	undelivered := &sms.Failure{Code: "undelivered", Message: "absent subscriber", ProviderCode: "3"}
+	receipt := func(part string, st sms.Status, sec int, f *sms.Failure) sms.Change {
+		return sms.Change{Status: st, At: epoch.Add(time.Duration(sec) * time.Second), Error: f, ForProviderMessageID: part, Provider: "vonage"}
+	}
+	tests := []struct {
+		name       string
+		changes    []sms.Change
+		wantStatus sms.Status
+		wantError  *sms.Failure
+		wantMoves  []bool
+	}{
+		{"the first part's failure decides over a later part's delivery",
+			[]sms.Change{sent, receipt(part1, sms.StatusUndelivered, 2, undelivered), receipt(part2, sms.StatusDelivered, 3, nil)},
+			sms.StatusUndelivered, undelivered, []bool{true, true, false}},
+		{"another part's failure changes nothing",
+			[]sms.Change{sent, receipt(part2, sms.StatusUndelivered, 2, undelivered), receipt(part1, sms.StatusDelivered, 3, nil)},
+			sms.StatusDelivered, nil, []bool{true, false, true}},
+		{"a receipt before the send path's write is merged",
+			[]sms.Change{receipt(part2, sms.StatusDelivered, 2, nil), sent, receipt(part2, sms.StatusUndelivered, 3, undelivered)},
+			sms.StatusDelivered, nil, []bool{true, false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := sms.NewServiceID()
+			for i, c := range tt.changes {
+				clock.Advance(time.Second)
+				if got := m.record(t, id, c); got != tt.wantMoves[i] {
+					t.Errorf("change %d (%s for %q): changed = %v, want %v", i, c.Status, c.ForProviderMessageID, got, tt.wantMoves[i])
+				}
+			}
+			got := m.check(t, id)
+			if got.Status != tt.wantStatus || !reflect.DeepEqual(got.Error, tt.wantError) {
+				t.Errorf("status, error = %s, %+v; want %s, %+v", got.Status, got.Error, tt.wantStatus, tt.wantError)
+			}
+			if got.ProviderMessageID != part1 {
+				t.Errorf("providerMessageId = %q, want %q (the send path's; a receipt limited to a part fills none)", got.ProviderMessageID, part1)
 			}
 		})
 	}

@@ -157,7 +157,7 @@ func (s *Server) SecretsManager() *secretsmanager.Client {
 	return secretsmanager.NewFromConfig(s.Config())
 }
 
-// CreateTable creates the service table of DESIGN.md §6 (pk/sk strings,
+// CreateTable creates the service table of template.yaml (docs/architecture.md#the-table) (pk/sk strings,
 // on-demand) and returns its name.
 func (s *Server) CreateTable(tb testing.TB, name string) string {
 	tb.Helper()

@@ -45,6 +45,7 @@ type Proxy struct {
 	ddb    sync.Mutex // serialises DynamoDB requests (see above)
 	counts map[string]int
 	decide func(op string) Fault
+	rw     Rewrite
 	srv    *httptest.Server
 }
 
@@ -72,7 +73,7 @@ func StartProxy(target string) *Proxy {
 		}
 		p.mu.Lock()
 		p.counts[op]++
-		decide := p.decide
+		decide, rw := p.decide, p.rw
 		p.mu.Unlock()
 		f := Pass
 		if decide != nil {
@@ -94,6 +95,10 @@ func StartProxy(target string) *Proxy {
 			rp.ServeHTTP(rec, r)
 			awsError(w, http.StatusInternalServerError, "InternalServerError", "injected failure after the write")
 		default:
+			if rw != nil {
+				serveRewritten(w, r, rp, op, rw)
+				return
+			}
 			rp.ServeHTTP(w, r)
 		}
 	}))

@@ -44,6 +44,9 @@ type StackConfig struct {
 	// moves a message to the dead-letter queue; zero means
 	// DefaultMaxReceiveCount.
 	MaxReceiveCount int
+	// ScheduleGroup, when set, names the schedule group instead of Name
+	// (or, without Name, QueueName).
+	ScheduleGroup string
 }
 
 // Stack names the resources of a test deployment: what the functions'
@@ -53,11 +56,16 @@ type Stack struct {
 	QueueURL, DLQURL string
 	// SecretID is the secret's ARN; empty without StackConfig.SecretJSON.
 	SecretID string
+	// QueueARN, ScheduleGroup and ScheduleRoleARN are what
+	// SMS_QUEUE_ARN, SMS_SCHEDULE_GROUP and SMS_SCHEDULE_ROLE_ARN hold: the
+	// schedules of scheduled messages (a Firer fires them).
+	QueueARN, ScheduleGroup, ScheduleRoleARN string
 }
 
 // Deploy creates on this server the resources template.yaml deploys: the
 // table (pk and sk strings, on demand, TTL on ttl, the StatusIndex), the
-// dead-letter queue, the queue redriving to it, and the secret. It fails
+// dead-letter queue, the queue redriving to it, the schedule group, and
+// the secret. It fails
 // the test on any error.
 func (s *Server) Deploy(tb testing.TB, sc StackConfig) Stack {
 	tb.Helper()
@@ -107,6 +115,9 @@ func DeployStack(ctx context.Context, cfg aws.Config, sc StackConfig) (Stack, er
 		"VisibilityTimeout": strconv.Itoa(int(sc.VisibilityTimeout / time.Second)),
 		"RedrivePolicy":     string(redrive),
 	}); err != nil {
+		return Stack{}, err
+	}
+	if err := deploySchedules(ctx, cfg, sc, &st); err != nil {
 		return Stack{}, err
 	}
 	if sc.SecretJSON == "" {

@@ -47,8 +47,10 @@ func FuzzStatus(n int) int {
 // CheckProviderError fails the test unless err is what every sms.Provider
 // must return: an *sms.Error of a provider kind (transient, ambiguous,
 // rejected, provider-account, partial), with no code (none narrows these
-// kinds) and a client-safe message. It returns the error for further
-// checks.
+// kinds), a client-safe message, and marked FailoverSafe exactly when
+// nothing was sent and the refusal is not about the message (transient
+// and provider-account failures; docs/failover.md). It returns the error
+// for further checks.
 func CheckProviderError(tb testing.TB, err error) *sms.Error {
 	tb.Helper()
 	var e *sms.Error
@@ -65,6 +67,9 @@ func CheckProviderError(tb testing.TB, err error) *sms.Error {
 	}
 	if e.Message == "" || strings.Contains(e.Message, "{") {
 		tb.Errorf("client message = %q, want a client-safe sentence", e.Message)
+	}
+	if want := e.Kind == sms.KindTransient || e.Kind == sms.KindProviderAccount; e.FailoverSafe != want {
+		tb.Errorf("FailoverSafe = %v for kind %v, want %v", e.FailoverSafe, e.Kind, want)
 	}
 	return e
 }

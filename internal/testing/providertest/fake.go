@@ -4,6 +4,11 @@
 // realistic bodies, inject faults (HTTP errors, provider error codes,
 // latency, dropped connections) on demand or at random with a seeded plan,
 // and record every request they received and every message they accepted.
+// Like the real services they post delivery receipts, signed, to the URL
+// a message asked for (Twilio's StatusCallback, Vonage's callback or the
+// account's receipt URL): sent then delivered, or a failure, duplicated
+// and out of order on demand, retried on a non-2xx answer (ReceiptPlan,
+// Receipts, WaitReceipts).
 //
 // In a test, NewTwilio and NewVonage start a fake that closes with the
 // test. Outside one (a local runner, a process driving binaries),
@@ -150,6 +155,9 @@ type Accepted struct {
 	// garbled. Vonage accepts such a message, so the fake does too and
 	// marks it here for tests to catch.
 	Mangled bool
+	// Fates are how the receipts the fake posts for the message end, one
+	// per part (one for Twilio); nil when it posts none (ReceiptPlan).
+	Fates []Fate
 }
 
 // Option configures a fake. Options about one provider are ignored by
@@ -166,6 +174,10 @@ type config struct {
 
 	vonageKey, vonageSecret string
 	vonageBalance           float64
+
+	receipts                         ReceiptPlan
+	vonageDLRURL, vonageDLRFormat    string
+	vonageSigSecret, vonageSigMethod string
 }
 
 func newConfig(opts []Option) config {
@@ -210,6 +222,7 @@ type core struct {
 	rules    []rule
 	plan     Plan
 	rng      *rand.Rand
+	rs       receiptState
 }
 
 type rule struct {
@@ -232,6 +245,9 @@ type provider interface {
 	parse(r *http.Request, rec *Request)
 	// handle decides the answer, given the fault (nil for none).
 	handle(rec *Request, f *Fault) answer
+	// receipts returns what makes the receipts of a message the request
+	// had accepted: one sequence of posts per part, nil for none.
+	receipts(rec *Request) func(a Accepted, fates []Fate) [][]post
 }
 
 // listen makes the fake's core on addr; the caller starts its server once
@@ -243,6 +259,7 @@ func listen(addr string, cfg config, p provider) (*core, error) {
 	}
 	c := &core{cfg: cfg, closing: make(chan struct{})}
 	c.setPlan(cfg.plan)
+	c.setReceipts(cfg.receipts)
 	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.serve(w, r, p)
 	}))
@@ -330,6 +347,7 @@ func (c *core) Accepted() []Accepted {
 	out := make([]Accepted, len(c.accepted))
 	for i, a := range c.accepted {
 		a.PartIDs = slices.Clone(a.PartIDs)
+		a.Fates = slices.Clone(a.Fates)
 		out[i] = a
 	}
 	return out
@@ -430,6 +448,11 @@ func (c *core) serve(w http.ResponseWriter, r *http.Request, p provider) {
 	}
 	if f != nil && f.AcceptFirst {
 		ans.accepted = accepted
+	}
+	if ans.accepted != nil {
+		// The provider has the message: its receipts will come, whatever
+		// becomes of the answer.
+		c.planReceipts(ans.accepted, p.receipts(&rec))
 	}
 	if f != nil && f.Drop == DropAfterAccept {
 		c.finish(i, 0, ans.code, ans.accepted)

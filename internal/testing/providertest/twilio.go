@@ -168,6 +168,10 @@ func (tw *twilioWire) parse(r *http.Request, rec *Request) {
 	}
 }
 
+func (tw *twilioWire) receipts(rec *Request) func(a Accepted, fates []Fate) [][]post {
+	return tw.twilioReceipts(rec.Params)
+}
+
 func (tw *twilioWire) handle(rec *Request, f *Fault) answer {
 	cfg := &tw.cfg
 	switch {

@@ -193,6 +193,10 @@ type vonagePart struct {
 	ClientRef        string `json:"client-ref,omitempty"`
 }
 
+func (vw *vonageWire) receipts(rec *Request) func(a Accepted, fates []Fate) [][]post {
+	return vw.vonageReceipts(rec.Params)
+}
+
 func (vw *vonageWire) handle(rec *Request, f *Fault) answer {
 	switch {
 	case f != nil && f.Code == 0 && f.Status != 0:
