@@ -549,3 +549,32 @@ func TestScheduledQuotas(t *testing.T) {
 		}
 	})
 }
+
+// TestScheduledValidity: a scheduled message's validity counts from its
+// send time; the held message and its record carry the expiry, and the
+// drain never sends it past that.
+func TestScheduledValidity(t *testing.T) {
+	ctx := context.Background()
+	f := newScheduleFixture(t, true)
+	sendAt := f.clock.Now().Add(time.Hour)
+	res, err := f.sender.Send(ctx, SendRequest{To: testTo, Body: "Your table is ready", SendAt: sendAt, ValidFor: 60 * time.Second, Caller: "alice"})
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	wantUntil := sendAt.Add(60 * time.Second)
+	m := f.held(t, res.MessageID)
+	if !m.ValidUntil.Equal(wantUntil) {
+		t.Errorf("held message valid until %v, want %v (the send time and 60 s)", m.ValidUntil, wantUntil)
+	}
+	if rec, err := f.status.Get(ctx, res.MessageID); err != nil || !rec.ExpiresAt.Equal(wantUntil) {
+		t.Errorf("record expiresAt = %v, %v; want %v", rec.ExpiresAt, err, wantUntil)
+	}
+	// Due, but the drain takes it up only after its validity ended.
+	f.clock.Sleep(ctx, wantUntil.Sub(f.clock.Now()))
+	if d := f.deliverer.Deliver(ctx, m, time.Second, time.Minute); d.Action != Expired || f.provider.calls != 0 {
+		t.Errorf("Deliver = %+v, provider calls %d; want expired, nothing sent", d, f.provider.calls)
+	}
+	if rec, _ := f.status.Get(ctx, res.MessageID); rec.Status != StatusExpired {
+		t.Errorf("record status = %s, want expired", rec.Status)
+	}
+}

@@ -482,3 +482,42 @@ func TestDelivererWithoutTracking(t *testing.T) {
 		t.Errorf("provider got service id %q, want none without tracking", got)
 	}
 }
+
+// TestOptedOutIsRecorded: a message refused because its recipient is on
+// the suppression list was accepted and answered failed, so its record
+// says failed with the code recipient_opted_out, on the send path (under
+// the id the quotas counted it with) and on the drain path alike.
+func TestOptedOutIsRecorded(t *testing.T) {
+	optedOut := QuotaVerdict{Outcome: QuotaOptedOut}
+	t.Run("send path", func(t *testing.T) {
+		f := newTrackedSender(t, true, 250*time.Millisecond)
+		q := &fakeQuota{verdict: optedOut}
+		f.sender.cfg.Quota = q
+		res, err := f.sender.Send(context.Background(), SendRequest{To: testTo, Body: "Your code is 482901", Caller: testCaller})
+		if AsError(err).Code != CodeRecipientOptedOut || res.MessageID != testServiceID {
+			t.Fatalf("Send = %+v, %v; want failed %s under %s", res, err, CodeRecipientOptedOut, testServiceID)
+		}
+		if len(q.counted) != 1 || q.counted[0].MessageID != testServiceID {
+			t.Errorf("counted %+v, want the message under %s", q.counted, testServiceID)
+		}
+		r := f.status.record(t, testServiceID)
+		if r.Status != StatusFailed || r.Error == nil || r.Error.Code != CodeRecipientOptedOut || r.Owner != CallerOwner(testCaller) || r.MessageID != testServiceID {
+			t.Errorf("record = %+v (error %+v), want failed %s owned by the caller", r, r.Error, CodeRecipientOptedOut)
+		}
+		if f.provider.calls != 0 {
+			t.Errorf("provider called %d times, want 0", f.provider.calls)
+		}
+	})
+	t.Run("drain path", func(t *testing.T) {
+		f := newTrackedDeliverer(t, true)
+		f.dl.quota = &fakeQuota{verdict: optedOut}
+		m := QueuedMessage{Message: Message{ID: "order-9", ServiceID: ServiceIDForProducer("order-9"), To: testTo, Body: "hello"}, Attempt: 1}
+		if d := f.dl.Deliver(context.Background(), m, time.Second, time.Minute); d.Action != Dropped {
+			t.Fatalf("action = %v, want dropped", d.Action)
+		}
+		r := f.status.record(t, m.ServiceID)
+		if r.Status != StatusFailed || r.Error == nil || r.Error.Code != CodeRecipientOptedOut || r.ProducerID != "order-9" {
+			t.Errorf("record = %+v (error %+v), want failed %s for producer id order-9", r, r.Error, CodeRecipientOptedOut)
+		}
+	})
+}

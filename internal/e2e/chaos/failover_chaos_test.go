@@ -162,9 +162,14 @@ func TestChaosFailover(t *testing.T) {
 	}
 	fates := make(map[string]chaos.Fate, n)
 	var badAnswers []string
+	records := d.records(t)
 	for i, a := range answers {
 		body := chaosBody(i)
-		fates[body] = chaos.Fate{Status: a.status, Deliveries: delivered[body], Ambiguous: ambiguous[body]}
+		f := chaos.Fate{Status: a.status, Deliveries: delivered[body], Ambiguous: ambiguous[body]}
+		if f.Accepted() {
+			f.Record, f.RecordCode, f.RecordWriteFailed = records.of(t, a.id)
+		}
+		fates[body] = f
 		if a.problem != "" && len(badAnswers) < 10 {
 			badAnswers = append(badAnswers, fmt.Sprintf("message %d: %s", i, a.problem))
 		}
