@@ -170,10 +170,12 @@ FUZZ_TARGETS := ./internal/sms:FuzzValidate ./internal/sms:FuzzCountSegments ./i
 
 ## chaos: CHAOS_N messages (default 2000) per scenario through send and drain against
 ##        moto and the provider fakes under injected faults, then the failover scenario
-##        (Twilio down, then flaky, Vonage behind it); prints the counts.
+##        (Twilio down, then flaky, Vonage behind it), then the receipts scenarios
+##        (receipts duplicated, reordered, refused once; status events under
+##        PutEvents failures); prints the counts.
 ##        CHAOS_SCENARIOS=all adds the other two provider/DynamoDB-mode pairings
 chaos:
-	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 30m -run '^TestChaos(Failover)?$$' -v ./internal/e2e/chaos/
+	CHAOS_N=$(CHAOS_N) $(GO) test -count=1 -timeout 60m -run '^TestChaos(Failover|Receipts)?$$' -v ./internal/e2e/chaos/
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s), one after the other;
 ##       fails at the end if any target failed (its input is in testdata/fuzz)

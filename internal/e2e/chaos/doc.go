@@ -10,6 +10,14 @@
 //     connections that open far too late — and counts every accepted
 //     message as delivered once, lost or duplicated (Summarize), and the
 //     most provider requests in any 1-second window (MaxInWindow);
+//   - the receipts run (receipts_chaos_test.go, TestChaosReceipts) has the
+//     provider fakes post each message's receipts, duplicated, reordered
+//     and some refused on their first post, to the receipts function over
+//     HTTP while the publisher turns the table's change stream into status
+//     events under PutEvents failures, and checks every record's final
+//     status against what the provider reported (ReceiptOutcome), that no
+//     record moved backwards (Moves, SummarizeReceipts) and that every
+//     recorded change reached the bus (TallyEvents);
 //   - TestSlowConnectionsKeepTheLimit (readiness_test.go) holds the rate
 //     limit with a third of new provider connections 1.5 s late;
 //   - the abuse battery (abuse_test.go) sends malformed, oversized and
