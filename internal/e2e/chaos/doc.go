@@ -9,7 +9,7 @@
 //     after the write reached the table, SQS send errors, new provider
 //     connections that open far too late — and counts every accepted
 //     message as delivered once, lost or duplicated (Summarize), and the
-//     most provider requests in any 1-second window (MaxInWindow);
+//     most provider requests in any 1-second window (conformance.MaxInWindow);
 //   - TestSlowConnectionsKeepTheLimit (readiness_test.go) holds the rate
 //     limit with a third of new provider connections 1.5 s late;
 //   - the abuse battery (abuse_test.go) sends malformed, oversized and
