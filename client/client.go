@@ -13,7 +13,10 @@
 // quota_exceeded is never retried: the quota frees itself only after
 // Retry-After, which is usually longer than a caller should wait.
 //
-// Status reads what became of a message (GET /messaging/sms/{messageId}).
+// Status reads what became of a message (GET /messaging/sms/{messageId}):
+// its Record says where the message is (queued, sent, delivered, …), why
+// it was not delivered, and each status it reached with the time. Status
+// retries what Send retries; reading twice changes nothing.
 //
 // Every answer that is not a success is an *Error carrying the API's code,
 // the HTTP status and the Retry-After; use errors.As. A failure without an
@@ -313,9 +316,10 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 }
 
 // Status returns the status record of the message whose id is id: the
-// messageId Send returned, the service id, or a producer's id (GET
-// /messaging/sms/{messageId}). A message that does not exist, or is not
-// the caller's, is an *Error with Code CodeNotFound (404).
+// messageId Send returned, the service id, the provider's id, or a
+// producer's id (GET /messaging/sms/{messageId}). A message that does not
+// exist, or is not the caller's (unless the token carries the read-all
+// scope), is an *Error with Code CodeNotFound (404).
 func (c *Client) Status(ctx context.Context, id string) (Record, error) {
 	if id == "" {
 		return Record{}, errors.New("client: status: empty message id")

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxkit/sms/internal/auth"
+	"github.com/fluxkit/sms/internal/config"
 	"github.com/fluxkit/sms/internal/local"
 )
 
@@ -66,6 +68,36 @@ func newLocal(t *testing.T, env map[string]string) *localAPI {
 	}
 	t.Cleanup(stop)
 	return api
+}
+
+// Config is the configuration the local server runs with.
+func (a *localAPI) Config() config.Config { return a.srv.Config() }
+
+// tokenFor returns a token the local server accepts (signed with
+// local.DevSecret, valid for an hour) for the caller sub, carrying the
+// scope the server requires and scopes.
+func (a *localAPI) tokenFor(t *testing.T, sub string, scopes ...string) string {
+	t.Helper()
+	cfg := a.srv.Config()
+	now := time.Now()
+	claims := map[string]any{"sub": sub, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	if cfg.JWTIssuer != "" {
+		claims["iss"] = cfg.JWTIssuer
+	}
+	if cfg.JWTAudience != "" {
+		claims["aud"] = cfg.JWTAudience
+	}
+	if cfg.JWTRequiredScope != "" {
+		scopes = append(scopes, cfg.JWTRequiredScope)
+	}
+	if len(scopes) > 0 {
+		claims["scope"] = strings.Join(scopes, " ")
+	}
+	tok, err := auth.Sign([]byte(local.DevSecret), claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // sentCount is how many messages the console provider was given.

@@ -10,9 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,13 +20,7 @@ import (
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/sms"
-)
-
-// The document under test and the Python checker that reads it.
-const (
-	openAPIPath    = "../../docs/openapi.yaml"
-	openAPIChecker = "testdata/openapi_check.py"
-	pythonPipHint  = "pip install openapi-spec-validator jsonschema PyYAML"
+	"github.com/fluxkit/sms/internal/testing/openapicheck"
 )
 
 // stableCodes is the error.code list of README.md#http-api. The contract test
@@ -76,61 +67,6 @@ var requiredHeaders = map[int][]string{
 // resultCodes are the codes carried by a result (status failed, or unknown
 // for codeProviderOutcomeUnknown) rather than by a plain error body.
 var resultCodes = []string{codeProviderRejected, sms.CodeRecipientOptedOut, codeProviderError, codeProviderOutcomeUnknown}
-
-// runChecker runs testdata/openapi_check.py with args and stdin and returns
-// its standard output. A missing python3 or Python module fails the test
-// with the command that installs it.
-func runChecker(t *testing.T, stdin []byte, args ...string) ([]byte, error) {
-	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatalf("python3 is not installed: install Python 3, then %s", pythonPipHint)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, append([]string{openAPIChecker}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 3 {
-		t.Fatalf("python3 %s: %s", openAPIChecker, strings.TrimSpace(stderr.String()))
-	}
-	if err != nil {
-		return out, fmt.Errorf("python3 %s %s: %w: %s", openAPIChecker, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
-
-func TestOpenAPIDocumentIsValid(t *testing.T) {
-	broken := filepath.Join(t.TempDir(), "broken.yaml")
-	// Valid YAML, invalid OpenAPI: no info, and a response without the
-	// required description.
-	const brokenDoc = "openapi: 3.1.0\npaths:\n  /x:\n    get:\n      responses:\n        '200': {}\n"
-	if err := os.WriteFile(broken, []byte(brokenDoc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		path    string
-		wantErr bool
-	}{
-		{"docs/openapi.yaml", openAPIPath, false},
-		{"a broken document is refused", broken, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, err := runChecker(t, nil, "spec", tt.path)
-			if got := err != nil; got != tt.wantErr {
-				t.Fatalf("validation error = %v, want error %v (output %q)", err, tt.wantErr, out)
-			}
-			if !tt.wantErr && strings.TrimSpace(string(out)) != "ok" {
-				t.Errorf("output = %q, want \"ok\"", out)
-			}
-		})
-	}
-}
 
 // contractT0 is the fixed time of the contract scenarios.
 var contractT0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
@@ -637,37 +573,6 @@ func contractScenarios() []contractScenario {
 	}
 }
 
-// checkerCase and checkerRequest are the checker's input items.
-type checkerCase struct {
-	Name        string            `json:"name"`
-	Status      int               `json:"status"`
-	Headers     map[string]string `json:"headers"`
-	Body        string            `json:"body"`
-	ExpectValid bool              `json:"expectValid"`
-}
-
-type checkerRequest struct {
-	Name        string `json:"name"`
-	Body        string `json:"body"`
-	ExpectValid bool   `json:"expectValid"`
-}
-
-// checkerFindings are the problems the checker found with one item.
-type checkerFindings struct {
-	Name     string   `json:"name"`
-	Problems []string `json:"problems"`
-}
-
-// checkerReport is the checker's output.
-type checkerReport struct {
-	DocumentedStatuses []int               `json:"documentedStatuses"`
-	ErrorCodes         []string            `json:"errorCodes"`
-	RequiredHeaders    map[string][]string `json:"requiredHeaders"`
-	Responses          []checkerFindings   `json:"responses"`
-	Requests           []checkerFindings   `json:"requests"`
-	Examples           []checkerFindings   `json:"examples"`
-}
-
 // responseCode returns error.code of a response body ("" when none).
 func responseCode(t *testing.T, body []byte) string {
 	t.Helper()
@@ -712,8 +617,8 @@ func checkQueued(t *testing.T, q *memory.Queue, body []byte) {
 // syntheticBodies pairs every documented error status with every stable
 // code, so that the document's per-status codes must match documentedCodes
 // exactly, and each success status with the other success shape.
-func syntheticBodies() []checkerCase {
-	var out []checkerCase
+func syntheticBodies() []openapicheck.Response {
+	var out []openapicheck.Response
 	for status, codes := range documentedCodes {
 		if codes == nil {
 			continue
@@ -727,24 +632,24 @@ func syntheticBodies() []checkerCase {
 				}
 				body = fmt.Sprintf(`{"messageId":"m-1","status":%q,"channel":"sms","to":"+14155552671","segments":1,"encoding":"GSM-7","error":{"code":%q,"message":"m","providerCode":"1"}}`, status, c)
 			}
-			out = append(out, checkerCase{Name: fmt.Sprintf("synthetic %d %s", status, c), Status: status, Body: body, ExpectValid: slices.Contains(codes, c)})
+			out = append(out, openapicheck.Response{Name: fmt.Sprintf("synthetic %d %s", status, c), Status: status, Body: body, ExpectValid: slices.Contains(codes, c)})
 		}
 	}
 	sent := `{"messageId":"SM1","status":"sent","channel":"sms","to":"+14155552671","segments":1,"encoding":"GSM-7"}`
 	queued := `{"messageId":"q-1","status":"queued","channel":"sms","to":"+14155552671"}`
 	return append(out,
-		checkerCase{Name: "synthetic 200 sent", Status: 200, Body: sent, ExpectValid: true},
-		checkerCase{Name: "synthetic 200 queued", Status: 200, Body: queued},
-		checkerCase{Name: "synthetic 200 undocumented field", Status: 200, Body: strings.TrimSuffix(sent, "}") + `,"price":"0.0079"}`},
-		checkerCase{Name: "synthetic 202 queued", Status: 202, Body: queued, ExpectValid: true},
-		checkerCase{Name: "synthetic 202 scheduled", Status: 202, Body: syntheticScheduled, ExpectValid: true},
-		checkerCase{Name: "synthetic 202 scheduled without sendAt", Status: 202, Body: strings.Replace(syntheticScheduled, `"sendAt":"2026-03-01T09:32:00Z",`, "", 1)},
-		checkerCase{Name: "synthetic 200 scheduled", Status: 200, Body: syntheticScheduled},
-		checkerCase{Name: "synthetic 202 sent", Status: 202, Body: sent},
-		checkerCase{Name: "synthetic 500 with a stack trace field", Status: 500, Body: `{"error":{"code":"internal","message":"m","stack":"main.go:1"}}`},
-		checkerCase{Name: "synthetic 502 failed with the unknown code", Status: 502,
+		openapicheck.Response{Name: "synthetic 200 sent", Status: 200, Body: sent, ExpectValid: true},
+		openapicheck.Response{Name: "synthetic 200 queued", Status: 200, Body: queued},
+		openapicheck.Response{Name: "synthetic 200 undocumented field", Status: 200, Body: strings.TrimSuffix(sent, "}") + `,"price":"0.0079"}`},
+		openapicheck.Response{Name: "synthetic 202 queued", Status: 202, Body: queued, ExpectValid: true},
+		openapicheck.Response{Name: "synthetic 202 scheduled", Status: 202, Body: syntheticScheduled, ExpectValid: true},
+		openapicheck.Response{Name: "synthetic 202 scheduled without sendAt", Status: 202, Body: strings.Replace(syntheticScheduled, `"sendAt":"2026-03-01T09:32:00Z",`, "", 1)},
+		openapicheck.Response{Name: "synthetic 200 scheduled", Status: 200, Body: syntheticScheduled},
+		openapicheck.Response{Name: "synthetic 202 sent", Status: 202, Body: sent},
+		openapicheck.Response{Name: "synthetic 500 with a stack trace field", Status: 500, Body: `{"error":{"code":"internal","message":"m","stack":"main.go:1"}}`},
+		openapicheck.Response{Name: "synthetic 502 failed with the unknown code", Status: 502,
 			Body: `{"messageId":"m-1","status":"failed","channel":"sms","to":"+14155552671","error":{"code":"provider_outcome_unknown","message":"m"}}`},
-		checkerCase{Name: "synthetic 502 unknown without an id", Status: 502,
+		openapicheck.Response{Name: "synthetic 502 unknown without an id", Status: 502,
 			Body: `{"messageId":"","status":"unknown","channel":"sms","to":"+14155552671","error":{"code":"provider_outcome_unknown","message":"m"}}`},
 	)
 }
@@ -773,54 +678,21 @@ func TestOpenAPIContract(t *testing.T) {
 		})
 	}
 
-	in := struct {
-		Path      string           `json:"path"`
-		Method    string           `json:"method"`
-		Responses []checkerCase    `json:"responses"`
-		Requests  []checkerRequest `json:"requests"`
-	}{Path: sendPath, Method: "post"}
+	in := openapicheck.Contract{Path: sendPath, Method: "post"}
 	produced := map[int]bool{}
 	for _, x := range all {
 		produced[x.resp.Status] = true
-		in.Responses = append(in.Responses, checkerCase{Name: x.name, Status: x.resp.Status, Headers: x.resp.Headers, Body: string(x.resp.Body), ExpectValid: true})
+		in.Responses = append(in.Responses, openapicheck.Response{Name: x.name, Status: x.resp.Status, Headers: x.resp.Headers, Body: string(x.resp.Body), ExpectValid: true})
 		switch {
 		case x.schemaRefuses:
-			in.Requests = append(in.Requests, checkerRequest{Name: x.name, Body: string(x.req.Body)})
+			in.Requests = append(in.Requests, openapicheck.Request{Name: x.name, Body: string(x.req.Body)})
 		case x.resp.Status == 200 || x.resp.Status == 202:
 			// Whatever the handler accepts, the document must allow.
-			in.Requests = append(in.Requests, checkerRequest{Name: x.name, Body: string(x.req.Body), ExpectValid: true})
+			in.Requests = append(in.Requests, openapicheck.Request{Name: x.name, Body: string(x.req.Body), ExpectValid: true})
 		}
 	}
 	in.Responses = append(in.Responses, syntheticBodies()...)
-	stdin, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := runChecker(t, stdin, "contract", openAPIPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep checkerReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("checker output %q: %v", out, err)
-	}
-
-	if got, want := len(rep.Responses), len(in.Responses); got != want {
-		t.Fatalf("checker judged %d responses, want %d", got, want)
-	}
-	if got, want := len(rep.Requests), len(in.Requests); got != want {
-		t.Fatalf("checker judged %d requests, want %d", got, want)
-	}
-	for _, group := range []struct {
-		what     string
-		findings []checkerFindings
-	}{{"response", rep.Responses}, {"request", rep.Requests}, {"document", rep.Examples}} {
-		for _, f := range group.findings {
-			for _, p := range f.Problems {
-				t.Errorf("%s %s: %s", group.what, f.Name, p)
-			}
-		}
-	}
+	rep := openapicheck.Check(t, in)
 	if len(rep.Examples) < len(rep.DocumentedStatuses) {
 		t.Errorf("checker saw %d examples, want at least one per documented status (%d)", len(rep.Examples), len(rep.DocumentedStatuses))
 	}
@@ -1007,42 +879,13 @@ func TestOpenAPIContractGet(t *testing.T) {
 		})
 	}
 
-	in := struct {
-		Path      string           `json:"path"`
-		Method    string           `json:"method"`
-		Responses []checkerCase    `json:"responses"`
-		Requests  []checkerRequest `json:"requests"`
-	}{Path: messagePath, Method: "get", Requests: []checkerRequest{}}
+	in := openapicheck.Contract{Path: messagePath, Method: "get"}
 	produced := map[int]bool{}
 	for _, x := range all {
 		produced[x.resp.Status] = true
-		in.Responses = append(in.Responses, checkerCase{Name: x.name, Status: x.resp.Status, Headers: x.resp.Headers, Body: string(x.resp.Body), ExpectValid: true})
+		in.Responses = append(in.Responses, openapicheck.Response{Name: x.name, Status: x.resp.Status, Headers: x.resp.Headers, Body: string(x.resp.Body), ExpectValid: true})
 	}
-	stdin, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := runChecker(t, stdin, "contract", openAPIPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep checkerReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("checker output %q: %v", out, err)
-	}
-	if got, want := len(rep.Responses), len(in.Responses); got != want {
-		t.Fatalf("checker judged %d responses, want %d", got, want)
-	}
-	for _, group := range []struct {
-		what     string
-		findings []checkerFindings
-	}{{"response", rep.Responses}, {"document", rep.Examples}} {
-		for _, f := range group.findings {
-			for _, p := range f.Problems {
-				t.Errorf("%s %s: %s", group.what, f.Name, p)
-			}
-		}
-	}
+	rep := openapicheck.Check(t, in)
 	var want []int
 	for s := range documentedGetCodes {
 		want = append(want, s)

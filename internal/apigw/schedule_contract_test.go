@@ -14,6 +14,7 @@ import (
 	"github.com/fluxkit/sms/internal/auth"
 	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/openapicheck"
 )
 
 // contractScheduledBody is a send request due ahead of contractT0.
@@ -184,16 +185,11 @@ func TestOpenAPICancelContract(t *testing.T) {
 		})
 	}
 
-	in := struct {
-		Path      string           `json:"path"`
-		Method    string           `json:"method"`
-		Responses []checkerCase    `json:"responses"`
-		Requests  []checkerRequest `json:"requests"`
-	}{Path: cancelPath, Method: "delete", Requests: []checkerRequest{}}
+	in := openapicheck.Contract{Path: cancelPath, Method: "delete"}
 	produced := map[int]bool{}
 	for _, x := range all {
 		produced[x.resp.Status] = true
-		in.Responses = append(in.Responses, checkerCase{Name: x.name, Status: x.resp.Status, Headers: x.resp.Headers, Body: string(x.resp.Body), ExpectValid: true})
+		in.Responses = append(in.Responses, openapicheck.Response{Name: x.name, Status: x.resp.Status, Headers: x.resp.Headers, Body: string(x.resp.Body), ExpectValid: true})
 	}
 	for status, codes := range cancelCodes {
 		for _, c := range stableCodes {
@@ -201,39 +197,15 @@ func TestOpenAPICancelContract(t *testing.T) {
 				continue
 			}
 			body := `{"error":{"code":"` + c + `","message":"m"}}`
-			in.Responses = append(in.Responses, checkerCase{Name: "synthetic " + strconv.Itoa(status) + " " + c, Status: status, Body: body, ExpectValid: slices.Contains(codes, c)})
+			in.Responses = append(in.Responses, openapicheck.Response{Name: "synthetic " + strconv.Itoa(status) + " " + c, Status: status, Body: body, ExpectValid: slices.Contains(codes, c)})
 		}
 	}
 	in.Responses = append(in.Responses,
-		checkerCase{Name: "synthetic 200 scheduled record", Status: 200,
+		openapicheck.Response{Name: "synthetic 200 scheduled record", Status: 200,
 			Body: `{"channel":"sms","serviceId":"s","status":"scheduled","updatedAt":"2026-03-01T09:30:00Z","history":[]}`},
-		checkerCase{Name: "synthetic 200 with an owner", Status: 200,
+		openapicheck.Response{Name: "synthetic 200 with an owner", Status: 200,
 			Body: `{"channel":"sms","serviceId":"s","status":"canceled","updatedAt":"2026-03-01T09:30:00Z","history":[],"owner":"client-7"}`})
-	stdin, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := runChecker(t, stdin, "contract", openAPIPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep checkerReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("checker output %q: %v", out, err)
-	}
-	if got, want := len(rep.Responses), len(in.Responses); got != want {
-		t.Fatalf("checker judged %d responses, want %d", got, want)
-	}
-	for _, group := range []struct {
-		what     string
-		findings []checkerFindings
-	}{{"response", rep.Responses}, {"document", rep.Examples}} {
-		for _, f := range group.findings {
-			for _, p := range f.Problems {
-				t.Errorf("%s %s: %s", group.what, f.Name, p)
-			}
-		}
-	}
+	rep := openapicheck.Check(t, in)
 	for status, names := range cancelRequiredHeaders {
 		for _, n := range names {
 			if !slices.Contains(rep.RequiredHeaders[strconv.Itoa(status)], n) {

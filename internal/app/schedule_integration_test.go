@@ -113,14 +113,7 @@ func deliver(t *testing.T, h *drain.Handler, body string, receives int) bool {
 // cancelMessage serves DELETE /messaging/sms/{id} with a token of claims.
 func cancelMessage(t testing.TB, h *apigw.Handler, id string, claims map[string]any) answer {
 	t.Helper()
-	r := apigw.Request{Method: http.MethodDelete, Path: "/messaging/sms/" + id, Headers: http.Header{}}
-	r.Headers.Set("Authorization", "Bearer "+token(t, claims))
-	resp := h.Serve(context.Background(), r)
-	a := answer{status: resp.Status, header: resp.Headers, raw: string(resp.Body)}
-	if err := json.Unmarshal(resp.Body, &a.body); err != nil {
-		t.Fatalf("answer %d %q is not JSON: %v", resp.Status, resp.Body, err)
-	}
-	return a
+	return serveMessage(t, h, http.MethodDelete, id, claims)
 }
 
 // record reads a message's status record from the stack's table.

@@ -16,7 +16,14 @@ import (
 // the given claims (nil: the default caller, client-1).
 func get(t testing.TB, h *apigw.Handler, id string, claims map[string]any) answer {
 	t.Helper()
-	r := apigw.Request{Method: http.MethodGet, Path: "/messaging/sms/" + url.PathEscape(id), Headers: http.Header{}}
+	return serveMessage(t, h, http.MethodGet, id, claims)
+}
+
+// serveMessage serves method on /messaging/sms/{id} through the send
+// function with a token of the given claims.
+func serveMessage(t testing.TB, h *apigw.Handler, method, id string, claims map[string]any) answer {
+	t.Helper()
+	r := apigw.Request{Method: method, Path: "/messaging/sms/" + url.PathEscape(id), Headers: http.Header{}}
 	r.Headers.Set("Authorization", "Bearer "+token(t, claims))
 	resp := h.Serve(context.Background(), r)
 	a := answer{status: resp.Status, header: resp.Headers, raw: string(resp.Body)}

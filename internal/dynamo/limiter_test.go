@@ -298,7 +298,7 @@ func TestLimiterMixedRatesAcrossShards(t *testing.T) {
 		}
 		clock.Advance(step)
 	}
-	peak := maxInWindow(grants, time.Second)
+	peak := conformance.MaxInWindow(grants, time.Second)
 	t.Logf("rates 10 and 11 over 2 and 3 shards: %d grants in 3 s, peak %d in 1 s", len(grants), peak)
 	if peak > 11 {
 		t.Errorf("peak grants in a 1 s window = %d, want at most 11 (the larger rate)", peak)

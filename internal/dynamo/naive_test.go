@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 )
 
 // naiveLimiter is the fixed one-second window counter that
@@ -124,7 +125,7 @@ func boundaryBurst(tb testing.TB, rate int) (naive, ours burstResult, sent int) 
 func TestSlidingWindowNaiveVersusLimiter(t *testing.T) {
 	const rate = 10
 	naive, ours, sent := boundaryBurst(t, rate)
-	naivePeak, ourPeak := maxInWindow(naive.calls, time.Second), maxInWindow(ours.calls, time.Second)
+	naivePeak, ourPeak := conformance.MaxInWindow(naive.calls, time.Second), conformance.MaxInWindow(ours.calls, time.Second)
 	t.Logf("rate %d, %d requests around a second boundary: fixed window let %d through (peak %d in 1 s), limiter %d (peak %d in 1 s)",
 		rate, sent, len(naive.calls), naivePeak, len(ours.calls), ourPeak)
 	if ourPeak > rate {
@@ -159,7 +160,7 @@ func BenchmarkBoundaryBurst(b *testing.B) {
 				if impl == "fixed-window" {
 					r = naive
 				}
-				peak += float64(maxInWindow(r.calls, time.Second))
+				peak += float64(conformance.MaxInWindow(r.calls, time.Second))
 				reqPerGrant += float64(r.requests) / float64(max(len(r.calls), 1))
 				runs++
 			}

@@ -9,56 +9,13 @@ import (
 	"time"
 
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 )
 
 // These tests run the limiter on the real clock against the emulator, the
 // way the send and drain functions use it: take a slot, sleep until it
 // starts, call the provider. The provider call is recorded as the time the
 // caller wakes up.
-
-// maxInWindow returns the largest number of calls in any half-open window
-// [t, t+window) that starts at a recorded call.
-func maxInWindow(calls []time.Time, window time.Duration) int {
-	sorted := slices.Clone(calls)
-	slices.SortFunc(sorted, time.Time.Compare)
-	best, j := 0, 0
-	for i, start := range sorted {
-		if j < i {
-			j = i
-		}
-		for j < len(sorted) && sorted[j].Sub(start) < window {
-			j++
-		}
-		best = max(best, j-i)
-	}
-	return best
-}
-
-func TestMaxInWindow(t *testing.T) {
-	at := func(ms ...int) []time.Time {
-		var ts []time.Time
-		for _, m := range ms {
-			ts = append(ts, epoch.Add(time.Duration(m)*time.Millisecond))
-		}
-		return ts
-	}
-	tests := []struct {
-		calls []time.Time
-		want  int
-	}{
-		{nil, 0},
-		{at(0), 1},
-		{at(0, 999), 2},
-		{at(0, 1000), 1},
-		{at(1000, 0, 500, 1499, 1500), 3},
-		{at(0, 0, 0), 3},
-	}
-	for _, tt := range tests {
-		if got := maxInWindow(tt.calls, time.Second); got != tt.want {
-			t.Errorf("maxInWindow(%v) = %d, want %d", tt.calls, got, tt.want)
-		}
-	}
-}
 
 // load is what a run of callers recorded.
 type load struct {
@@ -149,7 +106,7 @@ func TestLimiterRealTimeOverload(t *testing.T) {
 			for _, api := range apis {
 				requests += api.n.Load()
 			}
-			peak := maxInWindow(ld.calls, time.Second)
+			peak := conformance.MaxInWindow(ld.calls, time.Second)
 			util := utilization(ld.calls, tt.rate, run)
 			perGrant := float64(requests) / float64(len(ld.calls))
 			t.Logf("rate %v: %d calls, peak %d in 1 s, utilization %.1f %%, %d requests (%.2f per grant), %d refusals",
@@ -187,7 +144,7 @@ func TestLimiterRealTimeLightLoad(t *testing.T) {
 		time.Sleep(pauses[i%len(pauses)])
 	}
 	perGrant := float64(api.n.Load()) / float64(len(calls))
-	peak := maxInWindow(calls, time.Second)
+	peak := conformance.MaxInWindow(calls, time.Second)
 	t.Logf("light load: %d calls, %d requests (%.2f per grant), peak %d in 1 s", len(calls), api.n.Load(), perGrant, peak)
 	if perGrant > 1.1 {
 		t.Errorf("requests per grant = %.2f, want at most 1.1", perGrant)
@@ -210,7 +167,7 @@ func TestLimiterRealTimeRollout(t *testing.T) {
 		mustLimiter(t, newAPI, table, LimiterConfig{Name: "provider", Rate: 4, Margin: sms.DefaultMargin}),
 	}
 	ld := runCallers(t, limiters, 16, run, time.Second)
-	peak := maxInWindow(ld.calls, time.Second)
+	peak := conformance.MaxInWindow(ld.calls, time.Second)
 	// Past the first second, only the stricter spacing is in force.
 	first := slices.MinFunc(ld.calls, time.Time.Compare)
 	var later []time.Time
@@ -219,7 +176,7 @@ func TestLimiterRealTimeRollout(t *testing.T) {
 			later = append(later, c)
 		}
 	}
-	latePeak := maxInWindow(later, time.Second)
+	latePeak := conformance.MaxInWindow(later, time.Second)
 	perGrant := float64(oldAPI.n.Load()+newAPI.n.Load()) / float64(len(ld.calls))
 	t.Logf("rates 10 and 4 side by side: %d calls, peak %d in 1 s (%d after the first second), %.2f requests per grant",
 		len(ld.calls), peak, latePeak, perGrant)

@@ -5,61 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/schematest"
 )
 
 const schemaPath = "../../docs/status-event.schema.json"
-
-// schemaScript validates documents against the schema with the reference
-// Python implementation of JSON Schema. It reads {"schema", "docs": {name:
-// raw}} on stdin and writes {name: first error, or ""}.
-const schemaScript = `
-import json, sys
-import jsonschema
-req = json.load(sys.stdin)
-schema = req["schema"]
-cls = jsonschema.validators.validator_for(schema)
-cls.check_schema(schema)
-v = cls(schema, format_checker=cls.FORMAT_CHECKER)
-out = {}
-for name, raw in req["docs"].items():
-    err = jsonschema.exceptions.best_match(v.iter_errors(json.loads(raw)))
-    out[name] = "" if err is None else "%s at %s" % (err.message, list(err.absolute_path))
-json.dump(out, sys.stdout)
-`
-
-// validate returns each document's first schema error ("" when valid).
-func validate(t *testing.T, docs map[string]string) map[string]string {
-	t.Helper()
-	const hint = `python3 with the jsonschema module is needed: install it with  pip install jsonschema`
-	if out, err := exec.Command("python3", "-c", "import jsonschema").CombinedOutput(); err != nil {
-		t.Fatalf("%s\n(%v: %s)", hint, err, out)
-	}
-	schema, err := os.ReadFile(schemaPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := json.Marshal(map[string]any{"schema": json.RawMessage(schema), "docs": docs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("python3", "-c", schemaScript)
-	cmd.Stdin = bytes.NewReader(req)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("python3 jsonschema: %v\n%s", err, stderr.String())
-	}
-	verdicts := map[string]string{}
-	if err := json.Unmarshal(out, &verdicts); err != nil || len(verdicts) != len(docs) {
-		t.Fatalf("python3 jsonschema output %q: %v", out, err)
-	}
-	return verdicts
-}
 
 // TestSchema checks docs/status-event.schema.json against the details of
 // the events the publisher put on a bus on moto (every path of the
@@ -131,7 +83,11 @@ func TestSchema(t *testing.T) {
 		docs[name], want[name] = doc, false
 	}
 
-	for name, problem := range validate(t, docs) {
+	var list []schematest.Doc
+	for name, raw := range docs {
+		list = append(list, schematest.Doc{Name: name, Raw: raw})
+	}
+	for name, problem := range schematest.Validate(t, schemaPath, list) {
 		if got := problem == ""; got != want[name] {
 			t.Errorf("%s: schema valid = %v (%s), want %v\n  %s", name, got, problem, want[name], docs[name])
 		}

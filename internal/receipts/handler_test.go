@@ -231,3 +231,44 @@ func TestStartLogsRefusals(t *testing.T) {
 		t.Errorf("Start with unreadable keys = nil, want an error")
 	}
 }
+
+// TestKeysUnavailableAsksForARetry: a receipt that cannot be verified
+// because the keys cannot be read (Secrets Manager unreachable) may be
+// genuine: it is answered 503 with Retry-After, so that the provider sends
+// it again, not 403, and nothing is recorded.
+func TestKeysUnavailableAsksForARetry(t *testing.T) {
+	keys := receipts.Keys{TwilioAuthToken: authToken, VonageReceiptsToken: tokenSecret}
+	tests := []struct {
+		name  string
+		spoil func(k *keySource)
+		req   func(id string) receipts.Request
+	}{
+		{"twilio, keys unreadable", func(k *keySource) { k.err = errUnavailable },
+			func(id string) receipts.Request {
+				return twilioRequest(authToken, callbackURL(id), twilioForm("delivered", ""))
+			}},
+		{"twilio, a mismatch and the re-read fails", func(k *keySource) { k.refreshErr = errUnavailable },
+			func(id string) receipts.Request {
+				return twilioRequest("a-token-rotated-since", callbackURL(id), twilioForm("delivered", ""))
+			}},
+		{"vonage, keys unreadable", func(k *keySource) { k.err = errUnavailable },
+			func(id string) receipts.Request {
+				return vonageGET(vonageParams(id, vonagePart1, "delivered", "0"), "token", tokenSecret)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, keys)
+			tt.spoil(r.keys)
+			id := sms.NewServiceID()
+			resp := r.h.Serve(context.Background(), tt.req(id))
+			if resp.Status != http.StatusServiceUnavailable || resp.Headers["Retry-After"] == "" || !strings.Contains(string(resp.Body), `"unavailable"`) {
+				t.Errorf("answer = %d %v %s, want 503 unavailable with Retry-After", resp.Status, resp.Headers, resp.Body)
+			}
+			r.absent(t, id)
+			if r.writes.writes != 0 {
+				t.Errorf("writes = %d, want 0", r.writes.writes)
+			}
+		})
+	}
+}

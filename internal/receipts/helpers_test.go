@@ -40,13 +40,15 @@ func (c fixedClock) Now() time.Time { return c.t }
 func (c fixedClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
 // keySource is a receipts.KeySource whose keys a test sets; Refresh
-// returns the next keys when a rotation is pending.
+// returns the next keys when a rotation is pending. err fails Keys,
+// refreshErr Refresh.
 type keySource struct {
-	mu        sync.Mutex
-	cur       receipts.Keys
-	next      *receipts.Keys
-	refreshes int
-	err       error
+	mu         sync.Mutex
+	cur        receipts.Keys
+	next       *receipts.Keys
+	refreshes  int
+	err        error
+	refreshErr error
 }
 
 func (k *keySource) Keys(context.Context) (receipts.Keys, error) {
@@ -59,6 +61,9 @@ func (k *keySource) Refresh(context.Context) (receipts.Keys, bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.refreshes++
+	if k.refreshErr != nil {
+		return receipts.Keys{}, false, k.refreshErr
+	}
 	if k.next == nil {
 		return k.cur, false, nil
 	}

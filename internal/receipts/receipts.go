@@ -478,22 +478,35 @@ func methodNotAllowed(allow string) *refusal {
 
 // verify runs check against the cached keys and, when it fails, once more
 // against keys re-read from the source (a key rotated since they were
-// read); the source spaces real reads out. It reports whether check
-// passed.
-func (h *Handler) verify(ctx context.Context, check func(Keys) bool) bool {
+// read); the source spaces real reads out. It returns nil when check
+// passed, invalidSignature(failed) when it did not, and keysUnavailable
+// when the keys could not be read: the receipt may be genuine, so the
+// provider is asked to send it again rather than told it is forged.
+func (h *Handler) verify(ctx context.Context, check func(Keys) bool, failed string) *refusal {
 	k, err := h.keys.Keys(ctx)
 	if err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "receipt keys unavailable", slog.String("error", err.Error()))
-		return false
+		return keysUnavailable()
 	}
 	if check(k) {
-		return true
+		return nil
 	}
 	k, changed, err := h.keys.Refresh(ctx)
-	if err != nil {
+	switch {
+	case err != nil:
 		h.log.LogAttrs(ctx, slog.LevelError, "receipt keys refresh failed", slog.String("error", err.Error()))
+		return keysUnavailable()
+	case changed && check(k):
+		return nil
 	}
-	return changed && check(k)
+	return invalidSignature(failed)
+}
+
+// keysUnavailable is the refusal of a receipt that could not be verified
+// because the keys could not be read: 503, so that the provider retries.
+func keysUnavailable() *refusal {
+	return &refusal{status: http.StatusServiceUnavailable, code: codeUnavailable, message: "the receipt cannot be verified now; retry later",
+		event: "receipt_keys_unavailable", reason: "the keys could not be read"}
 }
 
 // equalSecret compares a received secret with the configured one in

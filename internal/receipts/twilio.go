@@ -42,8 +42,8 @@ func (h *Handler) twilio(ctx context.Context, r Request) receipt {
 		rc.refusal = invalidSignature("no X-Twilio-Signature")
 		return rc
 	}
-	if !h.verify(ctx, func(k Keys) bool { return twilio.CheckSignature(k.TwilioAuthToken, signed, form, sig) }) {
-		rc.refusal = invalidSignature("X-Twilio-Signature does not match")
+	if rf := h.verify(ctx, func(k Keys) bool { return twilio.CheckSignature(k.TwilioAuthToken, signed, form, sig) }, "X-Twilio-Signature does not match"); rf != nil {
+		rc.refusal = rf
 		return rc
 	}
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -137,22 +138,22 @@ const errNotObject = jsonError("not a JSON object of strings")
 func (h *Handler) verifyVonage(ctx context.Context, query, params url.Values) *refusal {
 	k, err := h.keys.Keys(ctx)
 	if err != nil {
-		return invalidSignature("the keys could not be read")
+		h.log.LogAttrs(ctx, slog.LevelError, "receipt keys unavailable", slog.String("error", err.Error()))
+		return keysUnavailable()
 	}
 	switch {
 	case k.VonageSignatureSecret != "":
 		if params.Get("sig") == "" {
 			return invalidSignature("no sig (the account signs its receipts: signatureSecret is set)")
 		}
-		ok := h.verify(ctx, func(k Keys) bool {
+		if rf := h.verify(ctx, func(k Keys) bool {
 			m := k.VonageSignatureMethod
 			if m == "" {
 				m = vonage.DefaultSignatureMethod
 			}
 			return k.VonageSignatureSecret != "" && vonage.CheckSignature(m, k.VonageSignatureSecret, params)
-		})
-		if !ok {
-			return invalidSignature("sig does not match")
+		}, "sig does not match"); rf != nil {
+			return rf
 		}
 		ts, err := strconv.ParseInt(params.Get("timestamp"), 10, 64)
 		if err != nil {
@@ -167,8 +168,8 @@ func (h *Handler) verifyVonage(ctx context.Context, query, params url.Values) *r
 		if tok == "" {
 			return invalidSignature("no token")
 		}
-		if !h.verify(ctx, func(k Keys) bool { return equalSecret(tok, k.VonageReceiptsToken) }) {
-			return invalidSignature("token does not match")
+		if rf := h.verify(ctx, func(k Keys) bool { return equalSecret(tok, k.VonageReceiptsToken) }, "token does not match"); rf != nil {
+			return rf
 		}
 		return nil
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/fluxkit/sms/internal/metrics"
 )
 
 // sentKeep is how long the drain remembers that a queued message id was
@@ -244,6 +246,7 @@ func (dl *Deliverer) expired(ctx context.Context, m QueuedMessage, key, fp strin
 	dl.d.log.LogAttrs(ctx, slog.LevelInfo, "expired; not sent", slog.String("messageId", m.ID), slog.String("to", MaskNumber(m.To)),
 		slog.Time("validUntil", m.ValidUntil))
 	dl.recordStatus(ctx, m, StatusExpired, Receipt{}, nil)
+	metrics.Inc(ctx, metrics.Expired)
 	return Disposition{Action: Expired, Kind: KindExpired}
 }
 

@@ -7,14 +7,22 @@ import (
 )
 
 // fakeStatus is an in-test status store with the domain's merge
-// (Record.Apply) and the conditional move; err fails every call.
+// (Record.Apply) and the conditional move; it remembers every write, and
+// err fails every call.
 type fakeStatus struct {
-	mu    sync.Mutex
-	clock Clock
-	recs  map[string]Record
-	err   error
+	mu     sync.Mutex
+	clock  Clock
+	recs   map[string]Record
+	err    error
+	writes []statusWrite
 	// transitions counts Transition calls.
 	transitions int
+}
+
+// statusWrite is one call of Record.
+type statusWrite struct {
+	id string
+	ch Change
 }
 
 func newFakeStatus(clock Clock) *fakeStatus {
@@ -24,6 +32,7 @@ func newFakeStatus(clock Clock) *fakeStatus {
 func (s *fakeStatus) Record(_ context.Context, id string, ch Change) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.writes = append(s.writes, statusWrite{id, ch})
 	if s.err != nil {
 		return false, s.err
 	}

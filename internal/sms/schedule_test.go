@@ -571,8 +571,13 @@ func TestScheduledValidity(t *testing.T) {
 	}
 	// Due, but the drain takes it up only after its validity ended.
 	f.clock.Sleep(ctx, wantUntil.Sub(f.clock.Now()))
-	if d := f.deliverer.Deliver(ctx, m, time.Second, time.Minute); d.Action != Expired || f.provider.calls != 0 {
+	set := metrics.NewSet("drain")
+	if d := f.deliverer.Deliver(metrics.NewContext(ctx, set), m, time.Second, time.Minute); d.Action != Expired || f.provider.calls != 0 {
 		t.Errorf("Deliver = %+v, provider calls %d; want expired, nothing sent", d, f.provider.calls)
+	}
+	var out bytes.Buffer
+	if err := set.Flush(&out, time.Now()); err != nil || !strings.Contains(out.String(), `"Expired":1`) {
+		t.Errorf("metrics = %s, %v; want Expired 1", out.String(), err)
 	}
 	if rec, _ := f.status.Get(ctx, res.MessageID); rec.Status != StatusExpired {
 		t.Errorf("record status = %s, want expired", rec.Status)

@@ -6,57 +6,12 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// fakeStatusStore keeps records with the domain's reference merge
-// (Record.Apply) and remembers every write; err fails every write.
-type fakeStatusStore struct {
-	mu     sync.Mutex
-	clock  Clock
-	err    error
-	recs   map[string]Record
-	writes []statusWrite
-}
-
-type statusWrite struct {
-	id string
-	ch Change
-}
-
-func (s *fakeStatusStore) Record(_ context.Context, id string, ch Change) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.writes = append(s.writes, statusWrite{id, ch})
-	if s.err != nil {
-		return false, s.err
-	}
-	if err := CheckRecordArgs(id, ch); err != nil {
-		return false, err
-	}
-	if s.recs == nil {
-		s.recs = map[string]Record{}
-	}
-	r := s.recs[id]
-	r.ServiceID = id
-	next, moved, _ := r.Apply(ch, s.clock.Now())
-	s.recs[id] = next
-	return moved, nil
-}
-
-func (s *fakeStatusStore) Get(_ context.Context, id string) (Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.recs[id]; ok {
-		return r.Clone(), nil
-	}
-	return Record{}, RecordNotFound(id)
-}
-
 // record returns the record of id, failing the test when there is none.
-func (s *fakeStatusStore) record(t *testing.T, id string) Record {
+func (s *fakeStatus) record(t *testing.T, id string) Record {
 	t.Helper()
 	r, err := s.Get(context.Background(), id)
 	if err != nil {
@@ -74,7 +29,7 @@ const (
 // a log to inspect.
 type trackedSender struct {
 	*senderFixture
-	status *fakeStatusStore
+	status *fakeStatus
 	logs   *bytes.Buffer
 }
 
@@ -82,7 +37,7 @@ func newTrackedSender(t *testing.T, queueEnabled bool, maxWait time.Duration) *t
 	t.Helper()
 	f := &senderFixture{clock: newFakeClock(), provider: &fakeProvider{}, queue: &fakeQueue{}, ledger: &fakeLedger{}, refresh: &fakeRefresher{}}
 	f.limiter = &fakeLimiter{clock: f.clock}
-	ts := &trackedSender{senderFixture: f, status: &fakeStatusStore{clock: f.clock}, logs: &bytes.Buffer{}}
+	ts := &trackedSender{senderFixture: f, status: newFakeStatus(f.clock), logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(ts.logs, nil))
 	d := NewDispatcher(f.provider, f.limiter, log, DispatcherConfig{Refresher: f.refresh, Clock: f.clock, Name: "twilio"})
 	f.sender = NewSender(d, f.queue, f.ledger, SenderConfig{
@@ -311,14 +266,14 @@ func TestSenderValidity(t *testing.T) {
 // trackedDeliverer is a drain path with a status store.
 type trackedDeliverer struct {
 	*senderFixture
-	status *fakeStatusStore
+	status *fakeStatus
 	dl     *Deliverer
 }
 
 func newTrackedDeliverer(t *testing.T, tracking bool) *trackedDeliverer {
 	t.Helper()
 	f := newSenderFixture(t, true)
-	td := &trackedDeliverer{senderFixture: f, status: &fakeStatusStore{clock: f.clock}}
+	td := &trackedDeliverer{senderFixture: f, status: newFakeStatus(f.clock)}
 	d := NewDispatcher(f.provider, f.limiter, discardLog(), DispatcherConfig{Clock: f.clock, Name: "vonage"})
 	cfg := DelivererConfig{DefaultFrom: "FluxKit"}
 	if tracking {

@@ -24,6 +24,7 @@ import (
 	"github.com/fluxkit/sms/internal/e2e/chaos"
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/testing/tlsproxy"
@@ -375,7 +376,7 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 	for i, q := range r.provider {
 		arrivals[i] = q.At
 	}
-	r.peak = chaos.MaxInWindow(arrivals, time.Second)
+	r.peak = conformance.MaxInWindow(arrivals, time.Second)
 
 	delivered := map[string]int{}
 	for _, a := range pf.Accepted() {

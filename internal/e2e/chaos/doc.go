@@ -9,7 +9,7 @@
 //     after the write reached the table, SQS send errors, new provider
 //     connections that open far too late — and counts every accepted
 //     message as delivered once, lost or duplicated (Summarize), and the
-//     most provider requests in any 1-second window (MaxInWindow);
+//     most provider requests in any 1-second window (conformance.MaxInWindow);
 //   - the receipts run (receipts_chaos_test.go, TestChaosReceipts) has the
 //     provider fakes post each message's receipts, duplicated, reordered
 //     and some refused on their first post, to the receipts function over

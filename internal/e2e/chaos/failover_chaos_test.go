@@ -21,6 +21,7 @@ import (
 	"github.com/fluxkit/sms/internal/local/esm"
 	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/testing/mototest"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 )
@@ -190,7 +191,7 @@ func TestChaosFailover(t *testing.T) {
 	}
 	opened := chaos.FirstPerInstance(chaos.Events(logs, sms.EventCircuitOpen, config.ProviderTwilio))
 	skips, skipErr := chaos.Skips(instances, opened, recovered, sent, downCalls, chaos.Events(logs, sms.EventCircuitProbe, config.ProviderTwilio))
-	peakP, peakS := chaos.MaxInWindow(primaryAt, time.Second), chaos.MaxInWindow(secondaryAt, time.Second)
+	peakP, peakS := conformance.MaxInWindow(primaryAt, time.Second), conformance.MaxInWindow(secondaryAt, time.Second)
 
 	byProvider := map[string]int{}
 	for _, a := range answers {

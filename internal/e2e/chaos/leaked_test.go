@@ -92,7 +92,7 @@ func TestLeakedToken(t *testing.T) {
 				t.Fatalf("%s: answer %d %s %q, want 403 %s naming SMS_ALLOWED_COUNTRIES", a.to, a.status, a.code, a.message, sms.CodeDestinationNotAllowed)
 			}
 		}
-		d.checkNothingSpent(t, "outside the allow-list", 0)
+		d.checkNothingSpent(t, "outside the allow-list", false)
 		if n := d.depth(t, d.queueURL); n != 0 {
 			t.Errorf("queue holds %d messages, want 0", n)
 		}

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxkit/sms/internal/e2e/chaos"
 	"github.com/fluxkit/sms/internal/httpclient"
 	"github.com/fluxkit/sms/internal/local/memory"
 	"github.com/fluxkit/sms/internal/logging"
 	"github.com/fluxkit/sms/internal/sms"
+	"github.com/fluxkit/sms/internal/testing/conformance"
 	"github.com/fluxkit/sms/internal/testing/providertest"
 	"github.com/fluxkit/sms/internal/testing/tlsproxy"
 	"github.com/fluxkit/sms/internal/twilio"
@@ -94,7 +94,7 @@ func runSlowConnections(t *testing.T, readiness bool, workers int, d time.Durati
 		at = append(at, q.At)
 	}
 	run.requests = len(at)
-	run.peak = chaos.MaxInWindow(at, time.Second)
+	run.peak = conformance.MaxInWindow(at, time.Second)
 	run.proxy = proxy.Stats()
 	run.notReady = bytes.Count(logs.Bytes(), []byte(`"event":"connection_not_ready"`))
 	return run

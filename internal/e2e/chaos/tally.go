@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Fate is what became of one message: what the client was told and what
@@ -198,21 +197,4 @@ func (r Report) String() string {
 		b.WriteString("\n  " + o)
 	}
 	return b.String()
-}
-
-// MaxInWindow returns the largest number of times in any half-open window
-// [t, t+window): the figure the rate limit bounds, with times the moments
-// the provider received each call.
-func MaxInWindow(times []time.Time, window time.Duration) int {
-	sorted := slices.Clone(times)
-	slices.SortFunc(sorted, time.Time.Compare)
-	best, j := 0, 0
-	for i, start := range sorted {
-		j = max(j, i)
-		for j < len(sorted) && sorted[j].Sub(start) < window {
-			j++
-		}
-		best = max(best, j-i)
-	}
-	return best
 }

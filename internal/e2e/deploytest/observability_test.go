@@ -165,6 +165,7 @@ func checkAlarms(t *testing.T, cfn obj) {
 		"RejectedRatioAlarm":        "a rejected ratio over a threshold",
 		"DailyBudgetAlarm":          "the daily budget at 80 %",
 		"IdempotencyRecordAlarm":    "idempotency records not written",
+		"StatusRecordAlarm":         "status records not written (send, drain, receipts)",
 		"FunctionErrorsAlarm":       "function errors",
 		"FunctionThrottlesAlarm":    "function throttles",
 		"SendServerErrorsAlarm":     "send-path 5xx",

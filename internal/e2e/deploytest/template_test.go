@@ -940,21 +940,42 @@ func TestAlarmsCoverDLQAgeAndProviderAccount(t *testing.T) {
 	if !alarms[key{"FluxKitSMS", statusMetric, ""}] {
 		t.Errorf("no alarm on failed status writes; have %v", alarms)
 	}
-	for _, f := range []struct{ filter, group string }{
-		{"SendStatusRecordFailedFilter", "SendLogGroup"},
-		{"DrainStatusRecordFailedFilter", "DrainLogGroup"},
-	} {
+	// Every function that writes status records feeds the one alarm: the
+	// send path and the drain log status_record_failed, the receipts
+	// function receipt_record_failed (checkReceiptRecordFailedLogged).
+	statusFilters := []struct{ filter, group, event string }{
+		{"SendStatusRecordFailedFilter", "SendLogGroup", "status_record_failed"},
+		{"DrainStatusRecordFailedFilter", "DrainLogGroup", "status_record_failed"},
+		{"ReceiptsRecordFailedFilter", "ReceiptsLogGroup", receiptRecordFailed},
+	}
+	for _, f := range statusFilters {
 		p := props(t, cfn, f.filter)
 		if got := target(p["LogGroupName"]); got != f.group {
 			t.Errorf("%s log group = %v, want %v", f.filter, got, f.group)
 		}
-		if got, want := p["FilterPattern"], `{ $.event = "status_record_failed" }`; got != want {
+		if got, want := p["FilterPattern"], `{ $.event = "`+f.event+`" }`; got != want {
 			t.Errorf("%s FilterPattern = %v, want %v", f.filter, got, want)
 		}
-		if got := fmt.Sprint(at(p, "MetricTransformations", "0", "MetricName")); got != statusMetric {
+		tr := at(p, "MetricTransformations", "0")
+		if got, want := at(tr, "MetricNamespace"), "FluxKitSMS"; got != want {
+			t.Errorf("%s namespace = %v, want %v", f.filter, got, want)
+		}
+		if got := fmt.Sprint(at(tr, "MetricName")); got != statusMetric {
 			t.Errorf("%s metric = %v, want the alarm's %v", f.filter, got, statusMetric)
 		}
 	}
+	var feeding []string
+	for name, r := range at(cfn, "Resources").(obj) {
+		if at(r, "Type") == "AWS::Logs::MetricFilter" && fmt.Sprint(at(r, "Properties", "MetricTransformations", "0", "MetricName")) == statusMetric {
+			feeding = append(feeding, name)
+		}
+	}
+	slices.Sort(feeding)
+	want := []string{"DrainStatusRecordFailedFilter", "ReceiptsRecordFailedFilter", "SendStatusRecordFailedFilter"}
+	if !slices.Equal(feeding, want) {
+		t.Errorf("metric filters into %s = %v, want %v", statusMetric, feeding, want)
+	}
+	checkReceiptRecordFailedLogged(t, fmt.Sprint(props(t, cfn, "ReceiptsRecordFailedFilter")["FilterPattern"]))
 	for _, f := range []struct{ filter, group string }{
 		{"SendProviderAccountErrorFilter", "SendLogGroup"},
 		{"DrainProviderAccountErrorFilter", "DrainLogGroup"},

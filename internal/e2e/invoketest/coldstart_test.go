@@ -1,7 +1,6 @@
 package invoketest
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,16 +16,7 @@ import (
 // and the first request's round trip.
 func BenchmarkColdStart(b *testing.B) {
 	dir := eventsDir(b)
-	file, err := ReadEnvFile(filepath.Join(dir, "env.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, secretJSON := readSecret(b)
-	st, err := Launch(context.Background(), file, secretJSON)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(st.Close)
+	st := launchEvents(b, dir)
 	first := map[string]string{"send": "send/http-api-v2-missing-auth.json", "drain": "drain/sqs-poison.json",
 		"receipts": "receipts/http-api-v2-twilio-forged.json", "publisher": "publisher/stream-status-changes.json"}
 	for _, f := range Functions() {

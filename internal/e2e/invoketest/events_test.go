@@ -60,6 +60,23 @@ func eventsDir(tb testing.TB) string {
 	return filepath.Join(rie.ModuleRoot(tb), "events")
 }
 
+// launchEvents launches the stack of the env file in dir (events/) with
+// the events' secret; it is closed with tb.
+func launchEvents(tb testing.TB, dir string) *Stack {
+	tb.Helper()
+	file, err := ReadEnvFile(filepath.Join(dir, "env.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, secretJSON := readSecret(tb)
+	st, err := Launch(context.Background(), file, secretJSON)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(st.Close)
+	return st
+}
+
 func readSecret(tb testing.TB) (testSecret, []byte) {
 	tb.Helper()
 	b, err := os.ReadFile(filepath.Join(eventsDir(tb), "secret.json"))

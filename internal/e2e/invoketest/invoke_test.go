@@ -146,21 +146,12 @@ func TestEventsUnderEmulator(t *testing.T) {
 // handles the request.
 func TestSecretLoadedAtInit(t *testing.T) {
 	dir := eventsDir(t)
-	file, err := ReadEnvFile(filepath.Join(dir, "env.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, secretJSON := readSecret(t)
 	payload, err := os.ReadFile(filepath.Join(dir, "send", firstEvent[Send.Name]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bin := rie.Build(t, Send.Package)
-	st, err := Launch(context.Background(), file, secretJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := launchEvents(t, dir)
 	env, err := st.Env(Send)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package invoketest
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -25,16 +24,7 @@ const providerDelay = 200 * time.Millisecond
 // median and 95th percentile.
 func BenchmarkWarmSendLatency(b *testing.B) {
 	dir := eventsDir(b)
-	file, err := ReadEnvFile(filepath.Join(dir, "env.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, secretJSON := readSecret(b)
-	st, err := Launch(context.Background(), file, secretJSON)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(st.Close)
+	st := launchEvents(b, dir)
 	st.Twilio.FailWhen(func(providertest.Request) bool { return true }, providertest.Fault{Delay: providerDelay})
 	payload, err := os.ReadFile(filepath.Join(dir, "send", "http-api-v2-valid.json"))
 	if err != nil {
