@@ -3,6 +3,7 @@ package chaos_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -38,15 +39,18 @@ const (
 	// doubt: every accepted message is taken exactly once, and its
 	// receipts are the only story of its delivery.
 	receiptsProviderFaultRate = 0.20
-	// receiptsDynamoFaultRate is the share of DynamoDB requests (every
-	// function's, the receipts function's status writes included)
-	// answered 500 after the write reached the table.
+	// receiptsDynamoFaultRate is the share of the send and drain
+	// functions' DynamoDB requests answered 500 after the write reached
+	// the table. The receipts function meets faults of its own
+	// (storeFaultEvery), the same ones every run.
 	receiptsDynamoFaultRate = 0.05
-	// storeOutageEvery: for one (record, status) pair in every so many,
-	// the receipts function's first call writing that status to that
-	// record fails, every attempt of it, before reaching the table: the
-	// function answers 5xx and the provider posts the receipt again.
-	storeOutageEvery = 8
+	// storeFaultEvery: of every so many (record, status) pairs, by hash,
+	// two have the receipts function's first call writing that status to
+	// that record fail before reaching the table (every attempt of it:
+	// the function answers 503 and the provider posts the receipt again),
+	// and one has its first attempt answered 500 after the write (the
+	// retry finds the write done).
+	storeFaultEvery = 16
 	// receiptDuplicate is the share of receipts the fake posts twice;
 	// receiptReorder the share of messages whose final receipt comes
 	// before the intermediate one.
@@ -145,8 +149,11 @@ type receiptsRun struct {
 	invocations, redelivered, itemFailures int
 	putEvents, putFailAfter, failedEntries int
 	ddbRequests, ddbFailAfter              int
-	outageCalls, outageRequests            int
-	streamErr                              error
+	// The receipts function's status writes failed before the table
+	// (calls, and their requests), and requests answered 500 after it.
+	storeBefore, storeBeforeRequests, storeAfter int
+	streamReadErrors, tapFailures                int
+	streamErr                                    error
 }
 
 func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *receiptsRun {
@@ -236,17 +243,29 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	}
 	mapping := &streamMapping{reader: mototest.NewStreamReader(moto.Config(), arn), handler: pub}
 
+	// The send and drain functions reach DynamoDB through a proxy of
+	// their own that fails requests at random, in front of the one that
+	// serialises every function's requests; the receipts function through
+	// faults that pick status writes.
 	ddbFaults := newRandomFaults(seed+1, receiptsDynamoFaultRate, mototest.FailAfter, func(op string) bool { return strings.HasPrefix(op, "DynamoDB_") })
-	d.ddb.SetFaults(ddbFaults.decide)
-	// The receipts function reaches DynamoDB through an outage that fails
-	// some of its status writes.
-	outage := startStoreOutage(t, d.ddb.URL, func(key string) bool { return hashShare(key, storeOutageEvery) })
+	sendDDB := mototest.NewProxy(t, d.ddb.URL)
+	sendDDB.SetFaults(ddbFaults.decide)
+	d.env["AWS_ENDPOINT_URL_DYNAMODB"] = sendDDB.URL
+	store := startStoreFaults(t, d.ddb.URL, func(key string) storeFault {
+		switch hash32(key) % storeFaultEvery {
+		case 0, 1:
+			return storeFailsBefore
+		case 2:
+			return storeFailsAfter
+		}
+		return storePasses
+	})
 
 	// Cold starts: the receipts function behind the API Gateway stand-in,
 	// the send function instances and the drain.
 	receiptsEnv := func(k string) string {
 		if k == "AWS_ENDPOINT_URL_DYNAMODB" {
-			return outage.URL
+			return store.URL
 		}
 		return d.getenv(k)
 	}
@@ -274,7 +293,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	go func() {
 		defer bg.Done()
 		for runCtx.Err() == nil {
-			if _, err := mapping.round(runCtx); err != nil && runCtx.Err() == nil {
+			if _, err := mapping.round(runCtx); err != nil && !errors.Is(err, errStreamRead) && runCtx.Err() == nil {
 				streamErr <- err
 				return
 			}
@@ -284,6 +303,15 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 			}
 		}
 	}()
+	tapCtx, stopTap := context.WithCancel(ctx)
+	var (
+		tapped        []mototest.TappedEvent
+		tapFailures   int
+		tapCollecting sync.WaitGroup
+	)
+	tapCollecting.Add(1)
+	go func() { defer tapCollecting.Done(); tapped, tapFailures = tap.collect(tapCtx, time.Second) }()
+	defer stopTap()
 
 	answers := make([]answer, n)
 	jobs := make(chan int)
@@ -329,13 +357,15 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	case r.streamErr = <-streamErr:
 	default:
 	}
-	d.ddb.SetFaults(nil)
+	sendDDB.SetFaults(nil)
 
 	// The publisher catches up with the stream: until a round finds
 	// nothing new and nothing left to publish, twice.
 	for quiet := 0; quiet < 2 && r.streamErr == nil && time.Now().Before(deadline.Add(120*time.Second)); {
 		got, err := mapping.round(ctx)
 		switch {
+		case errors.Is(err, errStreamRead):
+			quiet = 0
 		case err != nil:
 			r.streamErr = err
 		case got == 0 && mapping.settled():
@@ -349,7 +379,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	if !mapping.settled() && r.streamErr == nil {
 		r.streamErr = fmt.Errorf("the publisher had not caught up with the stream after %v", r.took)
 	}
-	r.invocations, r.redelivered, r.itemFailures = mapping.counts()
+	r.invocations, r.redelivered, r.itemFailures, r.streamReadErrors = mapping.counts()
 	ebCounts, ddbCounts := ebProxy.Counts(), d.ddb.Counts()
 	r.putEvents, r.putFailAfter, r.failedEntries = ebCounts[putEventsOp], putFaults.injected(), flaky.failedEntries()
 	for op, c := range ddbCounts {
@@ -360,7 +390,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	for _, c := range ddbFaults.counts() {
 		r.ddbFailAfter += c
 	}
-	r.outageCalls, r.outageRequests = outage.counts()
+	r.storeBefore, r.storeBeforeRequests, r.storeAfter = store.counts()
 	r.dead = len(d.deadLetters(t, d.dlqURL))
 
 	// What the provider took and reported, message by message.
@@ -378,7 +408,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 		}
 	}
 	r.posts, r.refusedFirst, r.routeAnswers = ep.stats()
-	store := dynamo.NewStatusStore(moto.DynamoDB(), d.env["SMS_TABLE_NAME"], dynamo.StatusConfig{})
+	records := dynamo.NewStatusStore(moto.DynamoDB(), d.env["SMS_TABLE_NAME"], dynamo.StatusConfig{})
 	moves, deadLettered := mapping.moves()
 	var tracked []chaos.Tracked
 	for i, a := range answers {
@@ -399,7 +429,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 			r.duplicated++
 		}
 		rcs := byMessage[took[0].ID]
-		tr, problem := trackMessage(ctx, t, store, sc.provider, a, took[0], rcs)
+		tr, problem := trackMessage(ctx, t, records, sc.provider, a, took[0], rcs)
 		if problem != "" && len(r.badAnswers) < 10 {
 			r.badAnswers = append(r.badAnswers, fmt.Sprintf("message %d: %s", i, problem))
 		}
@@ -411,12 +441,24 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	}
 	r.report = chaos.SummarizeReceipts(tracked, moves)
 
-	evs, err := tap.take(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// Every event is on the bus once the publisher has caught up: the last
+	// ones are taken until a take finds none, without an error.
+	stopTap()
+	tapCollecting.Wait()
+	r.tapFailures = tapFailures
+	for try := 0; ; try++ {
+		evs, err := tap.take(ctx)
+		tapped = append(tapped, evs...)
+		if err == nil && len(evs) == 0 {
+			break
+		}
+		if try == 20 {
+			t.Fatalf("the tap's queue: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	got := make([]chaos.Event, 0, len(evs))
-	for _, ev := range evs {
+	got := make([]chaos.Event, 0, len(tapped))
+	for _, ev := range tapped {
 		var detail struct {
 			ServiceID      string     `json:"serviceId"`
 			Status         sms.Status `json:"status"`
@@ -566,9 +608,9 @@ func (r *receiptsRun) line() string {
 	}
 	fmt.Fprintf(&b, "; %s", r.report)
 	e := r.events
-	fmt.Fprintf(&b, "\nevents: expected %d, received %d (%d duplicated), lost %d, unexpected %d, wrong previousStatus %d; publisher: %d invocations, %d batch item failures, %d records handed again; PutEvents %d, %d answered 500 after the write, %d entries reported failed; DynamoDB %d requests, %d answered 500 after the write, %d of the receipts function's status writes failed before it (%d requests); dead-lettered %d",
+	fmt.Fprintf(&b, "\nevents: expected %d, received %d (%d duplicated), lost %d, unexpected %d, wrong previousStatus %d; publisher: %d invocations, %d batch item failures, %d records handed again; PutEvents %d, %d answered 500 after the write, %d entries reported failed; DynamoDB %d requests, %d answered 500 after the write, receipts function: %d status writes failed before the table (%d requests), %d requests answered 500 after it; stream reads failed %d, tap reads failed %d; dead-lettered %d",
 		e.Expected, e.Received, e.Duplicated, len(e.Lost), len(e.Unexpected), len(e.WrongPrevious), r.invocations, r.itemFailures, r.redelivered,
-		r.putEvents, r.putFailAfter, r.failedEntries, r.ddbRequests, r.ddbFailAfter, r.outageCalls, r.outageRequests, r.dead)
+		r.putEvents, r.putFailAfter, r.failedEntries, r.ddbRequests, r.ddbFailAfter, r.storeBefore, r.storeBeforeRequests, r.storeAfter, r.streamReadErrors, r.tapFailures, r.dead)
 	return b.String()
 }
 
@@ -648,7 +690,8 @@ func (r *receiptsRun) check(t *testing.T, n int) {
 		{"batch item failures", r.itemFailures},
 		{"duplicated events", e.Duplicated},
 		{"DynamoDB requests answered 500 after the write", r.ddbFailAfter},
-		{"receipts' status writes failed before reaching the table", r.outageCalls},
+		{"receipts' status writes failed before reaching the table", r.storeBefore},
+		{"receipts' status writes answered 500 after it", r.storeAfter},
 		{"receipts the receipts function could not record (5xx)", fiveXX(r.routeAnswers)},
 	} {
 		if c.got == 0 {

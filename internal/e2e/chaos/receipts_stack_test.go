@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -136,10 +137,13 @@ func receiptKey(r *http.Request, body []byte) string {
 
 // hashShare reports whether s falls in a 1-in-every share, the same way
 // every time.
-func hashShare(s string, every uint32) bool {
+func hashShare(s string, every uint32) bool { return hash32(s)%every == 0 }
+
+// hash32 is the FNV-1a hash of s.
+func hash32(s string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(s))
-	return h.Sum32()%every == 0
+	return h.Sum32()
 }
 
 // streamMapping stands in for the event source mapping that feeds the
@@ -163,7 +167,17 @@ type streamMapping struct {
 	// stuckOn.
 	stuck   int
 	stuckOn string
+	// readErrors counts the stream reads that failed, readFails those in
+	// a row.
+	readErrors, readFails int
 }
+
+// errStreamRead says a round could not read the stream; the next round
+// tries again, as Lambda's poller does.
+var errStreamRead = errors.New("stream read failed")
+
+// maxReadFails bounds the stream reads in a row that may fail.
+const maxReadFails = 30
 
 // publisherTimeout is the publisher function's timeout (template.yaml).
 const publisherTimeout = 30 * time.Second
@@ -173,15 +187,21 @@ const publisherTimeout = 30 * time.Second
 const maxStuckRounds = 20
 
 // round reads the stream and publishes what it holds; it returns how many
-// records it read and an error when the stream cannot be read or a record
-// keeps failing.
+// records it read, errStreamRead when it could not read the stream (moto,
+// loaded, drops a connection now and then), and any other error when the
+// stream cannot be read round after round or a record keeps failing.
 func (m *streamMapping) round(ctx context.Context) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	recs, err := m.reader.Read(ctx)
 	if err != nil {
-		return 0, err
+		m.readErrors++
+		if m.readFails++; m.readFails > maxReadFails {
+			return 0, fmt.Errorf("%d stream reads in a row failed, the last: %w", m.readFails, err)
+		}
+		return 0, fmt.Errorf("%w: %v", errStreamRead, err)
 	}
+	m.readFails = 0
 	m.all = append(m.all, recs...)
 	m.pending = append(m.pending, recs...)
 	for len(m.pending) > 0 {
@@ -273,12 +293,12 @@ func imageStatus(img map[string]lambdaevents.DynamoDBAttributeValue) (sms.Status
 	return sms.Status(st.String()), code
 }
 
-// counts returns the mapping's invocations, redelivered records and batch
-// item failures.
-func (m *streamMapping) counts() (invocations, redelivered, itemFailures int) {
+// counts returns the mapping's invocations, redelivered records, batch
+// item failures and failed stream reads.
+func (m *streamMapping) counts() (invocations, redelivered, itemFailures, readErrors int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.invocations, m.redelivered, m.itemFailures
+	return m.invocations, m.redelivered, m.itemFailures, m.readErrors
 }
 
 // eventTap is an event bus with a rule sending every status event to an
@@ -328,13 +348,14 @@ func createEventTap(t *testing.T, cfg aws.Config, bus string) *eventTap {
 	return tap
 }
 
-// take receives and deletes every event on the tap's queue.
+// take receives and deletes every event on the tap's queue; on an error
+// it returns the events it took before it with the error.
 func (tap *eventTap) take(ctx context.Context) ([]mototest.TappedEvent, error) {
 	var out []mototest.TappedEvent
 	for {
 		got, err := tap.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(tap.queueURL), MaxNumberOfMessages: 10, VisibilityTimeout: 120})
 		if err != nil {
-			return nil, fmt.Errorf("receive events: %w", err)
+			return out, fmt.Errorf("receive events: %w", err)
 		}
 		if len(got.Messages) == 0 {
 			return out, nil
@@ -343,13 +364,15 @@ func (tap *eventTap) take(ctx context.Context) ([]mototest.TappedEvent, error) {
 		for i, m := range got.Messages {
 			var ev mototest.TappedEvent
 			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
-				return nil, fmt.Errorf("event %q: %w", aws.ToString(m.Body), err)
+				return out, fmt.Errorf("event %q: %w", aws.ToString(m.Body), err)
 			}
 			out = append(out, ev)
 			del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle})
 		}
+		// A failed delete leaves the events to come again after the
+		// visibility timeout: duplicates, never gaps.
 		if _, err := tap.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(tap.queueURL), Entries: del}); err != nil {
-			return nil, fmt.Errorf("delete events: %w", err)
+			return out, fmt.Errorf("delete events: %w", err)
 		}
 	}
 }
@@ -383,6 +406,25 @@ func (e *everyNth) injected() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.hit
+}
+
+// collect takes the tap's events as they arrive, keeping the queue short:
+// moto's ReceiveMessage looks at every message of the queue, so a queue
+// of thousands of events takes seconds a request. It returns what it
+// took when ctx ends.
+func (tap *eventTap) collect(ctx context.Context, every time.Duration) (events []mototest.TappedEvent, failures int) {
+	for {
+		got, err := tap.take(context.WithoutCancel(ctx))
+		events = append(events, got...)
+		if err != nil {
+			failures++
+		}
+		select {
+		case <-ctx.Done():
+			return events, failures
+		case <-time.After(every):
+		}
+	}
 }
 
 // putEventsOp is the proxy's name of EventBridge's PutEvents.
@@ -471,61 +513,90 @@ func (f *flakyBus) failedEntries() int {
 	return f.failed
 }
 
-// storeOutage stands between the receipts function and DynamoDB (the
-// fault proxy in front of moto) and fails status writes there: for each
-// (record, status) that pick chooses, every attempt of the first call
-// that writes that status to that record is answered 500 without
-// reaching the table (the AWS SDK names a call's attempts by one
-// invocation id). The function's write fails, it answers 5xx, and the
-// provider must post the receipt again.
-type storeOutage struct {
+// storeFault is what a storeFaults front does to the first call (all
+// the AWS SDK's attempts of it) writing one status to one record.
+type storeFault int
+
+const (
+	// storePasses: nothing.
+	storePasses storeFault = iota
+	// storeFailsBefore: every attempt of the call is answered 500 without
+	// reaching the table. The writer's call fails.
+	storeFailsBefore
+	// storeFailsAfter: the call's first attempt reaches the table and is
+	// answered 500; its retries pass (and find the write done).
+	storeFailsAfter
+)
+
+// storeFaults stands between the receipts function and DynamoDB (the
+// serialising proxy in front of moto) and fails some of its status
+// writes, the same ones every run: for each (record, status), pick says
+// what happens to the first call that writes that status to that record
+// (the SDK names a call's attempts by one invocation id). A call that
+// fails makes the function answer 5xx, and the provider must post the
+// receipt again. Each receipt meets at most one such fault, so that the
+// provider's retries always carry it.
+type storeFaults struct {
 	URL  string
-	pick func(key string) bool
+	pick func(key string) storeFault
 	next http.Handler
 
-	mu            sync.Mutex
-	first         map[string]string // the first call's invocation id, by key
-	calls, failed int               // calls and requests failed
+	mu    sync.Mutex
+	first map[string]string // the first call's invocation id, by key
+	// failedBefore counts the calls failed before the table and their
+	// requests; failedAfter the requests answered 500 after it.
+	failedBefore, beforeRequests, failedAfter int
 }
 
-func startStoreOutage(t *testing.T, target string, pick func(key string) bool) *storeOutage {
+func startStoreFaults(t *testing.T, target string, pick func(key string) storeFault) *storeFaults {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &storeOutage{pick: pick, next: httputil.NewSingleHostReverseProxy(u), first: map[string]string{}}
-	srv := httptest.NewServer(o)
+	f := &storeFaults{pick: pick, next: httputil.NewSingleHostReverseProxy(u), first: map[string]string{}}
+	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	o.URL = srv.URL
-	return o
+	f.URL = srv.URL
+	return f
 }
 
-func (o *storeOutage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// storeError is DynamoDB's answer to a request that failed on its side.
+const storeError = `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected: status store failure"}`
+
+func (f *storeFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if r.Header.Get("X-Amz-Target") == "DynamoDB_20120810.UpdateItem" && o.fails(body, r.Header.Get("Amz-Sdk-Invocation-Id")) {
+	fault := storePasses
+	if r.Header.Get("X-Amz-Target") == "DynamoDB_20120810.UpdateItem" {
+		fault = f.decide(body, r.Header.Get("Amz-Sdk-Invocation-Id"), r.Header.Get("Amz-Sdk-Request"))
+	}
+	if fault == storeFailsAfter {
+		f.next.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if fault != storePasses {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected: status store outage"}`))
+		_, _ = w.Write([]byte(storeError))
 		return
 	}
-	o.next.ServeHTTP(w, r)
+	f.next.ServeHTTP(w, r)
 }
 
-// fails decides whether an UpdateItem request (its body, and the SDK's
-// invocation id of its call) fails, and counts it.
-func (o *storeOutage) fails(body []byte, invocation string) bool {
+// decide says what happens to an UpdateItem request (its body, its call's
+// invocation id and the SDK's attempt header, "attempt=1; max=3"), and
+// counts it.
+func (f *storeFaults) decide(body []byte, invocation, attempt string) storeFault {
 	var req struct {
 		Key                      map[string]map[string]string
 		ExpressionAttributeNames map[string]string
 	}
 	if invocation == "" || json.Unmarshal(body, &req) != nil || !strings.HasPrefix(req.Key["pk"]["S"], dynamo.StatusKeyPrefix) {
-		return false
+		return storePasses
 	}
 	// A status write names one history entry: h_<the status written>.
 	entry := ""
@@ -535,27 +606,40 @@ func (o *storeOutage) fails(body []byte, invocation string) bool {
 		}
 	}
 	key := req.Key["pk"]["S"] + "/" + entry
-	if entry == "" || !o.pick(key) {
-		return false
+	fault := storePasses
+	if entry != "" {
+		fault = f.pick(key)
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	first, seen := o.first[key]
+	if fault == storePasses {
+		return storePasses
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	first, seen := f.first[key]
 	if !seen {
 		first = invocation
-		o.first[key] = first
-		o.calls++
+		f.first[key] = first
+		if fault == storeFailsBefore {
+			f.failedBefore++
+		}
 	}
-	if invocation != first {
-		return false
+	switch {
+	case invocation != first:
+		return storePasses
+	case fault == storeFailsBefore:
+		f.beforeRequests++
+		return storeFailsBefore
+	case strings.HasPrefix(attempt, "attempt=1;"):
+		f.failedAfter++
+		return storeFailsAfter
 	}
-	o.failed++
-	return true
+	return storePasses
 }
 
-// counts returns how many calls and requests the outage failed.
-func (o *storeOutage) counts() (calls, requests int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.calls, o.failed
+// counts returns the calls failed before the table, their requests, and
+// the requests answered 500 after it.
+func (f *storeFaults) counts() (failedBefore, beforeRequests, failedAfter int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failedBefore, f.beforeRequests, f.failedAfter
 }
