@@ -332,10 +332,11 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	sends.Wait()
 	r.sent = time.Since(start)
 
-	// The queue drains, then the last receipts arrive; the bounds are
-	// generous: moto answers every DynamoDB request of the run one at a
-	// time, about 12 per message here.
-	deadline := start.Add(90*time.Second + time.Duration(n)*300*time.Millisecond)
+	// The queue drains, then the last receipts arrive. The bounds are
+	// generous, and count from the end of the sends: moto answers every
+	// DynamoDB request of the run one at a time, about 12 per message
+	// here, and on a loaded machine most messages are queued.
+	deadline := time.Now().Add(120*time.Second + time.Duration(n)*300*time.Millisecond)
 	for empty := 0; empty < 2 && time.Now().Before(deadline); {
 		if r.queueLeft = d.depth(t, d.queueURL); r.queueLeft == 0 {
 			empty++
