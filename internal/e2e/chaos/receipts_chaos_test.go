@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,15 +244,20 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	}
 	mapping := &streamMapping{reader: mototest.NewStreamReader(moto.Config(), arn), handler: pub}
 
-	// The send and drain functions reach DynamoDB through a proxy of
-	// their own that fails requests at random, in front of the one that
-	// serialises every function's requests; the receipts function through
-	// faults that pick status writes.
+	// Every function reaches DynamoDB through a front that fails some of
+	// its requests, in front of the proxy that serialises them all: the
+	// send and drain functions' at random, the receipts function's status
+	// writes by record and status.
 	ddbFaults := newRandomFaults(seed+1, receiptsDynamoFaultRate, mototest.FailAfter, func(op string) bool { return strings.HasPrefix(op, "DynamoDB_") })
-	sendDDB := mototest.NewProxy(t, d.ddb.URL)
-	sendDDB.SetFaults(ddbFaults.decide)
+	var ddbFaultsOff atomic.Bool
+	sendDDB := startDynamoFront(t, d.ddb.URL, func(op string, _ []byte, _ http.Header) storeFault {
+		if !ddbFaultsOff.Load() && ddbFaults.decide(op) == mototest.FailAfter {
+			return storeFailsAfter
+		}
+		return storePasses
+	})
 	d.env["AWS_ENDPOINT_URL_DYNAMODB"] = sendDDB.URL
-	store := startStoreFaults(t, d.ddb.URL, func(key string) storeFault {
+	writeFaults := newStatusWriteFaults(func(key string) storeFault {
 		switch hash32(key) % storeFaultEvery {
 		case 0, 1:
 			return storeFailsBefore
@@ -260,6 +266,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 		}
 		return storePasses
 	})
+	store := startDynamoFront(t, d.ddb.URL, writeFaults.decide)
 
 	// Cold starts: the receipts function behind the API Gateway stand-in,
 	// the send function instances and the drain.
@@ -358,7 +365,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	case r.streamErr = <-streamErr:
 	default:
 	}
-	sendDDB.SetFaults(nil)
+	ddbFaultsOff.Store(true)
 
 	// The publisher catches up with the stream: until a round finds
 	// nothing new and nothing left to publish, twice.
@@ -391,7 +398,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	for _, c := range ddbFaults.counts() {
 		r.ddbFailAfter += c
 	}
-	r.storeBefore, r.storeBeforeRequests, r.storeAfter = store.counts()
+	r.storeBefore, r.storeBeforeRequests, r.storeAfter = writeFaults.counts()
 	r.dead = len(d.deadLetters(t, d.dlqURL))
 
 	// What the provider took and reported, message by message.

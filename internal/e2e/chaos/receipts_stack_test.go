@@ -513,48 +513,36 @@ func (f *flakyBus) failedEntries() int {
 	return f.failed
 }
 
-// storeFault is what a storeFaults front does to the first call (all
-// the AWS SDK's attempts of it) writing one status to one record.
+// storeFault is what a dynamoFront does with one request.
 type storeFault int
 
 const (
 	// storePasses: nothing.
 	storePasses storeFault = iota
-	// storeFailsBefore: every attempt of the call is answered 500 without
-	// reaching the table. The writer's call fails.
+	// storeFailsBefore: the request is answered 500 without reaching the
+	// table.
 	storeFailsBefore
-	// storeFailsAfter: the call's first attempt reaches the table and is
-	// answered 500; its retries pass (and find the write done).
+	// storeFailsAfter: the request reaches the table and is answered 500.
 	storeFailsAfter
 )
 
-// storeFaults stands between the receipts function and DynamoDB (the
-// serialising proxy in front of moto) and fails some of its status
-// writes, the same ones every run: for each (record, status), pick says
-// what happens to the first call that writes that status to that record
-// (the SDK names a call's attempts by one invocation id). A call that
-// fails makes the function answer 5xx, and the provider must post the
-// receipt again. Each receipt meets at most one such fault, so that the
-// provider's retries always carry it.
-type storeFaults struct {
-	URL  string
-	pick func(key string) storeFault
-	next http.Handler
-
-	mu    sync.Mutex
-	first map[string]string // the first call's invocation id, by key
-	// failedBefore counts the calls failed before the table and their
-	// requests; failedAfter the requests answered 500 after it.
-	failedBefore, beforeRequests, failedAfter int
+// dynamoFront stands between one function's DynamoDB client and the
+// proxy that serialises every function's requests to moto, and fails the
+// requests decide picks. It adds no serialisation of its own, so that
+// every function's requests meet at the proxy on equal terms.
+type dynamoFront struct {
+	URL    string
+	next   http.Handler
+	decide func(op string, body []byte, h http.Header) storeFault
 }
 
-func startStoreFaults(t *testing.T, target string, pick func(key string) storeFault) *storeFaults {
+func startDynamoFront(t *testing.T, target string, decide func(op string, body []byte, h http.Header) storeFault) *dynamoFront {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &storeFaults{pick: pick, next: httputil.NewSingleHostReverseProxy(u), first: map[string]string{}}
+	f := &dynamoFront{next: httputil.NewSingleHostReverseProxy(u), decide: decide}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
@@ -564,17 +552,14 @@ func startStoreFaults(t *testing.T, target string, pick func(key string) storeFa
 // storeError is DynamoDB's answer to a request that failed on its side.
 const storeError = `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected: status store failure"}`
 
-func (f *storeFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *dynamoFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	fault := storePasses
-	if r.Header.Get("X-Amz-Target") == "DynamoDB_20120810.UpdateItem" {
-		fault = f.decide(body, r.Header.Get("Amz-Sdk-Invocation-Id"), r.Header.Get("Amz-Sdk-Request"))
-	}
+	fault := f.decide(r.Header.Get("X-Amz-Target"), body, r.Header)
 	if fault == storeFailsAfter {
 		f.next.ServeHTTP(httptest.NewRecorder(), r)
 	}
@@ -587,15 +572,39 @@ func (f *storeFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.next.ServeHTTP(w, r)
 }
 
-// decide says what happens to an UpdateItem request (its body, its call's
-// invocation id and the SDK's attempt header, "attempt=1; max=3"), and
-// counts it.
-func (f *storeFaults) decide(body []byte, invocation, attempt string) storeFault {
+// statusWriteFaults picks status writes to fail, the same ones every run:
+// for each (record, status), pick says what happens to the first call
+// that writes that status to that record (the AWS SDK names a call's
+// attempts by one invocation id): storeFailsBefore fails every attempt of
+// it, so that the writer's call fails; storeFailsAfter fails its first
+// attempt after the write, and the retry finds the write done.
+type statusWriteFaults struct {
+	pick func(key string) storeFault
+
+	mu    sync.Mutex
+	first map[string]string // the first call's invocation id, by key
+	// failedBefore counts the calls failed before the table and their
+	// requests; failedAfter the requests answered 500 after it.
+	failedBefore, beforeRequests, failedAfter int
+}
+
+func newStatusWriteFaults(pick func(key string) storeFault) *statusWriteFaults {
+	return &statusWriteFaults{pick: pick, first: map[string]string{}}
+}
+
+// decide is a dynamoFront's decision for a request: its operation, body
+// and headers (Amz-Sdk-Invocation-Id, and Amz-Sdk-Request:
+// "attempt=1; max=3").
+func (f *statusWriteFaults) decide(op string, body []byte, h http.Header) storeFault {
+	invocation := h.Get("Amz-Sdk-Invocation-Id")
+	if op != "DynamoDB_20120810.UpdateItem" || invocation == "" {
+		return storePasses
+	}
 	var req struct {
 		Key                      map[string]map[string]string
 		ExpressionAttributeNames map[string]string
 	}
-	if invocation == "" || json.Unmarshal(body, &req) != nil || !strings.HasPrefix(req.Key["pk"]["S"], dynamo.StatusKeyPrefix) {
+	if json.Unmarshal(body, &req) != nil || !strings.HasPrefix(req.Key["pk"]["S"], dynamo.StatusKeyPrefix) {
 		return storePasses
 	}
 	// A status write names one history entry: h_<the status written>.
@@ -629,7 +638,7 @@ func (f *storeFaults) decide(body []byte, invocation, attempt string) storeFault
 	case fault == storeFailsBefore:
 		f.beforeRequests++
 		return storeFailsBefore
-	case strings.HasPrefix(attempt, "attempt=1;"):
+	case strings.HasPrefix(h.Get("Amz-Sdk-Request"), "attempt=1;"):
 		f.failedAfter++
 		return storeFailsAfter
 	}
@@ -638,7 +647,7 @@ func (f *storeFaults) decide(body []byte, invocation, attempt string) storeFault
 
 // counts returns the calls failed before the table, their requests, and
 // the requests answered 500 after it.
-func (f *storeFaults) counts() (failedBefore, beforeRequests, failedAfter int) {
+func (f *statusWriteFaults) counts() (failedBefore, beforeRequests, failedAfter int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.failedBefore, f.beforeRequests, f.failedAfter
