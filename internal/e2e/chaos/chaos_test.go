@@ -351,10 +351,12 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 	sends.Wait()
 	r.sendTook = time.Since(start)
 
-	// Drain until the queue stays empty, within a generous bound: moto,
-	// single-threaded, answers every DynamoDB request of the run (about 7
-	// per message with status records) one at a time.
-	deadline := start.Add(90*time.Second + time.Duration(n)*150*time.Millisecond)
+	// Drain until the queue stays empty, within a generous bound counted
+	// from the last answer (the sends' own pace depends on the machine's
+	// load, and the drain works while they run): moto, single-threaded,
+	// answers every DynamoDB request of the run (about 7 per message with
+	// status records) one at a time.
+	deadline := time.Now().Add(90*time.Second + time.Duration(n)*150*time.Millisecond)
 	for empty := 0; empty < 2 && time.Now().Before(deadline); {
 		if r.queueLeft = d.depth(t, d.queueURL); r.queueLeft == 0 {
 			empty++
