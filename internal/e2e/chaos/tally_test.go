@@ -1,6 +1,7 @@
 package chaos_test
 
 import (
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -143,5 +144,29 @@ func TestSummarizeOffendersBounded(t *testing.T) {
 	}
 	if !strings.Contains(r.String(), "lost 26") {
 		t.Errorf("String() = %q, want it to state the lost count", r.String())
+	}
+}
+
+func TestWantRecord(t *testing.T) {
+	tests := []struct {
+		name       string
+		f          chaos.Fate
+		status     string
+		code       string
+		wantRecord bool
+	}{
+		{"sent at once", chaos.Fate{Status: http.StatusOK, Deliveries: 1}, "sent", "", true},
+		{"queued, then sent", chaos.Fate{Status: http.StatusAccepted, Deliveries: 2, Ambiguous: 1}, "sent", "", true},
+		{"accepted, never delivered: lost, no record expected", chaos.Fate{Status: http.StatusAccepted}, "", "", false},
+		{"refused", chaos.Fate{Status: http.StatusServiceUnavailable}, "", "", false},
+		{"outcome unknown", chaos.Fate{Status: http.StatusBadGateway, Deliveries: 1, Ambiguous: 1}, "unknown", "provider_outcome_unknown", true},
+		{"poison", chaos.Fate{Poison: true, DeadLettered: true}, "failed", "dead_lettered", true},
+		{"dead-lettered after being accepted", chaos.Fate{Status: http.StatusAccepted, DeadLettered: true}, "failed", "dead_lettered", true},
+	}
+	for _, tt := range tests {
+		status, code, ok := tt.f.WantRecord()
+		if status != tt.status || code != tt.code || ok != tt.wantRecord {
+			t.Errorf("%s: WantRecord = %q, %q, %v; want %q, %q, %v", tt.name, status, code, ok, tt.status, tt.code, tt.wantRecord)
+		}
 	}
 }
