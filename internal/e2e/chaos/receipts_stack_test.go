@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -542,7 +543,11 @@ func startDynamoFront(t *testing.T, target string, decide func(op string, body [
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &dynamoFront{next: httputil.NewSingleHostReverseProxy(u), decide: decide}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	// A writer that gives up on a slow request (the send path's status
+	// writes have a deadline) is no news: the writer logs it.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	f := &dynamoFront{next: rp, decide: decide}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
