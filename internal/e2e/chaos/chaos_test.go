@@ -332,23 +332,7 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 		go func() { defer drains.Done(); p.Run(ctx) }()
 	}
 
-	answers := make([]answer, n)
-	jobs := make(chan int)
-	var sends sync.WaitGroup
-	for _, h := range senders {
-		sends.Add(1)
-		go func() {
-			defer sends.Done()
-			for i := range jobs {
-				answers[i] = sendOne(h, r.token, i)
-			}
-		}()
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	sends.Wait()
+	answers := sendAll(senders, r.token, n)
 	r.sendTook = time.Since(start)
 
 	// Drain until the queue stays empty, within a generous bound counted
@@ -357,14 +341,7 @@ func runChaos(t *testing.T, sc scenario, n int, seed uint64) *run {
 	// answers every DynamoDB request of the run (about 7 per message with
 	// status records) one at a time.
 	deadline := time.Now().Add(90*time.Second + time.Duration(n)*150*time.Millisecond)
-	for empty := 0; empty < 2 && time.Now().Before(deadline); {
-		if r.queueLeft = d.depth(t, d.queueURL); r.queueLeft == 0 {
-			empty++
-		} else {
-			empty = 0
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	r.queueLeft = d.waitEmpty(t, d.queueURL, deadline)
 	stop()
 	drains.Wait()
 	r.total = time.Since(start)
@@ -690,4 +667,41 @@ func (r statusRecords) of(t *testing.T, id string) (status, code string, writeFa
 		code = rec.Error.Code
 	}
 	return string(rec.Status), code, r.failed[rec.ServiceID] || r.failed[serviceID]
+}
+
+// sendAll sends messages 0 to n-1 through the senders, each taking the
+// next message as it is free, and returns the answers by message.
+func sendAll(senders []*apigw.Handler, token string, n int) []answer {
+	answers := make([]answer, n)
+	jobs := make(chan int)
+	var sends sync.WaitGroup
+	for _, h := range senders {
+		sends.Go(func() {
+			for i := range jobs {
+				answers[i] = sendOne(h, token, i)
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	sends.Wait()
+	return answers
+}
+
+// waitEmpty waits until the queue at url is seen empty twice in a row,
+// half a second apart, or deadline passes; it returns the depth last seen.
+func (d *deployment) waitEmpty(t *testing.T, url string, deadline time.Time) int {
+	t.Helper()
+	left := d.depth(t, url)
+	for empty := 0; empty < 2 && time.Now().Before(deadline); {
+		if left = d.depth(t, url); left == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return left
 }

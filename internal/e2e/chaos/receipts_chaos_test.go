@@ -320,23 +320,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	go func() { defer tapCollecting.Done(); tapped, tapFailures = tap.collect(tapCtx, time.Second) }()
 	defer stopTap()
 
-	answers := make([]answer, n)
-	jobs := make(chan int)
-	var sends sync.WaitGroup
-	for _, h := range senders {
-		sends.Add(1)
-		go func() {
-			defer sends.Done()
-			for i := range jobs {
-				answers[i] = sendOne(h, r.token, i)
-			}
-		}()
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	sends.Wait()
+	answers := sendAll(senders, r.token, n)
 	r.sent = time.Since(start)
 
 	// The queue drains, then the last receipts arrive. The bounds are
@@ -344,14 +328,7 @@ func runReceiptsChaos(t *testing.T, sc receiptsScenario, n int, seed uint64) *re
 	// DynamoDB request of the run one at a time, about 12 per message
 	// here, and on a loaded machine most messages are queued.
 	deadline := time.Now().Add(120*time.Second + time.Duration(n)*300*time.Millisecond)
-	for empty := 0; empty < 2 && time.Now().Before(deadline); {
-		if r.queueLeft = d.depth(t, d.queueURL); r.queueLeft == 0 {
-			empty++
-		} else {
-			empty = 0
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	r.queueLeft = d.waitEmpty(t, d.queueURL, deadline)
 	r.drained = time.Since(start)
 	wctx, cancel := context.WithDeadline(ctx, deadline.Add(60*time.Second))
 	if err := pf.WaitReceipts(wctx); err != nil {
